@@ -126,6 +126,18 @@ describe('readPytorchCheckpoint on checkpoints written by PyTorch 1.13', () => {
     }
   });
 
+  it('reads input at any byte offset, such as a Node Buffer inside a larger allocation', () => {
+    for (const name of ['odd_layouts_legacy.pt', 'odd_layouts.pth']) {
+      const bytes = fixture(name);
+      const shifted = Buffer.alloc(bytes.length + 3);
+      shifted.set(bytes, 3);
+      const input = shifted.subarray(3);
+      const stateDict = readPytorchCheckpoint(input, name);
+      assert.deepEqual(stateDict, readPytorchCheckpoint(bytes, name));
+      assert.deepEqual(input, bytes, 'the input is left as it was');
+    }
+  });
+
   it('picks the entry given by the caller', () => {
     const stateDict = readPytorchCheckpoint(fixture('dict_of_dicts.pth'), 'dict_of_dicts.pth', { entry: 'head' });
     assert.deepEqual([...stateDict.keys()], ['weight', 'bias']);

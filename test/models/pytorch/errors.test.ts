@@ -135,6 +135,11 @@ describe('damaged or unsupported tensor data', () => {
     assertRefused(strided, 'strided.pth', 'malformed', /tensor 'w' of shape \[2, 2\] reads element 6 of a storage of 6/);
   });
 
+  it('refuses a zero-stride tensor too large to allocate', () => {
+    const zip = zipCheckpoint(oneTensorPickle('FloatStorage', 1, [65536, 65536], [0, 0]), { 0: floats(1) });
+    assertRefused(zip, 'huge.pth', 'malformed', /tensor 'w' of shape \[65536, 65536\] is too large to load/);
+  });
+
   it('refuses a storage entry shorter than the pickle says', () => {
     const zip = zipCheckpoint(oneTensorPickle('FloatStorage', 4, [2], [1]), { 0: floats(1, 2) });
     assertRefused(zip, 'short.pth', 'malformed', /storage '0' .* should hold 4 float32 elements \(16 bytes\) but has 8 bytes/);

@@ -49,6 +49,8 @@ export const RETURNED_DTYPE: Record<StorageDType, DType> = {
   bool: 'bool',
 };
 
+const MAX_ELEMENTS = 2 ** 31;
+
 /** The bytes stored under one storage key. */
 export interface StorageBytes {
   bytes: Uint8Array;
@@ -74,6 +76,8 @@ export class TensorMaterializer {
     const { storage } = ref;
     const count = elementCount(ref.size);
     const layout = simplifyLayout(ref.size, ref.stride);
+    // Zero strides let a tiny storage claim an enormous tensor; refuse before allocating it.
+    if (count > MAX_ELEMENTS) throw new Error(`tensor '${name}' of shape [${ref.size.join(', ')}] is too large to load`);
     if (count > 0) {
       const last = ref.storageOffset + ref.size.reduce((sum, dim, i) => sum + (dim - 1) * ref.stride[i], 0);
       if (last >= storage.numel) {

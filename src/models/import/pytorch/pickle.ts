@@ -202,7 +202,8 @@ class Unpickler {
       case 0x65: {
         // APPENDS
         const items = this.popMark();
-        this.expectList(this.top()).push(...items);
+        const list = this.expectList(this.top());
+        for (const item of items) list.push(item); // no spread: lists can be longer than the call stack allows
         return;
       }
       case 0x7d: // EMPTY_DICT
