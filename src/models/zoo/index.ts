@@ -1,0 +1,83 @@
+/** The model zoo: one readable function per architecture, all built the same way into a self-describing Model. */
+import { NIH_FINDINGS } from '../../data/labels.js';
+import { type PreprocessingSpec, imagenetPreprocessing, validatePreprocessingSpec } from '../../imaging/spec.js';
+import { GraphBuilder, type Model, createModel } from '../../onnx/index.js';
+import { type ParameterInit, torchvisionInit } from '../init.js';
+import { Layers } from '../layers.js';
+import { type ModelInfo, modelInfoToMetadata } from '../metadata.js';
+import { alexnet } from './alexnet.js';
+import { DENSENET121, densenet } from './densenet.js';
+import { mobilenetV2 } from './mobilenet.js';
+import { resnetBottleneck } from './resnet.js';
+import type { Architecture } from './types.js';
+
+export const ARCHITECTURES = {
+  densenet121: densenet(DENSENET121),
+  resnet50: resnetBottleneck([3, 4, 6, 3]),
+  alexnet,
+  mobilenet_v2: mobilenetV2,
+} satisfies Record<string, Architecture>;
+
+export type ArchitectureName = keyof typeof ARCHITECTURES;
+
+export const ARCHITECTURE_NAMES = Object.keys(ARCHITECTURES) as ArchitectureName[];
+
+export const INPUT_NAME = 'image';
+export const LOGITS_NAME = 'logits';
+export const FEATURES_NAME = 'features';
+
+export interface BuildOptions {
+  /** Output labels, one logit each; defaults to NIH's 14 findings. */
+  labels?: readonly string[];
+  /** 1 (gray) or 3 (gray replicated, as ImageNet weights expect); default 3. */
+  channels?: 1 | 3;
+  /** Input height and width in pixels; default 224. */
+  height?: number;
+  width?: number;
+  /** Initial parameter values; default torchvision-style with seed 0. */
+  init?: ParameterInit;
+  /** Overrides of the pixel contract (mean/std, resize rule); size and channels always follow the options above. */
+  preprocessing?: Partial<Pick<PreprocessingSpec, 'mean' | 'std' | 'resize'>>;
+  /** Where the weights come from, recorded in the model. */
+  weights?: string;
+}
+
+export function isArchitecture(name: string): name is ArchitectureName {
+  return Object.hasOwn(ARCHITECTURES, name);
+}
+
+export function buildModel(architecture: string, options: BuildOptions = {}): Model {
+  if (!isArchitecture(architecture)) {
+    throw new Error(`unknown architecture "${architecture}"; choose one of ${ARCHITECTURE_NAMES.join(', ')}`);
+  }
+  const labels = [...(options.labels ?? NIH_FINDINGS)];
+  if (labels.length === 0) throw new Error('a model needs at least one label');
+  if (new Set(labels).size !== labels.length) throw new Error(`labels must be unique, got ${labels.join(', ')}`);
+  const channels = options.channels ?? 3;
+  if (channels !== 1 && channels !== 3) throw new Error(`channels must be 1 or 3, got ${String(channels)}`);
+  const height = options.height ?? 224;
+  const width = options.width ?? height;
+  if (!Number.isInteger(height) || !Number.isInteger(width) || height < 1 || width < 1) {
+    throw new Error(`input size must be positive whole pixels, got ${height}x${width}`);
+  }
+  const seedDescription = options.init ? 'custom initialisation' : 'random initialisation (torchvision-style, seed 0)';
+  const b = new GraphBuilder(architecture);
+  const image = b.input(INPUT_NAME, 'float32', ['batch', channels, height, width]);
+  let graph;
+  try {
+    graph = ARCHITECTURES[architecture](new Layers(b, options.init ?? torchvisionInit(0)), image, labels.length);
+  } catch (error) {
+    throw new Error(`${architecture} cannot take ${height}x${width} inputs: ${(error as Error).message}`);
+  }
+  b.output(graph.logits, LOGITS_NAME);
+  b.output(graph.features, FEATURES_NAME);
+  const info: ModelInfo = {
+    architecture,
+    labels,
+    preprocessing: validatePreprocessingSpec({ ...imagenetPreprocessing(height, width, channels), ...options.preprocessing }, 'preprocessing option'),
+    io: { input: INPUT_NAME, logits: LOGITS_NAME, features: FEATURES_NAME },
+    blocks: graph.blocks,
+    weights: options.weights ?? seedDescription,
+  };
+  return createModel(b.build(), modelInfoToMetadata(info));
+}
