@@ -1,4 +1,4 @@
-/** Names what a file that is not a PyTorch checkpoint looks like, so the error can say what was given instead. */
+/** Recognising weight files by their first bytes, and naming what a file that is not one looks like. */
 
 function startsWith(bytes: Uint8Array, signature: readonly number[], at = 0): boolean {
   return signature.every((byte, i) => bytes[at + i] === byte);
@@ -23,7 +23,7 @@ const SIGNATURES: [number[], number, string][] = [
 ];
 
 /** ONNX ModelProto: field 1 (ir_version, a small varint) then another ModelProto field. */
-function looksLikeOnnx(bytes: Uint8Array): boolean {
+export function looksLikeOnnx(bytes: Uint8Array): boolean {
   const modelProtoTags = [0x12, 0x1a, 0x22, 0x28, 0x32, 0x3a, 0x42];
   return bytes[0] === 0x08 && bytes[1] > 0 && bytes[1] < 0x20 && modelProtoTags.includes(bytes[2]);
 }

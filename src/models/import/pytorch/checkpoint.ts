@@ -4,7 +4,7 @@ import { CheckpointError } from './errors.js';
 import { isPickle, readLegacyCheckpoint } from './legacy-format.js';
 import { RETURNED_DTYPE, TensorMaterializer } from './materialize.js';
 import type { PickledCheckpoint } from './pickled-checkpoint.js';
-import { describeNonCheckpoint } from './sniff.js';
+import { describeNonCheckpoint } from '../sniff.js';
 import {
   type KeyRename,
   findPickledModule,
