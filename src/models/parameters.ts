@@ -21,6 +21,11 @@ const ROLES_BY_OP: Record<string, (SlotRole | undefined)[]> = {
 };
 
 export function parameterSlots(graph: Graph): ParameterSlot[] {
+  return parameterInputs(graph).filter((slot) => graph.initializers.has(slot.name));
+}
+
+/** The values read in parameter positions, initializers or not (in foreign files they may be aliases). */
+export function parameterInputs(graph: Graph): ParameterSlot[] {
   const slots: ParameterSlot[] = [];
   const seen = new Set<string>();
   for (const node of graph.nodes) {
@@ -28,7 +33,7 @@ export function parameterSlots(graph: Graph): ParameterSlot[] {
     if (!roles) continue;
     node.inputs.forEach((name, i) => {
       const role = roles[i];
-      if (!role || !name || !graph.initializers.has(name) || seen.has(name)) return;
+      if (!role || !name || seen.has(name)) return;
       seen.add(name);
       slots.push({ name, role, node });
     });

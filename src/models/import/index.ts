@@ -8,8 +8,8 @@
  *   by structure.
  */
 import { NIH_FINDINGS } from '../../data/labels.js';
-import { type HostTensor, type Model, decodeModel } from '../../onnx/index.js';
-import { parameterSlots } from '../parameters.js';
+import { type Model, decodeModel } from '../../onnx/index.js';
+import { parameterInputs, parameterSlots } from '../parameters.js';
 import { ARCHITECTURE_NAMES, type ArchitectureName, type BuildOptions, buildModel, isArchitecture } from '../zoo/index.js';
 import { zeroInit } from '../init.js';
 import { alignByStructure } from './align.js';
@@ -72,20 +72,29 @@ function importOnnx(foreign: Model, fileName: string, options: ImportOptions): I
   const format = quantized ? 'quantised ONNX (dequantised to float32)' : 'ONNX';
   const named = weightTensors(foreign);
   const detected = options.architecture ?? architectureFromNames(named.keys());
+  let byName: { architecture: ArchitectureName; aligned: ReturnType<typeof alignKeyNames>; missing: number } | undefined;
   if (detected) {
     const architecture = checkedArchitecture(detected, fileName);
-    const probe = buildFor(architecture, options, 14);
-    const expected = new Set(parameterSlots(probe.graph).map((s) => s.name));
+    const expected = new Set(parameterSlots(buildFor(architecture, options, 14).graph).map((s) => s.name));
     const aligned = alignKeyNames(named, expected);
-    const coverage = [...expected].filter((n) => aligned.dict.has(n)).length / expected.size;
-    if (coverage > 0.5) return finish(architecture, aligned.dict, 'names', format, aligned.renamed, fileName, options);
+    const missing = [...expected].filter((n) => !aligned.dict.has(n)).length;
+    if (missing === 0) return finish(architecture, aligned.dict, 'names', format, aligned.renamed, fileName, options);
+    byName = { architecture, aligned, missing };
   }
-  const layers = extractForeignLayers(foreign.graph);
-  const architecture = checkedArchitecture(detected ?? architectureFromLayers(layers), fileName);
-  const probe = buildFor(architecture, options, headSize(layers) ?? 14);
-  const { dict, folded } = alignByStructure(probe.graph, layers, fileName);
-  const notes = folded.length > 0 ? [`${folded.length} BatchNorm layers were folded into their convolutions in the file; they are set to the identity`] : [];
-  return finish(architecture, dict, 'structure', format, notes, fileName, options);
+  // Names are incomplete (folded or quantised export): pair the layers by structure. If that fails too and most
+  // names did match, the name report says more about what is wrong with the file.
+  try {
+    const layers = extractForeignLayers(foreign.graph);
+    const architecture = checkedArchitecture(detected ?? architectureFromLayers(layers), fileName);
+    const { dict, folded } = alignByStructure(buildFor(architecture, options, headSize(layers) ?? 14).graph, layers, fileName);
+    const notes = folded.length > 0 ? [`${folded.length} BatchNorm layers were folded into their convolutions in the file; they are set to the identity`] : [];
+    return finish(architecture, dict, 'structure', format, notes, fileName, options);
+  } catch (error) {
+    if (byName && byName.aligned.dict.size > 2 * byName.missing) {
+      return finish(byName.architecture, byName.aligned.dict, 'names', format, byName.aligned.renamed, fileName, options);
+    }
+    throw error;
+  }
 }
 
 function finish(
@@ -97,26 +106,25 @@ function finish(
   fileName: string,
   options: ImportOptions,
 ): ImportResult {
-  const probe = buildFor(architecture, options, 14);
-  const headWeight = dict.get(parameterSlots(probe.graph).filter((s) => s.role === 'linear.weight').at(-1)?.name ?? '');
-  const labels = chooseLabels(headWeight?.dims[0], fileName, options);
+  const headWeight = dict.get(parameterSlots(buildFor(architecture, options, 14).graph).filter((s) => s.role === 'linear.weight').at(-1)?.name ?? '');
+  const fileClasses = headWeight?.dims[0];
+  const fitsNih = fileClasses === undefined || fileClasses === NIH_FINDINGS.length;
+  const labels = options.labels ?? (options.newHead || fitsNih ? NIH_FINDINGS : Array.from({ length: fileClasses }, (_, i) => `class_${i}`));
   const model = buildModel(architecture, {
     ...options,
     labels,
     init: options.newHead ? undefined : zeroInit,
     weights: `imported from ${basename(fileName)} (${format}, matched by ${method})${options.newHead ? ', new classifier head' : ''}`,
   });
+  // Fit first: a file of another architecture should hear about its tensors, not about label names.
   const report = applyStateDict(model, dict, { source: fileName, newHead: options.newHead });
+  if (!options.labels && !options.newHead && !fitsNih) {
+    throw new Error(
+      `${fileName}: its classifier has ${fileClasses} outputs, not the 14 NIH findings; give ${fileClasses} label names, ` +
+        'or start a fresh 14-finding classifier with the new-head option (--new-head) to fine-tune it',
+    );
+  }
   return { model, architecture, method, format, report, notes };
-}
-
-function chooseLabels(fileClasses: number | undefined, fileName: string, options: ImportOptions): readonly string[] {
-  if (options.labels) return options.labels;
-  if (options.newHead || fileClasses === undefined || fileClasses === NIH_FINDINGS.length) return NIH_FINDINGS;
-  throw new Error(
-    `${fileName}: its classifier has ${fileClasses} outputs, not the 14 NIH findings; give ${fileClasses} label names, ` +
-      'or start a fresh 14-finding classifier with the new-head option (--new-head) to fine-tune it',
-  );
 }
 
 function buildFor(architecture: ArchitectureName, options: ImportOptions, classes: number): Model {
@@ -135,11 +143,15 @@ function checkedArchitecture(name: string | undefined, fileName: string): Archit
   return name;
 }
 
-/** Float tensors stored as weights (initializers and their aliases), not the graph's Constant nodes such as Clip bounds. */
+/** The constant tensors a file's layers read as weights, under the names the layers read them by. */
 function weightTensors(foreign: Model): StateDict {
-  const constantNodes = new Set(foreign.graph.nodes.filter((n) => n.opType === 'Constant').flatMap((n) => n.outputs));
-  const isFloat = (t: HostTensor) => t.dtype === 'float32' || t.dtype === 'float16' || t.dtype === 'float64';
-  return new Map([...resolveConstants(foreign.graph)].filter(([name, t]) => isFloat(t) && !constantNodes.has(name)));
+  const constants = resolveConstants(foreign.graph);
+  const dict: StateDict = new Map();
+  for (const { name } of parameterInputs(foreign.graph)) {
+    const t = constants.get(name);
+    if (t) dict.set(name, t);
+  }
+  return dict;
 }
 
 function basename(path: string): string {
