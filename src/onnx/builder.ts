@@ -201,14 +201,15 @@ function toAttribute(kind: Attribute['kind'], value: Exclude<AttributeInput, Att
   switch (kind) {
     case 'int':
       return typeof value === 'number' && Number.isInteger(value) ? { kind, value } : bad();
+    // ONNX stores float attributes as float32: round now so a model reads back exactly as it was built.
     case 'float':
-      return typeof value === 'number' ? { kind, value } : bad();
+      return typeof value === 'number' ? { kind, value: Math.fround(value) } : bad();
     case 'string':
       return typeof value === 'string' ? { kind, value } : bad();
     case 'ints':
       return Array.isArray(value) && value.every((v) => typeof v === 'number' && Number.isInteger(v)) ? { kind, value: value as number[] } : bad();
     case 'floats':
-      return Array.isArray(value) && value.every((v) => typeof v === 'number') ? { kind, value: value as number[] } : bad();
+      return Array.isArray(value) && value.every((v) => typeof v === 'number') ? { kind, value: (value as number[]).map(Math.fround) } : bad();
     case 'strings':
       return Array.isArray(value) && value.every((v) => typeof v === 'string') ? { kind, value: value as string[] } : bad();
     case 'tensor':

@@ -113,6 +113,9 @@ registerOp('Reshape', {
     if (inferred >= 0) {
       const known = product(shape.filter((_, i) => i !== inferred));
       shape[inferred] = typeof total === 'number' && typeof known === 'number' ? total / known : '?';
+      if (!Number.isInteger(shape[inferred]) && shape[inferred] !== '?') {
+        throw ctx.fail(`cannot reshape [${x.shape.join(', ')}] (${String(total)} values) to [${target.join(', ')}]`);
+      }
     }
     const outTotal = product(shape);
     if (typeof total === 'number' && typeof outTotal === 'number' && total !== outTotal) {
