@@ -99,7 +99,9 @@ async function rawPixels(bytes: Uint8Array) {
   const meta = await image.metadata();
   const orientation = meta.orientation;
   const depth = meta.depth === 'ushort' ? 'ushort' : 'uchar';
-  const pipeline = orientation && orientation > 1 ? image.autoOrient() : image;
+  let pipeline = orientation && orientation > 1 ? image.autoOrient() : image;
+  // Keep gray inputs gray: without this libvips hands some 1-component JPEGs back as three equal channels.
+  if (meta.channels !== undefined && meta.channels <= 2) pipeline = pipeline.toColourspace(depth === 'ushort' ? 'grey16' : 'b-w');
   const { data, info } = await pipeline.raw({ depth }).toBuffer({ resolveWithObject: true });
   return { data, info, orientation };
 }

@@ -215,6 +215,8 @@ function readLut(item: DataSet, signedInput: boolean, what: string, notes: strin
 }
 
 function describe(e: unknown): string {
+  // A codec that hits corrupt data can trap inside WebAssembly ('unreachable', 'memory access out of bounds').
+  if (e instanceof Error && e.name === 'RuntimeError') return `corrupt compressed data (the codec aborted: ${e.message})`;
   if (e instanceof Error) return e.message;
   if (typeof e === 'string') return e;
   if (e && typeof e === 'object' && 'exception' in e) return describe((e as { exception: unknown }).exception);
