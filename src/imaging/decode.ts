@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { detectFormat } from './detect.js';
-import { decodeDicom, type DicomDecodeOptions } from './dicom/decode-dicom.js';
+import { decodeDicom, MAX_PIXELS, type DicomDecodeOptions } from './dicom/decode-dicom.js';
 import type { DecodedImage, ImageFormat } from './image.js';
 
 export type DecodeOptions = DicomDecodeOptions;
@@ -100,7 +100,7 @@ async function decodeRaster(bytes: Uint8Array, source: string, format: ImageForm
  */
 async function rawPixels(bytes: Uint8Array) {
   // failOn 'warning' turns truncated or corrupt files into errors instead of partially grey images.
-  const image = sharp(bytes, { failOn: 'warning', limitInputPixels: 2 ** 28 });
+  const image = sharp(bytes, { failOn: 'warning', limitInputPixels: MAX_PIXELS });
   const meta = await image.metadata();
   const sixteen = meta.depth === 'ushort';
   const gray = meta.space === 'b-w' || meta.space === 'grey16';

@@ -68,6 +68,15 @@ describe('windowing and LUTs on written files', () => {
     assertPerPixel(image, (x) => Math.round((lut[Math.min(1023, Math.max(0, x - first))] / 4095) * 1023));
   });
 
+  test('a VOI LUT on unsigned 16-bit data may start above 32767 (first mapped value read as US)', async () => {
+    const high = Uint16Array.from(samples, (v) => v + 40000);
+    const lut = Array.from({ length: 1024 }, (_, i) => 1023 - i);
+    const voi = el(0x00283010, 'SQ', [[el(0x00283002, 'US', [1024, 40000, 10]), el(0x00283006, 'US', lut)]]);
+    const image = await decode(writeDicom(grayImage({ rows, columns, bitsAllocated: 16, bitsStored: 16, samples: high }, [voi])));
+    assert.equal(image.maxValue, 65535);
+    assertPerPixel(image, (x) => Math.round(((1023 - x) / 1023) * 65535));
+  });
+
   test('a Modality LUT Sequence feeds the window; without VOI the output spans the LUT range', async () => {
     // Modality LUT: value -> 3 * value + 7 (16-bit entries); no window, MONOCHROME2.
     const lut = Array.from({ length: 1024 }, (_, i) => 3 * i + 7);

@@ -23,8 +23,18 @@ function chunk(type: string, data: Uint8Array): Uint8Array {
   return out;
 }
 
-/** colorType: 0 gray, 2 RGB, 4 gray+alpha, 6 RGBA. `samples` are interleaved, one number per channel sample. */
-export function writePng(width: number, height: number, bitDepth: 8 | 16, colorType: 0 | 2 | 4 | 6, samples: ArrayLike<number>): Uint8Array {
+/**
+ * colorType: 0 gray, 2 RGB, 4 gray+alpha, 6 RGBA. `samples` are interleaved, one number per channel sample.
+ * `declared` writes another size into the header than the data has (for oversized-header tests).
+ */
+export function writePng(
+  width: number,
+  height: number,
+  bitDepth: 8 | 16,
+  colorType: 0 | 2 | 4 | 6,
+  samples: ArrayLike<number>,
+  declared = { width, height },
+): Uint8Array {
   const channels = { 0: 1, 2: 3, 4: 2, 6: 4 }[colorType];
   const bytesPerSample = bitDepth / 8;
   const stride = width * channels * bytesPerSample;
@@ -41,8 +51,8 @@ export function writePng(width: number, height: number, bitDepth: 8 | 16, colorT
   }
   const header = new Uint8Array(13);
   const view = new DataView(header.buffer);
-  view.setUint32(0, width);
-  view.setUint32(4, height);
+  view.setUint32(0, declared.width);
+  view.setUint32(4, declared.height);
   header.set([bitDepth, colorType, 0, 0, 0], 8);
   const parts = [
     new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
