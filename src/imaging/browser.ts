@@ -9,6 +9,7 @@ export * from './resample.js';
 export * from './geometry.js';
 export * from './preprocess.js';
 export * from './augment.js';
-export { decodeDicom, type DicomDecodeOptions } from './dicom/decode-dicom.js';
+export { decodeDicom, MAX_PIXELS, type DicomDecodeOptions } from './dicom/decode-dicom.js';
+export { initCodecs, TRANSFER_SYNTAXES } from './dicom/codecs.js';
 export { parseAgeString } from './dicom/metadata.js';
 export { buildDisplayLut, type GrayscaleParams, type Lut, type ModalityTransform, type VoiTransform } from './dicom/grayscale.js';

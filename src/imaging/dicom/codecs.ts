@@ -40,9 +40,12 @@ export const TRANSFER_SYNTAXES: Record<string, TransferSyntax> = {
 
 let ready: Promise<void> | undefined;
 
-/** Loads the codec WebAssembly once; later calls share the same promise. */
-export function initCodecs(): Promise<void> {
-  ready ??= NativeCodecs.initializeAsync();
+/**
+ * Loads the codec WebAssembly once; later calls share the same promise. In Node the module is found beside the
+ * package; a browser build passes the URL where it serves dcmjs-native-codecs.wasm, before the first decode.
+ */
+export function initCodecs(options: { webAssemblyModulePathOrUrl?: string } = {}): Promise<void> {
+  ready ??= NativeCodecs.initializeAsync(options);
   return ready;
 }
 
