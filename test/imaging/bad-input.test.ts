@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { decodeImage, decodeImageFile } from '../../src/imaging/index.js';
+import { assertDecodedImage, decodeImage, decodeImageFile, type DecodedImage } from '../../src/imaging/index.js';
 import { dataPath } from '../helpers/paths.js';
 import { el, grayImage, withElements, writeDicom } from './dicom-writer.js';
 import { writePng } from './png-writer.js';
@@ -152,4 +152,15 @@ describe('bad input: DICOM', () => {
 
   test('native pixel data that is too short for Rows x Columns', () =>
     rejects('short.dcm', writeDicom(withElements(chest(), [el(0x00280010, 'US', [441])])), /truncated pixel data: 387200 bytes, 388080 needed/));
+});
+
+describe('bad input: DecodedImage contract', () => {
+  const good: DecodedImage = { width: 2, height: 2, pixels: new Uint16Array([0, 1, 2, 1023]), maxValue: 1023, format: 'dicom', source: 'x.dcm', metadata: {}, notes: [] };
+  test('a consistent image passes', () => assertDecodedImage(good));
+  test('wrong pixel count, values above maxValue, impossible maxValue and size are named', () => {
+    assert.throws(() => assertDecodedImage({ ...good, pixels: new Uint16Array(3) }), /^Error: x\.dcm: 3 pixels for a 2x2 image \(expected 4\)$/);
+    assert.throws(() => assertDecodedImage({ ...good, pixels: new Uint16Array([0, 1, 1024, 0]) }), /x\.dcm: pixel 2 is 1024, above maxValue 1023/);
+    assert.throws(() => assertDecodedImage({ ...good, pixels: new Uint8Array(4), maxValue: 1023 }), /maxValue 1023 is not in \[1, 255\] for Uint8Array/);
+    assert.throws(() => assertDecodedImage({ ...good, width: 0 }), /x\.dcm: invalid image size 0x2/);
+  });
 });

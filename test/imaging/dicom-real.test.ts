@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import dicomParser from 'dicom-parser';
 import sharp from 'sharp';
-import { decodeImage, decodeImageFile, type DecodedImage } from '../../src/imaging/index.js';
+import { assertDecodedImage, decodeImage, decodeImageFile, type DecodedImage } from '../../src/imaging/index.js';
 import { CXR01, DICOM_DIR, diff, pearson, readBytes, readCsv, stats } from './util.js';
 
 const manifest = readCsv(join(DICOM_DIR, 'manifest.csv'));
@@ -28,6 +28,7 @@ describe('real DICOM files', () => {
   for (const row of manifest) {
     test(`${row.filename} decodes as its manifest says`, async () => {
       const image = await decodeReal(row.filename);
+      assertDecodedImage(image);
       const [rows, columns] = row.RowsxColumns.split('x').map(Number);
       const bitsStored = Number(row.BitsStored);
       assert.equal(image.format, 'dicom');
