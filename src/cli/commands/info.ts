@@ -1,0 +1,38 @@
+/** `cxr info`: what a model is, expects and outputs. */
+import { Command } from 'commander';
+import { loadModel } from '../../api.js';
+import { isTrainable, parameterSlots } from '../../models/parameters.js';
+
+export function infoCommand(): Command {
+  return new Command('info')
+    .description('describe a cxr-lens model: architecture, labels, pixel contract, outputs, parameters')
+    .argument('[model]', 'model file (default: the embedded default model)')
+    .option('--json', 'print as JSON')
+    .action((file: string | undefined, options: { json?: boolean }) => {
+      const { model, info, path } = loadModel(file);
+      const slots = parameterSlots(model.graph);
+      const count = (trainable: boolean) =>
+        slots.filter((s) => isTrainable(s.role) === trainable).reduce((n, s) => n + (model.graph.initializers.get(s.name)?.data.length ?? 0), 0);
+      const summary = { file: path, ...info, parameters: count(true), bufferValues: count(false), producer: `${model.producerName} ${model.producerVersion}` };
+      if (options.json) {
+        process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+        return;
+      }
+      const p = info.preprocessing;
+      process.stdout.write(
+        [
+          `${path}`,
+          `  architecture   ${info.architecture} (${(summary.parameters / 1e6).toFixed(2)}M parameters)`,
+          `  weights        ${info.weights}`,
+          `  input          "${info.io.input}": ${p.channels} x ${p.height} x ${p.width}, resize by ${p.resize}, mean ${fmt(p.mean)}, std ${fmt(p.std)} on [0, 1] pixels`,
+          `  outputs        "${info.io.logits}" (one logit per label), "${info.io.features}" (last feature map, for Grad-CAM)`,
+          `  labels (${info.labels.length})    ${info.labels.join(', ')}`,
+          '',
+        ].join('\n'),
+      );
+    });
+}
+
+function fmt(values: number[]): string {
+  return `[${values.map((v) => Number(v.toFixed(4))).join(', ')}]`;
+}

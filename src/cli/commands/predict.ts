@@ -1,0 +1,109 @@
+/** `cxr predict`: per-finding probabilities for images, folders of images, as a table, JSON or CSV. */
+import { writeFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { loadModel } from '../../api.js';
+import { listImageFiles, predictFiles, type FileResult } from '../../inference/files.js';
+import { Predictor } from '../../inference/predictor.js';
+import type { ModelInfo } from '../../models/metadata.js';
+import { positiveInt } from '../options.js';
+import { progressBar } from '../progress.js';
+
+interface PredictOptions {
+  model?: string;
+  json?: boolean;
+  csv?: string;
+  batchSize: number;
+  threads?: number;
+  recursive?: boolean;
+}
+
+export function predictCommand(): Command {
+  return new Command('predict')
+    .description('probability of each finding for chest X-rays (PNG, JPEG or DICOM files, or folders of them)')
+    .argument('<images...>', 'image files and/or folders')
+    .option('-m, --model <file>', 'cxr-lens model (.onnx); default: the embedded default model')
+    .option('--json', 'print one JSON document: { model, findings } for one image, { model, images: [...] } for several')
+    .option('--csv <file>', 'also write one row per image: file, then a probability per finding')
+    .option('-b, --batch-size <n>', 'images per ONNX Runtime run', positiveInt('batch size'), 16)
+    .option('-t, --threads <n>', 'threads per operator (default: all cores)', positiveInt('threads'))
+    .option('-r, --recursive', 'descend into sub-folders of folder inputs')
+    .addHelpText(
+      'after',
+      `
+Probabilities are each finding's sigmoid: findings are independent, so they do not add up to 1.
+A file that cannot be read is reported (and the exit status is 1); the others are still predicted.
+Research use only; not for clinical decisions.
+
+Examples:
+  $ cxr predict chest.png --model densenet121.onnx
+  $ cxr predict study.dcm --json
+  $ cxr predict nih/images --recursive --csv predictions.csv`,
+    )
+    .action(async (inputs: string[], options: PredictOptions) => {
+      const files = listImageFiles(inputs, { recursive: options.recursive });
+      if (files.length === 0) throw new Error(`no image files found in ${inputs.join(', ')}`);
+      const { model, info, path } = loadModel(options.model);
+      const predictor = await Predictor.create(model, { batchSize: options.batchSize, threads: options.threads, source: path });
+      const bar = progressBar('predicting', files.length);
+      let results: FileResult[];
+      try {
+        results = await predictFiles(predictor, files, { onProgress: (done, total) => bar.update(done, total) });
+      } finally {
+        bar.stop();
+        await predictor.close();
+      }
+      const modelSummary = describeModel(info, path);
+      if (options.csv) writeFileSync(options.csv, toCsv(results, info.labels));
+      if (options.json) process.stdout.write(`${JSON.stringify(toJson(modelSummary, results), null, 2)}\n`);
+      else process.stdout.write(toTable(modelSummary, results));
+      const failed = results.filter((r) => r.error);
+      if (failed.length > 0) {
+        process.stderr.write(`${failed.length} of ${results.length} files could not be predicted:\n${failed.map((f) => `  ${f.error}`).join('\n')}\n`);
+        process.exitCode = 1;
+      }
+    });
+}
+
+function describeModel(info: ModelInfo, path: string) {
+  const p = info.preprocessing;
+  return {
+    file: path,
+    architecture: info.architecture,
+    weights: info.weights,
+    labels: info.labels,
+    input: { height: p.height, width: p.width, channels: p.channels, resize: p.resize },
+  };
+}
+
+function toJson(model: ReturnType<typeof describeModel>, results: FileResult[]) {
+  const entry = (r: FileResult) =>
+    r.prediction ? { file: r.file, image: r.prediction.image, findings: r.prediction.findings } : { file: r.file, error: r.error };
+  return results.length === 1 ? { model, ...entry(results[0]) } : { model, images: results.map(entry) };
+}
+
+function toCsv(results: FileResult[], labels: string[]): string {
+  const quote = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+  const rows = [['file', ...labels, 'error'].map(quote).join(',')];
+  for (const r of results) {
+    const probabilities = r.prediction ? r.prediction.findings.map((f) => f.probability.toFixed(6)) : labels.map(() => '');
+    rows.push([quote(r.file), ...probabilities, quote(r.error ?? '')].join(','));
+  }
+  return `${rows.join('\n')}\n`;
+}
+
+function toTable(model: ReturnType<typeof describeModel>, results: FileResult[]): string {
+  const lines: string[] = [`model: ${model.file} (${model.architecture}; ${model.weights})`, ''];
+  for (const r of results) {
+    if (!r.prediction) continue;
+    const { findings, image } = r.prediction;
+    lines.push(`${r.file}  (${image.width}x${image.height} ${image.format}${image.notes.length ? `; ${image.notes.join('; ')}` : ''})`);
+    const width = Math.max(...findings.map((f) => f.name.length));
+    for (const f of [...findings].sort((a, b) => b.probability - a.probability)) {
+      const bar = '#'.repeat(Math.round(f.probability * 20)).padEnd(20, '.');
+      lines.push(`  ${f.name.padEnd(width)}  ${(f.probability * 100).toFixed(1).padStart(5)}%  ${bar}`);
+    }
+    lines.push('');
+  }
+  lines.push('Research use only; not for clinical decisions.', '');
+  return lines.join('\n');
+}

@@ -1,0 +1,47 @@
+/** The `cxr` command line: a thin face over the library (api.ts). Only this folder prints to the terminal. */
+import { Command, CommanderError } from 'commander';
+import { VERSION } from '../version.js';
+import { buildCommand } from './commands/build.js';
+import { importCommand } from './commands/import.js';
+import { infoCommand } from './commands/info.js';
+import { predictCommand } from './commands/predict.js';
+
+export function createProgram(): Command {
+  const program = new Command('cxr')
+    .version(VERSION)
+    .description(
+      'cxr-lens: multi-label chest X-ray classification with explanations, on ONNX Runtime.\n' +
+        'Research use only; not for clinical decisions.',
+    )
+    .showHelpAfterError('(add --help for usage)')
+    .option('--debug', 'show stack traces on errors')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ cxr import chexnet.pth.tar -o chexnet.onnx        PyTorch/ONNX weights -> a cxr-lens model
+  $ cxr predict chest.png --model chexnet.onnx         probabilities for the 14 NIH findings
+  $ cxr predict scans/ --model chexnet.onnx --csv out.csv
+  $ cxr info chexnet.onnx                              what a model expects and outputs`,
+    );
+  program.addCommand(predictCommand());
+  program.addCommand(importCommand());
+  program.addCommand(buildCommand());
+  program.addCommand(infoCommand());
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = createProgram().exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return process.exitCode === undefined ? 0 : Number(process.exitCode);
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode;
+    const debug = program.opts().debug === true || argv.includes('--debug');
+    process.stderr.write(`cxr: error: ${debug ? ((error as Error).stack ?? String(error)) : (error as Error).message}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv);

@@ -1,0 +1,41 @@
+/** Parsers for the option values several commands share, with errors that name the option. */
+import { readFileSync } from 'node:fs';
+import { InvalidArgumentError } from 'commander';
+import { NIH_FINDINGS } from '../data/labels.js';
+
+export function positiveInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive whole number, got "${value}"`);
+    return n;
+  };
+}
+
+export function channels(value: string): 1 | 3 {
+  if (value !== '1' && value !== '3') throw new InvalidArgumentError(`channels must be 1 or 3, got "${value}"`);
+  return Number(value) as 1 | 3;
+}
+
+export function resizeRule(value: string): 'pad' | 'crop' | 'stretch' {
+  if (value !== 'pad' && value !== 'crop' && value !== 'stretch') throw new InvalidArgumentError(`resize must be pad, crop or stretch, got "${value}"`);
+  return value;
+}
+
+/** `nih` (NIH's 14 findings), a comma-separated list, or @file with one label per line. */
+export function labelList(value: string): string[] {
+  let labels: string[];
+  if (value === 'nih') labels = [...NIH_FINDINGS];
+  else if (value.startsWith('@')) {
+    let text: string;
+    try {
+      text = readFileSync(value.slice(1), 'utf8');
+    } catch {
+      throw new InvalidArgumentError(`cannot read the label file "${value.slice(1)}"`);
+    }
+    labels = text.split(/\r?\n/).map((l) => l.trim()).filter(Boolean);
+  } else labels = value.split(',').map((l) => l.trim()).filter(Boolean);
+  if (labels.length === 0) throw new InvalidArgumentError('the label list is empty');
+  const duplicate = labels.find((l, i) => labels.indexOf(l) !== i);
+  if (duplicate) throw new InvalidArgumentError(`label "${duplicate}" appears twice`);
+  return labels;
+}

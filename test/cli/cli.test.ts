@@ -1,0 +1,103 @@
+/** The `cxr` command as users run it (bin/cxr.js in a child process), on real NIH images. */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { DEFAULT_MODEL_PATH } from '../../src/api.js';
+import { NIH_FINDINGS } from '../../src/data/labels.js';
+import { REPO_ROOT, sharedDataPath } from '../helpers/fixtures.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'cxr-cli-'));
+const model = join(dir, 'mobilenet-nih.onnx');
+const images = join(dir, 'images');
+const nih = (name: string) => sharedDataPath('nih-cxr14-subset', 'images', name);
+const NIH_IMAGES = ['00000075_000.png', '00000100_000.png', '00000129_000.png'];
+
+function cxr(...args: string[]) {
+  const run = spawnSync(process.execPath, [join(REPO_ROOT, 'bin', 'cxr.js'), ...args], { encoding: 'utf8', env: { ...process.env, CXR_NO_REEXEC: '1' } });
+  return { code: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+before(() => {
+  const imported = cxr('import', sharedDataPath('weights', 'mobilenetv2-12-int8.onnx'), '--new-head', '--size', '128', '-o', model);
+  assert.equal(imported.code, 0, imported.stderr);
+  spawnSync('mkdir', ['-p', images]);
+  for (const name of NIH_IMAGES) copyFileSync(nih(name), join(images, name));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('cxr', () => {
+  it('--help lists the commands, and each command teaches with examples', () => {
+    const help = cxr('--help');
+    assert.equal(help.code, 0);
+    for (const command of ['predict', 'import', 'build', 'info']) assert.match(help.stdout, new RegExp(`\\n  ${command} `));
+    assert.match(cxr('predict', '--help').stdout, /Examples:[\s\S]*--csv/);
+    assert.match(cxr('import', '--help').stdout, /module\.[\s\S]*Examples:/);
+  });
+
+  it('predict --json: the documented object, 14 findings with probabilities, on a real NIH image', () => {
+    const run = cxr('predict', join(images, NIH_IMAGES[0]), '--model', model, '--json');
+    assert.equal(run.code, 0, run.stderr);
+    const out = JSON.parse(run.stdout);
+    assert.equal(out.model.architecture, 'mobilenet_v2');
+    assert.deepEqual(out.model.labels, [...NIH_FINDINGS]);
+    assert.deepEqual(out.findings.map((f: { name: string }) => f.name), [...NIH_FINDINGS]);
+    for (const f of out.findings) {
+      assert.ok(f.probability > 0 && f.probability < 1);
+      assert.ok(Math.abs(f.probability - 1 / (1 + Math.exp(-f.logit))) < 1e-12);
+    }
+    assert.deepEqual([out.image.width, out.image.height, out.image.format], [512, 512, 'png']);
+  });
+
+  it('predicts a folder in batches; batching does not change a prediction', () => {
+    const single = JSON.parse(cxr('predict', join(images, NIH_IMAGES[1]), '--model', model, '--json').stdout);
+    const folder = cxr('predict', images, '--model', model, '--json', '--batch-size', '2', '--csv', join(dir, 'out.csv'));
+    assert.equal(folder.code, 0, folder.stderr);
+    const out = JSON.parse(folder.stdout);
+    assert.equal(out.images.length, NIH_IMAGES.length);
+    const batched = out.images.find((r: { file: string }) => r.file.endsWith(NIH_IMAGES[1]));
+    batched.findings.forEach((f: { probability: number }, i: number) => assert.ok(Math.abs(f.probability - single.findings[i].probability) < 1e-5));
+    const csv = readFileSync(join(dir, 'out.csv'), 'utf8').trim().split('\n');
+    assert.equal(csv[0], ['file', ...NIH_FINDINGS, 'error'].join(','));
+    assert.equal(csv.length, NIH_IMAGES.length + 1);
+  });
+
+  it('a corrupt file in a folder is reported by name, the others are still predicted, and the exit status is 1', () => {
+    const folder = join(dir, 'mixed');
+    spawnSync('mkdir', ['-p', folder]);
+    copyFileSync(nih(NIH_IMAGES[0]), join(folder, 'good.png'));
+    writeFileSync(join(folder, 'broken.png'), readFileSync(nih(NIH_IMAGES[1])).subarray(0, 2000));
+    const run = cxr('predict', folder, '--model', model, '--json');
+    assert.equal(run.code, 1);
+    const out = JSON.parse(run.stdout);
+    assert.equal(out.images.find((r: { file: string }) => r.file.endsWith('good.png')).findings.length, 14);
+    assert.match(out.images.find((r: { file: string }) => r.file.endsWith('broken.png')).error, /broken\.png/);
+    assert.match(run.stderr, /1 of 2 files could not be predicted:\n  .*broken\.png/);
+  });
+
+  it('clear errors: no model, a missing image, a file that is not weights, bad option values', () => {
+    const noModel = cxr('predict', join(images, NIH_IMAGES[0]));
+    if (existsSync(DEFAULT_MODEL_PATH)) assert.equal(noModel.code, 0, 'with a default model, no --model is needed');
+    else assert.match(noModel.stderr, /cxr: error: no model given, and this installation has no default model.*--model/);
+    assert.match(cxr('predict', join(dir, 'nope.png'), '--model', model).stderr, /cxr: error: .*nope\.png: no such file or folder/);
+    const notWeights = cxr('import', nih(NIH_IMAGES[0]), '-o', join(dir, 'x.onnx'));
+    assert.equal(notWeights.code, 1);
+    assert.match(notWeights.stderr, /cxr: error: .*00000075_000\.png: not an ONNX model or a PyTorch checkpoint; it looks like a PNG image/);
+    assert.match(cxr('predict', images, '--model', model, '--batch-size', '0').stderr, /batch size must be a positive whole number, got "0"/);
+    assert.match(cxr('import', model, '-o', join(dir, 'y.onnx'), '--channels', '2').stderr, /channels must be 1 or 3, got "2"/);
+    assert.match(cxr('predict', join(images, NIH_IMAGES[0]), '--model', nih(NIH_IMAGES[0])).stderr, /cxr: error: .*not (a readable ONNX model|an ONNX model)/);
+  });
+
+  it('build and info: an untrained model with the asked labels, channels and size', () => {
+    const built = join(dir, 'tiny.onnx');
+    assert.equal(cxr('build', 'densenet121', '-o', built, '--labels', 'Effusion,Cardiomegaly', '--channels', '1', '--size', '96').code, 0);
+    const info = JSON.parse(cxr('info', built, '--json').stdout);
+    assert.deepEqual(info.labels, ['Effusion', 'Cardiomegaly']);
+    assert.deepEqual([info.preprocessing.channels, info.preprocessing.height], [1, 96]);
+    assert.match(info.weights, /untrained/);
+    assert.ok(info.parameters > 6.9e6 && info.parameters < 7.1e6, `densenet121 has about 7.0M parameters, got ${info.parameters}`);
+    assert.match(cxr('build', 'vgg16', '-o', built).stderr, /unknown architecture "vgg16"; choose one of densenet121, resnet50, alexnet, mobilenet_v2/);
+  });
+});
