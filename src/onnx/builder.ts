@@ -106,11 +106,15 @@ export class GraphBuilder {
     const outputNames = Array.isArray(options.outputs)
       ? options.outputs
       : Array.from({ length: options.outputs ?? 1 }, (_, i) => this.uniqueValueName(i === 0 ? name : `${name}:${i}`));
+    // Omitted optional inputs become '', and trailing ones are dropped: ONNX Runtime's fusions (Conv+BatchNorm,
+    // NCHWc) skip a Conv whose absent bias is spelled out as ''.
+    const inputNames = inputs.map((v) => v?.name ?? '');
+    while (inputNames.length > 0 && inputNames[inputNames.length - 1] === '') inputNames.pop();
     const node: Node = {
       name,
       opType,
       domain: options.domain ?? '',
-      inputs: inputs.map((v) => v?.name ?? ''),
+      inputs: inputNames,
       outputs: outputNames,
       attributes: toAttributes(opType, name, attributes),
     };
@@ -119,7 +123,7 @@ export class GraphBuilder {
     }
     const { outputs, folded } = inferNode(
       node,
-      inputs.map((v) => (v ? this.types.get(v.name) : undefined)),
+      inputNames.map((n) => (n ? this.types.get(n) : undefined)),
       (n) => this.known.get(n),
     );
     if (outputs.length < outputNames.length) throw new Error(`${describeNode(node)}: has ${outputs.length} outputs, ${outputNames.length} were asked for`);
