@@ -1,0 +1,105 @@
+/**
+ * Node front door for decoding: reads files, detects the format by content, decodes PNG/JPEG with sharp and DICOM
+ * with the pure decoder. Node-only (fs, sharp); the browser uses decodeDicom and its own PNG/JPEG decoding.
+ */
+import { readFile } from 'node:fs/promises';
+import sharp from 'sharp';
+import { detectFormat } from './detect.js';
+import { decodeDicom, type DicomDecodeOptions } from './dicom/decode-dicom.js';
+import type { DecodedImage, ImageFormat } from './image.js';
+
+export type DecodeOptions = DicomDecodeOptions;
+
+/** Reads and decodes an image file; every failure is an Error naming the file and the problem. */
+export async function decodeImageFile(path: string, options: DecodeOptions = {}): Promise<DecodedImage> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new Error(`${path}: file not found`);
+    if (code === 'EISDIR') throw new Error(`${path}: is a directory, not an image file`);
+    throw new Error(`${path}: cannot read file (${(e as Error).message})`);
+  }
+  return decodeImage(bytes, path, options);
+}
+
+/** Decodes image bytes (PNG, JPEG or DICOM, detected by content); `source` names them in errors. */
+export async function decodeImage(bytes: Uint8Array, source = '<buffer>', options: DecodeOptions = {}): Promise<DecodedImage> {
+  if (bytes.length === 0) throw new Error(`${source}: file is empty`);
+  const detected = detectFormat(bytes);
+  if (!detected) {
+    const head = Array.from(bytes.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
+    throw new Error(`${source}: unrecognised image format (not PNG, JPEG or DICOM; first bytes ${head})`);
+  }
+  if (detected.format === 'dicom') return decodeDicom(bytes, source, options);
+  return decodeRaster(bytes, source, detected.format, options);
+}
+
+/** PNG/JPEG through sharp (libspng / libjpeg-turbo), converted to one gray channel with PIL's 'L' weights. */
+async function decodeRaster(bytes: Uint8Array, source: string, format: ImageFormat, options: DecodeOptions): Promise<DecodedImage> {
+  const notes: string[] = [];
+  let decoded: Awaited<ReturnType<typeof rawPixels>>;
+  try {
+    decoded = await rawPixels(bytes);
+  } catch (e) {
+    throw new Error(`${source}: cannot decode ${format.toUpperCase()}: ${(e as Error).message}`);
+  }
+  const { data, info, orientation } = decoded;
+
+  const { width, height, channels } = info;
+  const minSide = options.minSide ?? 8;
+  if (width < minSide || height < minSide) throw new Error(`${source}: image is ${width}x${height}, smaller than ${minSide} pixels on a side`);
+  if (orientation && orientation > 1) notes.push(`EXIF orientation ${orientation} applied`);
+  const sixteen = data.byteLength === width * height * channels * 2;
+  const samples = sixteen
+    ? new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2)
+    : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const count = width * height;
+  if (samples.length !== count * channels) throw new Error(`${source}: decoder returned ${samples.length} samples for ${width}x${height}x${channels}`);
+  const maxValue = sixteen ? 65535 : 255;
+  const pixels = sixteen ? new Uint16Array(count) : new Uint8Array(count);
+  const hasAlpha = channels === 2 || channels === 4;
+  const colour = channels >= 3;
+  if (!colour) {
+    for (let i = 0; i < count; i++) pixels[i] = samples[i * channels];
+  } else {
+    // PIL's convert('L'): L = R*299/1000 + G*587/1000 + B*114/1000, in its fixed-point form.
+    for (let i = 0, j = 0; i < count; i++, j += channels) {
+      pixels[i] = Math.floor((samples[j] * 19595 + samples[j + 1] * 38470 + samples[j + 2] * 7471 + 0x8000) / 65536);
+    }
+    notes.push(`${hasAlpha ? 'RGBA' : 'RGB'} converted to gray (ITU-R 601 luma, as PIL's convert('L'))`);
+  }
+  if (hasAlpha) {
+    let opaque = true;
+    for (let j = channels - 1; j < samples.length; j += channels) {
+      if (samples[j] !== maxValue) {
+        opaque = false;
+        break;
+      }
+    }
+    notes.push(opaque ? 'alpha channel (fully opaque) dropped' : 'alpha channel is not opaque; ignored (transparent pixels keep their colour)');
+  }
+  return {
+    width,
+    height,
+    pixels,
+    maxValue,
+    format,
+    source,
+    metadata: { bitsStored: sixteen ? 16 : 8 },
+    notes,
+  };
+}
+
+/** Raw interleaved samples at the file's own depth (8 or 16 bit), EXIF orientation applied. */
+async function rawPixels(bytes: Uint8Array) {
+  // failOn 'warning' turns truncated or corrupt files into errors instead of partially grey images.
+  const image = sharp(bytes, { failOn: 'warning', limitInputPixels: 2 ** 28 });
+  const meta = await image.metadata();
+  const orientation = meta.orientation;
+  const depth = meta.depth === 'ushort' ? 'ushort' : 'uchar';
+  const pipeline = orientation && orientation > 1 ? image.autoOrient() : image;
+  const { data, info } = await pipeline.raw({ depth }).toBuffer({ resolveWithObject: true });
+  return { data, info, orientation };
+}

@@ -1,0 +1,222 @@
+/**
+ * DICOM -> display-ready DecodedImage: single-frame grayscale only, every common transfer syntax.
+ * Parsing by dicom-parser, decompression by dcmjs-codecs (WASM); no Node-only imports, so it can run in a browser.
+ */
+import dicomParser from 'dicom-parser';
+import type { DataSet, Element } from 'dicom-parser';
+import { inflateSync } from 'fflate';
+import { detectFormat } from '../detect.js';
+import type { DecodedImage } from '../image.js';
+import { decodeFrame, TRANSFER_SYNTAXES, type TransferSyntax } from './codecs.js';
+import { applyDisplayLut, buildDisplayLut, type Lut, type ModalityTransform, type VoiTransform } from './grayscale.js';
+import { readMetadata } from './metadata.js';
+
+const IMPLICIT_LE = '1.2.840.10008.1.2';
+const EXPLICIT_LE = '1.2.840.10008.1.2.1';
+
+export interface DicomDecodeOptions {
+  /** Smallest accepted width and height in pixels (default 8): smaller "images" are not radiographs. */
+  minSide?: number;
+}
+
+export async function decodeDicom(bytes: Uint8Array, source: string, options: DicomDecodeOptions = {}): Promise<DecodedImage> {
+  const fail = (why: string): never => {
+    throw new Error(`${source}: ${why}`);
+  };
+  const detected = detectFormat(bytes);
+  if (detected?.format !== 'dicom') fail('not a DICOM file (no DICM marker at byte 128 and no recognisable data set)');
+  const notes: string[] = [];
+  const ds = parse(bytes, source, detected?.format === 'dicom' && !detected.part10 ? detected.explicitVr : undefined, notes);
+
+  const tsUid = ds.string('x00020010')?.trim() ?? IMPLICIT_LE;
+  const syntax = TRANSFER_SYNTAXES[tsUid] ?? fail(`unsupported transfer syntax ${tsUid}`);
+  const pixelData = ds.elements.x7fe00010;
+  if (!pixelData) {
+    if (ds.elements.x7fe00008 || ds.elements.x7fe00009) fail('float pixel data (7FE0,0008/0009) is not supported');
+    const sopClass = ds.string('x00080016') ?? 'unknown';
+    fail(`no Pixel Data (7FE0,0010): not an image (SOP Class UID ${sopClass})`);
+  }
+  const frames = ds.intString('x00280008') ?? 1;
+  if (frames > 1) fail(`multi-frame DICOM (${frames} frames) is not supported; expected one radiograph per file`);
+  const samplesPerPixel = ds.uint16('x00280002') ?? 1;
+  const photometric = ds.string('x00280004')?.trim().toUpperCase() ?? fail('Photometric Interpretation (0028,0004) is missing');
+  if (samplesPerPixel !== 1 || (photometric !== 'MONOCHROME1' && photometric !== 'MONOCHROME2')) {
+    fail(`colour DICOM (${photometric}, ${samplesPerPixel} samples per pixel) is not supported; expected MONOCHROME1/2 grayscale`);
+  }
+  const height = ds.uint16('x00280010') ?? 0;
+  const width = ds.uint16('x00280011') ?? 0;
+  const minSide = options.minSide ?? 8;
+  if (width < 1 || height < 1) fail(`image has zero size (${width}x${height})`);
+  if (width < minSide || height < minSide) fail(`image is ${width}x${height}, smaller than ${minSide} pixels on a side`);
+  const bitsAllocated = ds.uint16('x00280100') ?? fail('Bits Allocated (0028,0100) is missing');
+  if (bitsAllocated !== 8 && bitsAllocated !== 16) fail(`Bits Allocated ${bitsAllocated} is not supported (only 8 and 16)`);
+  const bitsStored = ds.uint16('x00280101') ?? bitsAllocated;
+  if (bitsStored < 1 || bitsStored > bitsAllocated) fail(`Bits Stored ${bitsStored} is not in [1, Bits Allocated ${bitsAllocated}]`);
+  const highBit = ds.uint16('x00280102') ?? bitsStored - 1;
+  if (highBit < bitsStored - 1 || highBit >= bitsAllocated) fail(`High Bit ${highBit} is inconsistent with Bits Stored ${bitsStored}`);
+  const signed = (ds.uint16('x00280103') ?? 0) === 1;
+
+  const count = width * height;
+  let raw: Uint8Array;
+  let bytesPerSample: 1 | 2;
+  let shift = 0;
+  if (syntax.decoder === undefined) {
+    if (pixelData.encapsulatedPixelData) fail(`encapsulated pixel data in a native transfer syntax (${syntax.name})`);
+    bytesPerSample = bitsAllocated === 8 ? 1 : 2;
+    raw = nativePixels(ds, pixelData, count, bytesPerSample, syntax, fail);
+    shift = highBit + 1 - bitsStored;
+  } else {
+    if (!pixelData.encapsulatedPixelData || !pixelData.fragments?.length) fail(`${syntax.name} pixel data is not encapsulated`);
+    let encoded: Uint8Array;
+    try {
+      encoded = dicomParser.readEncapsulatedPixelDataFromFragments(ds, pixelData, 0, pixelData.fragments!.length);
+    } catch (e) {
+      return fail(`corrupt encapsulated pixel data: ${describe(e)}`);
+    }
+    try {
+      raw = await decodeFrame(syntax.decoder, encoded, { width, height, bitsAllocated, bitsStored, signed, photometric });
+    } catch (e) {
+      return fail(`cannot decode ${syntax.name} pixel data: ${describe(e)}`);
+    }
+    if (raw.length !== count && raw.length !== count * 2) {
+      fail(`${syntax.name} decoder returned ${raw.length} bytes for ${width}x${height} pixels (corrupt or truncated pixel data)`);
+    }
+    bytesPerSample = raw.length === count ? 1 : 2;
+  }
+
+  const presentationLutShape = ds.string('x20500020')?.trim().toUpperCase();
+  // PS3.3 C.8.11.6: in DX images INVERSE accompanies MONOCHROME1 and describes that same inversion, so the two are
+  // one inversion, not two; INVERSE on MONOCHROME2 inverts.
+  const invert = photometric === 'MONOCHROME1' || presentationLutShape === 'INVERSE';
+  const modality = readModalityTransform(ds, signed, notes, fail);
+  const voi = readVoiTransform(ds, notes, fail);
+  const outputMax = 2 ** Math.max(8, bitsStored) - 1;
+  const display = buildDisplayLut({ bitsStored, signed, modality, voi, invert, outputMax });
+  const pixels = applyDisplayLut(raw, count, { bitsAllocated: bytesPerSample === 1 ? 8 : 16, bitsStored, shift, signed }, display);
+  if (photometric === 'MONOCHROME1') notes.push('MONOCHROME1 inverted');
+  if (presentationLutShape === 'INVERSE' && photometric !== 'MONOCHROME1') notes.push('Presentation LUT Shape INVERSE applied');
+
+  const metadata = readMetadata(ds, notes);
+  metadata.transferSyntaxUid = tsUid;
+  metadata.bitsStored = bitsStored;
+  metadata.window = display.applied;
+  metadata.inverted = invert;
+  return { width, height, pixels, maxValue: outputMax, format: 'dicom', source, metadata, notes };
+}
+
+/** Parses with dicom-parser, turning its string/object throws into one clear Error. */
+function parse(bytes: Uint8Array, source: string, headerlessExplicit: boolean | undefined, notes: string[]): DataSet {
+  const options: dicomParser.ParseDicomOptions = {
+    // Deflated data sets: inflate with fflate so the same code runs in browsers (dicom-parser would need pako).
+    inflater: ((array: Uint8Array, position: number) => {
+      const inflated = inflateSync(array.subarray(position));
+      const full = new Uint8Array(position + inflated.length);
+      full.set(array.subarray(0, position));
+      full.set(inflated, position);
+      return full;
+    }) as unknown as dicomParser.ParseDicomOptions['inflater'],
+  };
+  if (headerlessExplicit !== undefined) {
+    options.TransferSyntaxUID = headerlessExplicit ? EXPLICIT_LE : IMPLICIT_LE;
+    notes.push(`no DICOM file-meta header; read as ${headerlessExplicit ? 'explicit' : 'implicit'} VR little endian`);
+  }
+  try {
+    return dicomParser.parseDicom(bytes, options);
+  } catch (e) {
+    throw new Error(`${source}: corrupt or truncated DICOM: ${describe(e)}`);
+  }
+}
+
+/** Native pixel data as little-endian samples, after checking that all of it is there. */
+function nativePixels(
+  ds: DataSet,
+  element: Element,
+  count: number,
+  bytesPerSample: 1 | 2,
+  syntax: TransferSyntax,
+  fail: (why: string) => never,
+): Uint8Array {
+  const needed = count * bytesPerSample;
+  const available = Math.min(element.length, ds.byteArray.length - element.dataOffset);
+  if (available < needed) fail(`truncated pixel data: ${available} bytes, ${needed} needed`);
+  const samples = ds.byteArray.subarray(element.dataOffset, element.dataOffset + needed);
+  if (!syntax.bigEndian || bytesPerSample === 1) return samples;
+  const swapped = new Uint8Array(needed);
+  for (let i = 0; i + 1 < needed; i += 2) {
+    swapped[i] = samples[i + 1];
+    swapped[i + 1] = samples[i];
+  }
+  return swapped;
+}
+
+function readModalityTransform(ds: DataSet, signed: boolean, notes: string[], fail: (why: string) => never): ModalityTransform {
+  const item = ds.elements.x00283000?.items?.[0]?.dataSet;
+  if (item) {
+    notes.push('Modality LUT Sequence applied');
+    return { kind: 'lut', lut: readLut(item, signed, 'Modality LUT Sequence', notes, fail) };
+  }
+  const slope = ds.floatString('x00281053') ?? 1;
+  const intercept = ds.floatString('x00281052') ?? 0;
+  if (!Number.isFinite(slope) || slope === 0 || !Number.isFinite(intercept)) {
+    fail(`invalid Rescale Slope/Intercept (${ds.string('x00281053')}, ${ds.string('x00281052')})`);
+  }
+  return { kind: 'rescale', slope, intercept };
+}
+
+function readVoiTransform(ds: DataSet, notes: string[], fail: (why: string) => never): VoiTransform | undefined {
+  const item = ds.elements.x00283010?.items?.[0]?.dataSet;
+  if (item) {
+    // The LUT input is the modality output; a first-mapped value above 32767 is read as signed (VR SS).
+    const lut = readLut(item, true, 'VOI LUT Sequence', notes, fail);
+    notes.push('VOI LUT Sequence applied' + (ds.elements.x00281050 ? ' (preferred over Window Center/Width)' : ''));
+    return { kind: 'lut', lut };
+  }
+  const center = ds.floatString('x00281050', 0);
+  const width = ds.floatString('x00281051', 0);
+  if (center === undefined || width === undefined) return undefined;
+  const fn = (ds.string('x00281056')?.trim().toUpperCase() || 'LINEAR') as string;
+  if (fn !== 'LINEAR' && fn !== 'LINEAR_EXACT' && fn !== 'SIGMOID') fail(`unknown VOI LUT Function '${fn}'`);
+  const minWidth = fn === 'LINEAR' ? 1 : Number.MIN_VALUE;
+  if (!Number.isFinite(center) || !(width >= minWidth)) {
+    notes.push(`Window Center/Width ${center}/${width} is invalid for ${fn}; stored range used instead`);
+    return undefined;
+  }
+  return { kind: 'window', center, width, function: fn as 'LINEAR' | 'LINEAR_EXACT' | 'SIGMOID' };
+}
+
+/** A Modality or VOI LUT from its sequence item: LUT Descriptor (0028,3002) and LUT Data (0028,3006). */
+function readLut(item: DataSet, signedInput: boolean, what: string, notes: string[], fail: (why: string) => never): Lut {
+  const descriptor = item.elements.x00283002;
+  const dataElement = item.elements.x00283006;
+  if (!descriptor || descriptor.length < 6 || !dataElement) fail(`${what} lacks LUT Descriptor or LUT Data`);
+  const parser = item.byteArrayParser;
+  const at = descriptor!.dataOffset;
+  const entries = parser.readUint16(item.byteArray, at) || 65536;
+  let firstMapped = parser.readUint16(item.byteArray, at + 2);
+  if (signedInput && firstMapped > 32767) firstMapped -= 65536;
+  let bits = parser.readUint16(item.byteArray, at + 4);
+  if (bits < 1 || bits > 16) fail(`${what} has ${bits} bits per entry`);
+  const byteLength = Math.min(dataElement!.length, item.byteArray.length - dataElement!.dataOffset);
+  const data = new Uint16Array(entries);
+  if (bits <= 8 && byteLength < entries * 2 && byteLength >= entries) {
+    for (let i = 0; i < entries; i++) data[i] = item.byteArray[dataElement!.dataOffset + i];
+  } else {
+    if (byteLength < entries * 2) fail(`${what} LUT Data has ${byteLength} bytes for ${entries} entries`);
+    for (let i = 0; i < entries; i++) data[i] = parser.readUint16(item.byteArray, dataElement!.dataOffset + 2 * i);
+  }
+  // Some writers declare fewer bits than the entries use (e.g. 12 for 16-bit data): widen to what the data needs.
+  const largest = data.reduce((a, b) => Math.max(a, b), 0);
+  if (largest > 2 ** bits - 1) {
+    const needed = Math.ceil(Math.log2(largest + 1));
+    notes.push(`${what}: entries reach ${largest}, above ${bits} bits per entry; treated as ${needed}-bit`);
+    bits = needed;
+  }
+  return { firstMapped, bits, data };
+}
+
+function describe(e: unknown): string {
+  if (e instanceof Error) return e.message;
+  if (typeof e === 'string') return e;
+  if (e && typeof e === 'object' && 'exception' in e) return describe((e as { exception: unknown }).exception);
+  return String(e);
+}

@@ -1,0 +1,78 @@
+/**
+ * The one numeric pipeline from decoded image to model input, shared by training, inference and the browser:
+ * gray / maxValue -> resize (pad | crop | stretch) -> round to uint8 "model pixels" -> (x / 255 - mean) / std,
+ * gray replicated to the spec's channels. Pure TypeScript.
+ */
+import type { DecodedImage } from './image.js';
+import { computeGeometry, type Geometry } from './geometry.js';
+import { resample, type Box } from './resample.js';
+import { validatePreprocessingSpec, type PreprocessingSpec } from './spec.js';
+
+export interface ModelPixels {
+  /** spec.height x spec.width gray values 0..255, row-major: what a training cache stores. */
+  pixels: Uint8Array;
+  geometry: Geometry;
+}
+
+/** A CHW float32 tensor; structurally a HostTensor<'float32'> without the batch axis. */
+export interface ModelTensor {
+  dtype: 'float32';
+  dims: [number, number, number];
+  data: Float32Array;
+}
+
+/** Resizes a decoded image to the model's grid and rounds to uint8: the "model pixels" of `spec`. */
+export function toModelPixels(image: DecodedImage, spec: PreprocessingSpec): ModelPixels {
+  validatePreprocessingSpec(spec);
+  const { width: sw, height: sh, pixels: src, maxValue } = image;
+  if (src.length !== sw * sh) throw new Error(`${image.source}: ${src.length} pixels for a ${sw}x${sh} image`);
+  const geometry = computeGeometry(sw, sh, spec);
+  const { width, height } = spec;
+  const out = new Uint8Array(width * height);
+  const toByte = 255 / maxValue;
+  if (spec.resize === 'pad') {
+    const cw = Math.round(sw * geometry.scaleX);
+    const ch = Math.round(sh * geometry.scaleY);
+    const content = resample(src, sw, sh, cw, ch);
+    for (let y = 0; y < ch; y++) {
+      const dst = (y + geometry.offsetY) * width + geometry.offsetX;
+      for (let x = 0; x < cw; x++) out[dst + x] = toUint8(content[y * cw + x] * toByte);
+    }
+  } else {
+    const box: Box = {
+      x0: -geometry.offsetX / geometry.scaleX,
+      y0: -geometry.offsetY / geometry.scaleY,
+      x1: (width - geometry.offsetX) / geometry.scaleX,
+      y1: (height - geometry.offsetY) / geometry.scaleY,
+    };
+    const resized = resample(src, sw, sh, width, height, box);
+    for (let i = 0; i < resized.length; i++) out[i] = toUint8(resized[i] * toByte);
+  }
+  return { pixels: out, geometry };
+}
+
+function toUint8(v: number): number {
+  return v <= 0 ? 0 : v >= 255 ? 255 : Math.round(v);
+}
+
+/** Model pixels (uint8, spec.height x spec.width) -> normalised CHW float32, gray replicated to spec.channels. */
+export function normalize(pixels: Uint8Array, spec: PreprocessingSpec): Float32Array {
+  validatePreprocessingSpec(spec);
+  const plane = spec.width * spec.height;
+  if (pixels.length !== plane) throw new Error(`normalize: ${pixels.length} pixels, expected ${spec.height}x${spec.width}`);
+  const out = new Float32Array(plane * spec.channels);
+  for (let c = 0; c < spec.channels; c++) {
+    const table = new Float32Array(256);
+    for (let v = 0; v < 256; v++) table[v] = (v / 255 - spec.mean[c]) / spec.std[c];
+    const base = c * plane;
+    for (let i = 0; i < plane; i++) out[base + i] = table[pixels[i]];
+  }
+  return out;
+}
+
+/** decoded image -> model input tensor [channels, height, width] and the geometry of the mapping. */
+export function preprocess(image: DecodedImage, spec: PreprocessingSpec): { tensor: ModelTensor; geometry: Geometry; pixels: Uint8Array } {
+  const { pixels, geometry } = toModelPixels(image, spec);
+  const tensor: ModelTensor = { dtype: 'float32', dims: [spec.channels, spec.height, spec.width], data: normalize(pixels, spec) };
+  return { tensor, geometry, pixels };
+}

@@ -1,0 +1,115 @@
+/**
+ * Separable resampling of one-channel images in pure TypeScript, with the coefficients of PIL's
+ * `Image.resize(..., BILINEAR)`: a triangle filter widened by the scale factor when downscaling (antialiased,
+ * area-like) and plain bilinear interpolation when upscaling. Weights are precomputed once per axis.
+ */
+
+/** Source rectangle in continuous pixel coordinates (pixel i covers [i, i + 1)). */
+export interface Box {
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+}
+
+interface AxisWeights {
+  /** First source index used by each output index. */
+  start: Int32Array;
+  /** Number of source samples used by each output index. */
+  count: Int32Array;
+  /** `size` weights per output index, normalised to sum 1. */
+  weights: Float32Array;
+  size: number;
+}
+
+const triangle = (x: number) => {
+  const a = Math.abs(x);
+  return a < 1 ? 1 - a : 0;
+};
+
+/** PIL's precompute_coeffs for the bilinear (triangle, support 1) filter over the source span [in0, in1). */
+function axisWeights(inSize: number, outSize: number, in0: number, in1: number): AxisWeights {
+  const scale = (in1 - in0) / outSize;
+  const filterScale = Math.max(scale, 1);
+  const support = filterScale;
+  const size = Math.ceil(support) * 2 + 1;
+  const start = new Int32Array(outSize);
+  const count = new Int32Array(outSize);
+  const weights = new Float32Array(outSize * size);
+  for (let o = 0; o < outSize; o++) {
+    const center = in0 + (o + 0.5) * scale;
+    const lo = Math.max(0, Math.trunc(center - support + 0.5));
+    const hi = Math.min(inSize, Math.trunc(center + support + 0.5));
+    let total = 0;
+    const row = o * size;
+    for (let i = lo; i < hi; i++) {
+      const w = triangle((i - center + 0.5) / filterScale);
+      weights[row + i - lo] = w;
+      total += w;
+    }
+    if (total > 0) for (let k = 0; k < hi - lo; k++) weights[row + k] /= total;
+    start[o] = lo;
+    count[o] = Math.max(0, hi - lo);
+  }
+  return { start, count, weights, size };
+}
+
+/**
+ * Resamples the `box` of a `width` x `height` one-channel image to `outWidth` x `outHeight`. Values keep their
+ * scale (no rounding). Output pixels whose filter window lies entirely outside the source are 0.
+ */
+export function resample(
+  src: Uint8Array | Uint16Array | Float32Array,
+  width: number,
+  height: number,
+  outWidth: number,
+  outHeight: number,
+  box: Box = { x0: 0, y0: 0, x1: width, y1: height },
+): Float32Array {
+  if (src.length !== width * height) throw new Error(`resample: ${src.length} values for a ${width}x${height} image`);
+  if (!(outWidth >= 1 && outHeight >= 1) || !Number.isInteger(outWidth) || !Number.isInteger(outHeight)) {
+    throw new Error(`resample: invalid output size ${outWidth}x${outHeight}`);
+  }
+  if (!(box.x1 > box.x0 && box.y1 > box.y0)) throw new Error(`resample: empty source box ${JSON.stringify(box)}`);
+  const horizontal = axisWeights(width, outWidth, box.x0, box.x1);
+  const vertical = axisWeights(height, outHeight, box.y0, box.y1);
+
+  // Horizontal pass only over the source rows the vertical pass will read.
+  let rowLo = height;
+  let rowHi = 0;
+  for (let o = 0; o < outHeight; o++) {
+    if (vertical.count[o] === 0) continue;
+    rowLo = Math.min(rowLo, vertical.start[o]);
+    rowHi = Math.max(rowHi, vertical.start[o] + vertical.count[o]);
+  }
+  const rows = Math.max(0, rowHi - rowLo);
+  const temp = new Float32Array(rows * outWidth);
+  const hw = horizontal.weights;
+  for (let r = 0; r < rows; r++) {
+    const srcRow = (rowLo + r) * width;
+    const dstRow = r * outWidth;
+    for (let o = 0; o < outWidth; o++) {
+      const first = srcRow + horizontal.start[o];
+      const n = horizontal.count[o];
+      const k = o * horizontal.size;
+      let sum = 0;
+      for (let i = 0; i < n; i++) sum += src[first + i] * hw[k + i];
+      temp[dstRow + o] = sum;
+    }
+  }
+
+  const out = new Float32Array(outWidth * outHeight);
+  const vw = vertical.weights;
+  for (let o = 0; o < outHeight; o++) {
+    const n = vertical.count[o];
+    const k = o * vertical.size;
+    const firstRow = vertical.start[o] - rowLo;
+    const dstRow = o * outWidth;
+    for (let i = 0; i < n; i++) {
+      const w = vw[k + i];
+      const tempRow = (firstRow + i) * outWidth;
+      for (let x = 0; x < outWidth; x++) out[dstRow + x] += temp[tempRow + x] * w;
+    }
+  }
+  return out;
+}
