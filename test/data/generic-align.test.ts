@@ -25,7 +25,7 @@ import { NIH_64_CSV, NIH_SUBSET_CSV, tempFolder, writeText } from './fixtures.js
 describe('generic CSV + image folder', () => {
   it('reads a label-list column (NIH 64 px labels.csv under other names) like the NIH reader does', async () => {
     const folder = tempFolder();
-    const lines = readFileSync(NIH_64_CSV, 'utf8').trim().split('\n').slice(1);
+    const lines = readFileSync(NIH_64_CSV, 'utf8').trim().split(/\r?\n/).slice(1);
     const csv = writeText(
       join(folder, 'my.csv'),
       ['file,findings,patient', ...lines.map((l) => l.split(',')).map(([name, findings, , patient]) => `images/${name},${findings},p${patient}`)].join('\n'),
@@ -102,7 +102,7 @@ describe('NIH <-> CheXpert alignment', () => {
     }
     const approximate = alignDataset(nih, CHEXPERT_LABEL_SET, { include: 'approximate' });
     const approx = Object.fromEntries(classStatistics(approximate).map((s) => [s.label, s]));
-    const noFindingRows = readFileSync(NIH_SUBSET_CSV, 'utf8').split('\n').filter((l) => l.includes(',No Finding,')).length;
+    const noFindingRows = readFileSync(NIH_SUBSET_CSV, 'utf8').split(/\r?\n/).filter((l) => l.includes(',No Finding,')).length;
     assert.equal(approx['No Finding'].positives, noFindingRows);
     const massOrNodule = nih.records.filter((r) => r.labels[4] === 1 || r.labels[5] === 1).length;
     assert.equal(approx['Lung Lesion'].positives, massOrNodule);

@@ -38,7 +38,7 @@ describe('NIH Data_Entry reader on the real subset (400 images at 512 px)', () =
 
   it('matches the CSV text row by row: labels, "No Finding" as all zeros, metadata only where present', async () => {
     const dataset = await readNihDataset({ csvPath: NIH_SUBSET_CSV });
-    const lines = readFileSync(NIH_SUBSET_CSV, 'utf8').trim().split('\n').slice(1);
+    const lines = readFileSync(NIH_SUBSET_CSV, 'utf8').trim().split(/\r?\n/).slice(1);
     lines.forEach((line, i) => {
       const [name, findings, , , age, sex, view] = line.split(',');
       const record = dataset.records[i];
@@ -62,7 +62,7 @@ describe('NIH Data_Entry reader on the real subset (400 images at 512 px)', () =
     const dataset = await readNihDataset({ csvPath: NIH_SUBSET_CSV, boxesPath: BBOX_CSV });
     const boxed = dataset.records.filter((r) => r.boxes !== undefined);
     assert.equal(boxed.length, 6);
-    const bboxLines = readFileSync(BBOX_CSV, 'utf8').trim().split('\n').slice(1);
+    const bboxLines = readFileSync(BBOX_CSV, 'utf8').trim().split(/\r?\n/).slice(1);
     for (const record of boxed) {
       const expected = bboxLines.filter((line) => line.startsWith(`${record.id},`));
       assert.equal(record.boxes!.length, expected.length);
@@ -111,7 +111,7 @@ describe("NIH's sample_labels.csv (5,606 rows, Data_Entry layout with plain size
 
   it('reads the same rows written as Data_Entry_2017.csv (bracketed header, trailing comma, "058Y") and as v2020 ("58")', async () => {
     const folder = tempFolder();
-    const sample = readFileSync(SAMPLE_LABELS_CSV, 'utf8').trim().split('\n').slice(1);
+    const sample = readFileSync(SAMPLE_LABELS_CSV, 'utf8').trim().split(/\r?\n/).slice(1);
     const header2017 = 'Image Index,Finding Labels,Follow-up #,Patient ID,Patient Age,Patient Gender,View Position,OriginalImage[Width,Height],OriginalImagePixelSpacing[x,y],';
     const v2017 = writeText(join(folder, 'Data_Entry_2017.csv'), [header2017, ...sample.map((l) => `${l},`)].join('\n') + '\n');
     const header2020 = header2017.slice(0, -1);
@@ -147,7 +147,7 @@ describe('NIH 64 px set and the 1024 px originals', () => {
     assert.deepEqual(dataset.records.map((r) => r.id).sort(), present);
     assert.equal(present.length, 24);
     assert.equal(dataset.report.skipped.length, 976);
-    const csvNames = readFileSync(NIH_64_CSV, 'utf8').trim().split('\n').slice(1).map((l) => l.split(',')[0]);
+    const csvNames = readFileSync(NIH_64_CSV, 'utf8').trim().split(/\r?\n/).slice(1).map((l) => l.split(',')[0]);
     const missing = csvNames.filter((name) => !present.includes(name));
     assert.deepEqual(dataset.report.skipped.map((s) => s.value), missing);
     const first = dataset.report.skipped[0];
@@ -172,7 +172,7 @@ describe('NIH 64 px set and the 1024 px originals', () => {
     assert.equal(index.get(names[3]), join(root, 'images_012', 'images', names[3]));
     assert.equal(index.get(names[4]), join(root, 'images', names[4]));
     assert.equal(index.get(names[5]), join(root, names[5]));
-    const lines = readFileSync(NIH_64_CSV, 'utf8').trim().split('\n');
+    const lines = readFileSync(NIH_64_CSV, 'utf8').trim().split(/\r?\n/);
     const csv = writeText(join(root, 'Data_Entry_2017.csv'), [lines[0], ...lines.slice(1).filter((l) => names.includes(l.split(',')[0]))].join('\n'));
     const dataset = await readNihDataset({ csvPath: csv });
     assert.deepEqual(dataset.records.map((r) => r.imagePath).sort(), [...index.values()].sort());
@@ -208,5 +208,5 @@ describe('BBox_List_2017.csv and the official lists', () => {
 });
 
 function lineIndexOf(path: string, needle: string): number {
-  return readFileSync(path, 'utf8').split('\n').findIndex((line) => line.includes(needle));
+  return readFileSync(path, 'utf8').split(/\r?\n/).findIndex((line) => line.includes(needle));
 }
