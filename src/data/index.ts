@@ -12,3 +12,4 @@ export * from './align.js';
 export * from './split.js';
 export * from './stats.js';
 export { seededRandom } from './random.js';
+export * from './cache.js';
