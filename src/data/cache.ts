@@ -10,7 +10,6 @@ import { mkdirSync } from 'node:fs';
 import { open, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { normalize } from '../imaging/preprocess.js';
 import { validatePreprocessingSpec, type PreprocessingSpec } from '../imaging/spec.js';
 import { tensor, type HostTensor } from '../onnx/tensor.js';
 import type { CacheTask, CacheTaskResult } from './cache-worker.js';
@@ -193,13 +192,26 @@ export class ImageCache {
   }
 }
 
-/** Model pixels of a batch ([B, H, W] uint8) -> the normalised model input [B, C, H, W] float32. */
+/**
+ * Model pixels of a batch ([B, H, W] uint8) -> the normalised model input [B, C, H, W] float32. Written straight
+ * into one tensor with the lookup table imaging's `normalize` uses ((v / 255 - mean) / std in float32; the tests
+ * check the two agree bit for bit), instead of a fresh array per image and a copy.
+ */
 export function batchTensor(pixels: Uint8Array, spec: PreprocessingSpec): HostTensor<'float32'> {
+  validatePreprocessingSpec(spec);
   const plane = spec.height * spec.width;
   if (pixels.length % plane !== 0) throw new Error(`batchTensor: ${pixels.length} bytes is not a whole number of ${spec.height}x${spec.width} images`);
   const count = pixels.length / plane;
   const out = tensor('float32', [count, spec.channels, spec.height, spec.width]);
-  for (let b = 0; b < count; b++) out.data.set(normalize(pixels.subarray(b * plane, (b + 1) * plane), spec), b * plane * spec.channels);
+  const table = new Float32Array(256);
+  for (let c = 0; c < spec.channels; c++) {
+    for (let v = 0; v < 256; v++) table[v] = (v / 255 - spec.mean[c]) / spec.std[c];
+    for (let b = 0; b < count; b++) {
+      const source = b * plane;
+      const target = (b * spec.channels + c) * plane;
+      for (let i = 0; i < plane; i++) out.data[target + i] = table[pixels[source + i]];
+    }
+  }
   return out;
 }
 

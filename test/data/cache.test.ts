@@ -64,7 +64,11 @@ describe('image cache', () => {
       const spec = imagenetPreprocessing(64, 64, 3);
       const batch = batchTensor(pixels, spec);
       assert.deepEqual(batch.dims, [2, 3, 64, 64]);
+      assert.deepEqual(batch.data.subarray(0, 3 * 4096), normalize(pixels.subarray(0, 4096), spec));
       assert.deepEqual(batch.data.subarray(3 * 4096), normalize(pixels.subarray(4096), spec));
+      const gray = imagenetPreprocessing(64, 64, 1);
+      assert.deepEqual(batchTensor(pixels, gray).data.subarray(4096), normalize(pixels.subarray(4096), gray));
+      assert.throws(() => batchTensor(pixels.subarray(1), spec), /8191 bytes is not a whole number of 64x64 images/);
       await assert.rejects(cache.read([24]), /slot 24 is outside 0..23/);
       assert.throws(() => cache.slotOf('00009999_000.png'), /image "00009999_000.png" is not in the cache/);
     } finally {
