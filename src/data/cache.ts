@@ -203,13 +203,14 @@ export function batchTensor(pixels: Uint8Array, spec: PreprocessingSpec): HostTe
   if (pixels.length % plane !== 0) throw new Error(`batchTensor: ${pixels.length} bytes is not a whole number of ${spec.height}x${spec.width} images`);
   const count = pixels.length / plane;
   const out = tensor('float32', [count, spec.channels, spec.height, spec.width]);
+  const data = out.data;
   const table = new Float32Array(256);
   for (let c = 0; c < spec.channels; c++) {
     for (let v = 0; v < 256; v++) table[v] = (v / 255 - spec.mean[c]) / spec.std[c];
     for (let b = 0; b < count; b++) {
-      const source = b * plane;
-      const target = (b * spec.channels + c) * plane;
-      for (let i = 0; i < plane; i++) out.data[target + i] = table[pixels[source + i]];
+      const source = pixels.subarray(b * plane, (b + 1) * plane);
+      const target = data.subarray((b * spec.channels + c) * plane, (b * spec.channels + c + 1) * plane);
+      for (let i = 0; i < plane; i++) target[i] = table[source[i]];
     }
   }
   return out;
