@@ -37,7 +37,7 @@ export function mixSeed(...parts: number[]): number {
 }
 
 export interface AugmentationSpec {
-  /** Maximum absolute rotation in degrees (uniform in [-r, r]). */
+  /** Maximum absolute rotation in degrees (uniform in [-r, r]); positive turns clockwise on screen (y points down). */
   rotationDeg: number;
   /** Maximum absolute shift as a fraction of width/height (uniform per axis). */
   translate: number;

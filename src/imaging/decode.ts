@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import { detectFormat } from './detect.js';
-import { decodeDicom, type DicomDecodeOptions } from './dicom/decode-dicom.js';
+import { decodeDicom, MAX_PIXELS, type DicomDecodeOptions } from './dicom/decode-dicom.js';
 import type { DecodedImage, ImageFormat } from './image.js';
 
 export type DecodeOptions = DicomDecodeOptions;
@@ -45,7 +45,7 @@ async function decodeRaster(bytes: Uint8Array, source: string, format: ImageForm
   } catch (e) {
     throw new Error(`${source}: cannot decode ${format.toUpperCase()}: ${(e as Error).message}`);
   }
-  const { data, info, orientation } = decoded;
+  const { data, info, orientation, colour, space } = decoded;
 
   const { width, height, channels } = info;
   const minSide = options.minSide ?? 8;
@@ -60,15 +60,17 @@ async function decodeRaster(bytes: Uint8Array, source: string, format: ImageForm
   const maxValue = sixteen ? 65535 : 255;
   const pixels = sixteen ? new Uint16Array(count) : new Uint8Array(count);
   const hasAlpha = channels === 2 || channels === 4;
-  const colour = channels >= 3;
-  if (!colour) {
+  if (channels <= 2) {
     for (let i = 0; i < count; i++) pixels[i] = samples[i * channels];
   } else {
-    // PIL's convert('L'): L = R*299/1000 + G*587/1000 + B*114/1000, in its fixed-point form.
+    // PIL's convert('L'): L = R*299/1000 + G*587/1000 + B*114/1000, in its fixed-point form (exact when R = G = B).
     for (let i = 0, j = 0; i < count; i++, j += channels) {
       pixels[i] = Math.floor((samples[j] * 19595 + samples[j + 1] * 38470 + samples[j + 2] * 7471 + 0x8000) / 65536);
     }
-    notes.push(`${hasAlpha ? 'RGBA' : 'RGB'} converted to gray (ITU-R 601 luma, as PIL's convert('L'))`);
+  }
+  if (colour) {
+    const from = space === 'cmyk' ? 'CMYK (via sRGB)' : hasAlpha ? 'RGBA' : 'RGB';
+    notes.push(`${from} converted to gray (ITU-R 601 luma, as PIL's convert('L'))`);
   }
   if (hasAlpha) {
     let opaque = true;
@@ -92,14 +94,23 @@ async function decodeRaster(bytes: Uint8Array, source: string, format: ImageForm
   };
 }
 
-/** Raw interleaved samples at the file's own depth (8 or 16 bit), EXIF orientation applied. */
+/**
+ * Raw interleaved samples at the file's own depth (8 or 16 bit), EXIF orientation applied. The output colourspace is
+ * set explicitly: left alone, libvips hands gray+alpha and some gray JPEGs back as sRGB and 16-bit colour as 8-bit.
+ */
 async function rawPixels(bytes: Uint8Array) {
   // failOn 'warning' turns truncated or corrupt files into errors instead of partially grey images.
-  const image = sharp(bytes, { failOn: 'warning', limitInputPixels: 2 ** 28 });
+  const image = sharp(bytes, { failOn: 'warning', limitInputPixels: MAX_PIXELS });
   const meta = await image.metadata();
+  const sixteen = meta.depth === 'ushort';
+  const gray = meta.space === 'b-w' || meta.space === 'grey16';
+  // 8-bit gray+alpha has no two-channel 8-bit target; as sRGB+alpha its three colour channels are equal.
+  const target = gray ? (sixteen ? 'grey16' : meta.hasAlpha ? 'srgb' : 'b-w') : sixteen ? 'rgb16' : 'srgb';
   const orientation = meta.orientation;
-  const depth = meta.depth === 'ushort' ? 'ushort' : 'uchar';
-  const pipeline = orientation && orientation > 1 ? image.autoOrient() : image;
-  const { data, info } = await pipeline.raw({ depth }).toBuffer({ resolveWithObject: true });
-  return { data, info, orientation };
+  const oriented = orientation && orientation > 1 ? image.autoOrient() : image;
+  const { data, info } = await oriented
+    .toColourspace(target)
+    .raw({ depth: sixteen ? 'ushort' : 'uchar' })
+    .toBuffer({ resolveWithObject: true });
+  return { data, info, orientation, colour: !gray, space: meta.space };
 }

@@ -26,8 +26,8 @@ export function computeGeometry(sourceWidth: number, sourceHeight: number, spec:
   if (resize === 'stretch') return { ...base, scaleX: width / sourceWidth, scaleY: height / sourceHeight, offsetX: 0, offsetY: 0 };
   if (resize === 'crop') {
     const s = Math.max(width / sourceWidth, height / sourceHeight);
-    // The centred source window of size (width / s) x (height / s) fills the model input exactly.
-    return { ...base, scaleX: s, scaleY: s, offsetX: -((sourceWidth - width / s) / 2) * s, offsetY: -((sourceHeight - height / s) / 2) * s };
+    // The centred source window of size (width / s) x (height / s) fills the model input exactly; the offsets are <= 0.
+    return { ...base, scaleX: s, scaleY: s, offsetX: (width - sourceWidth * s) / 2, offsetY: (height - sourceHeight * s) / 2 };
   }
   const s = Math.min(width / sourceWidth, height / sourceHeight);
   const contentWidth = Math.min(width, Math.max(1, Math.round(sourceWidth * s)));

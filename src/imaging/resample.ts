@@ -85,15 +85,21 @@ export function resample(
   const rows = Math.max(0, rowHi - rowLo);
   const temp = new Float32Array(rows * outWidth);
   const hw = horizontal.weights;
+  const hStart = horizontal.start;
+  const hCount = horizontal.count;
+  const hSize = horizontal.size;
+  // Each source row is first copied into one Float32Array, so the hot loop reads a single array type
+  // (keeps V8's element access monomorphic whatever the source type).
+  const line = new Float32Array(width);
   for (let r = 0; r < rows; r++) {
-    const srcRow = (rowLo + r) * width;
+    line.set(src.subarray((rowLo + r) * width, (rowLo + r + 1) * width));
     const dstRow = r * outWidth;
     for (let o = 0; o < outWidth; o++) {
-      const first = srcRow + horizontal.start[o];
-      const n = horizontal.count[o];
-      const k = o * horizontal.size;
+      const first = hStart[o];
+      const n = hCount[o];
+      const k = o * hSize;
       let sum = 0;
-      for (let i = 0; i < n; i++) sum += src[first + i] * hw[k + i];
+      for (let i = 0; i < n; i++) sum += line[first + i] * hw[k + i];
       temp[dstRow + o] = sum;
     }
   }

@@ -13,6 +13,8 @@ import { readMetadata } from './metadata.js';
 
 const IMPLICIT_LE = '1.2.840.10008.1.2';
 const EXPLICIT_LE = '1.2.840.10008.1.2.1';
+/** 2^28 pixels (16384 x 16384), the same limit sharp applies to PNG and JPEG here. */
+export const MAX_PIXELS = 2 ** 28;
 
 export interface DicomDecodeOptions {
   /** Smallest accepted width and height in pixels (default 8): smaller "images" are not radiographs. */
@@ -48,6 +50,7 @@ export async function decodeDicom(bytes: Uint8Array, source: string, options: Di
   const minSide = options.minSide ?? 8;
   if (width < 1 || height < 1) fail(`image has zero size (${width}x${height})`);
   if (width < minSide || height < minSide) fail(`image is ${width}x${height}, smaller than ${minSide} pixels on a side`);
+  if (width * height > MAX_PIXELS) fail(`image is ${width}x${height}, more than ${MAX_PIXELS} pixels`);
   const bitsAllocated = ds.uint16('x00280100') ?? fail('Bits Allocated (0028,0100) is missing');
   if (bitsAllocated !== 8 && bitsAllocated !== 16) fail(`Bits Allocated ${bitsAllocated} is not supported (only 8 and 16)`);
   const bitsStored = ds.uint16('x00280101') ?? bitsAllocated;
@@ -89,7 +92,9 @@ export async function decodeDicom(bytes: Uint8Array, source: string, options: Di
   // one inversion, not two; INVERSE on MONOCHROME2 inverts.
   const invert = photometric === 'MONOCHROME1' || presentationLutShape === 'INVERSE';
   const modality = readModalityTransform(ds, signed, notes, fail);
-  const voi = readVoiTransform(ds, notes, fail);
+  // The VOI LUT's first mapped value is SS when the modality output can be negative, else US.
+  const negativeInput = modality.kind === 'rescale' && (signed || modality.intercept < 0 || modality.slope < 0);
+  const voi = readVoiTransform(ds, negativeInput, notes, fail);
   const outputMax = 2 ** Math.max(8, bitsStored) - 1;
   const display = buildDisplayLut({ bitsStored, signed, modality, voi, invert, outputMax });
   const pixels = applyDisplayLut(raw, count, { bitsAllocated: bytesPerSample === 1 ? 8 : 16, bitsStored, shift, signed }, display);
@@ -163,11 +168,10 @@ function readModalityTransform(ds: DataSet, signed: boolean, notes: string[], fa
   return { kind: 'rescale', slope, intercept };
 }
 
-function readVoiTransform(ds: DataSet, notes: string[], fail: (why: string) => never): VoiTransform | undefined {
+function readVoiTransform(ds: DataSet, negativeInput: boolean, notes: string[], fail: (why: string) => never): VoiTransform | undefined {
   const item = ds.elements.x00283010?.items?.[0]?.dataSet;
   if (item) {
-    // The LUT input is the modality output; a first-mapped value above 32767 is read as signed (VR SS).
-    const lut = readLut(item, true, 'VOI LUT Sequence', notes, fail);
+    const lut = readLut(item, negativeInput, 'VOI LUT Sequence', notes, fail);
     notes.push('VOI LUT Sequence applied' + (ds.elements.x00281050 ? ' (preferred over Window Center/Width)' : ''));
     return { kind: 'lut', lut };
   }
@@ -215,6 +219,8 @@ function readLut(item: DataSet, signedInput: boolean, what: string, notes: strin
 }
 
 function describe(e: unknown): string {
+  // A codec that hits corrupt data can trap inside WebAssembly ('unreachable', 'memory access out of bounds').
+  if (e instanceof Error && e.name === 'RuntimeError') return `corrupt compressed data (the codec aborted: ${e.message})`;
   if (e instanceof Error) return e.message;
   if (typeof e === 'string') return e;
   if (e && typeof e === 'object' && 'exception' in e) return describe((e as { exception: unknown }).exception);

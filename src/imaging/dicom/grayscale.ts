@@ -55,9 +55,9 @@ export function buildDisplayLut(p: GrayscaleParams): DisplayLut {
   const voi = p.voi;
   const fraction = voiFunction(voi, mMin, mMax);
   for (let i = 0; i < size; i++) {
-    let f = fraction(modalityValues[i]);
-    if (p.invert) f = 1 - f;
-    table[p.signed ? i ^ half : i] = Math.round(Math.min(1, Math.max(0, f)) * p.outputMax);
+    const level = Math.round(Math.min(1, Math.max(0, fraction(modalityValues[i]))) * p.outputMax);
+    // Inverting after rounding makes an inverted image the exact complement of the non-inverted one.
+    table[p.signed ? i ^ half : i] = p.invert ? p.outputMax - level : level;
   }
   let applied: AppliedWindow;
   if (voi === undefined) applied = { kind: 'stored-range', min: mMin, max: mMax };
