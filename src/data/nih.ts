@@ -18,7 +18,7 @@ const NIH_FILE_NAME = /^(\d{8})_(\d{3})\.png$/;
 
 /** The patient of an NIH image file name ("00000001_000.png" -> "00000001"), or undefined for another name. */
 export function nihPatientId(fileName: string): string | undefined {
-  return NIH_FILE_NAME.exec(fileName)?.[1];
+  return NIH_FILE_NAME.test(fileName) ? fileName.slice(0, 8) : undefined;
 }
 
 export type NihColumn = 'image' | 'findings' | 'followUp' | 'patient' | 'age' | 'sex' | 'view' | 'width' | 'height' | 'spacingX' | 'spacingY';
@@ -225,31 +225,34 @@ function patientOf(id: string, patientCell: string): string | { problem: string 
   return fromName;
 }
 
+function cellOf(row: readonly string[], index: number): string {
+  return index >= 0 ? row[index] : '';
+}
+
 function readMetadata(
   row: readonly string[],
   col: Record<NihColumn, number>,
   metadata: RecordMetadata,
 ): { column: NihColumn; reason: string } | undefined {
-  const cell = (key: NihColumn) => (col[key] >= 0 ? row[col[key]] : '');
-  const ageText = cell('age').trim();
+  const ageText = cellOf(row, col.age).trim();
   if (ageText !== '') {
     const age = parseNihAge(ageText);
     if (age === undefined) return { column: 'age', reason: 'age must look like "58", "058Y", "013M" or "001D"' };
     metadata.age = age;
   }
-  const sex = parseSex(cell('sex'));
+  const sex = parseSex(cellOf(row, col.sex));
   if (sex === null) return { column: 'sex', reason: 'sex must be M or F' };
   if (sex !== undefined) metadata.sex = sex;
-  const view = cell('view').trim();
+  const view = cellOf(row, col.view).trim();
   if (view !== '') metadata.view = view;
-  const followUp = parseOptionalNumber(cell('followUp'));
+  const followUp = parseOptionalNumber(cellOf(row, col.followUp));
   if (followUp === null || (followUp !== undefined && !Number.isInteger(followUp))) {
     return { column: 'followUp', reason: 'follow-up number must be a whole number' };
   }
   if (followUp !== undefined) metadata.followUp = followUp;
   const numbers: Partial<Record<NihColumn, number>> = {};
   for (const key of ['width', 'height', 'spacingX', 'spacingY'] as const) {
-    const value = parseOptionalNumber(cell(key));
+    const value = parseOptionalNumber(cellOf(row, col[key]));
     if (value === null || (value !== undefined && value <= 0)) return { column: key, reason: 'must be a positive number' };
     numbers[key] = value;
   }
