@@ -6,38 +6,24 @@
  * Run: npx tsc -p . && GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736 node dist/bench/data.js
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { ImageCache, batchTensor, modelPixelsOfFile, readNihDataset } from '../src/data/index.js';
 import { normalize } from '../src/imaging/preprocess.js';
 import { imagenetPreprocessing } from '../src/imaging/spec.js';
 
+import { BENCH_DIR, PYTHON, machine as describeMachine, median, round, writeResults } from './lib.js';
+
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
-const PYTHON = '/usr/bin/python3';
-
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!readdirSync(dir).includes('package.json')) dir = dirname(dir);
-  return dir;
-}
-
-const root = repoRoot();
-const data = resolve(root, '..', 'shared', 'data');
+const data = resolve(BENCH_DIR, '..', '..', 'shared', 'data');
 const originalsDir = join(data, 'nih-cxr14-subset', 'images-1024');
-const reference = join(root, 'bench', 'data_reference.py');
+const reference = join(BENCH_DIR, 'data_reference.py');
 const spec = imagenetPreprocessing(224, 224, 3);
-const machine = `${cpus().length} cores, GLIBC_TUNABLES ${process.env.GLIBC_TUNABLES ? 'set' : 'unset'}`;
+const machine = describeMachine();
 
 function python(args: string[]): { ms: number } {
   return JSON.parse(execFileSync(PYTHON, [reference, ...args], { encoding: 'utf8', maxBuffer: 1 << 24 })) as { ms: number };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 /** Alternates ours and the reference for ROUNDS rounds after one warm-up round each; medians per unit. */
@@ -55,7 +41,6 @@ async function compare(ours: () => Promise<number>, theirs: () => number, units:
   return { ours_ms: round(oursMs), reference_ms: round(referenceMs), speedup: round(referenceMs / oursMs) };
 }
 
-const round = (x: number) => Math.round(x * 1000) / 1000;
 const perSecond = (ms: number) => Math.round((1000 / ms) * 10) / 10;
 
 async function main(): Promise<void> {
@@ -140,7 +125,6 @@ async function main(): Promise<void> {
 
     const results = {
       benchmark: 'data',
-      date: new Date().toISOString(),
       node: process.version,
       images: `${n} NIH ChestX-ray14 originals, 1024x1024 8-bit PNG (nih-cxr14-subset/images-1024)`,
       rounds: ROUNDS,
@@ -176,13 +160,12 @@ async function main(): Promise<void> {
         read_data_entry_112120_rows: {
           ...readCsv,
           reference: "Python csv.reader + a NumPy [N, 14] label matrix and patient ids (no validation)",
-          ours: 'readNihDataset, checkImages false: csv-parse + full row validation, records with labels, mask and metadata',
+          ours: 'readNihDataset, checkImages false: Papa Parse + full row validation, records with labels, mask and metadata',
           machine,
         },
       },
     };
-    mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-    writeFileSync(join(root, 'bench', 'results', 'data.json'), JSON.stringify(results, null, 2) + '\n');
+    writeResults('data', results);
     process.stdout.write(JSON.stringify(results.headline, null, 2) + '\n' + JSON.stringify(results.cases, null, 2) + '\n');
   } finally {
     rmSync(work, { recursive: true, force: true });

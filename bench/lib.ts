@@ -1,0 +1,82 @@
+/**
+ * Shared pieces of the benchmarks: medians, the machine line, a persistent Python reference process that runs
+ * when told (so ours and the reference alternate in one run), and the results file with its headline.
+ */
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+/** Debian's Python, which has torch, torchvision and PIL (not the pyenv python3 first on PATH). */
+export const PYTHON = '/usr/bin/python3';
+export const BENCH_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench');
+
+export function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+export function round(x: number, digits = 3): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+export function machine(): string {
+  return `${availableParallelism()} cores, GLIBC_TUNABLES ${process.env.GLIBC_TUNABLES ? 'set' : 'unset'}`;
+}
+
+export interface HeadlineCase {
+  ours_ms: number;
+  reference_ms: number;
+  /** reference_ms / ours_ms: above 1 means we are faster. */
+  speedup: number;
+  reference: string;
+  machine: string;
+}
+
+export function headlineCase(oursMs: number, referenceMs: number, reference: string): HeadlineCase {
+  return { ours_ms: round(oursMs), reference_ms: round(referenceMs), speedup: round(referenceMs / oursMs), reference, machine: machine() };
+}
+
+export function writeResults(name: string, results: { headline: Record<string, HeadlineCase> } & Record<string, unknown>): string {
+  const path = join(BENCH_DIR, 'results', `${name}.json`);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${JSON.stringify({ ...results, date: new Date().toISOString() }, null, 2)}\n`);
+  return path;
+}
+
+/**
+ * A Python script kept running beside the benchmark: each request is one JSON line on its stdin, each reply one
+ * JSON line on its stdout. Loading torch once keeps its start-up out of the timings.
+ */
+export class PythonWorker {
+  private readonly child: ChildProcessWithoutNullStreams;
+  private readonly replies: AsyncIterator<string>;
+
+  constructor(script: string) {
+    this.child = spawn(PYTHON, [join(BENCH_DIR, script)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stderr.on('data', (chunk: Buffer) => process.stderr.write(chunk));
+    this.replies = createInterface({ input: this.child.stdout })[Symbol.asyncIterator]();
+  }
+
+  async request<T>(message: unknown): Promise<T> {
+    this.child.stdin.write(`${JSON.stringify(message)}\n`);
+    const { value, done } = await this.replies.next();
+    if (done) throw new Error(`the Python reference (${this.child.spawnargs.join(' ')}) stopped`);
+    const reply = JSON.parse(value) as T & { error?: string };
+    if (reply.error) throw new Error(`Python reference: ${reply.error}`);
+    return reply;
+  }
+
+  close(): void {
+    this.child.stdin.end();
+  }
+}
+
+/** Peak resident memory of this process so far, in MB. */
+export function peakRssMb(): number {
+  return round(process.resourceUsage().maxRSS / 1024, 1);
+}
