@@ -13,3 +13,5 @@ export { decodeDicom, MAX_PIXELS, type DicomDecodeOptions } from './dicom/decode
 export { initCodecs, TRANSFER_SYNTAXES } from './dicom/codecs.js';
 export { parseAgeString } from './dicom/metadata.js';
 export { buildDisplayLut, type GrayscaleParams, type Lut, type ModalityTransform, type VoiTransform } from './dicom/grayscale.js';
+export * from './colormap.js';
+export * from './overlay.js';
