@@ -1,0 +1,95 @@
+/** Occlusion maps on a model whose answer is known, and heatmaps drawn over a real NIH image. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import sharp from 'sharp';
+import { Explainer } from '../../src/explain/index.js';
+import { renderHeatmap } from '../../src/explain/render.js';
+import { colormap, decodeImageFile, imagenetPreprocessing } from '../../src/imaging/index.js';
+import { modelInfoToMetadata } from '../../src/models/metadata.js';
+import { GraphBuilder, createModel, float32 } from '../../src/onnx/index.js';
+import { sharedDataPath } from '../helpers/fixtures.js';
+
+const SIZE = 32;
+
+/** logits = sum of the input over a fixed square per finding: "Effusion" looks bottom-left, "Nodule" top-right. */
+function regionModel() {
+  const b = new GraphBuilder('regions');
+  const image = b.input('image', 'float32', ['batch', 1, SIZE, SIZE]);
+  const weight = new Float32Array(2 * SIZE * SIZE);
+  for (let y = 20; y < 28; y++) for (let x = 4; x < 12; x++) weight[y * SIZE + x] = 1;
+  for (let y = 4; y < 10; y++) for (let x = 22; x < 28; x++) weight[SIZE * SIZE + y * SIZE + x] = 1;
+  const flat = b.op('Flatten', [image], { axis: 1 });
+  b.output(b.op('Gemm', [flat, b.constant(float32([2, SIZE * SIZE], weight))], { transB: 1 }), 'logits');
+  b.output(image, 'features');
+  return createModel(
+    b.build(),
+    modelInfoToMetadata({
+      architecture: 'test-regions',
+      labels: ['Effusion', 'Nodule'],
+      preprocessing: { ...imagenetPreprocessing(SIZE, SIZE, 1), mean: [0], std: [1] },
+      io: { input: 'image', logits: 'logits', features: 'features' },
+      blocks: [],
+      weights: 'hand-set',
+    }),
+  );
+}
+
+const bright = { width: SIZE, height: SIZE, pixels: new Uint8Array(SIZE * SIZE).fill(255), maxValue: 255, format: 'png' as const, source: 'white.png', metadata: {}, notes: [] };
+
+describe('occlusion sensitivity', () => {
+  it('finds exactly the region each finding reads, per finding', async () => {
+    const explainer = await Explainer.create(regionModel(), { threads: 1 });
+    try {
+      const result = await explainer.explain(bright, { method: 'occlusion', occlusion: { patch: 2, stride: 2 } });
+      assert.deepEqual(result.findings.map((f) => f.finding), ['Effusion', 'Nodule']);
+      const [effusion, nodule] = result.findings.map((f) => f.map.data);
+      const at = (map: Float32Array, x: number, y: number) => map[y * SIZE + x];
+      assert.ok(at(effusion, 6, 24) > 0 && at(effusion, 25, 6) === 0 && at(effusion, 16, 16) === 0);
+      assert.ok(at(nodule, 25, 6) > 0 && at(nodule, 6, 24) === 0);
+      // Hiding a 2x2 patch of white (value 1) removes 4 from the logit, spread over the patch's 4 pixels.
+      assert.equal(at(effusion, 6, 24), 4);
+      assert.equal(result.findings[0].logit, 64);
+    } finally {
+      await explainer.close();
+    }
+  });
+
+  it('refuses unknown findings, methods and patch sizes by name', async () => {
+    const explainer = await Explainer.create(regionModel(), { threads: 1 });
+    try {
+      await assert.rejects(explainer.explain(bright, { findings: ['Hernia'] }), /the model has no finding "Hernia"; it knows Effusion, Nodule/);
+      await assert.rejects(explainer.explain(bright, { method: 'magic' as never }), /unknown explanation method "magic"/);
+      await assert.rejects(explainer.explain(bright, { occlusion: { patch: 64 } }), /occlusion patch must be 1\.\.32 pixels, got 64/);
+    } finally {
+      await explainer.close();
+    }
+  });
+});
+
+describe('rendering', () => {
+  it('draws the map over the original 1024 px NIH image, coloured where the map is strong and gray elsewhere', async () => {
+    const image = await decodeImageFile(sharedDataPath('nih-cxr14-subset', 'images-1024', '00000001_000.png'));
+    const map = new Float32Array(8 * 8);
+    map[2 * 8 + 5] = 1; // one cell of an 8x8 grid over the model input: source x in [640, 768), y in [256, 384)
+    const png = await renderHeatmap(image, { geometry: { sourceWidth: 1024, sourceHeight: 1024, width: 8, height: 8, scaleX: 8 / 1024, scaleY: 8 / 1024, offsetX: 0, offsetY: 0, resize: 'stretch' } }, { finding: 'Nodule', probability: 0.5, logit: 0, map: { width: 8, height: 8, data: map } }, { colormap: 'turbo', opacity: 1 });
+    const { data, info } = await sharp(png).raw().toBuffer({ resolveWithObject: true });
+    assert.deepEqual([info.width, info.height, info.channels], [1024, 1024, 4]);
+    const pixel = (x: number, y: number) => [...data.subarray((y * 1024 + x) * 4, (y * 1024 + x) * 4 + 3)];
+    assert.deepEqual(pixel(704, 320), colormap('turbo', 1), 'the peak takes the colour map\'s top colour');
+    const far = pixel(100, 900);
+    const gray = image.pixels[900 * 1024 + 100];
+    assert.deepEqual(far, [gray, gray, gray], 'the X-ray is untouched where the map is zero');
+  });
+
+  it('colour maps run from dark to bright as published', () => {
+    assert.deepEqual(colormap('jet', 0.5), [128, 255, 128]);
+    assert.deepEqual(colormap('jet', 0), [0, 0, 128]);
+    const [r0, g0, b0] = colormap('inferno', 0);
+    const [r1, g1, b1] = colormap('inferno', 1);
+    assert.ok(r0 + g0 + b0 < 30 && r1 > 240 && g1 > 240 && b1 > 120, 'inferno: black to pale yellow');
+    assert.ok(colormap('turbo', 0).reduce((a, b) => a + b) < 120, 'turbo starts dark');
+    const [tr, , tb] = colormap('turbo', 0.15);
+    const [hr, , hb] = colormap('turbo', 0.9);
+    assert.ok(tb > tr && hr > hb, 'turbo: blue to red');
+  });
+});
