@@ -165,6 +165,10 @@ export function fitTemperature(logits: Scores, labels: Labels): TemperatureFit {
     }
     return { g: g / n, h: h / n };
   };
+  // Positives all >= 0 and negatives all <= 0: the loss falls forever as T -> 0.
+  let separated = true;
+  for (let i = 0; i < n && separated; i++) separated = labels[i] === 1 ? logits[i] >= 0 : logits[i] <= 0;
+  if (separated) throw new Error('temperature scaling: the logits separate the classes perfectly, so the best temperature is 0');
   // The loss is convex in a = 1/T; its slope at 0 says whether the minimum lies at a > 0.
   if (slope(0).g >= 0) throw new Error('temperature scaling: the logits do not rank positives above negatives, so no positive temperature fits');
   let a = 1;
@@ -182,7 +186,6 @@ export function fitTemperature(logits: Scores, labels: Labels): TemperatureFit {
       next = a - step;
       fNext = next > 0 ? loss(next) : Infinity;
     }
-    if (next > 1e8) throw new Error('temperature scaling: the logits separate the classes perfectly, so the best temperature is 0');
     const done = Math.abs(next - a) <= 1e-14 * a;
     a = next;
     f = fNext;
@@ -224,6 +227,20 @@ export function fitPlatt(scores: Scores, labels: Labels, options: PlattOptions =
   const hi = smooth ? (positives + 1) / (positives + 2) : 1;
   const lo = smooth ? 1 / (negatives + 2) : 0;
   const n = scores.length;
+  if (!smooth) {
+    // With 0/1 targets a threshold that splits the classes (ties allowed) has no finite fit.
+    let minPositive = Infinity;
+    let maxPositive = -Infinity;
+    let minNegative = Infinity;
+    let maxNegative = -Infinity;
+    for (let i = 0; i < n; i++) {
+      if (labels[i] === 1) [minPositive, maxPositive] = [Math.min(minPositive, scores[i]), Math.max(maxPositive, scores[i])];
+      else [minNegative, maxNegative] = [Math.min(minNegative, scores[i]), Math.max(maxNegative, scores[i])];
+    }
+    if (maxNegative <= minPositive || maxPositive <= minNegative) {
+      throw new Error('Platt scaling with 0/1 targets: the scores separate the classes perfectly, so the slope grows without bound');
+    }
+  }
   const loss = (a: number, b: number) => {
     let sum = 0;
     for (let i = 0; i < n; i++) {
@@ -267,7 +284,6 @@ export function fitPlatt(scores: Scores, labels: Labels, options: PlattOptions =
     if (t <= 1e-12) break;
     a += t * da;
     b += t * db;
-    if (Math.abs(a) > 1e8) throw new Error('Platt scaling with 0/1 targets: the scores separate the classes perfectly, so the slope grows without bound');
     const settled = Math.abs(f - fNext) <= 1e-16 * Math.abs(f);
     f = fNext;
     if (settled) break;
