@@ -1,9 +1,11 @@
 /** Bad inputs to the metric functions: clear errors that say which entry, never a silent NaN or a crash. */
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
+import { ascendingOrder, descendingOrder } from '../../src/eval/binary.js';
 import { expectedCalibrationError, fitPlatt, fitTemperature, reliabilityCurve } from '../../src/eval/calibration.js';
 import { delongInterval, delongPairedTest, zFor } from '../../src/eval/delong.js';
 import { averagePrecision } from '../../src/eval/pr.js';
+import { SeededRandom } from '../../src/eval/random.js';
 import { auroc } from '../../src/eval/roc.js';
 import { operatingPoint, parseThresholdRule } from '../../src/eval/thresholds.js';
 
@@ -42,4 +44,42 @@ it('calibration fits refuse data they cannot fit, saying why', () => {
   assert.throws(() => fitPlatt([-3, -1, 2, 4], [0, 0, 1, 1], { targets: 'labels' }), /separate the classes perfectly/);
   const smoothed = fitPlatt([-3, -1, 2, 4], [0, 0, 1, 1]);
   assert.ok(Number.isFinite(smoothed.a) && smoothed.a > 0, 'Platt targets keep a separable fit finite');
+});
+
+it('the radix sort behind large inputs orders like a comparison sort: negatives, zeros of both signs, infinities, denormals, ties', () => {
+  const random = new SeededRandom(3);
+  for (const n of [4095, 4096, 30000]) {
+    const scores = Float64Array.from({ length: n }, (_, i) => {
+      const u = random.uint32() / 2 ** 32;
+      if (i % 7 === 0) return -u * 1e3;
+      if (i % 11 === 0) return i % 2 ? 0 : -0;
+      if (i % 13 === 0) return u * 1e-310;
+      return Math.round(u * 1e4) / 1e4;
+    });
+    scores[3] = Infinity;
+    scores[4] = -Infinity;
+    const order = ascendingOrder(scores);
+    assert.equal(new Set(order).size, n, 'a permutation');
+    for (let i = 1; i < n; i++) assert.ok(scores[order[i - 1]] <= scores[order[i]], `position ${i}`);
+    const descending = descendingOrder(scores);
+    for (let i = 1; i < n; i++) assert.ok(scores[descending[i - 1]] >= scores[descending[i]], `position ${i}`);
+  }
+});
+
+it('AUROC on a large input (radix-sorted) equals the pairwise Mann-Whitney count', () => {
+  const random = new SeededRandom(4);
+  const n = 6000;
+  const labels = Uint8Array.from({ length: n }, () => (random.uint32() < 2 ** 30 ? 1 : 0));
+  const scores = Float64Array.from(labels, (y) => Math.round((random.uint32() / 2 ** 32 + 0.3 * y) * 100) / 100);
+  let wins = 0;
+  let pairs = 0;
+  for (let i = 0; i < n; i++) {
+    if (labels[i] !== 1) continue;
+    for (let j = 0; j < n; j++) {
+      if (labels[j] !== 0) continue;
+      pairs++;
+      wins += scores[i] > scores[j] ? 1 : scores[i] === scores[j] ? 0.5 : 0;
+    }
+  }
+  assert.ok(Math.abs(auroc(scores, labels) - wins / pairs) < 1e-12);
 });
