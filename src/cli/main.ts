@@ -5,6 +5,7 @@ import { buildCommand } from './commands/build.js';
 import { importCommand } from './commands/import.js';
 import { infoCommand } from './commands/info.js';
 import { predictCommand } from './commands/predict.js';
+import { serveCommand } from './commands/serve.js';
 
 export function createProgram(): Command {
   const program = new Command('cxr')
@@ -28,6 +29,7 @@ Examples:
   program.addCommand(importCommand());
   program.addCommand(buildCommand());
   program.addCommand(infoCommand());
+  program.addCommand(serveCommand());
   return program;
 }
 
