@@ -142,7 +142,7 @@ export function App() {
   const busy = phase === 'decoding' || phase === 'predicting' || phase === 'explaining';
   const available = mode === 'server' ? (card?.explanationMethods ?? []) : (engines.current.private?.methods ?? ['occlusion']);
   return (
-    <main data-state={phase} data-mode={mode} data-analysed-mode={prediction?.mode ?? ''} data-heatmap={explanation ? explanation.method : ''}>
+    <main data-image={image?.source ?? ''} data-state={phase} data-mode={mode} data-analysed-mode={prediction?.mode ?? ''} data-heatmap={explanation ? explanation.method : ''}>
       <header>
         <h1>cxr-lens</h1>
         <p class="notice" role="note">
