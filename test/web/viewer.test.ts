@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import type { ModelCard } from '../../src/serve/index.js';
 import { REPO_ROOT } from '../helpers/fixtures.js';
@@ -74,6 +75,17 @@ async function overlayDifference(): Promise<number> {
   })()`);
 }
 
+/** Polls the overlay difference until `done` holds (the canvas is redrawn a frame or two after a change). */
+async function overlayWhen(done: (difference: number) => boolean, what: string): Promise<number> {
+  let difference = NaN;
+  for (let i = 0; i < 100; i++) {
+    difference = await overlayDifference();
+    if (done(difference)) return difference;
+    await sleep(100);
+  }
+  throw new Error(`the overlay never showed ${what} (last difference ${difference})`);
+}
+
 async function choose(file: string, mode: 'server' | 'private'): Promise<void> {
   const name = file.split('/').pop()!;
   await page.setInputFiles('#file-input', file);
@@ -103,7 +115,7 @@ describe('the viewer in Chromium', () => {
     const top = await page.locator('.findings li').first().getAttribute('data-finding');
     assert.equal(await page.locator('.findings li').first().locator('button').getAttribute('aria-pressed'), 'true');
     assert.match(await page.locator('.pane figcaption').nth(1).innerText(), new RegExp(`${top!.replace(/_/g, ' ')} · occlusion`));
-    assert.ok((await overlayDifference()) > 1, 'the overlay pane shows a heatmap over the original');
+    await overlayWhen((d) => d > 1, 'a heatmap over the original');
     await screenshot('02-server-analysis');
   });
 
@@ -112,13 +124,12 @@ describe('the viewer in Chromium', () => {
     const second = page.locator('.findings li').nth(1);
     await second.locator('button').click();
     assert.equal(await second.locator('button').getAttribute('aria-pressed'), 'true');
-    const after = await overlayDifference();
-    assert.notEqual(after, before, 'a different finding, a different map');
+    const after = await overlayWhen((d) => d !== before && d > 1, 'a different map for a different finding');
     const opacity = page.locator('input[type="range"]').first();
     await opacity.fill('0');
-    assert.equal(await overlayDifference(), 0);
+    await overlayWhen((d) => d === 0, 'the bare image at opacity 0');
     await opacity.fill('1');
-    assert.ok((await overlayDifference()) > after);
+    await overlayWhen((d) => d > after, 'a stronger overlay at opacity 1 than at 0.5');
     await opacity.fill('0.6');
     await screenshot('03-other-finding');
   });
@@ -165,7 +176,7 @@ describe('the viewer in Chromium', () => {
     assert.equal(await page.locator('main').getAttribute('data-heatmap'), 'occlusion');
     const local = await readFindings();
     for (const [name, p] of server) assert.ok(Math.abs(local.get(name)! - p) < 1e-4, `${name}: browser ${local.get(name)} vs server ${p}`);
-    assert.ok((await overlayDifference()) > 1, 'the heatmap computed in the browser is shown');
+    await overlayWhen((d) => d > 1, 'the heatmap computed in the browser');
     await screenshot('04-private-mode');
   });
 

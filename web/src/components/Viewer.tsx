@@ -3,7 +3,7 @@
  * window/level. Mouse: wheel zooms, drag pans, shift+drag changes window/level. Keyboard (when focused):
  * + and - zoom, arrows pan, 0 fits.
  */
-import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { DecodedImage } from '../../../src/imaging/browser.js';
 import { type Window, windowedCanvas } from '../render.js';
 
@@ -103,7 +103,8 @@ export function Viewer(props: {
 
 function Pane(props: { label: string; gray: HTMLCanvasElement; layer: HTMLCanvasElement | null; opacity: number; view: View }) {
   const canvas = useRef<HTMLCanvasElement>(null);
-  useEffect(() => {
+  // Drawn before the browser paints, so the canvas never shows a frame older than the controls.
+  useLayoutEffect(() => {
     const element = canvas.current!;
     const { clientWidth, clientHeight } = element;
     const ratio = globalThis.devicePixelRatio || 1;
