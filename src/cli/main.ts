@@ -6,6 +6,7 @@ import { evalCommand } from './commands/eval.js';
 import { importCommand } from './commands/import.js';
 import { infoCommand } from './commands/info.js';
 import { predictCommand } from './commands/predict.js';
+import { serveCommand } from './commands/serve.js';
 
 export function createProgram(): Command {
   const program = new Command('cxr')
@@ -30,6 +31,7 @@ Examples:
   program.addCommand(buildCommand());
   program.addCommand(infoCommand());
   program.addCommand(evalCommand());
+  program.addCommand(serveCommand());
   return program;
 }
 

@@ -3,7 +3,7 @@
  * each finding's logit drops; regions whose hiding lowers the score most are the ones that drove it. Needs only
  * forward passes, so it works for any model; the price is one pass per patch position (batched).
  */
-import { float32 } from '../onnx/index.js';
+import { float32 } from '../onnx/tensor.js';
 import type { GridMap, ModelRunner } from './types.js';
 
 export interface OcclusionOptions {

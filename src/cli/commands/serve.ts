@@ -1,0 +1,79 @@
+/** `cxr serve` (and `npm start`): the viewer and the HTTP API on this machine, with the default or a given model. */
+import { Command, InvalidArgumentError } from 'commander';
+import { buildServer } from '../../serve/index.js';
+import { DEFAULTS } from '../../serve/options.js';
+import { positiveInt } from '../options.js';
+
+interface ServeCliOptions {
+  model?: string;
+  host: string;
+  port: number;
+  workers?: number;
+  threads: number;
+  queue: number;
+  maxUploadMb: number;
+  timeout: number;
+  saveUploads?: string;
+  logLevel: string;
+}
+
+function port(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`port must be 0..65535, got "${value}"`);
+  return n;
+}
+
+function wholeNumber(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number, got "${value}"`);
+    return n;
+  };
+}
+
+export function serveCommand(): Command {
+  return new Command('serve')
+    .description('start the web viewer and the HTTP API (POST /api/v1/analyze) on this machine')
+    .option('-m, --model <file>', 'cxr-lens model (.onnx); default: the embedded default model')
+    .option('--host <address>', 'address to listen on (0.0.0.0 exposes it to the network)', '127.0.0.1')
+    .option('-p, --port <n>', 'port (0 picks a free one)', port, 8080)
+    .option('-w, --workers <n>', 'inference worker threads (default: the number of cores)', positiveInt('workers'))
+    .option('-t, --threads <n>', 'ONNX Runtime threads per worker', positiveInt('threads'), DEFAULTS.threadsPerWorker)
+    .option('-q, --queue <n>', 'analyses allowed to wait for a worker; more get 503 + Retry-After', wholeNumber('queue'), DEFAULTS.queueLimit)
+    .option('--max-upload-mb <n>', 'largest accepted image upload in MB', positiveInt('max upload'), DEFAULTS.maxUploadBytes / 1024 / 1024)
+    .option('--timeout <seconds>', 'an analysis taking longer (waiting included) answers 504', positiveInt('timeout'), DEFAULTS.analysisTimeoutMs / 1000)
+    .option('--save-uploads <folder>', 'keep every uploaded image there, named by request id (default: never written to disk)')
+    .option('--log-level <level>', 'JSON log level: fatal, error, warn, info, debug or silent', 'info')
+    .addHelpText(
+      'after',
+      `
+Logs are JSON lines (pino) on stdout, one per request with its request id. Uploaded images stay in memory
+unless --save-uploads is given. Research use only; not for clinical decisions.
+
+Examples:
+  $ cxr serve                                   the default model, viewer at http://127.0.0.1:8080
+  $ cxr serve --model chexnet.onnx --port 3000
+  $ curl -F image=@chest.png -F heatmap=none http://127.0.0.1:8080/api/v1/analyze`,
+    )
+    .action(async (options: ServeCliOptions) => {
+      const { app, card, options: resolved } = await buildServer({
+        modelPath: options.model,
+        workers: options.workers,
+        threadsPerWorker: options.threads,
+        queueLimit: options.queue,
+        maxUploadBytes: options.maxUploadMb * 1024 * 1024,
+        analysisTimeoutMs: options.timeout * 1000,
+        saveUploadsTo: options.saveUploads,
+        logLevel: options.logLevel,
+      });
+      const address = await app.listen({ host: options.host, port: options.port });
+      const stop = () => void app.close();
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+      process.stderr.write(
+        `cxr-lens viewer: ${address}/  (model ${card.file}: ${card.architecture}; weights: ${card.weights})\n` +
+          `  ${resolved.workers} workers x ${resolved.threadsPerWorker} thread(s), queue ${resolved.queueLimit}; API at ${address}/api/v1/openapi.json\n` +
+          '  Research use only; not for clinical decisions.\n',
+      );
+    });
+}

@@ -1,0 +1,99 @@
+/**
+ * The shapes of an analysis: what a client asks for and what the server answers. Shared by the HTTP routes, the
+ * inference workers and (as types only) the web viewer, whose private mode builds the same objects in the browser.
+ */
+import type { ColormapName, Geometry, ImageMetadata } from '../imaging/browser.js';
+
+export type HeatmapFormat = 'png' | 'raw' | 'both' | 'none';
+export const HEATMAP_FORMATS: readonly HeatmapFormat[] = ['png', 'raw', 'both', 'none'];
+
+export interface AnalyzeRequest {
+  /** Findings to draw heatmaps for (probabilities are always given for every finding). */
+  findings: string[];
+  /** Explanation methods to run; empty for none. */
+  methods: string[];
+  heatmap: HeatmapFormat;
+  colormap: ColormapName;
+}
+
+/** A finding's operating point: only where a validated threshold exists does the answer carry a decision. */
+export interface FindingResult {
+  name: string;
+  probability: number;
+  logit: number;
+  /** The model's validated threshold for this finding, or null when it has none. */
+  threshold: number | null;
+  /** probability >= threshold; null without a validated threshold (never a made-up 0.5). */
+  decision: 'positive' | 'negative' | null;
+}
+
+/** Something about the input that makes the answer less trustworthy (filled by the safety checks). */
+export interface InputFlag {
+  code: string;
+  severity: 'info' | 'warning' | 'reject';
+  message: string;
+}
+
+/** A map on the model-input grid as little-endian float32 values, base64 encoded (exact and compact). */
+export interface RawMap {
+  width: number;
+  height: number;
+  dtype: 'float32';
+  data: string;
+}
+
+export interface MapResult {
+  finding: string;
+  /** The map drawn over the original image: a data: URL of a PNG at the image's own size. */
+  overlayPng?: string;
+  raw?: RawMap;
+}
+
+export interface ExplanationResult {
+  method: string;
+  /** How model-input coordinates map onto the original image (imaging's heatmapToSource). */
+  geometry: Geometry;
+  maps: MapResult[];
+}
+
+export interface ImageResult {
+  name: string;
+  width: number;
+  height: number;
+  format: string;
+  notes: string[];
+  metadata: ImageMetadata;
+}
+
+export interface Timings {
+  queuedMs: number;
+  decodeMs: number;
+  predictMs: number;
+  explainMs: number;
+  totalMs: number;
+}
+
+export interface AnalyzeResponse {
+  requestId: string;
+  model: { architecture: string; weights: string; sha256: string };
+  image: ImageResult;
+  inputFlags: InputFlag[];
+  /** One entry per model label, in the model's label order. */
+  findings: FindingResult[];
+  explanations: ExplanationResult[];
+  timings: Timings;
+  notice: string;
+}
+
+export const RESEARCH_NOTICE = 'Research use only; not for clinical decisions.';
+
+/**
+ * Thresholds per finding validated on held-out data. Models carry none yet (the calibration work will add them to
+ * the model metadata); until then every threshold is null, and no decision is made up.
+ */
+export function findingResults(findings: readonly { name: string; probability: number; logit: number }[], thresholds: Readonly<Record<string, number>> | null): FindingResult[] {
+  return findings.map(({ name, probability, logit }) => {
+    const threshold = thresholds?.[name] ?? null;
+    return { name, probability, logit, threshold, decision: threshold === null ? null : probability >= threshold ? 'positive' : 'negative' };
+  });
+}

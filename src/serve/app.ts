@@ -1,0 +1,71 @@
+/**
+ * The cxr-lens HTTP server: a thin fastify layer over the library. Routes live in plugins (plugins/*.ts); inference
+ * runs in a pool of worker threads (pool.ts). `buildServer` loads the model and starts the workers; the caller
+ * listens (or injects requests in tests) and closes.
+ */
+import { randomUUID } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { loadModel } from '../api.js';
+import { modelCard, type ModelCard } from './model-card.js';
+import { type ResolvedServeOptions, resolveServeOptions, type ServeOptions } from './options.js';
+import { InferencePool } from './pool.js';
+import analyze from './plugins/analyze.js';
+import errors from './plugins/errors.js';
+import health from './plugins/health.js';
+import model from './plugins/model.js';
+import openapi from './plugins/openapi.js';
+import web from './plugins/web.js';
+
+/** Where `npm run build:web` puts the viewer, relative to this compiled file (dist/src/serve/app.js). */
+export const DEFAULT_WEB_ROOT = fileURLToPath(new URL('../../web/', import.meta.url));
+
+export interface Server {
+  app: FastifyInstance;
+  pool: InferencePool;
+  card: ModelCard;
+  options: ResolvedServeOptions;
+}
+
+const REQUEST_ID = /^[\w.:-]{1,64}$/;
+
+export async function buildServer(serveOptions: ServeOptions = {}): Promise<Server> {
+  const options = resolveServeOptions(serveOptions);
+  const loaded = loadModel(options.modelPath);
+  const { card, bytes } = modelCard(loaded);
+  const app = Fastify({
+    logger: options.logLevel === false ? false : { level: options.logLevel ?? 'info', ...(options.logStream ? { stream: options.logStream } : {}) },
+    // A caller's X-Request-Id is kept (when it is a plain token) so logs can be joined across services.
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
+    requestIdHeader: false,
+    // Time allowed to receive a whole request (a slow 50 MB upload included).
+    requestTimeout: 5 * 60_000,
+  });
+  const pool = await InferencePool.start({
+    modelPath: loaded.path,
+    workers: options.workers,
+    threadsPerWorker: options.threadsPerWorker,
+    queueLimit: options.queueLimit,
+    onWorkerExit: ({ code, error }) => app.log.error({ code, err: error }, 'an inference worker stopped; starting another'),
+  });
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onClose', async () => pool.close());
+  await app.register(errors);
+  await app.register(health, { pool });
+  await app.register(model, { card, bytes });
+  await app.register(openapi);
+  await app.register(analyze, {
+    pool,
+    card,
+    maxUploadBytes: options.maxUploadBytes,
+    analysisTimeoutMs: options.analysisTimeoutMs,
+    saveUploadsTo: options.saveUploadsTo,
+  });
+  await app.register(web, { root: options.webRoot ?? DEFAULT_WEB_ROOT });
+  return { app, pool, card, options };
+}

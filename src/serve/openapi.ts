@@ -1,0 +1,163 @@
+/**
+ * The HTTP API described for clients (OpenAPI 3.1, JSON Schema 2020-12), served at /api/v1/openapi.json. Written
+ * by hand beside the routes; the tests validate every real answer, errors included, against these schemas.
+ */
+import { EXPLANATION_METHODS } from '../explain/index.js';
+import { COLORMAP_NAMES } from '../imaging/browser.js';
+import { HEATMAP_FORMATS } from './analysis.js';
+import { VERSION } from '../version.js';
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: object, description: string) => ({ description, content: { 'application/json': { schema } } });
+const error = (description: string) => json(ref('Error'), description);
+const number = { type: 'number' };
+const string = { type: 'string' };
+const object = (properties: Record<string, object>, required = Object.keys(properties)) => ({ type: 'object', properties, required, additionalProperties: false });
+
+const schemas = {
+  Error: object({
+    statusCode: { type: 'integer', minimum: 400, maximum: 599 },
+    error: { ...string, description: 'HTTP reason phrase' },
+    code: { ...string, description: 'stable identifier, e.g. CXR_UNREADABLE_IMAGE, CXR_UPLOAD_TOO_LARGE, CXR_BUSY' },
+    message: { ...string, description: 'what was wrong, naming the file, field or limit' },
+    requestId: string,
+  }),
+  Preprocessing: object({
+    height: { type: 'integer' },
+    width: { type: 'integer' },
+    channels: { enum: [1, 3] },
+    mean: { type: 'array', items: number },
+    std: { type: 'array', items: number },
+    resize: { enum: ['pad', 'crop', 'stretch'] },
+  }),
+  ModelCard: object({
+    file: string,
+    bytes: { type: 'integer' },
+    sha256: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+    architecture: string,
+    weights: { ...string, description: 'where the weights came from, in words; read before trusting any probability' },
+    labels: { type: 'array', items: string, minItems: 1 },
+    preprocessing: ref('Preprocessing'),
+    io: object({ input: string, logits: string, features: string }),
+    explanationMethods: { type: 'array', items: { enum: [...EXPLANATION_METHODS] } },
+    thresholds: { oneOf: [{ type: 'null' }, { type: 'object', additionalProperties: number }], description: 'validated per-finding thresholds; null when the model has none' },
+    modelUrl: { ...string, description: 'the same model as one ONNX file, for in-browser inference' },
+    notice: string,
+  }),
+  PoolStats: object({
+    workers: { type: 'integer' },
+    busy: { type: 'integer' },
+    queued: { type: 'integer' },
+    queueLimit: { type: 'integer' },
+    completed: { type: 'integer' },
+    rejected: { type: 'integer' },
+    timedOut: { type: 'integer' },
+    meanServiceMs: { type: ['number', 'null'] },
+  }),
+  Health: object({ status: { enum: ['ok', 'unavailable'] }, pool: ref('PoolStats') }),
+  Finding: object({
+    name: string,
+    probability: { type: 'number', minimum: 0, maximum: 1 },
+    logit: number,
+    threshold: { type: ['number', 'null'], description: "the model's validated threshold; null when none exists" },
+    decision: { enum: ['positive', 'negative', null], description: 'null without a validated threshold' },
+  }),
+  InputFlag: object({ code: string, severity: { enum: ['info', 'warning', 'reject'] }, message: string }),
+  Geometry: object({
+    sourceWidth: number,
+    sourceHeight: number,
+    width: number,
+    height: number,
+    scaleX: number,
+    scaleY: number,
+    offsetX: number,
+    offsetY: number,
+    resize: { enum: ['pad', 'crop', 'stretch'] },
+  }),
+  RawMap: object({
+    width: { type: 'integer' },
+    height: { type: 'integer' },
+    dtype: { const: 'float32' },
+    data: { type: 'string', contentEncoding: 'base64', description: 'width*height little-endian float32 values, row-major, on the model-input grid' },
+  }),
+  Map: object(
+    {
+      finding: string,
+      overlayPng: { type: 'string', pattern: '^data:image/png;base64,', description: 'the map drawn over the original image, at its size' },
+      raw: ref('RawMap'),
+    },
+    ['finding'],
+  ),
+  Explanation: object({ method: string, geometry: ref('Geometry'), maps: { type: 'array', items: ref('Map') } }),
+  Image: object({
+    name: string,
+    width: { type: 'integer' },
+    height: { type: 'integer' },
+    format: { enum: ['png', 'jpeg', 'dicom'] },
+    notes: { type: 'array', items: string },
+    metadata: { type: 'object', description: 'view, age, sex, pixel spacing, windowing where the file has them' },
+  }),
+  Analysis: object({
+    requestId: string,
+    model: object({ architecture: string, weights: string, sha256: string }),
+    image: ref('Image'),
+    inputFlags: { type: 'array', items: ref('InputFlag'), description: 'input-validity warnings (filled by the safety checks)' },
+    findings: { type: 'array', items: ref('Finding'), description: "one per model label, in the model's order" },
+    explanations: { type: 'array', items: ref('Explanation') },
+    timings: object({ queuedMs: number, decodeMs: number, predictMs: number, explainMs: number, totalMs: number }),
+    notice: string,
+  }),
+};
+
+export const OPENAPI_DOCUMENT = {
+  openapi: '3.1.0',
+  jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
+  info: {
+    title: 'cxr-lens',
+    version: VERSION,
+    description: 'Chest X-ray findings with explanations. Research use only; not for clinical decisions. Probabilities are per finding (independent sigmoids).',
+  },
+  paths: {
+    '/api/v1/analyze': {
+      post: {
+        summary: 'Probabilities, input flags and heatmaps for one chest X-ray',
+        requestBody: {
+          required: true,
+          content: {
+            'multipart/form-data': {
+              schema: {
+                type: 'object',
+                required: ['image'],
+                properties: {
+                  image: { type: 'string', contentMediaType: 'application/octet-stream', description: 'PNG, JPEG or DICOM, detected by content' },
+                  findings: { type: 'string', description: "comma-separated findings to draw heatmaps for; default all of the model's" },
+                  methods: { type: 'string', description: `comma-separated explanation methods (${EXPLANATION_METHODS.join(', ')}) or "none"; default ${EXPLANATION_METHODS[0]}` },
+                  heatmap: { enum: [...HEATMAP_FORMATS], default: 'png', description: 'png: overlays as data URLs; raw: maps as base64 float32; both; none: no explanation' },
+                  colormap: { enum: [...COLORMAP_NAMES], default: 'turbo' },
+                },
+              },
+            },
+          },
+        },
+        responses: {
+          200: json(ref('Analysis'), 'the analysis'),
+          400: error('malformed form or options (names the field)'),
+          413: error('upload over the size limit'),
+          415: error('not multipart, or the file is not PNG, JPEG or DICOM'),
+          422: error('the image cannot be decoded (truncated, corrupt, a DICOM without pixels, ...)'),
+          503: { ...error('all workers busy and the queue full; retry after the Retry-After header'), headers: { 'Retry-After': { schema: { type: 'integer' } } } },
+          504: error('the analysis did not finish within the server timeout'),
+        },
+      },
+    },
+    '/api/v1/model': { get: { summary: 'The model card', responses: { 200: json(ref('ModelCard'), 'the loaded model') } } },
+    '/models/current.onnx': {
+      get: { summary: 'The loaded model as one ONNX file (for in-browser private mode)', responses: { 200: { description: 'ONNX bytes', content: { 'application/octet-stream': {} } } } },
+    },
+    '/healthz': {
+      get: { summary: 'Liveness and load', responses: { 200: json(ref('Health'), 'workers alive'), 503: json(ref('Health'), 'no worker alive') } },
+    },
+    '/api/v1/openapi.json': { get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1', content: { 'application/json': {} } } } } },
+  },
+  components: { schemas },
+} as const;

@@ -1,0 +1,56 @@
+/** What `cxr serve` can be told, with the defaults a newcomer gets from `npm start`. */
+import { availableParallelism } from 'node:os';
+
+export interface ServeOptions {
+  /** A cxr-lens model file; default: the embedded default model (models/default.onnx). */
+  modelPath?: string;
+  /** Inference workers (threads, each with its own ONNX Runtime sessions); default: the number of cores. */
+  workers?: number;
+  /** ONNX Runtime intra-op threads per worker; default 1 (parallelism comes from the workers). */
+  threadsPerWorker?: number;
+  /** Analyses allowed to wait for a worker; beyond it requests get 503 with Retry-After. Default 16. */
+  queueLimit?: number;
+  /** Largest accepted upload in bytes; default 50 MB. */
+  maxUploadBytes?: number;
+  /** An analysis (queue wait included) taking longer answers 504; default 120 s. */
+  analysisTimeoutMs?: number;
+  /** Where uploaded images are kept (one file per request, named by request id); default: nowhere, never on disk. */
+  saveUploadsTo?: string;
+  /** Folder with the built viewer (index.html and assets); default: the package's dist/web. */
+  webRoot?: string;
+  /** Pino log level, or false for no logs; default 'info'. */
+  logLevel?: string | false;
+  /** Where JSON log lines go; default stdout. */
+  logStream?: NodeJS.WritableStream;
+}
+
+export const DEFAULTS = {
+  queueLimit: 16,
+  threadsPerWorker: 1,
+  maxUploadBytes: 50 * 1024 * 1024,
+  analysisTimeoutMs: 120_000,
+} as const;
+
+export type ResolvedServeOptions = Required<Pick<ServeOptions, 'workers' | 'threadsPerWorker' | 'queueLimit' | 'maxUploadBytes' | 'analysisTimeoutMs'>> &
+  Omit<ServeOptions, 'workers' | 'threadsPerWorker' | 'queueLimit' | 'maxUploadBytes' | 'analysisTimeoutMs'>;
+
+/** Fills in defaults and rejects nonsense with a message naming the option. */
+export function resolveServeOptions(options: ServeOptions): ResolvedServeOptions {
+  const resolved = {
+    ...options,
+    workers: options.workers ?? availableParallelism(),
+    threadsPerWorker: options.threadsPerWorker ?? DEFAULTS.threadsPerWorker,
+    queueLimit: options.queueLimit ?? DEFAULTS.queueLimit,
+    maxUploadBytes: options.maxUploadBytes ?? DEFAULTS.maxUploadBytes,
+    analysisTimeoutMs: options.analysisTimeoutMs ?? DEFAULTS.analysisTimeoutMs,
+  };
+  const positive = (name: string, value: number, min = 1) => {
+    if (!Number.isInteger(value) || value < min) throw new Error(`${name} must be a whole number of at least ${min}, got ${value}`);
+  };
+  positive('workers', resolved.workers);
+  positive('threads per worker', resolved.threadsPerWorker);
+  positive('queue limit', resolved.queueLimit, 0);
+  positive('maximum upload size', resolved.maxUploadBytes);
+  positive('analysis timeout', resolved.analysisTimeoutMs);
+  return resolved;
+}

@@ -1,0 +1,83 @@
+/**
+ * One inference worker thread: its own ONNX Runtime sessions (a Predictor and an Explainer over the same model),
+ * one analysis at a time. Decoding, preprocessing, inference, explanation and PNG encoding all happen here, off
+ * the server's event loop. Messages are described by pool.ts.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { loadModel } from '../api.js';
+import { Explainer, type ExplanationMethod, renderHeatmap } from '../explain/index.js';
+import { decodeImage, type DecodedImage } from '../imaging/index.js';
+import { Predictor } from '../inference/predictor.js';
+import type { AnalyzeRequest, ExplanationResult, MapResult } from './analysis.js';
+import type { FromWorker, ToWorker, WorkerAnalysis, WorkerInit } from './pool.js';
+
+const port = parentPort!;
+const init = workerData as WorkerInit;
+const post = (message: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
+
+try {
+  const { model, path } = loadModel(init.modelPath);
+  const predictor = await Predictor.create(model, { threads: init.threads, batchSize: 1, source: path });
+  const explainer = await Explainer.create(model, { threads: init.threads, source: path });
+  port.on('message', (message: ToWorker) => {
+    analyze(predictor, explainer, message).then(
+      (result) => post({ type: 'done', id: message.id, result }),
+      (error: unknown) => post({ type: 'failed', id: message.id, kind: (error as { kind?: 'image' }).kind ?? 'internal', message: (error as Error).message }),
+    );
+  });
+  post({ type: 'ready' });
+} catch (error) {
+  post({ type: 'init-error', message: (error as Error).message });
+}
+
+async function analyze(predictor: Predictor, explainer: Explainer, job: ToWorker): Promise<WorkerAnalysis> {
+  const clock = stopwatch();
+  let image: DecodedImage;
+  try {
+    image = await decodeImage(job.bytes, job.name);
+  } catch (error) {
+    throw Object.assign(error as Error, { kind: 'image' as const });
+  }
+  const decodeMs = clock();
+  const [prediction] = await predictor.predict([image]);
+  const predictMs = clock();
+  const explanations: ExplanationResult[] = [];
+  if (job.request.heatmap !== 'none') {
+    for (const method of job.request.methods) explanations.push(await explain(explainer, image, method as ExplanationMethod, job.request));
+  }
+  return {
+    image: { name: job.name, ...prediction.image },
+    findings: prediction.findings,
+    explanations,
+    timings: { decodeMs, predictMs, explainMs: clock() },
+  };
+}
+
+async function explain(explainer: Explainer, image: DecodedImage, method: ExplanationMethod, request: AnalyzeRequest): Promise<ExplanationResult> {
+  const explanation = await explainer.explain(image, { findings: request.findings, method });
+  const maps: MapResult[] = [];
+  for (const finding of explanation.findings) {
+    const entry: MapResult = { finding: finding.finding };
+    if (request.heatmap === 'png' || request.heatmap === 'both') {
+      const png = await renderHeatmap(image, explanation, finding, { colormap: request.colormap });
+      entry.overlayPng = `data:image/png;base64,${Buffer.from(png).toString('base64')}`;
+    }
+    if (request.heatmap === 'raw' || request.heatmap === 'both') {
+      const { width, height, data } = finding.map;
+      entry.raw = { width, height, dtype: 'float32', data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') };
+    }
+    maps.push(entry);
+  }
+  return { method: explanation.method, geometry: explanation.geometry, maps };
+}
+
+/** Milliseconds since the previous call. */
+function stopwatch(): () => number {
+  let last = performance.now();
+  return () => {
+    const now = performance.now();
+    const elapsed = now - last;
+    last = now;
+    return Math.round(elapsed * 10) / 10;
+  };
+}

@@ -1,0 +1,189 @@
+/** The viewer: pick an image, see findings, click one for its heatmap, download a report; server or private mode. */
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import type { ColormapName, DecodedImage } from '../../src/imaging/browser.js';
+import { RESEARCH_NOTICE } from '../../src/serve/analysis.js';
+import type { ModelCard } from '../../src/serve/model-card.js';
+import { FilePicker } from './components/FilePicker.js';
+import { FindingsList } from './components/FindingsList.js';
+import { DisplayControls, HeatmapControls } from './components/Controls.js';
+import { ModeSwitch } from './components/ModeSwitch.js';
+import { ModelCardPanel } from './components/ModelCardPanel.js';
+import { Viewer } from './components/Viewer.js';
+import { decodeInBrowser } from './decode.js';
+import { type Engine, type ExplanationView, fetchModelCard, type Mode, type PredictionView, PrivateEngine, ServerEngine, type Upload } from './engines.js';
+import { fullWindow, heatmapCanvas, type Window } from './render.js';
+import { canvasPng, download, reportCanvas, reportPdf } from './report.js';
+
+type Phase = 'empty' | 'decoding' | 'predicting' | 'explaining' | 'ready' | 'error';
+
+export function App() {
+  const [card, setCard] = useState<ModelCard | null>(null);
+  const [mode, setMode] = useState<Mode>('server');
+  const engines = useRef<{ server?: ServerEngine; private?: PrivateEngine }>({});
+  const [privateStatus, setPrivateStatus] = useState('');
+  const [upload, setUpload] = useState<Upload | null>(null);
+  const [image, setImage] = useState<DecodedImage | null>(null);
+  const [prediction, setPrediction] = useState<PredictionView | null>(null);
+  const [explanation, setExplanation] = useState<ExplanationView | null>(null);
+  const [phase, setPhase] = useState<Phase>('empty');
+  const [message, setMessage] = useState('');
+  const [method, setMethod] = useState('');
+  const [selected, setSelected] = useState<string | null>(null);
+  const [opacity, setOpacity] = useState(0.5);
+  const [colormap, setColormap] = useState<ColormapName>('turbo');
+  const [windowing, setWindowing] = useState<Window>({ center: 127.5, width: 255 });
+  const [sideBySide, setSideBySide] = useState(true);
+  const run = useRef(0);
+
+  useEffect(() => {
+    fetchModelCard().then(
+      (c) => {
+        setCard(c);
+        engines.current.server = new ServerEngine(c);
+        setMethod(c.explanationMethods[0] ?? '');
+      },
+      (error: Error) => fail(error.message),
+    );
+  }, []);
+
+  const fail = (text: string) => {
+    setPhase('error');
+    setMessage(text);
+  };
+
+  async function engineFor(which: Mode): Promise<Engine> {
+    if (which === 'server') return engines.current.server!;
+    if (!engines.current.private) {
+      setPrivateStatus('Loading the model into this browser…');
+      engines.current.private = await PrivateEngine.start(card!);
+      setPrivateStatus(`Model loaded in this browser: ${engines.current.private.backend}.`);
+    }
+    return engines.current.private;
+  }
+
+  /** Predicts, then explains; a newer run makes the older one's results be dropped. */
+  async function analyse(which: Mode, file: Upload, decoded: DecodedImage, chosenMethod: string, keepPrediction = false) {
+    const id = ++run.current;
+    const current = () => id === run.current;
+    setPhase(keepPrediction ? 'explaining' : 'predicting');
+    setMessage(which === 'server' ? 'Analysing on the server…' : 'Analysing in this browser…');
+    if (!keepPrediction) setPrediction(null);
+    setExplanation(null);
+    try {
+      const engine = await engineFor(which);
+      if (!current()) return;
+      if (!keepPrediction) {
+        const predicted = await engine.predict(file, decoded);
+        if (!current()) return;
+        setPrediction(predicted);
+        setSelected([...predicted.findings].sort((a, b) => b.probability - a.probability)[0]?.name ?? null);
+      }
+      if (!engine.methods.includes(chosenMethod)) {
+        setPhase('ready');
+        setMessage(`${chosenMethod || 'No explanation method'} cannot run ${which === 'private' ? 'in the browser' : 'here'}; heatmaps are off.`);
+        return;
+      }
+      setPhase('explaining');
+      const explained = await engine.explain(file, decoded, chosenMethod, (text) => current() && setMessage(text));
+      if (!current()) return;
+      setExplanation(explained);
+      setPhase('ready');
+      setMessage(`Done: ${chosenMethod} heatmaps in ${(explained.ms / 1000).toFixed(1)} s ${which === 'server' ? 'on the server' : 'in this browser'}.`);
+    } catch (error) {
+      if (current()) fail((error as Error).message);
+    }
+  }
+
+  async function onFile(file: File) {
+    run.current++;
+    setPhase('decoding');
+    setMessage(`Reading ${file.name}…`);
+    setPrediction(null);
+    setExplanation(null);
+    setImage(null);
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const next = { bytes, name: file.name };
+    let decoded: DecodedImage;
+    try {
+      decoded = await decodeInBrowser(bytes, file.name);
+    } catch (error) {
+      fail((error as Error).message);
+      return;
+    }
+    setUpload(next);
+    setImage(decoded);
+    setWindowing(fullWindow(decoded));
+    await analyse(mode, next, decoded, method);
+  }
+
+  function onMode(next: Mode) {
+    setMode(next);
+    if (upload && image) void analyse(next, upload, image, method);
+    else if (next === 'private') engineFor('private').catch((error: Error) => fail(error.message));
+  }
+
+  function onMethod(next: string) {
+    setMethod(next);
+    if (upload && image && prediction) void analyse(mode, upload, image, next, true);
+  }
+
+  const layer = useMemo(() => {
+    const map = selected ? explanation?.maps.get(selected) : undefined;
+    return map && explanation ? heatmapCanvas(map, explanation.geometry, colormap) : null;
+  }, [explanation, selected, colormap]);
+
+  async function onReport(kind: 'png' | 'pdf') {
+    if (!card || !image || !prediction) return;
+    const page = reportCanvas({ card, mode, image, prediction, explanation, selected, window: windowing, opacity, colormap });
+    const base = `cxr-report-${prediction.image.name.replace(/\.[^.]*$/, '')}`;
+    download(kind === 'png' ? await canvasPng(page) : await reportPdf(page, `cxr-lens report: ${prediction.image.name}`), `${base}.${kind}`);
+  }
+
+  const busy = phase === 'decoding' || phase === 'predicting' || phase === 'explaining';
+  const available = mode === 'server' ? (card?.explanationMethods ?? []) : (engines.current.private?.methods ?? ['occlusion']);
+  return (
+    <main data-image={image?.source ?? ''} data-state={phase} data-mode={mode} data-analysed-mode={prediction?.mode ?? ''} data-heatmap={explanation ? explanation.method : ''}>
+      <header>
+        <h1>cxr-lens</h1>
+        <p class="notice" role="note">
+          <strong>{RESEARCH_NOTICE}</strong> Probabilities and heatmaps come from a research model and must not guide care.
+        </p>
+      </header>
+      <div class="layout">
+        <aside>
+          {card ? <ModelCardPanel card={card} /> : <p>Loading the model card…</p>}
+          <ModeSwitch mode={mode} onChange={onMode} disabled={!card || busy} privateStatus={privateStatus} />
+          <FilePicker onFile={(f) => void onFile(f)} disabled={!card || busy} />
+          <p class={`status ${phase}`} role="status" aria-live="polite">
+            {busy && <span class="spinner" aria-hidden="true" />} {message}
+          </p>
+          {prediction && <FindingsList findings={prediction.findings} selected={selected} onSelect={setSelected} hasMaps={!!explanation} />}
+        </aside>
+        <section class="work">
+          {image ? (
+            <>
+              <div class="control-row">
+                <HeatmapControls methods={card?.explanationMethods ?? []} available={available} method={method} onMethod={onMethod} opacity={opacity} onOpacity={setOpacity} colormap={colormap} onColormap={setColormap} />
+                <DisplayControls windowing={windowing} maxValue={image.maxValue} onWindow={setWindowing} onReset={() => setWindowing(fullWindow(image))} sideBySide={sideBySide} onSideBySide={setSideBySide} />
+                <fieldset class="controls">
+                  <legend>Report</legend>
+                  <button type="button" disabled={!prediction} onClick={() => void onReport('png')}>
+                    Download PNG
+                  </button>
+                  <button type="button" disabled={!prediction} onClick={() => void onReport('pdf')}>
+                    Download PDF
+                  </button>
+                </fieldset>
+              </div>
+              <Viewer image={image} windowing={windowing} onWindow={setWindowing} layer={layer} opacity={opacity} sideBySide={sideBySide} layerLabel={selected && layer ? `${selected.replace(/_/g, ' ')} · ${explanation!.method}` : 'Overlay (no heatmap yet)'} />
+              {prediction && prediction.image.notes.length > 0 && <p class="muted">Image notes: {prediction.image.notes.join('; ')}</p>}
+              {prediction && <p class="muted">Input checks: {prediction.inputFlags.length ? prediction.inputFlags.map((f) => f.message).join('; ') : 'no input-validity flags (these checks are not part of this model yet).'}</p>}
+            </>
+          ) : (
+            <p class="placeholder">No image yet. Nothing is uploaded until you choose a file{mode === 'private' ? ', and in private mode not even then' : ''}.</p>
+          )}
+        </section>
+      </div>
+    </main>
+  );
+}

@@ -1,0 +1,153 @@
+/**
+ * Where an analysis runs. Server mode uploads the image to the cxr server this page came from; private mode runs
+ * the same model file in this browser (a worker with onnxruntime-web) and sends nothing. Both give the same shapes.
+ */
+import type { GridMap } from '../../src/explain/types.js';
+import type { DecodedImage, Geometry } from '../../src/imaging/browser.js';
+import { type AnalyzeResponse, type FindingResult, findingResults, type ImageResult, type InputFlag } from '../../src/serve/analysis.js';
+import type { ErrorBody } from '../../src/serve/errors.js';
+import type { ModelCard } from '../../src/serve/model-card.js';
+import { decodeRawMap } from './render.js';
+import { BROWSER_METHODS, type FromPrivateWorker, type ToPrivateWorker } from './private/protocol.js';
+
+export type Mode = 'server' | 'private';
+
+export interface Upload {
+  bytes: Uint8Array;
+  name: string;
+}
+
+export interface PredictionView {
+  /** Where it was computed. */
+  mode: Mode;
+  findings: FindingResult[];
+  inputFlags: InputFlag[];
+  image: ImageResult;
+  requestId?: string;
+  ms: number;
+}
+
+export interface ExplanationView {
+  method: string;
+  geometry: Geometry;
+  maps: Map<string, GridMap>;
+  ms: number;
+}
+
+export interface Engine {
+  mode: Mode;
+  /** Which explanation methods this engine can run. */
+  methods: string[];
+  predict(upload: Upload, image: DecodedImage): Promise<PredictionView>;
+  explain(upload: Upload, image: DecodedImage, method: string, onProgress: (text: string) => void): Promise<ExplanationView>;
+}
+
+export async function fetchModelCard(): Promise<ModelCard> {
+  const response = await fetch('/api/v1/model');
+  if (!response.ok) throw new Error(`cannot read the model card (HTTP ${response.status})`);
+  return response.json() as Promise<ModelCard>;
+}
+
+export class ServerEngine implements Engine {
+  readonly mode = 'server';
+  readonly methods: string[];
+
+  constructor(private readonly card: ModelCard) {
+    this.methods = card.explanationMethods;
+  }
+
+  private async post(upload: Upload, fields: Record<string, string>): Promise<AnalyzeResponse> {
+    const form = new FormData();
+    form.append('image', new Blob([upload.bytes as BlobPart]), upload.name);
+    for (const [key, value] of Object.entries(fields)) form.append(key, value);
+    const response = await fetch('/api/v1/analyze', { method: 'POST', body: form });
+    const body = (await response.json()) as AnalyzeResponse | ErrorBody;
+    if (!response.ok) {
+      const retry = response.headers.get('retry-after');
+      throw new Error(`${(body as ErrorBody).message}${retry ? ` (retry in ${retry} s)` : ''}`);
+    }
+    return body as AnalyzeResponse;
+  }
+
+  async predict(upload: Upload): Promise<PredictionView> {
+    const started = performance.now();
+    const body = await this.post(upload, { heatmap: 'none' });
+    return { mode: 'server', findings: body.findings, inputFlags: body.inputFlags, image: body.image, requestId: body.requestId, ms: performance.now() - started };
+  }
+
+  async explain(upload: Upload, _image: DecodedImage, method: string, onProgress: (text: string) => void): Promise<ExplanationView> {
+    const started = performance.now();
+    onProgress(`${method} running on the server…`);
+    const body = await this.post(upload, { methods: method, heatmap: 'raw', findings: this.card.labels.join(',') });
+    const [explanation] = body.explanations;
+    const maps = new Map(explanation.maps.map((m) => [m.finding, decodeRawMap(m.raw!)]));
+    return { method, geometry: explanation.geometry, maps, ms: performance.now() - started };
+  }
+}
+
+export class PrivateEngine implements Engine {
+  readonly mode = 'private';
+  readonly methods: string[];
+  private nextId = 1;
+  private readonly waiting = new Map<number, { resolve: (m: FromPrivateWorker) => void; reject: (e: Error) => void; progress?: (passes: number) => void }>();
+
+  private constructor(
+    private readonly worker: Worker,
+    private readonly card: ModelCard,
+    readonly backend: string,
+  ) {
+    this.methods = card.explanationMethods.filter((m) => BROWSER_METHODS.includes(m));
+    worker.onmessage = (event: MessageEvent<FromPrivateWorker>) => {
+      const message = event.data;
+      if (!('id' in message) || message.id === undefined) return;
+      const entry = this.waiting.get(message.id);
+      if (!entry) return;
+      if (message.type === 'progress') return entry.progress?.(message.passes);
+      this.waiting.delete(message.id);
+      if (message.type === 'error') entry.reject(new Error(message.message));
+      else entry.resolve(message);
+    };
+  }
+
+  /** Starts the worker and loads the server's model file into onnxruntime-web (checked against the card's sha256). */
+  static async start(card: ModelCard): Promise<PrivateEngine> {
+    const worker = new Worker(new URL('./private/worker.ts', import.meta.url), { type: 'module' });
+    const backend = await new Promise<string>((resolve, reject) => {
+      worker.onmessage = (event: MessageEvent<FromPrivateWorker>) => {
+        if (event.data.type === 'loaded') resolve(event.data.backend);
+        else if (event.data.type === 'error') reject(new Error(event.data.message));
+      };
+      worker.onerror = (event) => reject(new Error(`the private-mode worker failed: ${event.message}`));
+      const message: ToPrivateWorker = { type: 'load', model: { url: card.modelUrl, sha256: card.sha256, labels: card.labels, preprocessing: card.preprocessing, io: card.io } };
+      worker.postMessage(message);
+    });
+    return new PrivateEngine(worker, card, backend);
+  }
+
+  private call(message: ToPrivateWorker & { id: number }, progress?: (passes: number) => void): Promise<FromPrivateWorker> {
+    return new Promise((resolve, reject) => {
+      this.waiting.set(message.id, { resolve, reject, progress });
+      this.worker.postMessage(message);
+    });
+  }
+
+  async predict(upload: Upload, image: DecodedImage): Promise<PredictionView> {
+    const reply = await this.call({ type: 'predict', id: this.nextId++, image });
+    if (reply.type !== 'prediction') throw new Error(`unexpected reply ${reply.type}`);
+    const { width, height, format, notes, metadata } = image;
+    return { mode: 'private', findings: findingResults(reply.findings, this.card.thresholds), inputFlags: [], image: { name: upload.name, width, height, format, notes, metadata }, ms: reply.ms };
+  }
+
+  async explain(_upload: Upload, image: DecodedImage, method: string, onProgress: (text: string) => void): Promise<ExplanationView> {
+    onProgress(`${method} running in this browser…`);
+    const reply = await this.call({ type: 'explain', id: this.nextId++, image, method, findings: this.card.labels }, (passes) =>
+      onProgress(`${method} running in this browser: ${passes} forward passes`),
+    );
+    if (reply.type !== 'explanation') throw new Error(`unexpected reply ${reply.type}`);
+    return { method, geometry: reply.geometry, maps: new Map(reply.maps.map((m) => [m.finding, m.map])), ms: reply.ms };
+  }
+
+  close(): void {
+    this.worker.terminate();
+  }
+}

@@ -1,0 +1,29 @@
+/** Messages between the viewer and its private-mode worker (which runs the model with onnxruntime-web). */
+import type { GridMap } from '../../../src/explain/types.js';
+import type { DecodedImage, Geometry, PreprocessingSpec } from '../../../src/imaging/browser.js';
+
+export interface ModelSpec {
+  url: string;
+  sha256: string;
+  labels: string[];
+  preprocessing: PreprocessingSpec;
+  io: { input: string; logits: string };
+}
+
+export type ToPrivateWorker =
+  | { type: 'load'; model: ModelSpec }
+  | { type: 'predict'; id: number; image: DecodedImage }
+  | { type: 'explain'; id: number; image: DecodedImage; method: string; findings: string[] };
+
+export type FromPrivateWorker =
+  | { type: 'loaded'; backend: string }
+  | { type: 'prediction'; id: number; findings: { name: string; probability: number; logit: number }[]; ms: number }
+  | { type: 'progress'; id: number; passes: number }
+  | { type: 'explanation'; id: number; method: string; geometry: Geometry; maps: { finding: string; map: GridMap }[]; ms: number }
+  | { type: 'error'; id?: number; message: string };
+
+/**
+ * Methods the browser can run: they need only forward passes of the inference model. Gradient methods need the
+ * explain graph, which runs on the server.
+ */
+export const BROWSER_METHODS: readonly string[] = ['occlusion'];

@@ -1,0 +1,90 @@
+/**
+ * Private mode: the server's model file run by onnxruntime-web (WebAssembly) in this worker, with the library's own
+ * preprocessing and occlusion code, so the image never leaves the browser and the numbers match the server's.
+ */
+import * as ort from 'onnxruntime-web/wasm';
+import { occlusionMaps } from '../../../src/explain/occlusion.js';
+import type { ModelRunner } from '../../../src/explain/types.js';
+import { type DecodedImage, preprocess } from '../../../src/imaging/browser.js';
+import type { FromPrivateWorker, ModelSpec, ToPrivateWorker } from './protocol.js';
+
+// One thread: the page is not cross-origin isolated, and the server's workers also run one thread each.
+ort.env.wasm.numThreads = 1;
+
+let model: ModelSpec | undefined;
+let session: ort.InferenceSession | undefined;
+const post = (message: FromPrivateWorker) => postMessage(message);
+
+self.onmessage = async (event: MessageEvent<ToPrivateWorker>) => {
+  const message = event.data;
+  const id = message.type === 'load' ? undefined : message.id;
+  try {
+    if (message.type === 'load') await load(message.model);
+    else if (message.type === 'predict') await predict(message.id, message.image);
+    else await explain(message.id, message.image, message.method, message.findings);
+  } catch (error) {
+    post({ type: 'error', id, message: (error as Error).message });
+  }
+};
+
+async function load(spec: ModelSpec): Promise<void> {
+  const response = await fetch(spec.url);
+  if (!response.ok) throw new Error(`cannot fetch the model (${spec.url}: HTTP ${response.status})`);
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  const digest = Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)), (b) => b.toString(16).padStart(2, '0')).join('');
+  if (digest !== spec.sha256) throw new Error(`the model file fetched (sha256 ${digest.slice(0, 12)}…) is not the one the server describes (${spec.sha256.slice(0, 12)}…)`);
+  session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
+  model = spec;
+  post({ type: 'loaded', backend: 'onnxruntime-web (WebAssembly, 1 thread)' });
+}
+
+function loaded(): { session: ort.InferenceSession; model: ModelSpec } {
+  if (!session || !model) throw new Error('the model is not loaded yet');
+  return { session, model };
+}
+
+function runner(onPass: (images: number) => void): ModelRunner {
+  const { session, model } = loaded();
+  return {
+    labels: model.labels,
+    async logits(batch) {
+      const outputs = await session.run({ [model.io.input]: new ort.Tensor('float32', batch.data, [...batch.dims]) }, [model.io.logits]);
+      onPass(batch.dims[0]);
+      return outputs[model.io.logits].data as Float32Array;
+    },
+  };
+}
+
+function sigmoid(x: number): number {
+  return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
+}
+
+function input(image: DecodedImage) {
+  const { preprocessing } = loaded().model;
+  const { tensor, geometry } = preprocess(image, preprocessing);
+  return { tensor, geometry, batch: { dtype: 'float32' as const, dims: [1, ...tensor.dims], data: tensor.data } };
+}
+
+async function predict(id: number, image: DecodedImage): Promise<void> {
+  const started = performance.now();
+  const logits = await runner(() => {}).logits(input(image).batch);
+  const findings = loaded().model.labels.map((name, k) => ({ name, logit: logits[k], probability: sigmoid(logits[k]) }));
+  post({ type: 'prediction', id, findings, ms: performance.now() - started });
+}
+
+async function explain(id: number, image: DecodedImage, method: string, findings: string[]): Promise<void> {
+  if (method !== 'occlusion') throw new Error(`"${method}" cannot run in the browser; switch to server mode for it`);
+  const started = performance.now();
+  const { labels } = loaded().model;
+  const targets = findings.map((name) => {
+    const index = labels.indexOf(name);
+    if (index < 0) throw new Error(`the model has no finding "${name}"`);
+    return index;
+  });
+  const { tensor, geometry, batch } = input(image);
+  let passes = 0;
+  const run = runner((images) => post({ type: 'progress', id, passes: (passes += images) }));
+  const base = await run.logits(batch);
+  const maps = await occlusionMaps(run, tensor.data, tensor.dims, targets, base);
+  post({ type: 'explanation', id, method, geometry, maps: targets.map((label, i) => ({ finding: labels[label], map: maps[i] })), ms: performance.now() - started });
+}

@@ -1,0 +1,165 @@
+/**
+ * The downloadable report: one A4-proportioned page with the research notice, the model card summary, the image,
+ * every finding with its bar and threshold status, and heatmap overlays (the selected finding and the two most
+ * probable others). PNG from a canvas; PDF as that page embedded with pdf-lib.
+ */
+import { PDFDocument } from 'pdf-lib';
+import type { ColormapName, DecodedImage } from '../../src/imaging/browser.js';
+import { RESEARCH_NOTICE } from '../../src/serve/analysis.js';
+import type { ModelCard } from '../../src/serve/model-card.js';
+import type { ExplanationView, Mode, PredictionView } from './engines.js';
+import { composite, heatmapCanvas, type Window, windowedCanvas } from './render.js';
+
+export interface ReportInput {
+  card: ModelCard;
+  mode: Mode;
+  image: DecodedImage;
+  prediction: PredictionView;
+  explanation: ExplanationView | null;
+  selected: string | null;
+  window: Window;
+  opacity: number;
+  colormap: ColormapName;
+}
+
+const WIDTH = 1240;
+const HEIGHT = 1754;
+const MARGIN = 60;
+
+export function reportCanvas(input: ReportInput): HTMLCanvasElement {
+  const canvas = document.createElement('canvas');
+  canvas.width = WIDTH;
+  canvas.height = HEIGHT;
+  const c = canvas.getContext('2d')!;
+  c.fillStyle = '#fff';
+  c.fillRect(0, 0, WIDTH, HEIGHT);
+  c.fillStyle = '#b00020';
+  c.fillRect(0, 0, WIDTH, 56);
+  c.fillStyle = '#fff';
+  c.font = 'bold 26px sans-serif';
+  c.fillText(RESEARCH_NOTICE.toUpperCase(), MARGIN, 37);
+
+  let y = 100;
+  const text = (value: string, font = '18px sans-serif', colour = '#111', width = WIDTH - 2 * MARGIN) => {
+    c.font = font;
+    c.fillStyle = colour;
+    for (const line of wrap(c, value, width)) {
+      c.fillText(line, MARGIN, y);
+      y += parseInt(font.match(/(\d+)px/)![1], 10) * 1.35;
+    }
+  };
+  const { card, prediction, image } = input;
+  text('cxr-lens report', 'bold 32px sans-serif');
+  text(`${new Date().toISOString().replace('T', ' ').slice(0, 19)} UTC · analysed ${input.mode === 'server' ? `on the cxr server${prediction.requestId ? ` (request ${prediction.requestId})` : ''}` : 'in the browser (private mode; the image was not uploaded)'}`, '16px sans-serif', '#444');
+  y += 8;
+  text(`Model: ${card.architecture}, file ${card.file} (sha256 ${card.sha256.slice(0, 16)}…)`, 'bold 18px sans-serif');
+  text(`Weights: ${card.weights}`, '17px sans-serif', '#7a4a00');
+  text(card.thresholds ? 'Validated thresholds per finding.' : 'No validated thresholds: probabilities only, no positive/negative calls.', '17px sans-serif');
+  text(`Image: ${prediction.image.name}, ${image.width} × ${image.height} ${image.format.toUpperCase()}${image.notes.length ? ` (${image.notes.join('; ')})` : ''}`, '17px sans-serif');
+  text(`Input flags: ${prediction.inputFlags.length ? prediction.inputFlags.map((f) => `${f.severity}: ${f.message}`).join('; ') : 'none raised (input-validity checks not yet part of this model)'}`, '17px sans-serif');
+  y += 10;
+
+  // Findings table.
+  const sorted = [...prediction.findings].sort((a, b) => b.probability - a.probability);
+  const rowHeight = 26;
+  const barX = MARGIN + 230;
+  const barWidth = 420;
+  c.font = 'bold 17px sans-serif';
+  c.fillStyle = '#111';
+  c.fillText('Finding', MARGIN, y);
+  c.fillText('Probability', barX, y);
+  c.fillText('Threshold', barX + barWidth + 90, y);
+  y += 12;
+  for (const f of sorted) {
+    y += rowHeight;
+    c.font = f.name === input.selected ? 'bold 17px sans-serif' : '17px sans-serif';
+    c.fillStyle = '#111';
+    c.fillText(f.name.replace(/_/g, ' '), MARGIN, y);
+    c.fillStyle = '#e6e6e6';
+    c.fillRect(barX, y - 15, barWidth, 16);
+    c.fillStyle = '#2b6cb0';
+    c.fillRect(barX, y - 15, barWidth * f.probability, 16);
+    if (f.threshold !== null) {
+      c.fillStyle = '#b00020';
+      c.fillRect(barX + barWidth * f.threshold - 1, y - 19, 3, 24);
+    }
+    c.fillStyle = '#111';
+    c.font = '17px sans-serif';
+    c.fillText(`${(f.probability * 100).toFixed(1)}%`, barX + barWidth + 10, y);
+    c.fillText(f.threshold === null ? 'none validated' : `${(f.threshold * 100).toFixed(1)}% → ${f.decision}`, barX + barWidth + 90, y);
+  }
+  y += 40;
+
+  // Images: the original and up to three overlays.
+  const gray = windowedCanvas(image, input.window);
+  const panels: { label: string; canvas: HTMLCanvasElement }[] = [{ label: 'Original', canvas: gray }];
+  const { explanation } = input;
+  if (explanation) {
+    const names = [input.selected, ...sorted.map((f) => f.name)].filter((n, i, all): n is string => !!n && all.indexOf(n) === i && explanation.maps.has(n)).slice(0, 3);
+    for (const name of names) {
+      panels.push({ label: `${name.replace(/_/g, ' ')} (${explanation.method})`, canvas: composite(gray, heatmapCanvas(explanation.maps.get(name)!, explanation.geometry, input.colormap), input.opacity) });
+    }
+  }
+  const gap = 16;
+  const size = Math.min((WIDTH - 2 * MARGIN - gap * (panels.length - 1)) / panels.length, HEIGHT - y - 80);
+  panels.forEach((panel, i) => {
+    const x = MARGIN + i * (size + gap);
+    const scale = Math.min(size / panel.canvas.width, size / panel.canvas.height);
+    c.fillStyle = '#000';
+    c.fillRect(x, y, size, size);
+    c.drawImage(panel.canvas, x + (size - panel.canvas.width * scale) / 2, y + (size - panel.canvas.height * scale) / 2, panel.canvas.width * scale, panel.canvas.height * scale);
+    c.fillStyle = '#111';
+    c.font = '15px sans-serif';
+    c.fillText(panel.label, x, y + size + 22);
+  });
+  if (!explanation) {
+    c.fillStyle = '#444';
+    c.font = '16px sans-serif';
+    c.fillText('No heatmaps were computed for this report.', MARGIN, y + size + 50);
+  }
+  c.fillStyle = '#b00020';
+  c.font = 'bold 18px sans-serif';
+  c.fillText(`${RESEARCH_NOTICE} Heatmaps show what drove the model, not where disease is.`, MARGIN, HEIGHT - 30);
+  return canvas;
+}
+
+function wrap(c: CanvasRenderingContext2D, value: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of value.split(' ')) {
+    const next = line ? `${line} ${word}` : word;
+    if (c.measureText(next).width > width && line) {
+      lines.push(line);
+      line = word;
+    } else line = next;
+  }
+  if (line) lines.push(line);
+  return lines;
+}
+
+export function canvasPng(canvas: HTMLCanvasElement): Promise<Blob> {
+  return new Promise((resolve, reject) => canvas.toBlob((blob) => (blob ? resolve(blob) : reject(new Error('the report could not be encoded as PNG'))), 'image/png'));
+}
+
+export async function reportPdf(canvas: HTMLCanvasElement, title: string): Promise<Blob> {
+  const png = new Uint8Array(await (await canvasPng(canvas)).arrayBuffer());
+  const pdf = await PDFDocument.create();
+  pdf.setTitle(title);
+  pdf.setSubject(RESEARCH_NOTICE);
+  pdf.setProducer('cxr-lens');
+  const page = pdf.addPage([595.28, 841.89]);
+  const embedded = await pdf.embedPng(png);
+  page.drawImage(embedded, { x: 0, y: 0, width: page.getWidth(), height: page.getHeight() });
+  return new Blob([(await pdf.save()) as BlobPart], { type: 'application/pdf' });
+}
+
+export function download(blob: Blob, name: string): void {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
