@@ -13,6 +13,8 @@ export interface GradientRequest {
   seeds: ReadonlyMap<string, Value>;
   /** Names of the values (graph inputs, initializers, activations) whose gradients are wanted. */
   sources: readonly string[];
+  /** Values treated as constants: no gradient flows through them (PyTorch's detach()). */
+  detached?: readonly string[];
 }
 
 /**
@@ -25,8 +27,9 @@ export function addGradients(b: GraphBuilder, request: GradientRequest): Map<str
     if (!b.has(name)) throw new Error(`gradient request: graph "${b.name}" has no value named "${name}"`);
   }
   const dependsOnSource = new Set(request.sources);
+  const detached = new Set(request.detached ?? []);
   for (const node of nodes) {
-    if (node.inputs.some((i) => i && dependsOnSource.has(i))) for (const o of node.outputs) if (o) dependsOnSource.add(o);
+    if (node.inputs.some((i) => i && dependsOnSource.has(i))) for (const o of node.outputs) if (o && !detached.has(o)) dependsOnSource.add(o);
   }
   const reachesTarget = new Set(request.seeds.keys());
   for (let k = nodes.length - 1; k >= 0; k--) {

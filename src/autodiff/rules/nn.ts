@@ -1,7 +1,7 @@
 /** Gradient rules of pooling, batch normalisation and the matrix products. */
 import { type Value, attributeFloat, attributeInt, attributeInts, float32 } from '../../onnx/index.js';
 import { type GradientContext, registerGradient } from '../registry.js';
-import { nonChannelAxes, perChannel, reshapeLike, staticShape, transposeLastTwo, unbroadcast } from './helpers.js';
+import { nonChannelAxes, perChannel, reshapeLike, staticTail, transposeLastTwo, unbroadcast } from './helpers.js';
 
 /**
  * MaxPool: the upstream gradient is scattered (with addition, windows overlap) to the positions recorded in the
@@ -25,7 +25,7 @@ registerGradient('MaxPool', (ctx) => {
 registerGradient('AveragePool', (ctx) => {
   const x = ctx.input(0);
   const dy = ctx.grad();
-  const [c, h, w] = staticShape(ctx, x, 'the input').slice(1);
+  const [c, h, w] = staticTail(ctx, x, 'the input');
   const kernel = attributeInts(ctx.node, 'kernel_shape', []);
   const strides = attributeInts(ctx.node, 'strides', [1, 1]);
   const pads = attributeInts(ctx.node, 'pads', [0, 0, 0, 0]);
