@@ -7,6 +7,7 @@
  */
 import type { GraphBuilder, Value } from '../onnx/index.js';
 
+/** Unset fields take torch.optim's defaults (AdamW: betas 0.9/0.999, eps 1e-8, weight decay 1e-2; SGD: none). */
 export type OptimizerSpec =
   | { kind: 'adamw'; beta1?: number; beta2?: number; eps?: number; weightDecay?: number }
   | { kind: 'sgd'; momentum?: number; dampening?: number; nesterov?: boolean; weightDecay?: number };
@@ -48,7 +49,8 @@ export function addOptimizerUpdate(b: GraphBuilder, inputs: OptimizerInputs, spe
   const op = (type: string, ...args: Value[]) => b.op(type, args, {}, { name: b.uniqueValueName(`optimizer.${type}`) });
   const c = (v: number) => b.scalar(v);
   const { params: p, grads: g, learningRate: lr, step } = inputs;
-  const wd = spec.weightDecay ?? 0;
+  // PyTorch's defaults: AdamW decays by 1e-2, SGD not at all.
+  const wd = spec.weightDecay ?? (spec.kind === 'adamw' ? 1e-2 : 0);
   const decay = (scale: Value) => (inputs.decayMask ? op('Mul', inputs.decayMask, scale) : scale);
   if (spec.kind === 'adamw') {
     const [beta1, beta2, eps] = [spec.beta1 ?? 0.9, spec.beta2 ?? 0.999, spec.eps ?? 1e-8];
