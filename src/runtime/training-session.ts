@@ -82,6 +82,9 @@ export class TrainingSession {
       interOpNumThreads: 1,
       executionMode: 'sequential',
       graphOptimizationLevel: 'all',
+      // ORT's memory pattern plans one block for every intermediate of the step: measured on DenseNet-121
+      // (batch 16, 128 px) it raised peak RSS from 1.4 GB to 2.4 GB for a 2-3% speed gain.
+      enableMemPattern: false,
       logSeverityLevel: 3,
     });
     return new TrainingSession(session, model, graph, options.learningRate, options.posWeight);

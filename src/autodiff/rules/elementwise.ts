@@ -33,8 +33,9 @@ registerGradient('Div', (ctx) => {
   ];
 });
 
-// PyTorch's threshold_backward: the gradient passes where the input is strictly positive.
-registerGradient('Relu', (ctx) => [mul(ctx, ctx.grad(), maskOf(ctx, ctx.op('Greater', [ctx.input(0), scalar(ctx, 0)])))]);
+// PyTorch's threshold_backward: the gradient passes where the output is strictly positive. Reading the output
+// rather than the input lets the input (often a BatchNorm output) be freed after the forward pass.
+registerGradient('Relu', (ctx) => [mul(ctx, ctx.grad(), maskOf(ctx, ctx.op('Greater', [ctx.outputs[0] as Value, scalar(ctx, 0)])))]);
 
 registerGradient('LeakyRelu', (ctx) => {
   const alpha = ctx.node.attributes.alpha?.value as number | undefined;

@@ -98,8 +98,7 @@ registerGradient('BatchNormalization', (ctx) => {
     variance = ctx.op('ReduceMean', [ctx.op('Mul', [d, d])], { axes: nonChannelAxes(rank), keepdims: 0 });
   }
   const invStd = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.op('Add', [variance, ctx.b.scalar(epsilon)])])]);
-  const needCentered = ctx.wants[1] || (training && ctx.wants[0]);
-  const centered = needCentered ? ctx.op('Sub', [x, channel(mean)]) : undefined;
+  const centered = ctx.wants[1] || (training && ctx.wants[0]) ? ctx.op('Sub', [x, channel(mean)]) : undefined;
   const dyCentered = centered ? sum(ctx.op('Mul', [dy, centered])) : undefined;
   const dBeta = ctx.wants[2] || (training && ctx.wants[0]) ? sum(dy) : undefined;
   const dGamma = ctx.wants[1] && dyCentered ? ctx.op('Mul', [dyCentered, invStd]) : undefined;
@@ -110,11 +109,14 @@ registerGradient('BatchNormalization', (ctx) => {
     if (!training) dx = ctx.op('Mul', [dy, channel(scale)]);
     else {
       // dx = scale * (dy - mean(dy) - centered * invStd^2 * mean(dy * centered))
-      const count = ctx.op('Div', [ctx.op('Cast', [ctx.op('Size', [x])], { to: 1 }), ctx.b.scalar(Number(x.type.shape[1]))]);
+      const channels = Number(x.type.shape[1]);
+      const count = ctx.op('Div', [ctx.op('Cast', [ctx.op('Size', [x])], { to: 1 }), ctx.b.scalar(channels)]);
       const meanDy = ctx.op('Div', [dBeta as Value, count]);
       const slope = ctx.op('Neg', [ctx.op('Div', [ctx.op('Mul', [ctx.op('Mul', [scale, ctx.op('Mul', [invStd, invStd])]), dyCentered as Value]), count])]);
       const offset = ctx.op('Neg', [ctx.op('Mul', [scale, meanDy])]);
-      const affine = ctx.op('Add', [ctx.op('Mul', [centered as Value, channel(slope)]), channel(offset)]);
+      // slope * (x - mean) + offset in one pass: an inference-mode BatchNormalization with unit variance.
+      const ones = ctx.b.constant(float32([channels], new Float32Array(channels).fill(1)), `${ctx.node.name}.grad.unit_variance`);
+      const affine = ctx.op('BatchNormalization', [x, slope, offset, mean, ones], { epsilon: 0 });
       dx = ctx.op('Add', [ctx.op('Mul', [dy, channel(scale)]), affine]);
     }
   }
