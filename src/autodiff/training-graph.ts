@@ -20,7 +20,6 @@ import {
   attributeFloat,
   createModel,
   float32,
-  tensor,
 } from '../onnx/index.js';
 import { withPoolingIndices, pruneGraph } from './forward.js';
 import { addGradients } from './gradients.js';
@@ -133,7 +132,7 @@ export function buildTrainingGraph(model: Model, options: TrainingGraphOptions):
   const batchStats: Value[] = [];
   for (const node of graph.nodes) {
     if (trainingNorms.has(node.name)) batchStats.push(...trainingNorm(b, node));
-    else if (node.opType === 'Dropout' && dropoutOn && isTrainedRegion(node, graph, trainedNames)) trainingDropout(b, node);
+    else if (node.opType === 'Dropout' && dropoutOn && (matches(node.name, prefixes) || isTrainedRegion(node, graph, trainedNames))) trainingDropout(b, node);
     else copyNode(b, withPoolingIndices(node));
   }
 
@@ -212,12 +211,23 @@ function trainingNorm(b: GraphBuilder, node: Node): Value[] {
   return [mean, variance];
 }
 
+/**
+ * Training-mode dropout as PyTorch's F.dropout: y = x * bernoulli(1 - p) / (1 - p), written with RandomUniformLike
+ * (ONNX Runtime's inference optimizer removes Dropout nodes whose mask output nobody reads, training mode or not).
+ * The scaled mask is a constant to the gradient, so dx = dy * mask / (1 - p) follows from the Mul rule.
+ */
 function trainingDropout(b: GraphBuilder, node: Node): void {
-  const inputs = [b.value(node.inputs[0]), node.inputs[1] ? b.value(node.inputs[1]) : b.scalar(0.5), b.constant(tensor('bool', [], Uint8Array.of(1)), `${node.name}.training`)];
-  b.node('Dropout', inputs, node.attributes, { name: node.name, outputs: [node.outputs[0], `${node.outputs[0]}.mask`] });
+  const ratioTensor = node.inputs[1] ? b.initializerValue(node.inputs[1]) : undefined;
+  if (node.inputs[1] && !ratioTensor) throw new Error(`Dropout node "${node.name}": the ratio must be a constant to train`);
+  const ratio = ratioTensor ? Number(ratioTensor.data[0]) : 0.5;
+  const x = b.value(node.inputs[0]);
+  const noise = b.op('RandomUniformLike', [x], {}, { name: `${node.name}.noise` });
+  const keep = b.op('Less', [noise, b.scalar(1 - ratio)], {}, { name: `${node.name}.keep` });
+  const scaled = b.op('Where', [keep, b.scalar(1 / (1 - ratio)), b.scalar(0)], {}, { name: `${node.name}.mask` });
+  b.op('Mul', [x, scaled], {}, { name: node.name, outputs: [node.outputs[0]] });
 }
 
-/** A dropout is active when it lies after a trained parameter (a frozen backbone stays deterministic). */
+/** Whether a node lies after a trained parameter (dropout there is active; a frozen backbone stays deterministic). */
 function isTrainedRegion(node: Node, graph: { nodes: Node[] }, trained: Set<string>): boolean {
   const affected = new Set<string>(trained);
   for (const n of graph.nodes) {
