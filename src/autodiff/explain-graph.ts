@@ -55,8 +55,9 @@ export function buildGradientGraph(model: Model, options: GradientGraphOptions):
   const rename = (name: string) => (name && k > 1 && known.has(name) && !graph.initializers.has(name) ? replicated(name) : name);
   const b = new GraphBuilder(`${graph.name}.explain`);
   const input = b.input(image.name, image.type.dtype, image.type.shape);
-  if (k > 1) b.op('Tile', [input, b.ints([k, ...image.type.shape.slice(1).map(() => 1)])], {}, { name: replicated(image.name) });
+  // The model's own constants first, so that constants made here get other names.
   for (const [name, t] of graph.initializers) b.initializer(name, t);
+  if (k > 1) b.op('Tile', [input, b.ints([k, ...image.type.shape.slice(1).map(() => 1)])], {}, { name: replicated(image.name) });
   const outputAliases = new Set(graph.outputs.map((o) => o.name));
   for (const node of graph.nodes) {
     // The model's output aliases are re-created below under the same names.

@@ -124,9 +124,11 @@ export function buildTrainingGraph(model: Model, options: TrainingGraphOptions):
   const stateNames = optimizerStateNames(options.optimizer);
   const state = stateNames.map((n) => b.input(n, 'float32', [params.total]));
 
+  // The model's own constants first, so that constants made here get other names.
+  const fed = new Set([...params.slots, ...stats.slots].map((s) => s.name));
+  for (const [name, t] of graph.initializers) if (!fed.has(name)) b.initializer(name, t);
   unflatten(b, flatParams, params.slots, 'params');
   if (flatStats) unflatten(b, flatStats, stats.slots, 'bn_stats');
-  for (const [name, t] of graph.initializers) if (!b.has(name)) b.initializer(name, t);
 
   const dropoutOn = options.dropout ?? true;
   const batchStats: Value[] = [];
