@@ -3,3 +3,4 @@ import './elementwise.js';
 import './nn.js';
 import './layout.js';
 import './reduce.js';
+import './training.js';
