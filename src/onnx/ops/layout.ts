@@ -186,7 +186,13 @@ registerOp('Expand', {
   infer(ctx) {
     const x = ctx.input(0);
     const target = constantInts(ctx, 1);
-    if (!target) return [{ dtype: x.dtype, shape: [] }];
+    if (!target) {
+      // Known rank, unknown sizes: an axis of x other than 1 keeps its size (the target can only be 1 or equal there).
+      const length = ctx.input(1).shape[0];
+      if (typeof length !== 'number') throw ctx.fail('the target shape needs a known length');
+      const rank = Math.max(length, x.shape.length);
+      return [{ dtype: x.dtype, shape: Array.from({ length: rank }, (_, i) => x.shape[x.shape.length - rank + i] ?? 1).map((d) => (d === 1 ? '?' : d)) }];
+    }
     const rank = Math.max(target.length, x.shape.length);
     const shape: Dim[] = [];
     for (let i = 0; i < rank; i++) {

@@ -1,0 +1,128 @@
+/**
+ * Reverse-mode differentiation of an ONNX graph under construction: finds the nodes between the requested
+ * sources and the seeded targets, walks them backwards applying each op's gradient rule, and sums the gradients
+ * of values that have several consumers. Nodes that do not lie on a path from a source to a target emit nothing,
+ * so frozen parameters cost no weight-gradient work while gradients still flow through their layers.
+ */
+import './rules/index.js';
+import { type AttributeInput, type GraphBuilder, type Node, type Value, describeNode } from '../onnx/index.js';
+import { type GradientContext, differentiableOps, gradientRule } from './registry.js';
+
+export interface GradientRequest {
+  /** Target value name -> its cotangent (the gradient flowing into it, same shape). */
+  seeds: ReadonlyMap<string, Value>;
+  /** Names of the values (graph inputs, initializers, activations) whose gradients are wanted. */
+  sources: readonly string[];
+  /** Values treated as constants: no gradient flows through them (PyTorch's detach()). */
+  detached?: readonly string[];
+}
+
+/**
+ * Appends the backward pass to `b` and returns the gradient of every source. A source that no seeded target
+ * depends on is missing from the result.
+ */
+export function addGradients(b: GraphBuilder, request: GradientRequest): Map<string, Value> {
+  const nodes = b.build().nodes;
+  for (const name of [...request.seeds.keys(), ...request.sources]) {
+    if (!b.has(name)) throw new Error(`gradient request: graph "${b.name}" has no value named "${name}"`);
+  }
+  const dependsOnSource = new Set(request.sources);
+  const detached = new Set(request.detached ?? []);
+  for (const node of nodes) {
+    if (node.inputs.some((i) => i && dependsOnSource.has(i))) for (const o of node.outputs) if (o && !detached.has(o)) dependsOnSource.add(o);
+  }
+  const reachesTarget = new Set(request.seeds.keys());
+  for (let k = nodes.length - 1; k >= 0; k--) {
+    const node = nodes[k];
+    if (node.outputs.some((o) => o && reachesTarget.has(o))) for (const i of node.inputs) if (i) reachesTarget.add(i);
+  }
+  const active = (name: string) => name !== '' && dependsOnSource.has(name) && reachesTarget.has(name);
+
+  const pending = new Map<string, Value[]>();
+  const contribute = (name: string, g: Value) => {
+    const list = pending.get(name);
+    if (list) list.push(g);
+    else pending.set(name, [g]);
+  };
+  for (const [name, seed] of request.seeds) contribute(name, seed);
+  const total = (name: string): Value | undefined => {
+    const list = pending.get(name);
+    if (!list) return undefined;
+    if (list.length === 1) return list[0];
+    const sum = b.op('Sum', list, {}, { name: uniqueName(b, `${name}.grad.sum`) });
+    pending.set(name, [sum]);
+    return sum;
+  };
+
+  for (let k = nodes.length - 1; k >= 0; k--) {
+    const node = nodes[k];
+    if (!node.outputs.some(active) || !node.inputs.some(active)) continue;
+    const grads = node.outputs.map((o) => (active(o) ? total(o) : undefined));
+    if (grads.every((g) => g === undefined)) continue;
+    const wants = node.inputs.map(active);
+    const rule = gradientRule(node.opType);
+    if (!rule) {
+      throw new Error(
+        `${describeNode(node)}: no gradient rule for the op "${node.opType}" (needed to differentiate through it); ` +
+          `ops with rules: ${differentiableOps().join(', ')}`,
+      );
+    }
+    const inputGrads = rule(createContext(b, node, grads, wants));
+    inputGrads.forEach((g, i) => {
+      if (g && wants[i]) contribute(node.inputs[i], g);
+    });
+  }
+
+  const result = new Map<string, Value>();
+  for (const name of request.sources) {
+    const g = total(name);
+    if (g) result.set(name, g);
+  }
+  return result;
+}
+
+function createContext(b: GraphBuilder, node: Node, grads: (Value | undefined)[], wants: boolean[]): GradientContext {
+  let count = 0;
+  const add = (opType: string, inputs: readonly (Value | undefined)[], attributes: Record<string, unknown>, outputs: number): Value[] =>
+    b.node(opType, inputs, attributes as Record<string, AttributeInput>, {
+      name: uniqueName(b, `${node.name}.grad.${opType}${count++ === 0 ? '' : `_${count}`}`),
+      outputs,
+    });
+  const fail = (message: string) => new Error(`${describeNode(node)}: gradient: ${message}`);
+  return {
+    b,
+    node,
+    inputs: node.inputs.map((i) => (i ? b.value(i) : undefined)),
+    outputs: node.outputs.map((o) => (o ? b.value(o) : undefined)),
+    grads,
+    wants,
+    op: (opType, inputs, attributes = {}, outputs = 1) => add(opType, inputs, attributes, outputs)[0],
+    ops: add,
+    grad(i = 0) {
+      const g = grads[i];
+      if (!g) throw fail(`output ${i} has no upstream gradient`);
+      return g;
+    },
+    input(i) {
+      const name = node.inputs[i];
+      if (!name) throw fail(`input ${i} is required`);
+      return b.value(name);
+    },
+    fail,
+  };
+}
+
+const usedNames = new WeakMap<GraphBuilder, Set<string>>();
+
+/** Node names for backward nodes: readable (`<forward node>.grad.<op>`) and unique within the builder. */
+function uniqueName(b: GraphBuilder, hint: string): string {
+  let names = usedNames.get(b);
+  if (!names) {
+    names = new Set(b.build().nodes.map((n) => n.name));
+    usedNames.set(b, names);
+  }
+  let name = hint;
+  for (let i = 2; names.has(name) || b.has(name); i++) name = `${hint}_${i}`;
+  names.add(name);
+  return name;
+}

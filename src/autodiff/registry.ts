@@ -1,0 +1,45 @@
+/**
+ * The gradient rules: one per ONNX op, registered by op type. A rule receives the forward node, the builder that
+ * the backward nodes are appended to, the upstream gradients of the node's outputs and which inputs need a
+ * gradient; it returns one gradient per input (undefined where none is wanted or none flows).
+ */
+import type { GraphBuilder, Node, Value } from '../onnx/index.js';
+
+export interface GradientContext {
+  readonly b: GraphBuilder;
+  readonly node: Node;
+  /** Forward inputs in order; undefined where an optional input is omitted. */
+  readonly inputs: readonly (Value | undefined)[];
+  /** Forward outputs in order; undefined where an optional output is omitted. */
+  readonly outputs: readonly (Value | undefined)[];
+  /** The upstream gradient of each output; undefined where none flows back into it. */
+  readonly grads: readonly (Value | undefined)[];
+  /** Whether input i needs a gradient; rules emit no work for the others. */
+  readonly wants: readonly boolean[];
+  /** Adds a backward node named after the forward node. */
+  op(opType: string, inputs: readonly (Value | undefined)[], attributes?: Record<string, unknown>, outputs?: number): Value;
+  /** Like op, for nodes with several outputs. */
+  ops(opType: string, inputs: readonly (Value | undefined)[], attributes: Record<string, unknown>, outputs: number): Value[];
+  /** The required upstream gradient of output i. */
+  grad(i?: number): Value;
+  /** Forward input i, which must be present. */
+  input(i: number): Value;
+  /** An Error that names the forward node. */
+  fail(message: string): Error;
+}
+
+export type GradientRule = (ctx: GradientContext) => (Value | undefined)[];
+
+const rules = new Map<string, GradientRule>();
+
+export function registerGradient(opType: string, rule: GradientRule): void {
+  rules.set(opType, rule);
+}
+
+export function gradientRule(opType: string): GradientRule | undefined {
+  return rules.get(opType);
+}
+
+export function differentiableOps(): string[] {
+  return [...rules.keys()].sort();
+}

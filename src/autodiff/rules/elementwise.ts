@@ -1,0 +1,142 @@
+/** Gradient rules of element-wise ops. Binary ops sum their gradient back over broadcast axes. */
+import type { Value } from '../../onnx/index.js';
+import { type GradientContext, registerGradient } from '../registry.js';
+import { FLOAT, constantValues, maskOf, unbroadcast } from './helpers.js';
+
+const mul = (ctx: GradientContext, a: Value, b: Value) => ctx.op('Mul', [a, b]);
+const scalar = (ctx: GradientContext, v: number) => ctx.b.scalar(v);
+
+registerGradient('Identity', (ctx) => [ctx.grad()]);
+registerGradient('Neg', (ctx) => [ctx.op('Neg', [ctx.grad()])]);
+
+registerGradient('Add', (ctx) => [0, 1].map((i) => (ctx.wants[i] ? unbroadcast(ctx, ctx.grad(), ctx.input(i)) : undefined)));
+
+registerGradient('Sum', (ctx) => ctx.inputs.map((x, i) => (ctx.wants[i] && x ? unbroadcast(ctx, ctx.grad(), x) : undefined)));
+
+registerGradient('Sub', (ctx) => [
+  ctx.wants[0] ? unbroadcast(ctx, ctx.grad(), ctx.input(0)) : undefined,
+  ctx.wants[1] ? unbroadcast(ctx, ctx.op('Neg', [ctx.grad()]), ctx.input(1)) : undefined,
+]);
+
+registerGradient('Mul', (ctx) => [
+  ctx.wants[0] ? unbroadcast(ctx, mul(ctx, ctx.grad(), ctx.input(1)), ctx.input(0)) : undefined,
+  ctx.wants[1] ? unbroadcast(ctx, mul(ctx, ctx.grad(), ctx.input(0)), ctx.input(1)) : undefined,
+]);
+
+registerGradient('Div', (ctx) => {
+  const [a, b] = [ctx.input(0), ctx.input(1)];
+  const y = ctx.outputs[0] as Value;
+  return [
+    ctx.wants[0] ? unbroadcast(ctx, ctx.op('Div', [ctx.grad(), b]), a) : undefined,
+    // d(a/b)/db = -y/b
+    ctx.wants[1] ? unbroadcast(ctx, ctx.op('Neg', [ctx.op('Div', [mul(ctx, ctx.grad(), y), b])]), b) : undefined,
+  ];
+});
+
+// PyTorch's threshold_backward: the gradient passes where the input is strictly positive.
+registerGradient('Relu', (ctx) => [mul(ctx, ctx.grad(), maskOf(ctx, ctx.op('Greater', [ctx.input(0), scalar(ctx, 0)])))]);
+
+registerGradient('LeakyRelu', (ctx) => {
+  const alpha = ctx.node.attributes.alpha?.value as number | undefined;
+  const slope = ctx.op('Where', [ctx.op('Greater', [ctx.input(0), scalar(ctx, 0)]), scalar(ctx, 1), scalar(ctx, alpha ?? 0.01)]);
+  return [mul(ctx, ctx.grad(), slope)];
+});
+
+// As PyTorch's hardtanh (ReLU6): the gradient passes strictly inside (min, max).
+registerGradient('Clip', (ctx) => {
+  const x = ctx.input(0);
+  const conditions: Value[] = [];
+  if (ctx.inputs[1]) conditions.push(ctx.op('Greater', [x, ctx.input(1)]));
+  if (ctx.inputs[2]) conditions.push(ctx.op('Less', [x, ctx.input(2)]));
+  if (conditions.length === 0) return [ctx.grad()];
+  const inside = conditions.length === 1 ? conditions[0] : ctx.op('And', conditions);
+  return [mul(ctx, ctx.grad(), maskOf(ctx, inside))];
+});
+
+registerGradient('Sigmoid', (ctx) => {
+  const y = ctx.outputs[0] as Value;
+  return [mul(ctx, ctx.grad(), mul(ctx, y, ctx.op('Sub', [scalar(ctx, 1), y])))];
+});
+
+registerGradient('Tanh', (ctx) => {
+  const y = ctx.outputs[0] as Value;
+  return [mul(ctx, ctx.grad(), ctx.op('Sub', [scalar(ctx, 1), mul(ctx, y, y)]))];
+});
+
+registerGradient('Exp', (ctx) => [mul(ctx, ctx.grad(), ctx.outputs[0] as Value)]);
+registerGradient('Log', (ctx) => [ctx.op('Div', [ctx.grad(), ctx.input(0)])]);
+registerGradient('Sqrt', (ctx) => [ctx.op('Div', [mul(ctx, ctx.grad(), scalar(ctx, 0.5)), ctx.outputs[0] as Value])]);
+registerGradient('Reciprocal', (ctx) => {
+  const y = ctx.outputs[0] as Value;
+  return [ctx.op('Neg', [mul(ctx, ctx.grad(), mul(ctx, y, y))])];
+});
+registerGradient('Softplus', (ctx) => [mul(ctx, ctx.grad(), ctx.op('Sigmoid', [ctx.input(0)]))]);
+registerGradient('Abs', (ctx) => [mul(ctx, ctx.grad(), ctx.op('Sign', [ctx.input(0)]))]);
+
+registerGradient('Pow', (ctx) => {
+  const [a, p] = [ctx.input(0), ctx.input(1)];
+  const exponent = constantValues(ctx, 1);
+  let da: Value | undefined;
+  if (ctx.wants[0]) {
+    // As PyTorch: a zero exponent gives a zero gradient (not 0 * a^-1, which is NaN at a = 0).
+    if (exponent?.length === 1 && exponent[0] === 0) da = unbroadcast(ctx, mul(ctx, ctx.grad(), scalar(ctx, 0)), a);
+    else {
+      const pf = p.type.dtype === 'float32' ? p : ctx.op('Cast', [p], { to: FLOAT });
+      const local = mul(ctx, pf, ctx.op('Pow', [a, ctx.op('Sub', [pf, scalar(ctx, 1)])]));
+      da = unbroadcast(ctx, mul(ctx, ctx.grad(), local), a);
+    }
+  }
+  const dp = ctx.wants[1] ? unbroadcast(ctx, mul(ctx, ctx.grad(), mul(ctx, ctx.outputs[0] as Value, ctx.op('Log', [a]))), p) : undefined;
+  return [da, dp];
+});
+
+// As torch.maximum / torch.minimum: the gradient goes to the selected input, split in half on ties.
+for (const [op, compare] of [
+  ['Max', 'Greater'],
+  ['Min', 'Less'],
+] as const) {
+  registerGradient(op, (ctx) => {
+    if (ctx.inputs.length !== 2) throw ctx.fail(`${op} gradients are supported for two inputs, found ${ctx.inputs.length}`);
+    const [a, b] = [ctx.input(0), ctx.input(1)];
+    const half = mul(ctx, maskOf(ctx, ctx.op('Equal', [a, b])), scalar(ctx, 0.5));
+    const share = (x: Value, y: Value) => ctx.op('Add', [maskOf(ctx, ctx.op(compare, [x, y])), half]);
+    return [
+      ctx.wants[0] ? unbroadcast(ctx, mul(ctx, ctx.grad(), share(a, b)), a) : undefined,
+      ctx.wants[1] ? unbroadcast(ctx, mul(ctx, ctx.grad(), share(b, a)), b) : undefined,
+    ];
+  });
+}
+
+registerGradient('Where', (ctx) => {
+  const condition = ctx.input(0);
+  const zero = scalar(ctx, 0);
+  return [
+    undefined,
+    ctx.wants[1] ? unbroadcast(ctx, ctx.op('Where', [condition, ctx.grad(), zero]), ctx.input(1)) : undefined,
+    ctx.wants[2] ? unbroadcast(ctx, ctx.op('Where', [condition, zero, ctx.grad()]), ctx.input(2)) : undefined,
+  ];
+});
+
+const FLOATING = new Set(['float32', 'float64', 'float16']);
+
+registerGradient('Cast', (ctx) => {
+  const from = ctx.input(0).type.dtype;
+  if (!FLOATING.has(from)) return [undefined];
+  return [from === ctx.grad().type.dtype ? ctx.grad() : ctx.op('Cast', [ctx.grad()], { to: from === 'float64' ? 11 : 1 })];
+});
+
+/**
+ * Dropout: identity at inference; in training the kept entries were scaled by 1 / (1 - ratio), so the gradient is
+ * the upstream gradient times the mask (output 1) over (1 - ratio).
+ */
+registerGradient('Dropout', (ctx) => {
+  const mask = ctx.outputs[1];
+  const training = constantValues(ctx, 2);
+  if (!ctx.inputs[2] || (training && training[0] === 0)) return [ctx.grad()];
+  if (!mask) throw ctx.fail('a training-mode Dropout needs its mask output for the gradient (see prepareForGradients)');
+  const ratio = constantValues(ctx, 1);
+  if (ctx.inputs[1] && !ratio) throw ctx.fail('the dropout ratio must be a constant');
+  const keep = 1 - (ratio?.[0] ?? 0.5);
+  const scaled = keep === 1 ? ctx.grad() : mul(ctx, ctx.grad(), scalar(ctx, 1 / keep));
+  return [mul(ctx, scaled, maskOf(ctx, mask))];
+});

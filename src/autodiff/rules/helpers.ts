@@ -1,0 +1,84 @@
+/** Shape helpers shared by the gradient rules. */
+import type { Dim, Value } from '../../onnx/index.js';
+import type { GradientContext } from '../registry.js';
+
+export const FLOAT = 1;
+
+/** The value's shape with every dimension known, or an Error naming the node. */
+export function staticShape(ctx: GradientContext, v: Value, what = `"${v.name}"`): number[] {
+  const shape = v.type.shape;
+  if (!shape.every((d): d is number => typeof d === 'number')) {
+    throw ctx.fail(`${what} needs a known shape, found [${shape.join(', ')}]`);
+  }
+  return shape;
+}
+
+/** Dimensions after the first (batch) one, all known. */
+export function staticTail(ctx: GradientContext, v: Value, what?: string): number[] {
+  const shape = v.type.shape.slice(1);
+  if (!shape.every((d): d is number => typeof d === 'number')) {
+    throw ctx.fail(`${what ?? `"${v.name}"`} needs known dimensions after the batch, found [${v.type.shape.join(', ')}]`);
+  }
+  return shape;
+}
+
+function sameShape(a: readonly Dim[], b: readonly Dim[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+/** Reshapes a gradient to the shape of a forward value (a -1 stands for at most one unknown dimension). */
+export function reshapeLike(ctx: GradientContext, g: Value, like: Value): Value {
+  if (sameShape(g.type.shape, like.type.shape)) return g;
+  const shape = like.type.shape;
+  const unknown = shape.filter((d) => typeof d !== 'number').length;
+  if (unknown === 0) return ctx.op('Reshape', [g, ctx.b.ints(shape as number[])]);
+  if (unknown === 1) return ctx.op('Reshape', [g, ctx.b.ints(shape.map((d) => (typeof d === 'number' ? d : -1)))]);
+  return ctx.op('Reshape', [g, ctx.op('Shape', [like])]);
+}
+
+/** Sums a broadcast gradient back to the shape of the input it came from (numpy broadcasting rules). */
+export function unbroadcast(ctx: GradientContext, g: Value, like: Value): Value {
+  const gs = g.type.shape;
+  const ls = like.type.shape;
+  if (sameShape(gs, ls)) return g;
+  const offset = gs.length - ls.length;
+  if (offset < 0) throw ctx.fail(`gradient [${gs.join(', ')}] has lower rank than its input [${ls.join(', ')}]`);
+  const axes: number[] = [];
+  gs.forEach((d, i) => {
+    if (i < offset) axes.push(i);
+    else if (ls[i - offset] === 1 && d !== 1) axes.push(i);
+  });
+  const reduced = axes.length === 0 ? g : ctx.op('ReduceSum', [g, ctx.b.ints(axes)], { keepdims: 1 });
+  return reshapeLike(ctx, reduced, like);
+}
+
+/** A per-channel vector [C] shaped to broadcast over an NC... tensor of the given rank. */
+export function perChannel(ctx: GradientContext, v: Value, rank: number): Value {
+  if (rank <= 2) return v;
+  return ctx.op('Unsqueeze', [v, ctx.b.ints(Array.from({ length: rank - 2 }, (_, i) => i + 1))]);
+}
+
+/** Every axis except the channel axis (1): what per-channel statistics reduce over. */
+export function nonChannelAxes(rank: number): number[] {
+  return [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
+}
+
+export function maskOf(ctx: GradientContext, condition: Value): Value {
+  return ctx.op('Cast', [condition], { to: FLOAT });
+}
+
+export function transposeLastTwo(ctx: GradientContext, v: Value): Value {
+  const rank = v.type.shape.length;
+  const perm = Array.from({ length: rank }, (_, i) => i);
+  [perm[rank - 2], perm[rank - 1]] = [perm[rank - 1], perm[rank - 2]];
+  return ctx.op('Transpose', [v], { perm });
+}
+
+/** The integer values of a constant input (an initializer or folded constant), or undefined. */
+export function constantValues(ctx: GradientContext, i: number): number[] | undefined {
+  const name = ctx.node.inputs[i];
+  if (!name) return undefined;
+  const t = ctx.b.initializerValue(name);
+  if (!t) return undefined;
+  return Array.from(t.data as ArrayLike<number | bigint>, (v) => Number(v));
+}

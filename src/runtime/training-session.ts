@@ -1,0 +1,203 @@
+/**
+ * The training-step runner: owns the ONNX Runtime session of a training-step graph (autodiff/training-graph), the
+ * flat parameter, optimizer-state and running-statistics vectors, the step counter and the learning rate. The
+ * vectors stay ONNX Runtime tensors from one step to the next: each step's outputs are the next step's inputs.
+ */
+import { availableParallelism } from 'node:os';
+import ort from 'onnxruntime-node';
+import { type FlatSlot, TRAINING_IO, type TrainingGraph, type TrainingGraphOptions, buildTrainingGraph } from '../autodiff/training-graph.js';
+import { type HostTensor, type Model, encodeModel, float32, tensor } from '../onnx/index.js';
+import { readModelInfo } from '../models/metadata.js';
+
+export interface TrainingSessionOptions extends TrainingGraphOptions {
+  learningRate: number;
+  /** Per-class positive weights for BCE (default 1 for every class). */
+  posWeight?: readonly number[];
+  /** Intra-op threads; default all cores. */
+  threads?: number;
+}
+
+export interface TrainingBatch {
+  /** Preprocessed images [batch, channels, height, width]. */
+  images: HostTensor;
+  /** 0/1 (or soft) labels [batch, labels]. */
+  targets: HostTensor;
+  /** 1 where a label counts, 0 where it is ignored; default all 1. */
+  mask?: HostTensor;
+}
+
+export interface StepResult {
+  loss: number;
+  logits: HostTensor;
+  /** The flat gradient vector, when the session was built with outputGradients. */
+  gradients?: Float32Array;
+}
+
+/** Everything a resumed run needs to continue exactly (a checkpoint). */
+export interface TrainingState {
+  step: number;
+  learningRate: number;
+  params: Float32Array;
+  stats: Float32Array;
+  optimizer: Record<string, Float32Array>;
+  /** Names of the parameters in the flat vector, checked on load. */
+  paramNames: string[];
+}
+
+export class TrainingSession {
+  private steps = 0;
+  private vectors: Record<string, ort.Tensor>;
+  private readonly posWeight?: ort.Tensor;
+
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    private readonly source: Model,
+    readonly graph: TrainingGraph,
+    private lr: number,
+    posWeight: readonly number[] | undefined,
+  ) {
+    const labels = readModelInfo(source).labels.length;
+    const zeros = () => new Float32Array(graph.initialParams.length);
+    this.vectors = {
+      [TRAINING_IO.params]: vector(graph.initialParams.slice()),
+      ...Object.fromEntries(graph.stateNames.map((n) => [n, vector(zeros())])),
+    };
+    if (graph.stats.length > 0) this.vectors[TRAINING_IO.stats] = vector(graph.initialStats.slice());
+    if (graph.hasPosWeight) {
+      const weights = posWeight ?? Array(labels).fill(1);
+      if (weights.length !== labels || !weights.every((w) => Number.isFinite(w) && w >= 0)) {
+        throw new Error(`posWeight must be ${labels} non-negative numbers (one per label), got ${weights.length}`);
+      }
+      this.posWeight = new ort.Tensor('float32', Float32Array.from(weights), [labels]);
+    } else if (posWeight) throw new Error("posWeight applies to the bce loss only");
+  }
+
+  static async create(model: Model, options: TrainingSessionOptions): Promise<TrainingSession> {
+    checkLearningRate(options.learningRate);
+    const threads = options.threads ?? availableParallelism();
+    if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be a positive whole number, got ${threads}`);
+    const graph = buildTrainingGraph(model, options);
+    const session = await ort.InferenceSession.create(encodeModel(graph.model), {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      logSeverityLevel: 3,
+    });
+    return new TrainingSession(session, model, graph, options.learningRate, options.posWeight);
+  }
+
+  /** Updates done so far. */
+  get stepCount(): number {
+    return this.steps;
+  }
+
+  get learningRate(): number {
+    return this.lr;
+  }
+
+  setLearningRate(lr: number): void {
+    checkLearningRate(lr);
+    this.lr = lr;
+  }
+
+  async step(batch: TrainingBatch): Promise<StepResult> {
+    const feeds = this.feeds(batch);
+    const results = await this.session.run(feeds);
+    this.steps += 1;
+    for (const name of Object.keys(this.vectors)) this.vectors[name] = results[TRAINING_IO.next(name)];
+    const loss = (results[TRAINING_IO.loss].data as Float32Array)[0];
+    const logits = results[this.graph.logits];
+    const gradients = results[TRAINING_IO.gradients]?.data as Float32Array | undefined;
+    return { loss, logits: tensor('float32', logits.dims.map(Number), logits.data as Float32Array), gradients };
+  }
+
+  /** The inference model with the current weights and running statistics. */
+  exportModel(): Model {
+    const model = structuredClone(this.source);
+    const write = (slots: FlatSlot[], data: Float32Array) => {
+      for (const s of slots) model.graph.initializers.set(s.name, float32(s.dims, data.subarray(s.offset, s.offset + s.size)));
+    };
+    write(this.graph.params, this.data(TRAINING_IO.params));
+    if (this.graph.stats.length > 0) write(this.graph.stats, this.data(TRAINING_IO.stats));
+    return model;
+  }
+
+  state(): TrainingState {
+    return {
+      step: this.steps,
+      learningRate: this.lr,
+      params: this.data(TRAINING_IO.params).slice(),
+      stats: this.graph.stats.length > 0 ? this.data(TRAINING_IO.stats).slice() : new Float32Array(0),
+      optimizer: Object.fromEntries(this.graph.stateNames.map((n) => [n, this.data(n).slice()])),
+      paramNames: this.graph.params.map((p) => p.name),
+    };
+  }
+
+  loadState(state: TrainingState): void {
+    const names = this.graph.params.map((p) => p.name);
+    if (state.paramNames.length !== names.length || state.paramNames.some((n, i) => n !== names[i])) {
+      throw new Error('training state: its parameters do not match this session (another model or other trainable blocks)');
+    }
+    const check = (what: string, data: Float32Array | undefined, length: number) => {
+      if (!data || data.length !== length) throw new Error(`training state: ${what} has ${data?.length ?? 'no'} values, expected ${length}`);
+    };
+    check('params', state.params, this.graph.initialParams.length);
+    check('stats', state.stats, this.graph.initialStats.length);
+    for (const n of this.graph.stateNames) check(`optimizer "${n}"`, state.optimizer[n], this.graph.initialParams.length);
+    if (!Number.isInteger(state.step) || state.step < 0) throw new Error(`training state: step must be a whole number >= 0, got ${state.step}`);
+    checkLearningRate(state.learningRate);
+    this.vectors[TRAINING_IO.params] = vector(state.params.slice());
+    if (this.graph.stats.length > 0) this.vectors[TRAINING_IO.stats] = vector(state.stats.slice());
+    for (const n of this.graph.stateNames) this.vectors[n] = vector(state.optimizer[n].slice());
+    this.steps = state.step;
+    this.lr = state.learningRate;
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+
+  private data(name: string): Float32Array {
+    return this.vectors[name].data as Float32Array;
+  }
+
+  private feeds(batch: TrainingBatch): Record<string, ort.Tensor> {
+    const input = this.graph.model.graph.inputs.find((i) => i.name === this.graph.image);
+    const expected = input?.type.shape ?? [];
+    const { images, targets } = batch;
+    const dimsOk = images.dims.length === expected.length && expected.every((d, i) => typeof d !== 'number' || d === images.dims[i]);
+    if (images.dtype !== 'float32' || !dimsOk) {
+      throw new Error(`batch images: expected float32 [${expected.join(', ')}], got ${images.dtype} [${images.dims.join(', ')}]`);
+    }
+    const n = images.dims[0];
+    if (n < 1) throw new Error('batch images: the batch is empty');
+    const labels = readModelInfo(this.source).labels.length;
+    const checkLabels = (what: string, t: HostTensor) => {
+      if (t.dtype !== 'float32' || t.dims.length !== 2 || t.dims[0] !== n || t.dims[1] !== labels) {
+        throw new Error(`batch ${what}: expected float32 [${n}, ${labels}], got ${t.dtype} [${t.dims.join(', ')}]`);
+      }
+    };
+    checkLabels('targets', targets);
+    const mask = batch.mask ?? float32([n, labels], new Float32Array(n * labels).fill(1));
+    checkLabels('mask', mask);
+    const feeds: Record<string, ort.Tensor> = {
+      ...this.vectors,
+      [this.graph.image]: new ort.Tensor('float32', images.data as Float32Array, [...images.dims]),
+      [TRAINING_IO.targets]: new ort.Tensor('float32', targets.data as Float32Array, [n, labels]),
+      [TRAINING_IO.mask]: new ort.Tensor('float32', mask.data as Float32Array, [n, labels]),
+      [TRAINING_IO.learningRate]: new ort.Tensor('float32', Float32Array.of(this.lr), []),
+      [TRAINING_IO.step]: new ort.Tensor('float32', Float32Array.of(this.steps + 1), []),
+    };
+    if (this.posWeight) feeds[TRAINING_IO.posWeight] = this.posWeight;
+    return feeds;
+  }
+}
+
+function vector(data: Float32Array): ort.Tensor {
+  return new ort.Tensor('float32', data, [data.length]);
+}
+
+function checkLearningRate(lr: number): void {
+  if (!Number.isFinite(lr) || lr < 0) throw new Error(`learning rate must be a finite number >= 0, got ${lr}`);
+}
