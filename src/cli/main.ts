@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import { buildCommand } from './commands/build.js';
+import { evalCommand } from './commands/eval.js';
 import { importCommand } from './commands/import.js';
 import { infoCommand } from './commands/info.js';
 import { predictCommand } from './commands/predict.js';
@@ -28,6 +29,7 @@ Examples:
   program.addCommand(importCommand());
   program.addCommand(buildCommand());
   program.addCommand(infoCommand());
+  program.addCommand(evalCommand());
   return program;
 }
 
