@@ -6,6 +6,7 @@ import { evalCommand } from './commands/eval.js';
 import { importCommand } from './commands/import.js';
 import { infoCommand } from './commands/info.js';
 import { predictCommand } from './commands/predict.js';
+import { trainCommand } from './commands/train.js';
 
 export function createProgram(): Command {
   const program = new Command('cxr')
@@ -26,6 +27,7 @@ Examples:
   $ cxr info chexnet.onnx                              what a model expects and outputs`,
     );
   program.addCommand(predictCommand());
+  program.addCommand(trainCommand());
   program.addCommand(importCommand());
   program.addCommand(buildCommand());
   program.addCommand(infoCommand());
