@@ -7,6 +7,7 @@ import { importCommand } from './commands/import.js';
 import { infoCommand } from './commands/info.js';
 import { predictCommand } from './commands/predict.js';
 import { serveCommand } from './commands/serve.js';
+import { trainCommand } from './commands/train.js';
 
 export function createProgram(): Command {
   const program = new Command('cxr')
@@ -27,6 +28,7 @@ Examples:
   $ cxr info chexnet.onnx                              what a model expects and outputs`,
     );
   program.addCommand(predictCommand());
+  program.addCommand(trainCommand());
   program.addCommand(importCommand());
   program.addCommand(buildCommand());
   program.addCommand(infoCommand());

@@ -81,3 +81,42 @@ export function toTargets(dataset: Dataset): { targets: HostTensor<'float32'>; m
 export function subsetOf(dataset: Dataset, records: readonly DatasetRecord[]): Dataset {
   return { labelSet: dataset.labelSet, records, policy: dataset.policy, report: dataset.report };
 }
+
+/**
+ * Several datasets over one label set as one (e.g. NIH's subset and its 64 px set). The same image id twice would
+ * be one image counted twice: by default that is refused with both sources named; with `duplicates: 'keep-first'`
+ * the first dataset's copy is kept (list the better copy first) and each dropped one is named in the report.
+ */
+export function concatDatasets(datasets: readonly Dataset[], options: { duplicates?: 'error' | 'keep-first' } = {}): Dataset {
+  if (datasets.length === 0) throw new Error('concatDatasets: no datasets given');
+  const [first] = datasets;
+  const labels = first.labelSet.labels.join('|');
+  const seen = new Map<string, DatasetRecord>();
+  const records: DatasetRecord[] = [];
+  const dropped: string[] = [];
+  for (const dataset of datasets) {
+    if (dataset.labelSet.labels.join('|') !== labels) {
+      throw new Error(`concatDatasets: label sets differ (${first.labelSet.name} and ${dataset.labelSet.name}); align them first (alignDataset)`);
+    }
+    for (const record of dataset.records) {
+      const earlier = seen.get(record.id);
+      if (!earlier) {
+        seen.set(record.id, record);
+        records.push(record);
+        continue;
+      }
+      const where = `image "${record.id}" appears in ${earlier.source.file} (row ${earlier.source.row}) and in ${record.source.file} (row ${record.source.row})`;
+      if (options.duplicates !== 'keep-first') throw new Error(where);
+      dropped.push(`${where}: the second copy is left out`);
+    }
+  }
+  const filtered: Record<string, number> = {};
+  for (const d of datasets) for (const [reason, count] of Object.entries(d.report.filtered)) filtered[reason] = (filtered[reason] ?? 0) + count;
+  return {
+    labelSet: first.labelSet,
+    records,
+    // Targets were made per dataset; the first one's policy names the whole.
+    policy: first.policy,
+    report: { skipped: datasets.flatMap((d) => d.report.skipped), filtered, warnings: [...datasets.flatMap((d) => d.report.warnings), ...dropped] },
+  };
+}

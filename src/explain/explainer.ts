@@ -5,7 +5,7 @@
 import { type DecodedImage, preprocess } from '../imaging/index.js';
 import { type ModelInfo, readModelInfo } from '../models/metadata.js';
 import { type HostTensor, type Model, float32 } from '../onnx/index.js';
-import { sigmoid } from '../inference/predictor.js';
+import { fromImage, metadataBatch, sigmoid } from '../inference/predictor.js';
 import { OrtSession, type SessionOptions } from '../runtime/session.js';
 import { type OcclusionOptions, occlusionMaps } from './occlusion.js';
 import type { Explanation, ModelRunner } from './types.js';
@@ -20,7 +20,7 @@ export interface ExplainOptions {
   occlusion?: OcclusionOptions;
 }
 
-export class Explainer implements ModelRunner {
+export class Explainer {
   private constructor(
     readonly info: ModelInfo,
     private readonly session: OrtSession,
@@ -34,9 +34,18 @@ export class Explainer implements ModelRunner {
     return this.info.labels;
   }
 
-  async logits(batch: HostTensor<'float32'>): Promise<Float32Array> {
-    const { [this.info.io.logits]: logits } = await this.session.run({ [this.info.io.input]: batch }, [this.info.io.logits]);
-    return logits.data as Float32Array;
+  /** Runs batches of one image's variants; a model with a metadata input gets that image's metadata on every row. */
+  private runnerFor(image: DecodedImage): ModelRunner {
+    const { io } = this.info;
+    return {
+      labels: this.labels,
+      logits: async (batch: HostTensor<'float32'>) => {
+        const feeds: Record<string, HostTensor> = { [io.input]: batch };
+        if (io.metadata) feeds[io.metadata] = metadataBatch(Array(batch.dims[0]).fill(fromImage(image.metadata)));
+        const { [io.logits]: logits } = await this.session.run(feeds, [io.logits]);
+        return logits.data as Float32Array;
+      },
+    };
   }
 
   async explain(image: DecodedImage, options: ExplainOptions = {}): Promise<Explanation> {
@@ -50,8 +59,9 @@ export class Explainer implements ModelRunner {
       return index;
     });
     const { tensor, geometry } = preprocess(image, this.info.preprocessing);
-    const base = await this.logits(float32([1, ...tensor.dims], tensor.data));
-    const maps = await occlusionMaps(this, tensor.data, tensor.dims, targets, base, options.occlusion);
+    const runner = this.runnerFor(image);
+    const base = await runner.logits(float32([1, ...tensor.dims], tensor.data));
+    const maps = await occlusionMaps(runner, tensor.data, tensor.dims, targets, base, options.occlusion);
     return {
       method,
       geometry,

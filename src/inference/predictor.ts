@@ -4,13 +4,18 @@
  */
 import { type DecodedImage, preprocess } from '../imaging/index.js';
 import { readModelInfo, type ModelInfo } from '../models/metadata.js';
-import { type Model, float32 } from '../onnx/index.js';
+import { type HostTensor, type Model, float32 } from '../onnx/index.js';
+import { METADATA_FEATURES, type PatientMetadata, encodeMetadata } from '../models/patient-metadata.js';
 import { OrtSession, type SessionOptions } from '../runtime/session.js';
 
 export interface Finding {
   name: string;
   probability: number;
   logit: number;
+  /** The model's validated operating point for this finding, or null where it has none. */
+  threshold: number | null;
+  /** probability >= threshold; null without a threshold (no decision is made up). */
+  decision: 'positive' | 'negative' | null;
 }
 
 export interface ImageSummary {
@@ -68,14 +73,18 @@ export class Predictor {
     const plane = spec.channels * spec.height * spec.width;
     const batch = float32([images.length, spec.channels, spec.height, spec.width]);
     images.forEach((image, i) => batch.data.set(preprocess(image, spec).tensor.data, i * plane));
-    const { [io.logits]: logits } = await this.session.run({ [io.input]: batch }, [io.logits]);
+    const feeds: Record<string, HostTensor> = { [io.input]: batch };
+    if (io.metadata) feeds[io.metadata] = metadataBatch(images.map((image) => fromImage(image.metadata)));
+    const { [io.logits]: logits } = await this.session.run(feeds, [io.logits]);
     const values = logits.data as Float32Array;
     return images.map((image, i) => ({
       source: image.source,
       image: { width: image.width, height: image.height, format: image.format, notes: image.notes, metadata: image.metadata },
       findings: labels.map((name, k) => {
         const logit = values[i * labels.length + k];
-        return { name, logit, probability: sigmoid(logit) };
+        const probability = sigmoid(logit);
+        const threshold = this.info.thresholds?.values[name] ?? null;
+        return { name, probability, logit, threshold, decision: threshold === null ? null : probability >= threshold ? 'positive' : 'negative' };
       }),
     }));
   }
@@ -83,6 +92,19 @@ export class Predictor {
   async close(): Promise<void> {
     await this.session.release();
   }
+}
+
+/** The patient metadata a decoded file carries (DICOM tags; PNG and JPEG have none). */
+export function fromImage(meta: DecodedImage['metadata']): PatientMetadata {
+  return { age: meta.patientAge, sex: meta.patientSex, view: meta.viewPosition };
+}
+
+/** Encoded metadata rows [batch, features] for a model's metadata input. */
+export function metadataBatch(rows: readonly (PatientMetadata | undefined)[]): HostTensor<'float32'> {
+  const width = METADATA_FEATURES.length;
+  const out = float32([rows.length, width]);
+  rows.forEach((row, i) => encodeMetadata(row, out.data, i * width));
+  return out;
 }
 
 export function sigmoid(x: number): number {

@@ -15,6 +15,8 @@ export interface ModelIO {
   logits: string;
   /** The last convolutional feature map [batch, channels, h, w], the default layer for Grad-CAM. */
   features: string;
+  /** Patient metadata [batch, 9] (see patient-metadata.ts), when the model takes it. */
+  metadata?: string;
 }
 
 export interface ModelInfo {
@@ -26,6 +28,17 @@ export interface ModelInfo {
   blocks: string[];
   /** Where the weights came from, in words (e.g. "random init, seed 0", "imported from model.pth"). */
   weights: string;
+  /** Per-label operating points: the probability from which a finding is called positive, and how they were chosen. */
+  thresholds?: Thresholds;
+}
+
+export interface Thresholds {
+  /** The rule in words, e.g. "Youden's J (max sensitivity + specificity - 1)". */
+  rule: string;
+  /** The data they were chosen on, e.g. "validation split: 208 images, 141 patients". */
+  source: string;
+  /** Label -> probability threshold; a label without one has no validated operating point. */
+  values: Record<string, number>;
 }
 
 const KEY = {
@@ -36,6 +49,7 @@ const KEY = {
   io: 'cxr.io',
   blocks: 'cxr.blocks',
   weights: 'cxr.weights',
+  thresholds: 'cxr.thresholds',
 } as const;
 
 export function modelInfoToMetadata(info: ModelInfo): Record<string, string> {
@@ -47,7 +61,18 @@ export function modelInfoToMetadata(info: ModelInfo): Record<string, string> {
     [KEY.io]: JSON.stringify(info.io),
     [KEY.blocks]: JSON.stringify(info.blocks),
     [KEY.weights]: info.weights,
+    ...(info.thresholds ? { [KEY.thresholds]: JSON.stringify(info.thresholds) } : {}),
   };
+}
+
+/** Stores operating points in the model (replacing any it had). */
+export function setThresholds(model: Pick<Model, 'metadata'>, thresholds: Thresholds): void {
+  model.metadata[KEY.thresholds] = JSON.stringify(thresholds);
+}
+
+/** Records where a model's weights now come from (after import, training, ...). */
+export function setWeightsDescription(model: Pick<Model, 'metadata'>, text: string): void {
+  model.metadata[KEY.weights] = text;
 }
 
 /** Reads and validates a model's description; errors say which key is wrong and how to get a proper model. */
@@ -77,6 +102,7 @@ export function readModelInfo(model: Pick<Model, 'metadata'>, source = 'model'):
   for (const k of ['input', 'logits', 'features'] as const) {
     if (typeof io?.[k] !== 'string') throw new Error(`${source}: metadata "${KEY.io}" must name the "${k}" tensor`);
   }
+  if (io.metadata !== undefined && typeof io.metadata !== 'string') throw new Error(`${source}: metadata "${KEY.io}" names a non-text "metadata" tensor`);
   const blocks = json(KEY.blocks);
   if (!Array.isArray(blocks) || !blocks.every((b) => typeof b === 'string')) throw new Error(`${source}: metadata "${KEY.blocks}" must be a list of names`);
   return {
@@ -86,5 +112,21 @@ export function readModelInfo(model: Pick<Model, 'metadata'>, source = 'model'):
     io: io as unknown as ModelIO,
     blocks: blocks as string[],
     weights: meta[KEY.weights] ?? 'unknown',
+    thresholds: meta[KEY.thresholds] === undefined ? undefined : validThresholds(json(KEY.thresholds), labels as string[], source),
   };
+}
+
+function validThresholds(value: unknown, labels: string[], source: string): Thresholds {
+  const t = value as Partial<Thresholds>;
+  const fail = (why: string): never => {
+    throw new Error(`${source}: metadata "${KEY.thresholds}" ${why}`);
+  };
+  if (typeof t !== 'object' || t === null || typeof t.rule !== 'string' || typeof t.source !== 'string' || typeof t.values !== 'object' || t.values === null) {
+    fail('must have a rule, a source and values');
+  }
+  for (const [label, v] of Object.entries(t.values as Record<string, unknown>)) {
+    if (!labels.includes(label)) fail(`names "${label}", which is not one of the model's labels`);
+    if (typeof v !== 'number' || !(v >= 0 && v <= 1)) fail(`gives "${label}" the threshold ${JSON.stringify(v)}, not a probability`);
+  }
+  return t as Thresholds;
 }

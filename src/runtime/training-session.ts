@@ -24,6 +24,8 @@ export interface TrainingBatch {
   targets: HostTensor;
   /** 1 where a label counts, 0 where it is ignored; default all 1. */
   mask?: HostTensor;
+  /** The model's other inputs by name (its patient metadata), one row per image. */
+  inputs?: Record<string, HostTensor>;
 }
 
 export interface StepResult {
@@ -193,6 +195,13 @@ export class TrainingSession {
       [TRAINING_IO.step]: new ort.Tensor('float32', Float32Array.of(this.steps + 1), []),
     };
     if (this.posWeight) feeds[TRAINING_IO.posWeight] = this.posWeight;
+    for (const input of this.source.graph.inputs) {
+      if (input.name === this.graph.image) continue;
+      const t = batch.inputs?.[input.name];
+      if (!t) throw new Error(`batch: the model also needs its "${input.name}" input`);
+      if (t.dims[0] !== n) throw new Error(`batch ${input.name}: ${t.dims[0]} rows for ${n} images`);
+      feeds[input.name] = new ort.Tensor(t.dtype as 'float32', t.data as Float32Array, [...t.dims]);
+    }
     return feeds;
   }
 }

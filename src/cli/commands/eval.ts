@@ -13,6 +13,7 @@ import { type LabelledSet, matchPredictions, type MatchedPredictions, type Predi
 import { parseThresholdRule, type ThresholdRule } from '../../eval/thresholds.js';
 import { predictFiles } from '../../inference/files.js';
 import { Predictor } from '../../inference/predictor.js';
+import { readModelInfo } from '../../models/metadata.js';
 import { positiveInt } from '../options.js';
 import { progressBar } from '../progress.js';
 
@@ -40,7 +41,6 @@ interface EvalOptions {
 }
 
 /** The metadata key a model would store its per-label thresholds under (JSON { label: threshold }). */
-const MODEL_THRESHOLDS_KEY = 'cxr.thresholds';
 /** How many unmatched image names metrics.json lists (the count is always complete). */
 const LISTED_NAMES = 1000;
 
@@ -220,9 +220,9 @@ async function predictLabelledImages(options: EvalOptions): Promise<{ prediction
 async function thresholdSource(options: EvalOptions, modelMetadata: Record<string, string> | undefined, labels: readonly string[]): Promise<ThresholdSource> {
   if (options.thresholds === 'model') {
     if (!modelMetadata) throw new Error('--thresholds model needs --model');
-    const text = modelMetadata[MODEL_THRESHOLDS_KEY];
-    if (text === undefined) throw new Error(`${options.model}: the model stores no thresholds (metadata "${MODEL_THRESHOLDS_KEY}"); choose them on validation data with --val`);
-    return { kind: 'fixed', values: thresholdMap(text, `${options.model} metadata "${MODEL_THRESHOLDS_KEY}"`), source: `stored in ${options.model}` };
+    const stored = readModelInfo({ metadata: modelMetadata }, options.model).thresholds;
+    if (!stored) throw new Error(`${options.model}: the model stores no thresholds; choose them on validation data with --val`);
+    return { kind: 'fixed', values: stored.values, source: `${stored.rule}, chosen on the ${stored.source}; stored in ${options.model}` };
   }
   if (options.thresholds) {
     let text: string;

@@ -9,6 +9,7 @@
  */
 import { NIH_FINDINGS } from '../../data/labels.js';
 import { type Model, decodeModel } from '../../onnx/index.js';
+import { setWeightsDescription } from '../metadata.js';
 import { parameterInputs, parameterSlots } from '../parameters.js';
 import { ARCHITECTURE_NAMES, type ArchitectureName, type BuildOptions, buildModel, isArchitecture } from '../zoo/index.js';
 import { zeroInit } from '../init.js';
@@ -30,7 +31,7 @@ export interface ImportOptions extends Pick<BuildOptions, 'channels' | 'height' 
   architecture?: string;
   /** Output labels; default NIH's 14 findings (required when the file's classifier has another size, unless newHead). */
   labels?: readonly string[];
-  /** Start a fresh classifier for the labels instead of the file's (transfer learning). */
+  /** Where the file's classifier does not fit the labels, start a fresh one (transfer learning) instead of failing. */
   newHead?: boolean;
 }
 
@@ -114,10 +115,11 @@ function finish(
     ...options,
     labels,
     init: options.newHead ? undefined : zeroInit,
-    weights: `imported from ${basename(fileName)} (${format}, matched by ${method})${options.newHead ? ', new classifier head' : ''}`,
   });
   // Fit first: a file of another architecture should hear about its tensors, not about label names.
   const report = applyStateDict(model, dict, { source: fileName, newHead: options.newHead });
+  const newHead = report.reinitialized.length > 0 ? ', new classifier head' : '';
+  setWeightsDescription(model, `imported from ${basename(fileName)} (${format}, matched by ${method})${newHead}`);
   if (!options.labels && !options.newHead && !fitsNih) {
     throw new Error(
       `${fileName}: its classifier has ${fileClasses} outputs, not the 14 NIH findings; give ${fileClasses} label names, ` +

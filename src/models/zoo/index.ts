@@ -5,6 +5,7 @@ import { GraphBuilder, type Model, createModel } from '../../onnx/index.js';
 import { type ParameterInit, torchvisionInit } from '../init.js';
 import { Layers } from '../layers.js';
 import { type ModelInfo, modelInfoToMetadata } from '../metadata.js';
+import { METADATA_FEATURES } from '../patient-metadata.js';
 import { alexnet } from './alexnet.js';
 import { DENSENET121, densenet } from './densenet.js';
 import { mobilenetV2 } from './mobilenet.js';
@@ -25,6 +26,7 @@ export const ARCHITECTURE_NAMES = Object.keys(ARCHITECTURES) as ArchitectureName
 export const INPUT_NAME = 'image';
 export const LOGITS_NAME = 'logits';
 export const FEATURES_NAME = 'features';
+export const METADATA_NAME = 'metadata';
 
 export interface BuildOptions {
   /** Output labels, one logit each; defaults to NIH's 14 findings. */
@@ -40,6 +42,12 @@ export interface BuildOptions {
   preprocessing?: Partial<Pick<PreprocessingSpec, 'mean' | 'std' | 'resize'>>;
   /** Where the weights come from, recorded in the model. */
   weights?: string;
+  /**
+   * Take patient metadata (age, sex, view; see patient-metadata.ts) as a second input: a linear layer on it adds
+   * to the image's logits, which is a concatenation of image and metadata features before one linear head, while
+   * the image classifier keeps torchvision's shape (so pretrained weights still import).
+   */
+  metadata?: boolean;
 }
 
 export function isArchitecture(name: string): name is ArchitectureName {
@@ -63,19 +71,26 @@ export function buildModel(architecture: string, options: BuildOptions = {}): Mo
   const seedDescription = options.init ? 'custom initialisation' : 'random initialisation (torchvision-style, seed 0)';
   const b = new GraphBuilder(architecture);
   const image = b.input(INPUT_NAME, 'float32', ['batch', channels, height, width]);
+  const layers = new Layers(b, options.init ?? torchvisionInit(0));
   let graph;
   try {
-    graph = ARCHITECTURES[architecture](new Layers(b, options.init ?? torchvisionInit(0)), image, labels.length);
+    graph = ARCHITECTURES[architecture](layers, image, labels.length);
   } catch (error) {
     throw new Error(`${architecture} cannot take ${height}x${width} inputs: ${(error as Error).message}`);
   }
-  b.output(graph.logits, LOGITS_NAME);
+  let logits = graph.logits;
+  if (options.metadata) {
+    const metadata = b.input(METADATA_NAME, 'float32', ['batch', METADATA_FEATURES.length]);
+    logits = b.op('Add', [logits, layers.linear('metadata_head', metadata, labels.length)], {}, { name: 'metadata_fusion' });
+    graph.blocks[graph.blocks.length - 1] += '|metadata_head';
+  }
+  b.output(logits, LOGITS_NAME);
   b.output(graph.features, FEATURES_NAME);
   const info: ModelInfo = {
     architecture,
     labels,
     preprocessing: validatePreprocessingSpec({ ...imagenetPreprocessing(height, width, channels), ...options.preprocessing }, 'preprocessing option'),
-    io: { input: INPUT_NAME, logits: LOGITS_NAME, features: FEATURES_NAME },
+    io: { input: INPUT_NAME, logits: LOGITS_NAME, features: FEATURES_NAME, ...(options.metadata ? { metadata: METADATA_NAME } : {}) },
     blocks: graph.blocks,
     weights: options.weights ?? seedDescription,
   };

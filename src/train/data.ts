@@ -1,0 +1,78 @@
+/** The training data of a recipe: its datasets read, put on one label set, and split by patient without leakage. */
+import {
+  type Dataset,
+  type LabelSet,
+  NIH_LABEL_SET,
+  alignDataset,
+  checkNoLeakage,
+  concatDatasets,
+  officialNihSplit,
+  readChexpertDataset,
+  readCsvDataset,
+  readNihDataset,
+  readNihOfficialLists,
+  splitByPatient,
+} from '../data/index.js';
+import type { DatasetConfig, TrainConfig } from './config.js';
+
+export interface SplitData {
+  labelSet: LabelSet;
+  train: Dataset;
+  validation: Dataset;
+  /** Held out: touched only once, by the final evaluation of the chosen model. */
+  test: Dataset;
+}
+
+export function labelSetOf(config: TrainConfig): LabelSet {
+  return config.labels === 'nih' ? NIH_LABEL_SET : { name: 'custom', labels: config.labels };
+}
+
+export async function readDatasets(config: TrainConfig): Promise<Dataset> {
+  const target = labelSetOf(config);
+  const parts = await Promise.all(config.datasets.map((d) => readOne(d, target)));
+  return concatDatasets(
+    parts.map((d) => (sameLabels(d.labelSet, target) ? d : alignDataset(d, target))),
+    { duplicates: 'keep-first' },
+  );
+}
+
+async function readOne(d: DatasetConfig, target: LabelSet): Promise<Dataset> {
+  switch (d.format) {
+    case 'nih':
+      return readNihDataset({ csvPath: d.csv, imageRoot: d.images });
+    case 'chexpert':
+      return readChexpertDataset({ csvPath: d.csv, imageRoot: d.images, policy: d.uncertainty });
+    case 'csv':
+      if (!d.imageColumn) throw new Error(`${d.csv}: a "csv" dataset needs "imageColumn" (the column with image file names)`);
+      return readCsvDataset({
+        csvPath: d.csv,
+        imageRoot: d.images,
+        imageColumn: d.imageColumn,
+        patientColumn: d.patientColumn,
+        labels: { columns: target.labels },
+        labelSetName: target.name,
+        policy: d.uncertainty,
+      });
+  }
+}
+
+function sameLabels(a: LabelSet, b: LabelSet): boolean {
+  return a.labels.length === b.labels.length && a.labels.every((l, i) => l === b.labels[i]);
+}
+
+/** Train / validation / test by patient (seeded), checked for patients on two sides. */
+export async function splitData(dataset: Dataset, config: TrainConfig): Promise<SplitData> {
+  const s = config.split;
+  let parts: Record<string, Dataset>;
+  if (s.method === 'official') {
+    parts = officialNihSplit(dataset, await readNihOfficialLists(s.lists), { validationFraction: s.validation, seed: config.seed });
+  } else {
+    parts = splitByPatient(dataset, { fractions: { train: s.train, validation: s.validation, test: s.test }, seed: config.seed });
+  }
+  const { train, validation, test } = parts;
+  checkNoLeakage({ train: train.records, validation: validation.records, test: test.records });
+  if (train.records.length === 0 || validation.records.length === 0) {
+    throw new Error(`the split left ${train.records.length} training and ${validation.records.length} validation images; more data or other fractions are needed`);
+  }
+  return { labelSet: dataset.labelSet, train, validation, test };
+}
