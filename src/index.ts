@@ -1,6 +1,7 @@
 /** cxr-lens as a library. See api.ts for the main entry points. */
 export * from './api.js';
-export { Predictor, sigmoid, type Finding, type ImageSummary, type Prediction, type PredictorOptions } from './inference/predictor.js';
+export { Predictor, type ImageSummary, type Prediction, type PredictorOptions } from './inference/predictor.js';
+export { findingsFromLogits, sigmoid, type Finding } from './inference/findings.js';
 export { listImageFiles, predictFiles, type FileResult, type PredictFilesOptions } from './inference/files.js';
 export { importWeights, applyStateDict, type ImportOptions, type ImportResult, type ImportReport, type StateDict } from './models/import/index.js';
 export { readPytorchCheckpoint, readPytorchCheckpointWithReport } from './models/import/pytorch/index.js';

@@ -5,7 +5,8 @@
 import { type DecodedImage, preprocess } from '../imaging/index.js';
 import { type ModelInfo, readModelInfo } from '../models/metadata.js';
 import { type HostTensor, type Model, float32 } from '../onnx/index.js';
-import { fromImage, metadataBatch, sigmoid } from '../inference/predictor.js';
+import { sigmoid } from '../inference/findings.js';
+import { fromImage, metadataBatch } from '../inference/metadata.js';
 import { OrtSession, type SessionOptions } from '../runtime/session.js';
 import { type OcclusionOptions, occlusionMaps } from './occlusion.js';
 import type { Explanation, ModelRunner } from './types.js';

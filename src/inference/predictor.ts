@@ -5,18 +5,11 @@
 import { type DecodedImage, preprocess } from '../imaging/index.js';
 import { readModelInfo, type ModelInfo } from '../models/metadata.js';
 import { type HostTensor, type Model, float32 } from '../onnx/index.js';
-import { METADATA_FEATURES, type PatientMetadata, encodeMetadata } from '../models/patient-metadata.js';
 import { OrtSession, type SessionOptions } from '../runtime/session.js';
+import { type Finding, findingsFromLogits } from './findings.js';
+import { fromImage, metadataBatch } from './metadata.js';
 
-export interface Finding {
-  name: string;
-  probability: number;
-  logit: number;
-  /** The model's validated operating point for this finding, or null where it has none. */
-  threshold: number | null;
-  /** probability >= threshold; null without a threshold (no decision is made up). */
-  decision: 'positive' | 'negative' | null;
-}
+export type { Finding };
 
 export interface ImageSummary {
   width: number;
@@ -80,33 +73,11 @@ export class Predictor {
     return images.map((image, i) => ({
       source: image.source,
       image: { width: image.width, height: image.height, format: image.format, notes: image.notes, metadata: image.metadata },
-      findings: labels.map((name, k) => {
-        const logit = values[i * labels.length + k];
-        const probability = sigmoid(logit);
-        const threshold = this.info.thresholds?.values[name] ?? null;
-        return { name, probability, logit, threshold, decision: threshold === null ? null : probability >= threshold ? 'positive' : 'negative' };
-      }),
+      findings: findingsFromLogits(labels, values, this.info.thresholds?.values, i * labels.length),
     }));
   }
 
   async close(): Promise<void> {
     await this.session.release();
   }
-}
-
-/** The patient metadata a decoded file carries (DICOM tags; PNG and JPEG have none). */
-export function fromImage(meta: DecodedImage['metadata']): PatientMetadata {
-  return { age: meta.patientAge, sex: meta.patientSex, view: meta.viewPosition };
-}
-
-/** Encoded metadata rows [batch, features] for a model's metadata input. */
-export function metadataBatch(rows: readonly (PatientMetadata | undefined)[]): HostTensor<'float32'> {
-  const width = METADATA_FEATURES.length;
-  const out = float32([rows.length, width]);
-  rows.forEach((row, i) => encodeMetadata(row, out.data, i * width));
-  return out;
-}
-
-export function sigmoid(x: number): number {
-  return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
 }

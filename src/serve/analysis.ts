@@ -3,6 +3,7 @@
  * inference workers and (as types only) the web viewer, whose private mode builds the same objects in the browser.
  */
 import type { ColormapName, Geometry, ImageMetadata } from '../imaging/browser.js';
+import type { Finding } from '../inference/findings.js';
 
 export type HeatmapFormat = 'png' | 'raw' | 'both' | 'none';
 export const HEATMAP_FORMATS: readonly HeatmapFormat[] = ['png', 'raw', 'both', 'none'];
@@ -16,16 +17,8 @@ export interface AnalyzeRequest {
   colormap: ColormapName;
 }
 
-/** A finding's operating point: only where a validated threshold exists does the answer carry a decision. */
-export interface FindingResult {
-  name: string;
-  probability: number;
-  logit: number;
-  /** The model's validated threshold for this finding, or null when it has none. */
-  threshold: number | null;
-  /** probability >= threshold; null without a validated threshold (never a made-up 0.5). */
-  decision: 'positive' | 'negative' | null;
-}
+/** A finding's probability and, only where the model has a validated threshold, its decision. */
+export type FindingResult = Finding;
 
 /** Something about the input that makes the answer less trustworthy (filled by the safety checks). */
 export interface InputFlag {
@@ -86,14 +79,3 @@ export interface AnalyzeResponse {
 }
 
 export const RESEARCH_NOTICE = 'Research use only; not for clinical decisions.';
-
-/**
- * Thresholds per finding validated on held-out data. Models carry none yet (the calibration work will add them to
- * the model metadata); until then every threshold is null, and no decision is made up.
- */
-export function findingResults(findings: readonly { name: string; probability: number; logit: number }[], thresholds: Readonly<Record<string, number>> | null): FindingResult[] {
-  return findings.map(({ name, probability, logit }) => {
-    const threshold = thresholds?.[name] ?? null;
-    return { name, probability, logit, threshold, decision: threshold === null ? null : probability >= threshold ? 'positive' : 'negative' };
-  });
-}

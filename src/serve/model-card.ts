@@ -4,7 +4,7 @@ import { basename } from 'node:path';
 import type { LoadedModel } from '../api.js';
 import { EXPLANATION_METHODS } from '../explain/index.js';
 import type { PreprocessingSpec } from '../imaging/spec.js';
-import type { ModelIO } from '../models/metadata.js';
+import type { ModelIO, Thresholds } from '../models/metadata.js';
 import { encodeModel } from '../onnx/index.js';
 import { RESEARCH_NOTICE } from './analysis.js';
 
@@ -19,8 +19,8 @@ export interface ModelCard {
   preprocessing: PreprocessingSpec;
   io: ModelIO;
   explanationMethods: string[];
-  /** Validated per-finding thresholds, or null: this model has none, so answers carry no decisions. */
-  thresholds: Record<string, number> | null;
+  /** Validated per-finding thresholds (with the rule and data that chose them), or null: no decisions are made. */
+  thresholds: Thresholds | null;
   /** Where the browser's private mode fetches the same model file. */
   modelUrl: string;
   notice: string;
@@ -45,7 +45,7 @@ export function modelCard(loaded: LoadedModel): { card: ModelCard; bytes: Uint8A
     preprocessing: info.preprocessing,
     io: info.io,
     explanationMethods: [...EXPLANATION_METHODS],
-    thresholds: null,
+    thresholds: info.thresholds ?? null,
     modelUrl: MODEL_URL,
     notice: RESEARCH_NOTICE,
   };

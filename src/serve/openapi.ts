@@ -40,7 +40,18 @@ const schemas = {
     preprocessing: ref('Preprocessing'),
     io: object({ input: string, logits: string, features: string }),
     explanationMethods: { type: 'array', items: { enum: [...EXPLANATION_METHODS] } },
-    thresholds: { oneOf: [{ type: 'null' }, { type: 'object', additionalProperties: number }], description: 'validated per-finding thresholds; null when the model has none' },
+    thresholds: {
+      oneOf: [
+        { type: 'null' },
+        {
+          type: 'object',
+          additionalProperties: false,
+          required: ['rule', 'source', 'values'],
+          properties: { rule: { type: 'string' }, source: { type: 'string' }, values: { type: 'object', additionalProperties: number } },
+        },
+      ],
+      description: 'validated per-finding thresholds, the rule that chose them and the data they were chosen on; null when the model has none',
+    },
     modelUrl: { ...string, description: 'the same model as one ONNX file, for in-browser inference' },
     notice: string,
   }),

@@ -8,6 +8,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { AnalyzeRequest, ExplanationResult, ImageResult } from './analysis.js';
+import type { Finding } from '../inference/findings.js';
 
 export interface WorkerInit {
   modelPath: string;
@@ -19,7 +20,7 @@ export type ToWorker = { id: number; bytes: Uint8Array; name: string; request: A
 /** What a worker computes for one image; the routes add request id, model and queue time. */
 export interface WorkerAnalysis {
   image: ImageResult;
-  findings: { name: string; probability: number; logit: number }[];
+  findings: Finding[];
   explanations: ExplanationResult[];
   timings: { decodeMs: number; predictMs: number; explainMs: number };
 }

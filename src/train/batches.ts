@@ -6,7 +6,7 @@
 import { type Dataset, type ImageCache, type RecordMetadata, batchTensor } from '../data/index.js';
 import type { PatientMetadata } from '../models/patient-metadata.js';
 import { type AugmentationSpec, type PreprocessingSpec, augment, mixSeed } from '../imaging/index.js';
-import { metadataBatch } from '../inference/predictor.js';
+import { metadataBatch } from '../inference/metadata.js';
 import { type HostTensor, float32 } from '../onnx/index.js';
 
 export interface Batch {

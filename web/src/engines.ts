@@ -4,7 +4,7 @@
  */
 import type { GridMap } from '../../src/explain/types.js';
 import type { DecodedImage, Geometry } from '../../src/imaging/browser.js';
-import { type AnalyzeResponse, type FindingResult, findingResults, type ImageResult, type InputFlag } from '../../src/serve/analysis.js';
+import type { AnalyzeResponse, FindingResult, ImageResult, InputFlag } from '../../src/serve/analysis.js';
 import type { ErrorBody } from '../../src/serve/errors.js';
 import type { ModelCard } from '../../src/serve/model-card.js';
 import { decodeRawMap } from './render.js';
@@ -118,7 +118,7 @@ export class PrivateEngine implements Engine {
         else if (event.data.type === 'error') reject(new Error(event.data.message));
       };
       worker.onerror = (event) => reject(new Error(`the private-mode worker failed: ${event.message}`));
-      const message: ToPrivateWorker = { type: 'load', model: { url: card.modelUrl, sha256: card.sha256, labels: card.labels, preprocessing: card.preprocessing, io: card.io } };
+      const message: ToPrivateWorker = { type: 'load', model: { url: card.modelUrl, sha256: card.sha256, labels: card.labels, preprocessing: card.preprocessing, io: card.io, thresholds: card.thresholds?.values } };
       worker.postMessage(message);
     });
     return new PrivateEngine(worker, card, backend);
@@ -135,7 +135,7 @@ export class PrivateEngine implements Engine {
     const reply = await this.call({ type: 'predict', id: this.nextId++, image });
     if (reply.type !== 'prediction') throw new Error(`unexpected reply ${reply.type}`);
     const { width, height, format, notes, metadata } = image;
-    return { mode: 'private', findings: findingResults(reply.findings, this.card.thresholds), inputFlags: [], image: { name: upload.name, width, height, format, notes, metadata }, ms: reply.ms };
+    return { mode: 'private', findings: reply.findings, inputFlags: [], image: { name: upload.name, width, height, format, notes, metadata }, ms: reply.ms };
   }
 
   async explain(_upload: Upload, image: DecodedImage, method: string, onProgress: (text: string) => void): Promise<ExplanationView> {

@@ -54,7 +54,7 @@ export function reportCanvas(input: ReportInput): HTMLCanvasElement {
   y += 8;
   text(`Model: ${card.architecture}, file ${card.file} (sha256 ${card.sha256.slice(0, 16)}…)`, 'bold 18px sans-serif');
   text(`Weights: ${card.weights}`, '17px sans-serif', '#7a4a00');
-  text(card.thresholds ? 'Validated thresholds per finding.' : 'No validated thresholds: probabilities only, no positive/negative calls.', '17px sans-serif');
+  text(card.thresholds ? `Thresholds: ${card.thresholds.rule}, chosen on the ${card.thresholds.source}.` : 'No validated thresholds: probabilities only, no positive/negative calls.', '17px sans-serif');
   text(`Image: ${prediction.image.name}, ${image.width} × ${image.height} ${image.format.toUpperCase()}${image.notes.length ? ` (${image.notes.join('; ')})` : ''}`, '17px sans-serif');
   text(`Input flags: ${prediction.inputFlags.length ? prediction.inputFlags.map((f) => `${f.severity}: ${f.message}`).join('; ') : 'none raised (input-validity checks not yet part of this model)'}`, '17px sans-serif');
   y += 10;

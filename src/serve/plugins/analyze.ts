@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { detectFormat, isColormap } from '../../imaging/browser.js';
-import { type AnalyzeRequest, type AnalyzeResponse, findingResults, HEATMAP_FORMATS, type HeatmapFormat, RESEARCH_NOTICE } from '../analysis.js';
+import { type AnalyzeRequest, type AnalyzeResponse, HEATMAP_FORMATS, type HeatmapFormat, RESEARCH_NOTICE } from '../analysis.js';
 import { HttpError } from '../errors.js';
 import type { ModelCard } from '../model-card.js';
 import { AnalysisTimeoutError, type InferencePool, QueueFullError, UnreadableImageError } from '../pool.js';
@@ -60,7 +60,7 @@ export default async function analyze(app: FastifyInstance, options: AnalyzeOpti
         model: { architecture: card.architecture, weights: card.weights, sha256: card.sha256 },
         image: analysis.image,
         inputFlags: [],
-        findings: findingResults(analysis.findings, card.thresholds),
+        findings: analysis.findings,
         explanations: analysis.explanations,
         timings: { queuedMs, ...timings, totalMs: Math.round((performance.now() - started) * 10) / 10 },
         notice: RESEARCH_NOTICE,

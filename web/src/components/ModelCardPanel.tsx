@@ -26,7 +26,7 @@ export function ModelCardPanel(props: { card: ModelCard }) {
         <dt>Findings</dt>
         <dd>{card.labels.length}</dd>
         <dt>Thresholds</dt>
-        <dd>{card.thresholds ? 'validated per finding' : 'none validated: probabilities only'}</dd>
+        <dd>{card.thresholds ? `${card.thresholds.rule}, chosen on the ${card.thresholds.source}` : 'none validated: probabilities only'}</dd>
       </dl>
     </section>
   );

@@ -1,13 +1,16 @@
 /** Messages between the viewer and its private-mode worker (which runs the model with onnxruntime-web). */
 import type { GridMap } from '../../../src/explain/types.js';
 import type { DecodedImage, Geometry, PreprocessingSpec } from '../../../src/imaging/browser.js';
+import type { Finding } from '../../../src/inference/findings.js';
 
 export interface ModelSpec {
   url: string;
   sha256: string;
   labels: string[];
   preprocessing: PreprocessingSpec;
-  io: { input: string; logits: string };
+  io: { input: string; logits: string; metadata?: string };
+  /** The model's validated thresholds, where it has them. */
+  thresholds?: Record<string, number>;
 }
 
 export type ToPrivateWorker =
@@ -17,7 +20,7 @@ export type ToPrivateWorker =
 
 export type FromPrivateWorker =
   | { type: 'loaded'; backend: string }
-  | { type: 'prediction'; id: number; findings: { name: string; probability: number; logit: number }[]; ms: number }
+  | { type: 'prediction'; id: number; findings: Finding[]; ms: number }
   | { type: 'progress'; id: number; passes: number }
   | { type: 'explanation'; id: number; method: string; geometry: Geometry; maps: { finding: string; map: GridMap }[]; ms: number }
   | { type: 'error'; id?: number; message: string };

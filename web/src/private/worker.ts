@@ -6,6 +6,8 @@ import * as ort from 'onnxruntime-web/wasm';
 import { occlusionMaps } from '../../../src/explain/occlusion.js';
 import type { ModelRunner } from '../../../src/explain/types.js';
 import { type DecodedImage, preprocess } from '../../../src/imaging/browser.js';
+import { findingsFromLogits } from '../../../src/inference/findings.js';
+import { fromImage, metadataBatch } from '../../../src/inference/metadata.js';
 import type { FromPrivateWorker, ModelSpec, ToPrivateWorker } from './protocol.js';
 
 // One thread: the page is not cross-origin isolated, and the server's workers also run one thread each.
@@ -43,21 +45,24 @@ function loaded(): { session: ort.InferenceSession; model: ModelSpec } {
   return { session, model };
 }
 
-function runner(onPass: (images: number) => void): ModelRunner {
+/** Runs batches of one image's variants; a model with a metadata input gets that image's metadata on every row. */
+function runner(image: DecodedImage, onPass: (images: number) => void): ModelRunner {
   const { session, model } = loaded();
   return {
     labels: model.labels,
     async logits(batch) {
-      const outputs = await session.run({ [model.io.input]: new ort.Tensor('float32', batch.data, [...batch.dims]) }, [model.io.logits]);
+      const feeds: Record<string, ort.Tensor> = { [model.io.input]: new ort.Tensor('float32', batch.data, [...batch.dims]) };
+      if (model.io.metadata) {
+        const rows = metadataBatch(Array(batch.dims[0]).fill(fromImage(image.metadata)));
+        feeds[model.io.metadata] = new ort.Tensor('float32', rows.data, [...rows.dims]);
+      }
+      const outputs = await session.run(feeds, [model.io.logits]);
       onPass(batch.dims[0]);
       return outputs[model.io.logits].data as Float32Array;
     },
   };
 }
 
-function sigmoid(x: number): number {
-  return x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x));
-}
 
 function input(image: DecodedImage) {
   const { preprocessing } = loaded().model;
@@ -67,8 +72,9 @@ function input(image: DecodedImage) {
 
 async function predict(id: number, image: DecodedImage): Promise<void> {
   const started = performance.now();
-  const logits = await runner(() => {}).logits(input(image).batch);
-  const findings = loaded().model.labels.map((name, k) => ({ name, logit: logits[k], probability: sigmoid(logits[k]) }));
+  const logits = await runner(image, () => {}).logits(input(image).batch);
+  const { labels, thresholds } = loaded().model;
+  const findings = findingsFromLogits(labels, logits, thresholds);
   post({ type: 'prediction', id, findings, ms: performance.now() - started });
 }
 
@@ -83,7 +89,7 @@ async function explain(id: number, image: DecodedImage, method: string, findings
   });
   const { tensor, geometry, batch } = input(image);
   let passes = 0;
-  const run = runner((images) => post({ type: 'progress', id, passes: (passes += images) }));
+  const run = runner(image, (images) => post({ type: 'progress', id, passes: (passes += images) }));
   const base = await run.logits(batch);
   const maps = await occlusionMaps(run, tensor.data, tensor.dims, targets, base);
   post({ type: 'explanation', id, method, geometry, maps: targets.map((label, i) => ({ finding: labels[label], map: maps[i] })), ms: performance.now() - started });
