@@ -54,6 +54,8 @@ export interface Calibration {
   values: Record<string, { a: number; b: number }>;
   /** Labels left uncalibrated, with the reason (e.g. no positives in the fitting data). */
   skipped?: Record<string, string>;
+  /** Labels whose fit was constrained, and how (e.g. a slope held at its floor). */
+  notes?: Record<string, string>;
   /** Expected calibration error (mean over labels, 10 equal-width bins) before and after, where it was measured. */
   ece?: { data: string; before: number; after: number }[];
 }
@@ -66,7 +68,8 @@ export interface SafetyCheckSpec {
   code: ThresholdedCheck;
   /**
    * Where the score comes from: `ood` (the out-of-distribution output), `head:<i>` (column i of the heads output),
-   * `spread` (1st-99th percentile intensity range) or `shorterSide` (pixels).
+   * `spread` (1st-99th percentile intensity range), `smoothness` (neighbour correlation) or `shorterSide` (pixels).
+   * A model has at most one check per score.
    */
   score: string;
   threshold: number;
@@ -81,7 +84,7 @@ export interface SafetyMeasurement {
   /** The kind of input, e.g. "natural photographs", "NIH frontal images rotated 90 degrees". */
   kind: string;
   images: number;
-  /** Per check code, the AUROC of its score separating real held-out frontal images from this kind (none for the held-out images themselves). */
+  /** Per check (by its score, e.g. "ood"), the AUROC separating real held-out frontal images from this kind (none for the held-out images themselves). */
   aurocs: Record<string, number>;
   /** Share of this kind rejected (at least one reject flag) at the stored thresholds. */
   rejected: number;
@@ -209,6 +212,13 @@ function validCalibration(value: unknown, labels: string[], source: string): Cal
       fail(`gives "${label}" ${JSON.stringify(v)}; expected { a, b } with a finite a > 0 and a finite b`);
     }
   }
+  for (const key of ['skipped', 'notes'] as const) {
+    const notes = c[key];
+    if (notes !== undefined && (typeof notes !== 'object' || notes === null || !Object.values(notes).every((n) => typeof n === 'string'))) fail(`"${key}" must map labels to text`);
+  }
+  if (c.ece !== undefined && (!Array.isArray(c.ece) || !c.ece.every((e) => typeof e?.data === 'string' && typeof e.before === 'number' && typeof e.after === 'number'))) {
+    fail('"ece" must be a list of { data, before, after }');
+  }
   return c as Calibration;
 }
 
@@ -227,9 +237,10 @@ function validSafety(value: unknown, source: string): SafetyInfo {
     const where = `check ${i + 1}`;
     if (!(THRESHOLDED_CHECKS as readonly unknown[]).includes(check?.code)) fail(`${where} has the unknown code ${JSON.stringify(check?.code)}`);
     const head = /^head:(\d+)$/.exec(String(check.score));
-    if (!(check.score === 'ood' || check.score === 'spread' || check.score === 'shorterSide' || (head && Number(head[1]) < (s.heads as string[]).length))) {
+    if (!(['ood', 'spread', 'smoothness', 'shorterSide'].includes(String(check.score)) || (head && Number(head[1]) < (s.heads as string[]).length))) {
       fail(`${where} (${check.code}) reads the unknown score ${JSON.stringify(check.score)}`);
     }
+    if ((s.checks as SafetyCheckSpec[]).findIndex((c) => c.score === check.score) !== i) fail(`${where} (${check.code}) reads the score "${check.score}" a check before it already reads`);
     if (typeof check.threshold !== 'number' || !Number.isFinite(check.threshold)) fail(`${where} (${check.code}) has no finite threshold`);
     if (check.direction !== 'above' && check.direction !== 'below') fail(`${where} (${check.code}) must have the direction "above" or "below"`);
     if (check.severity !== 'warning' && check.severity !== 'reject') fail(`${where} (${check.code}) must have the severity "warning" or "reject"`);

@@ -1,13 +1,18 @@
 /**
  * Per-label recalibration fitted on validation logits: Platt scaling (p = sigmoid(a z + b)) or temperature scaling
- * (p = sigmoid(z / T), stored as a = 1 / T, b = 0), with src/eval's fits. A label whose fit does not exist (one
- * class missing, a non-positive slope that would reverse the ranking) stays uncalibrated and says why. Pure: the
+ * (p = sigmoid(z / T), stored as a = 1 / T, b = 0), with src/eval's fits. A label without both classes in the
+ * fitting data stays uncalibrated and says why. Where the logits do not rank positives above negatives, Platt's
+ * slope would come out zero or negative (reversing the ranking): it is held at a tiny positive floor instead, so the
+ * probability is about the label's prevalence while the order of the logits, and so the AUROC, is kept. Pure: the
  * browser applies the same calibration through inference/findings.
  */
 import { fitPlatt, fitTemperature, sigmoid } from '../eval/calibration.js';
 import type { Calibration } from '../models/metadata.js';
 
 export type CalibrationMethod = Calibration['method'];
+
+/** The smallest Platt slope kept: the probability then follows the prevalence, still ordered by the logit. */
+export const MIN_SLOPE = 1e-6;
 
 export interface LabelledLogits {
   labels: readonly string[];
@@ -35,6 +40,7 @@ export function fitCalibration(data: LabelledLogits, method: CalibrationMethod, 
   }
   const values: Calibration['values'] = {};
   const skipped: Record<string, string> = {};
+  const notes: Record<string, string> = {};
   data.labels.forEach((label, j) => {
     const { logits, truth } = labelColumn(data, j);
     const positives = truth.reduce((a, b) => a + b, 0);
@@ -45,19 +51,22 @@ export function fitCalibration(data: LabelledLogits, method: CalibrationMethod, 
     try {
       if (method === 'temperature') {
         values[label] = { a: 1 / fitTemperature(logits, truth).temperature, b: 0 };
-      } else {
-        const fit = fitPlatt(logits, truth);
-        if (!(fit.a > 0)) {
-          skipped[label] = `the fitted slope ${fit.a.toFixed(4)} is not positive (the logits do not rank positives higher)`;
-          return;
-        }
-        values[label] = { a: fit.a, b: fit.b };
+        return;
       }
+      const fit = fitPlatt(logits, truth);
+      if (fit.a >= MIN_SLOPE) {
+        values[label] = { a: fit.a, b: fit.b };
+        return;
+      }
+      // Platt's smoothed prevalence, the limit of the fit as the slope goes to 0.
+      const prevalence = (positives + 1) / (truth.length + 2);
+      values[label] = { a: MIN_SLOPE, b: Math.log(prevalence / (1 - prevalence)) };
+      notes[label] = `the fitted slope ${fit.a.toPrecision(3)} was not positive (the logits do not rank positives above negatives here): slope held at ${MIN_SLOPE}, so the probability is about the prevalence ${prevalence.toFixed(3)}`;
     } catch (error) {
       skipped[label] = (error as Error).message;
     }
   });
-  return { method, source, values, ...(Object.keys(skipped).length ? { skipped } : {}) };
+  return { method, source, values, ...(Object.keys(skipped).length ? { skipped } : {}), ...(Object.keys(notes).length ? { notes } : {}) };
 }
 
 /** A label's probability from its logit: calibrated where the calibration has the label, else the plain sigmoid. */

@@ -24,13 +24,16 @@ export interface CheckResult {
 
 /** The image-check thresholds a model stores, or the defaults. */
 export function imageThresholds(safety: SafetyInfo | undefined): ImageCheckThresholds {
-  const find = (code: string) => safety?.checks.find((c) => c.code === code);
-  const small = find('too-small');
-  const blank = find('blank');
+  const find = (score: string) => safety?.checks.find((c) => c.score === score);
+  const small = find('shorterSide');
+  const blank = find('spread');
+  const smooth = find('smoothness');
+  const d = DEFAULT_IMAGE_THRESHOLDS;
   return {
-    minSide: small?.threshold ?? DEFAULT_IMAGE_THRESHOLDS.minSide,
-    minSpread: blank?.threshold ?? DEFAULT_IMAGE_THRESHOLDS.minSpread,
-    rule: { minSide: small?.rule ?? DEFAULT_IMAGE_THRESHOLDS.rule.minSide, minSpread: blank?.rule ?? DEFAULT_IMAGE_THRESHOLDS.rule.minSpread },
+    minSide: small?.threshold ?? d.minSide,
+    minSpread: blank?.threshold ?? d.minSpread,
+    minSmoothness: smooth?.threshold ?? d.minSmoothness,
+    rule: { minSide: small?.rule ?? d.rule.minSide, minSpread: blank?.rule ?? d.rule.minSpread, minSmoothness: smooth?.rule ?? d.rule.minSmoothness },
   };
 }
 
@@ -40,19 +43,16 @@ export function checkInput(image: DecodedImage, scores: SafetyScores, safety: Sa
   const checks: InputCheck[] = [
     { code: 'too-small', score: stats.shorterSide, threshold: thresholds.minSide, direction: 'below', flagged: stats.shorterSide < thresholds.minSide },
     { code: 'blank', score: stats.spread, threshold: thresholds.minSpread, direction: 'below', flagged: stats.spread < thresholds.minSpread },
+    {
+      code: 'not-chest-xray',
+      score: stats.smoothness,
+      threshold: thresholds.minSmoothness,
+      direction: 'below',
+      flagged: stats.spread >= thresholds.minSpread && stats.smoothness < thresholds.minSmoothness,
+    },
   ];
-  if (!safety) {
-    flags.push({
-      code: 'no-detector',
-      severity: 'info',
-      message: 'this model has no out-of-distribution detector: only the image and DICOM-tag checks ran (fit one with `cxr calibrate`)',
-      score: null,
-      threshold: null,
-      rule: 'the model stores no safety checks',
-    });
-    return { flags, checks };
-  }
-  for (const spec of safety.checks) {
+  // A model without safety metadata gets the image and DICOM-tag checks only (its card says so).
+  for (const spec of safety?.checks ?? []) {
     const score = modelScore(spec, scores);
     if (score === undefined) continue;
     const flagged = isFlagged(score, spec.threshold, spec.direction);
@@ -62,7 +62,7 @@ export function checkInput(image: DecodedImage, scores: SafetyScores, safety: Sa
   return { flags, checks };
 }
 
-/** The score a model check reads; undefined for the image checks (spread, shorterSide), handled above. */
+/** The score a model check reads; undefined for the image checks (spread, shorterSide, smoothness), handled above. */
 function modelScore(spec: SafetyCheckSpec, scores: SafetyScores): number | undefined {
   if (spec.score === 'ood') return scores.ood;
   const head = /^head:(\d+)$/.exec(spec.score);

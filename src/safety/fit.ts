@@ -102,6 +102,7 @@ export async function fitSafety(model: Model, data: SafetyFitData, options: Safe
       severity: 'reject',
     })),
     blankCheck(reference, validation),
+    smoothnessCheck(reference, validation),
     sizeCheck(reference, validation, readModelInfo(model).preprocessing),
   ];
   const safety = { ...provisional, checks };
@@ -141,6 +142,19 @@ function blankCheck(reference: ImageOutputs, validation: ImageOutputs): SafetyCh
     threshold: Math.min(MAX_BLANK_SPREAD, lowest / 2),
     direction: 'below',
     rule: `half the lowest 1st-99th percentile intensity spread among ${reference.statistics.length + validation.statistics.length} real images (${lowest.toFixed(3)}), at most ${MAX_BLANK_SPREAD}`,
+    severity: 'reject',
+  };
+}
+
+/** Noise-like: neighbour correlation below half the lowest among the real images seen, and never above 0.5. */
+function smoothnessCheck(reference: ImageOutputs, validation: ImageOutputs): SafetyCheckSpec {
+  const lowest = Math.min(...[...reference.statistics, ...validation.statistics].map((s) => s.smoothness));
+  return {
+    code: 'not-chest-xray',
+    score: 'smoothness',
+    threshold: Math.min(0.5, lowest / 2),
+    direction: 'below',
+    rule: `half the lowest neighbour-pixel correlation among ${reference.statistics.length + validation.statistics.length} real images (${lowest.toFixed(3)}), at most 0.5`,
     severity: 'reject',
   };
 }

@@ -131,15 +131,21 @@ export interface ImageCheckThresholds {
   minSide: number;
   /** Flagged `blank` when the 1st-99th percentile spread is below this. */
   minSpread: number;
+  /** Flagged `not-chest-xray` (noise-like) when the neighbour correlation is below this. */
+  minSmoothness: number;
   /** How they were chosen, in words. */
-  rule: { minSide: string; minSpread: string };
+  rule: { minSide: string; minSpread: string; minSmoothness: string };
 }
 
-/** For models that store none: a blank image has less than 5% of the range between its 1st and 99th percentile. */
+/**
+ * For models that store none: a blank image has less than 5% of the range between its 1st and 99th percentile; a
+ * noise-like one has neighbouring pixels correlated below 0.3 (radiographs: above 0.9).
+ */
 export const DEFAULT_IMAGE_THRESHOLDS: ImageCheckThresholds = {
   minSide: 32,
   minSpread: 0.05,
-  rule: { minSide: 'default: 32 px', minSpread: 'default: 0.05 of the intensity range' },
+  minSmoothness: 0.3,
+  rule: { minSide: 'default: 32 px', minSpread: 'default: 0.05 of the intensity range', minSmoothness: 'default: 0.3' },
 };
 
 /** Size and blank checks: the flags raised and the measurements taken. */
@@ -163,6 +169,17 @@ export function imageFlags(stats: ImageStatistics, thresholds: ImageCheckThresho
       score: stats.spread,
       threshold: thresholds.minSpread,
       rule: thresholds.rule.minSpread,
+    });
+  }
+  // A blank image has no texture to judge; it is flagged above.
+  if (stats.spread >= thresholds.minSpread && stats.smoothness < thresholds.minSmoothness) {
+    flags.push({
+      code: 'not-chest-xray',
+      severity: 'reject',
+      message: `the image looks like noise, not a radiograph: neighbouring pixels are almost unrelated (correlation ${stats.smoothness.toFixed(3)}, threshold ${thresholds.minSmoothness.toFixed(3)})`,
+      score: stats.smoothness,
+      threshold: thresholds.minSmoothness,
+      rule: thresholds.rule.minSmoothness,
     });
   }
   return flags;
