@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import { buildCommand } from './commands/build.js';
+import { calibrateCommand } from './commands/calibrate.js';
 import { evalCommand } from './commands/eval.js';
 import { importCommand } from './commands/import.js';
 import { infoCommand } from './commands/info.js';
@@ -33,6 +34,7 @@ Examples:
   program.addCommand(buildCommand());
   program.addCommand(infoCommand());
   program.addCommand(evalCommand());
+  program.addCommand(calibrateCommand());
   program.addCommand(serveCommand());
   return program;
 }
