@@ -33,7 +33,9 @@ export function attachSafetyGraph(model: Model, gaussian: GaussianModel, heads: 
   const info = readModelInfo(model);
   const base = stripSafetyGraph(model);
   const b = GraphBuilder.from(base.graph);
-  const features = b.value(info.io.features);
+  // Read the layer's own value, not the Identity alias that names it as a graph output: graph rewriters (the
+  // explanation-gradient graph) re-create output aliases and expect no other node to read them.
+  const features = b.value(underlying(base, info.io.features));
   const c = gaussian.channels;
   const k = gaussian.components;
   if (features.type.shape.length !== 4 || features.type.shape[1] !== c) {
@@ -70,6 +72,11 @@ export function attachSafetyGraph(model: Model, gaussian: GaussianModel, heads: 
     b.output(b.op('Sigmoid', [logits], {}, { name: `${PREFIX}heads`, outputs: [SAFETY_OUTPUTS.heads] }));
   }
   return { ...base, graph: b.build() };
+}
+
+function underlying(model: Model, name: string): string {
+  const producer = model.graph.nodes.find((n) => n.outputs.includes(name));
+  return producer?.opType === 'Identity' ? underlying(model, producer.inputs[0]) : name;
 }
 
 /** Throws unless the model's graph has the outputs its safety metadata names. */
