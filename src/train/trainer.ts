@@ -153,6 +153,7 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
         learningRate: schedule.at(progress.globalStep),
         posWeight,
         threads: config.threads,
+        seed: config.seed,
       });
     let session: TrainingSession | undefined;
     let sessionPhase = '';
