@@ -135,6 +135,20 @@ describe('TrainingSession', () => {
     });
   });
 
+  it('dropout masks are drawn from (seed, step): another session with the seed repeats them, another seed does not', async () => {
+    const settings = { dropout: true, trainable: 'head', learningRate: 0, optimizer: { kind: 'sgd' } } as const;
+    const run = (seed: number) =>
+      withSession({ ...settings, seed }, async (s) => {
+        const first = await s.step({ images, targets });
+        const second = await s.step({ images, targets });
+        return [first.logits.data, second.logits.data];
+      });
+    const [a, b, c] = [await run(1), await run(1), await run(2)];
+    assert.deepEqual(a, b);
+    assert.notDeepEqual(a[0], c[0]);
+    assert.notDeepEqual(a[0], a[1]);
+  });
+
   it('rejects bad batches, states and settings with messages that name the problem', async () => {
     await assert.rejects(TrainingSession.create(model, { ...options, learningRate: -1 }), /learning rate must be a finite number >= 0/);
     await assert.rejects(TrainingSession.create(model, { ...options, trainable: { lastBlocks: 0 } }), /lastBlocks must be a whole number from 1 to \d+/);
