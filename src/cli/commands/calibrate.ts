@@ -38,7 +38,7 @@ interface CalibrateCliOptions {
 
 interface NegativeFlag {
   kind: string;
-  folder: string;
+  path: string;
 }
 
 export function calibrateCommand(): Command {
@@ -50,7 +50,7 @@ export function calibrateCommand(): Command {
     .option('-d, --data <format:labels.csv[:images]>', 'a dataset, e.g. nih:Data_Entry.csv:images (repeatable; replaces the recipe\'s)', collect, [])
     .option('--split <train,validation,test>', 'patient fractions: reference images for the checks, fitting data, held-out data (default 0.7,0.15,0.15)', splitFractions)
     .option('--seed <n>', 'seed of the patient split (default: the recipe\'s, else 0)', nonNegativeInt)
-    .option('--negatives <kind=folder>', 'real invalid images to measure the checks on, e.g. "natural photographs=photos/" (repeatable)', negativeFlag, [])
+    .option('--negatives <kind=path>', 'real invalid images to measure the checks on: a folder or a file, e.g. "natural photographs=photos/" (repeatable; one kind may be given several paths)', negativeFlag, [])
     .option('--method <platt|temperature>', 'calibration per finding', calibrationMethod, 'platt')
     .option('--threshold-rule <rule>', 'operating points: youden, f1, sensitivity:<0..1> or specificity:<0..1>', 'youden')
     .option('--false-flag-rate <rate>', 'share of held-out real images each model check may flag: thresholds at its 1 - rate quantile', rate, 0.01)
@@ -94,11 +94,13 @@ Examples:
       const data = await splitData(await readDatasets(config), config);
       const describe = (name: string, d: typeof data.train) => `${name} (${d.records.length} images, ${new Set(d.records.map((r) => r.patientId)).size} patients)`;
       say(`${data.train.records.length} reference, ${data.validation.records.length} fitting, ${data.test.records.length} held-out images`);
-      const negatives: NegativeSet[] = options.negatives.map((n) => {
-        const files = listImageFiles([n.folder]);
-        if (files.length === 0) throw new Error(`--negatives ${n.kind}=${n.folder}: no image files in the folder`);
-        return { kind: n.kind, sources: files.map(fileSource) };
-      });
+      const negatives: NegativeSet[] = [];
+      for (const n of options.negatives) {
+        const files = listImageFiles([n.path]);
+        if (files.length === 0) throw new Error(`--negatives ${n.kind}=${n.path}: no image files there`);
+        const set = negatives.find((s) => s.kind === n.kind) ?? negatives[negatives.push({ kind: n.kind, sources: [] }) - 1];
+        set.sources.push(...files.map(fileSource));
+      }
       let bar = progressBar('', 0);
       const result = await calibrateModel(
         model,
@@ -190,8 +192,8 @@ function splitFractions(value: string): { train: number; validation: number; tes
 
 function negativeFlag(value: string, previous: NegativeFlag[]): NegativeFlag[] {
   const eq = value.indexOf('=');
-  if (eq < 1 || eq === value.length - 1) throw new InvalidArgumentError(`expected kind=folder, e.g. "natural photographs=photos/", got "${value}"`);
-  return [...previous, { kind: value.slice(0, eq), folder: value.slice(eq + 1) }];
+  if (eq < 1 || eq === value.length - 1) throw new InvalidArgumentError(`expected kind=folder or kind=file, e.g. "natural photographs=photos/", got "${value}"`);
+  return [...previous, { kind: value.slice(0, eq), path: value.slice(eq + 1) }];
 }
 
 /** `format:labels.csv[:images]` -> a dataset entry, as `cxr train --data`. */
