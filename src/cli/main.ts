@@ -26,7 +26,9 @@ Examples:
   $ cxr import chexnet.pth.tar -o chexnet.onnx        PyTorch/ONNX weights -> a cxr-lens model
   $ cxr predict chest.png --model chexnet.onnx         probabilities for the 14 NIH findings
   $ cxr predict scans/ --model chexnet.onnx --csv out.csv
-  $ cxr info chexnet.onnx                              what a model expects and outputs`,
+  $ cxr info chexnet.onnx                              what a model expects and outputs
+  $ cxr calibrate -m chexnet.onnx -d nih:Data_Entry_2017.csv:images -o chexnet-checked.onnx
+                                                       calibration, thresholds and input checks`,
     );
   program.addCommand(predictCommand());
   program.addCommand(trainCommand());
