@@ -52,6 +52,7 @@ export async function finishRun(outcome: TrainOutcome, config: TrainConfig, outD
   const info = readModelInfo(best, outcome.bestModelPath);
   const { data } = outcome;
   const validationSource = `validation split (${describeSplit(data.validation)})`;
+  const rule = { kind: 'youden' } as const;
   // Calibration, then thresholds on the calibrated probabilities, then the checks: all inside calibrateModel.
   const fitted = await calibrateModel(
     best,
@@ -60,11 +61,12 @@ export async function finishRun(outcome: TrainOutcome, config: TrainConfig, outD
       validation: labelledImages(data.validation, validationSource),
       test: data.test.records.length > 0 ? labelledImages(data.test, `test split (${describeSplit(data.test)})`) : undefined,
     },
-    { thresholdRule: { kind: 'youden' }, batchSize: config.batchSize, threads: config.threads, onStage: say },
+    { thresholdRule: rule, batchSize: config.batchSize, threads: config.threads, onStage: say },
   );
   const { model, thresholds } = fitted;
   const fixed = (source: string) => ({ kind: 'fixed' as const, values: thresholds.values, source });
-  const validationResult = evaluate(fitted.validation.calibrated, { thresholds: fixed(`${thresholds.rule}, chosen on this ${validationSource}`), bootstrap: { resamples: 1000, byCluster: true } });
+  // On validation the rule chooses again on the same calibrated probabilities (the same thresholds, marked optimistic).
+  const validationResult = evaluate(fitted.validation.calibrated, { thresholds: { kind: 'rule', rule }, bootstrap: { resamples: 1000, byCluster: true } });
   const testResult = fitted.test
     ? evaluate(fitted.test.calibrated, { thresholds: fixed(`${thresholds.rule}, chosen on the ${validationSource}`), bootstrap: { resamples: 1000, byCluster: true } })
     : null;
