@@ -4,9 +4,7 @@
  * and every threshold on the scores of held-out real images (the validation split), read from the fitted graph
  * itself so that the thresholds apply to exactly what runs later.
  */
-import type { SafetyCheckSpec, SafetyInfo } from '../models/metadata.js';
-import { setSafety } from '../models/metadata.js';
-import { readModelInfo } from '../models/metadata.js';
+import { type SafetyCheckSpec, type SafetyInfo, readModelInfo, setSafety } from '../models/metadata.js';
 import type { Model } from '../onnx/index.js';
 import type { Corruption } from './corrupt.js';
 import { type FeatureMatrix, type GaussianModel, type LogisticModel, fitGaussian, fitLogistic, project } from './detector.js';
