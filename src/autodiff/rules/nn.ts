@@ -100,10 +100,12 @@ registerGradient('BatchNormalization', (ctx) => {
     variance = ctx.op('ReduceMean', [ctx.op('Mul', [d, d])], { axes: nonChannelAxes(rank), keepdims: 0 });
   }
   const invStd = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.op('Add', [variance, ctx.b.scalar(epsilon)])])]);
-  const centered = ctx.wants[1] || (training && ctx.wants[0]) ? ctx.op('Sub', [x, channel(mean)]) : undefined;
-  const dyCentered = centered ? sum(ctx.op('Mul', [dy, centered])) : undefined;
-  const dBeta = ctx.wants[2] || (training && ctx.wants[0]) ? sum(dy) : undefined;
-  const dGamma = ctx.wants[1] && dyCentered ? ctx.op('Mul', [dyCentered, invStd]) : undefined;
+  const dBeta = ctx.wants[1] || ctx.wants[2] || (training && ctx.wants[0]) ? sum(dy) : undefined;
+  // sum(dy * (x - mean)) as sum(dy * x) - mean * sum(dy): one full-size pass fewer (6% of a DenseNet step). The
+  // cancellation costs relative accuracy ~ float32 epsilon * |mean| / std, checked with mean = 30 std in the rule tests.
+  const dyCentered =
+    ctx.wants[1] || (training && ctx.wants[0]) ? ctx.op('Sub', [sum(ctx.op('Mul', [dy, x])), ctx.op('Mul', [mean, dBeta as Value])]) : undefined;
+  const dGamma = ctx.wants[1] ? ctx.op('Mul', [dyCentered as Value, invStd]) : undefined;
 
   let dx: Value | undefined;
   if (ctx.wants[0]) {
