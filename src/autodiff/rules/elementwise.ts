@@ -1,7 +1,7 @@
 /** Gradient rules of element-wise ops. Binary ops sum their gradient back over broadcast axes. */
 import type { Value } from '../../onnx/index.js';
 import { type GradientContext, registerGradient } from '../registry.js';
-import { FLOAT, constantValues, maskOf, unbroadcast } from './helpers.js';
+import { FLOAT, constantValues, maskOf, masked, unbroadcast } from './helpers.js';
 
 const mul = (ctx: GradientContext, a: Value, b: Value) => ctx.op('Mul', [a, b]);
 const scalar = (ctx: GradientContext, v: number) => ctx.b.scalar(v);
@@ -43,7 +43,7 @@ registerGradient('Div', (ctx) => {
 
 // PyTorch's threshold_backward: the gradient passes where the output is strictly positive. Reading the output
 // rather than the input lets the input (often a BatchNorm output) be freed after the forward pass.
-registerGradient('Relu', (ctx) => [ctx.withForward('Mul', ctx.grad(), maskOf(ctx, ctx.op('Greater', [ctx.outputs[0] as Value, scalar(ctx, 0)])))], { replicas: true });
+registerGradient('Relu', (ctx) => [masked(ctx, ctx.grad(), maskOf(ctx, ctx.op('Greater', [ctx.outputs[0] as Value, scalar(ctx, 0)])))], { replicas: true });
 
 registerGradient('LeakyRelu', (ctx) => {
   const alpha = ctx.node.attributes.alpha?.value as number | undefined;
@@ -59,7 +59,7 @@ registerGradient('Clip', (ctx) => {
   if (ctx.inputs[2]) conditions.push(ctx.op('Less', [x, ctx.input(2)]));
   if (conditions.length === 0) return [ctx.grad()];
   const inside = conditions.length === 1 ? conditions[0] : ctx.op('And', conditions);
-  return [ctx.withForward('Mul', ctx.grad(), maskOf(ctx, inside))];
+  return [masked(ctx, ctx.grad(), maskOf(ctx, inside))];
 }, { replicas: true });
 
 registerGradient('Sigmoid', (ctx) => {

@@ -2,7 +2,7 @@
 import { type Value, attributeFloat, attributeInt, attributeInts, float32 } from '../../onnx/index.js';
 import { type GradientContext, registerGradient } from '../registry.js';
 import { onlyInputGradient } from './conv.js';
-import { nonChannelAxes, perChannel, reshapeLike, staticTail, transposeLastTwo, unbroadcast } from './helpers.js';
+import { maskedParts, nonChannelAxes, perChannel, reshapeLike, staticTail, transposeLastTwo, unbroadcast } from './helpers.js';
 
 /**
  * MaxPool: the upstream gradient is scattered (with addition, windows overlap) to the positions recorded in the
@@ -125,7 +125,12 @@ registerGradient('BatchNormalization', (ctx) => {
   let dx: Value | undefined;
   if (ctx.wants[0]) {
     const scale = ctx.op('Mul', [gamma, invStd]);
-    if (!training) dx = ctx.op('Mul', [dy, channel(scale)]);
+    if (!training) {
+      // After a ReLU the gradient is upstream * mask; scaling the upstream first (same product) lets ONNX Runtime
+      // fold the per-channel scale into the gradient convolution that made it, when weights are constants.
+      const parts = maskedParts(ctx, dy);
+      dx = parts ? ctx.op('Mul', [ctx.op('Mul', [parts.upstream, channel(scale)]), parts.mask]) : ctx.op('Mul', [dy, channel(scale)]);
+    }
     else {
       // dx = scale * (dy - mean(dy) - centered * invStd^2 * mean(dy * centered))
       const channels = Number(x.type.shape[1]);
