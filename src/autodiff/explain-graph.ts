@@ -3,8 +3,11 @@
  * chosen class logits with respect to any named tensors (the input image, any layer's activation) and those
  * activations themselves, for a batch and several classes at once.
  *
- * Several classes: the batch is replicated once per class (Tile) and each replica's backward is seeded with its
- * class's one-hot cotangent, so one run answers every class. Outputs are laid out [classes, batch, ...].
+ * Several classes, two strategies (outputs laid out [classes, batch, ...] either way):
+ * - `backward` (default): one forward pass; the backward runs on the batch stacked once per class ([classes *
+ *   batch, ...]), each copy seeded with its class's one-hot cotangent; forward values broadcast over the copies;
+ * - `tile`: the input batch is tiled once per class and forward and backward both run on the tiled batch (any op
+ *   with a gradient rule works, at the price of repeating the forward pass).
  */
 import { readModelInfo } from '../models/metadata.js';
 import { GraphBuilder, type Model, type Node, type Value, createModel, float32 } from '../onnx/index.js';
@@ -18,6 +21,8 @@ export interface GradientGraphOptions {
   target?: string;
   /** Class (label) indices; one gradient per class. */
   classes: readonly number[];
+  /** How several classes share a run (see above); default `backward`. */
+  multiClass?: 'backward' | 'tile';
 }
 
 export interface GradientGraph {
@@ -50,14 +55,17 @@ export function buildGradientGraph(model: Model, options: GradientGraphOptions):
     return p && p.opType === 'Identity' ? underlying(p.inputs[0]) : name;
   };
 
-  // With several classes every forward value is computed on the replicated batch under a ".replicated" name.
-  const replicated = (name: string) => (k === 1 ? name : `${name}.replicated`);
-  const rename = (name: string) => (name && k > 1 && known.has(name) && !graph.initializers.has(name) ? replicated(name) : name);
+  const strategy = options.multiClass ?? 'backward';
+  if (strategy !== 'backward' && strategy !== 'tile') throw new Error(`gradient graph: multiClass must be "backward" or "tile", got "${String(strategy)}"`);
+  const tiled = k > 1 && strategy === 'tile';
+  // When tiling, every forward value is computed on the tiled batch under a ".replicated" name.
+  const replicated = (name: string) => (tiled ? `${name}.replicated` : name);
+  const rename = (name: string) => (name && tiled && known.has(name) && !graph.initializers.has(name) ? replicated(name) : name);
   const b = new GraphBuilder(`${graph.name}.explain`);
   const input = b.input(image.name, image.type.dtype, image.type.shape);
   // The model's own constants first, so that constants made here get other names.
   for (const [name, t] of graph.initializers) b.initializer(name, t);
-  if (k > 1) b.op('Tile', [input, b.ints([k, ...image.type.shape.slice(1).map(() => 1)])], {}, { name: replicated(image.name) });
+  if (tiled) b.op('Tile', [input, b.ints([k, ...image.type.shape.slice(1).map(() => 1)])], {}, { name: replicated(image.name) });
   const outputAliases = new Set(graph.outputs.map((o) => o.name));
   for (const node of graph.nodes) {
     // The model's output aliases are re-created below under the same names.
@@ -74,15 +82,15 @@ export function buildGradientGraph(model: Model, options: GradientGraphOptions):
   }
   const oneHot = new Float32Array(k * labels);
   classes.forEach((c, i) => (oneHot[i * labels + c] = 1));
-  const perClass = b.op('Reshape', [logits, b.ints([k, -1, labels])], {}, { name: `${target}.seed_per_class` });
+  const perClass = b.op('Reshape', [logits, b.ints([tiled ? k : 1, -1, labels])], {}, { name: `${target}.seed_per_class` });
   const seedShape = b.op('Shape', [perClass], {}, { name: `${target}.seed_shape` });
   const seed3 = b.op('Expand', [b.constant(float32([k, 1, labels], oneHot), `${target}.one_hot`), seedShape], {}, { name: `${target}.seed_expand` });
   const seed = b.op('Reshape', [seed3, b.ints([-1, labels])], {}, { name: `${target}.seed` });
   const sourceValue = (source: string) => replicated(underlying(source));
-  const grads = addGradients(b, { seeds: new Map([[logits.name, seed]]), sources: options.sources.map(sourceValue) });
+  const grads = addGradients(b, { seeds: new Map([[logits.name, seed]]), sources: options.sources.map(sourceValue), replicas: tiled ? 1 : k });
 
   const firstReplica = (v: Value, name: string) => {
-    if (k === 1) return b.output(v, name);
+    if (!tiled) return b.output(v, name);
     const tail = v.type.shape.slice(1);
     if (!tail.every((d) => typeof d === 'number')) throw new Error(`gradient graph: "${name}" needs known dimensions after the batch`);
     const split = b.op('Reshape', [v, b.ints([k, -1, ...(tail as number[])])], {}, { name: `${name}.per_class` });

@@ -62,7 +62,6 @@ export class TrainingSession {
     posWeight: readonly number[] | undefined,
     private readonly seed: number,
   ) {
-    const labels = readModelInfo(source).labels.length;
     const zeros = () => new Float32Array(graph.initialParams.length);
     this.vectors = {
       [TRAINING_IO.params]: vector(graph.initialParams.slice()),
@@ -70,16 +69,20 @@ export class TrainingSession {
     };
     if (graph.stats.length > 0) this.vectors[TRAINING_IO.stats] = vector(graph.initialStats.slice());
     if (graph.hasPosWeight) {
-      const weights = posWeight ?? Array(labels).fill(1);
-      if (weights.length !== labels || !weights.every((w) => Number.isFinite(w) && w >= 0)) {
-        throw new Error(`posWeight must be ${labels} non-negative numbers (one per label), got ${weights.length}`);
-      }
-      this.posWeight = new ort.Tensor('float32', Float32Array.from(weights), [labels]);
-    } else if (posWeight) throw new Error("posWeight applies to the bce loss only");
+      const labels = readModelInfo(source).labels.length;
+      this.posWeight = new ort.Tensor('float32', Float32Array.from(posWeight ?? Array(labels).fill(1)), [labels]);
+    }
   }
 
   static async create(model: Model, options: TrainingSessionOptions): Promise<TrainingSession> {
     checkLearningRate(options.learningRate);
+    if (options.posWeight) {
+      const labels = readModelInfo(model).labels.length;
+      if (options.loss.kind !== 'bce') throw new Error('posWeight applies to the bce loss only');
+      if (options.posWeight.length !== labels || !options.posWeight.every((w) => Number.isFinite(w) && w >= 0)) {
+        throw new Error(`posWeight must be ${labels} non-negative numbers (one per label), got ${options.posWeight.length}`);
+      }
+    }
     const threads = options.threads ?? availableParallelism();
     if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be a positive whole number, got ${threads}`);
     const graph = buildTrainingGraph(model, options);

@@ -122,6 +122,22 @@ describe('TrainingSession', () => {
     });
   });
 
+  it("weight decay on 'weights' spares BatchNorm parameters and biases", async () => {
+    const zeroMask = float32([BATCH, LABELS], new Float32Array(BATCH * LABELS));
+    await withSession({ trainable: { lastBlocks: 2 }, weightDecayOn: 'weights', optimizer: { kind: 'adamw', weightDecay: 0.5 }, learningRate: 0.1 }, async (s) => {
+      const before = s.state().params;
+      await s.step({ images, targets, mask: zeroMask });
+      const after = s.state().params;
+      for (const slot of s.graph.params) {
+        const decayed = slot.name.endsWith('.weight') && slot.dims.length > 1;
+        const factor = decayed ? Math.fround(1 - Math.fround(0.1 * 0.5)) : 1;
+        for (let i = slot.offset; i < slot.offset + slot.size; i += 97) {
+          assert.ok(Math.abs(after[i] - before[i] * factor) <= 1e-6 * Math.abs(before[i]), `${slot.name} (${decayed ? 'decayed' : 'not decayed'})`);
+        }
+      }
+    });
+  });
+
   it('with dropout on, each step draws a new mask; without, steps are deterministic', async () => {
     await withSession({ dropout: true, trainable: 'head', learningRate: 0, optimizer: { kind: 'sgd' } }, async (s) => {
       const a = await s.step({ images, targets });

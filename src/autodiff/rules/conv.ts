@@ -56,7 +56,13 @@ function geometry(ctx: GradientContext): ConvGeometry {
 
 const allOnes = (v: number[]) => v.every((d) => d === 1);
 
+/** Rules that support replicated gradients (several cotangents, one forward pass) serve only input gradients. */
+export function onlyInputGradient(ctx: GradientContext): void {
+  if (ctx.replicas > 1 && ctx.wants.some((w, i) => w && i > 0)) throw ctx.fail('parameter gradients cannot be taken with several cotangents in one backward pass');
+}
+
 registerGradient('Conv', (ctx) => {
+  onlyInputGradient(ctx);
   const g = geometry(ctx);
   const dy = ctx.grad();
   return [
@@ -64,7 +70,7 @@ registerGradient('Conv', (ctx) => {
     ctx.wants[1] ? weightGradient(ctx, g, dy) : undefined,
     ctx.wants[2] ? ctx.op('ReduceSum', [dy, ctx.b.ints([0, 2, 3])], { keepdims: 0 }) : undefined,
   ];
-});
+}, { replicas: true });
 
 function inputGradient(ctx: GradientContext, g: ConvGeometry, dy: Value): Value {
   const w = ctx.input(1);
