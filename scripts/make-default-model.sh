@@ -21,3 +21,8 @@ for file in "$DATA"/dicom/*FakeMONO1*.dcm; do set -- "$@" --negatives "header MO
 
 mkdir -p models
 $CXR calibrate --model "$RUN/best.onnx" --config configs/default-model.yaml --out models/default.onnx "$@"
+
+# The training run's card (metrics on the held-out test patients) and report travel with the model, renamed to it.
+sed 's/^| File | model.onnx |$/| File | default.onnx |/' "$RUN/model-card.md" > models/default.card.md
+node -e 'const fs = require("fs"); const card = JSON.parse(fs.readFileSync(process.argv[1], "utf8")); card.model.file = "default.onnx"; fs.writeFileSync(process.argv[2], JSON.stringify(card, null, 2) + "\n");' "$RUN/model-card.json" models/default.card.json
+cp "$RUN/test-report.html" models/default.test-report.html

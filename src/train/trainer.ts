@@ -234,7 +234,8 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
         progress.lossSum = 0;
         progress.lossCount = 0;
         const patience = config.earlyStopping.patience;
-        const stop = patience > 0 && progress.epochsWithoutImprovement >= patience;
+        // Patience running out on the last epoch is a completed run, not an early stop.
+        const stop = patience > 0 && progress.epochsWithoutImprovement >= patience && progress.epoch + 1 < config.epochs;
         saveCheckpoint(path('checkpoint'), config, { ...progress, epoch: progress.epoch + 1 }, schedule, active, phase);
         emit({ type: 'checkpoint', path: path('checkpoint'), reason: 'epoch' });
         if (stop) {

@@ -1,7 +1,7 @@
 /** The `cxr` command as users run it (bin/cxr.js in a child process), on real NIH images. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -51,6 +51,21 @@ describe('cxr', () => {
     assert.deepEqual([out.image.width, out.image.height, out.image.format], [512, 512, 'png']);
   });
 
+  it('without --model: the embedded default model, calibrated, each finding decided at its stored threshold', () => {
+    const run = cxr('predict', join(images, NIH_IMAGES[0]), '--json');
+    assert.equal(run.code, 0, run.stderr);
+    const out = JSON.parse(run.stdout);
+    assert.equal(out.model.file, DEFAULT_MODEL_PATH);
+    assert.equal(out.verdict, 'accepted', 'a real frontal NIH image passes the input checks');
+    assert.deepEqual(out.findings.map((f: { name: string }) => f.name), [...NIH_FINDINGS]);
+    for (const f of out.findings) {
+      assert.equal(f.thresholdRule, 'youden');
+      assert.equal(f.decision, f.probability >= f.threshold ? 'positive' : 'negative', f.name);
+    }
+    // Platt calibration: the probability is no longer the logit's plain sigmoid.
+    assert.ok(out.findings.some((f: { probability: number; logit: number }) => Math.abs(f.probability - 1 / (1 + Math.exp(-f.logit))) > 1e-3));
+  });
+
   it('predicts a folder in batches; batching does not change a prediction', () => {
     const single = JSON.parse(cxr('predict', join(images, NIH_IMAGES[1]), '--model', model, '--json').stdout);
     const folder = cxr('predict', images, '--model', model, '--json', '--batch-size', '2', '--csv', join(dir, 'out.csv'));
@@ -78,9 +93,6 @@ describe('cxr', () => {
   });
 
   it('clear errors: no model, a missing image, a file that is not weights, bad option values', () => {
-    const noModel = cxr('predict', join(images, NIH_IMAGES[0]));
-    if (existsSync(DEFAULT_MODEL_PATH)) assert.equal(noModel.code, 0, 'with a default model, no --model is needed');
-    else assert.match(noModel.stderr, /cxr: error: no model given, and this installation has no default model.*--model/);
     assert.match(cxr('predict', join(dir, 'nope.png'), '--model', model).stderr, /cxr: error: .*nope\.png: no such file or folder/);
     const notWeights = cxr('import', nih(NIH_IMAGES[0]), '-o', join(dir, 'x.onnx'));
     assert.equal(notWeights.code, 1);
