@@ -4,7 +4,8 @@
  * activations themselves, for a batch and several classes at once.
  *
  * Several classes: the batch is replicated once per class (Tile) and each replica's backward is seeded with its
- * class's one-hot cotangent, so one run answers every class. Outputs are laid out [classes, batch, ...].
+ * class's one-hot cotangent, so one run answers every class. Only the layers downstream of the sources are
+ * replicated: the layers before the first source run once. Outputs are laid out [classes, batch, ...].
  */
 import { readModelInfo } from '../models/metadata.js';
 import { GraphBuilder, type Model, type Node, type Value, createModel, float32 } from '../onnx/index.js';
@@ -41,8 +42,7 @@ export function buildGradientGraph(model: Model, options: GradientGraphOptions):
   for (const name of [...options.sources, target]) {
     if (!known.has(name)) throw new Error(`gradient graph: the model has no tensor named "${name}"`);
   }
-  const image = graph.inputs.find((i) => i.name === info.io.input);
-  if (!image) throw new Error(`the model has no input named "${info.io.input}"`);
+  if (!graph.inputs.some((i) => i.name === info.io.input)) throw new Error(`the model has no input named "${info.io.input}"`);
   // Graph outputs such as "features" are Identity aliases of the layer's own value, which is what the logits use.
   const producer = new Map(graph.nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
   const underlying = (name: string): string => {
@@ -50,20 +50,36 @@ export function buildGradientGraph(model: Model, options: GradientGraphOptions):
     return p && p.opType === 'Identity' ? underlying(p.inputs[0]) : name;
   };
 
-  // With several classes every forward value is computed on the replicated batch under a ".replicated" name.
-  const replicated = (name: string) => (k === 1 ? name : `${name}.replicated`);
-  const rename = (name: string) => (name && k > 1 && known.has(name) && !graph.initializers.has(name) ? replicated(name) : name);
+  // With several classes the part of the forward pass that the backward runs through (everything downstream of a
+  // source) is computed on the batch replicated once per class, under ".replicated" names; the rest runs once.
+  // Grad-CAM on the last feature map thus replicates only the classifier head, not the whole network.
+  const sourceValues = new Set(options.sources.map(underlying));
+  const downstream = new Set(sourceValues);
+  for (const node of graph.nodes) {
+    if (node.inputs.some((i) => i && downstream.has(i))) for (const o of node.outputs) if (o) downstream.add(o);
+  }
+  const replicatedName = (name: string) => (k === 1 ? name : `${name}.replicated`);
   const b = new GraphBuilder(`${graph.name}.explain`);
-  const input = b.input(image.name, image.type.dtype, image.type.shape);
+  for (const i of graph.inputs) b.input(i.name, i.type.dtype, i.type.shape);
   // The model's own constants first, so that constants made here get other names.
   for (const [name, t] of graph.initializers) b.initializer(name, t);
-  if (k > 1) b.op('Tile', [input, b.ints([k, ...image.type.shape.slice(1).map(() => 1)])], {}, { name: replicated(image.name) });
+  /** The replicated copy of a value: computed as such downstream of a source, tiled from the single copy elsewhere. */
+  const replicated = (name: string): string => {
+    const copy = replicatedName(name);
+    if (!b.has(copy)) {
+      const rank = b.value(name).type.shape.length;
+      b.op('Tile', [b.value(name), b.ints([k, ...Array(rank - 1).fill(1)])], {}, { name: `${name}.tile_per_class`, outputs: [copy] });
+    }
+    return copy;
+  };
   const outputAliases = new Set(graph.outputs.map((o) => o.name));
   for (const node of graph.nodes) {
     // The model's output aliases are re-created below under the same names.
     if (node.opType === 'Identity' && outputAliases.has(node.outputs[0])) continue;
     const n: Node = withPoolingIndices(node);
-    b.node(n.opType, n.inputs.map((i) => (i ? b.value(rename(i)) : undefined)), n.attributes, { name: n.name, outputs: n.outputs.map(rename) });
+    const perClass = n.inputs.some((i) => i && downstream.has(i));
+    const input = (i: string) => (!i ? undefined : perClass && !graph.initializers.has(i) ? b.value(replicated(i)) : b.value(i));
+    b.node(n.opType, n.inputs.map(input), n.attributes, { name: n.name, outputs: perClass ? n.outputs.map((o) => (o ? replicatedName(o) : o)) : n.outputs });
   }
 
   const logits = b.value(replicated(underlying(target)));
@@ -99,8 +115,11 @@ export function buildGradientGraph(model: Model, options: GradientGraphOptions):
     const name = gradientOutputName(source);
     b.output(b.op('Reshape', [g, b.ints([k, -1, ...(tail as number[])])], {}, { name: `${name}.per_class` }), name);
     outputs.gradients[source] = name;
-    if (source !== image.name) {
-      firstReplica(b.value(sourceValue(source)), source);
+    if (source !== info.io.input) {
+      // A source computed before any other source exists once; otherwise take its first replica.
+      const single = underlying(source);
+      if (k > 1 && b.has(single)) b.output(b.value(single), source);
+      else firstReplica(b.value(sourceValue(source)), source);
       outputs.activations[source] = source;
     }
   }
