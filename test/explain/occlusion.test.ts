@@ -49,6 +49,12 @@ describe('occlusion sensitivity', () => {
       // Hiding a 2x2 patch of white (value 1) removes 4 from the logit, spread over the patch's 4 pixels.
       assert.equal(at(effusion, 6, 24), 4);
       assert.equal(result.findings[0].logit, 64);
+      // The probability target measures drops in sigmoid(logit); a dim image keeps the sigmoid off saturation.
+      const dim = { ...bright, pixels: new Uint8Array(SIZE * SIZE).fill(8) };
+      const probability = await explainer.explain(dim, { method: 'occlusion', target: 'probability', occlusion: { patch: 2, stride: 2 } });
+      const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
+      const v = Math.fround(8 / 255);
+      assert.ok(Math.abs(at(probability.findings[0].map.data, 6, 24) - (sigmoid(64 * v) - sigmoid(60 * v))) < 1e-6);
     } finally {
       await explainer.close();
     }
@@ -59,7 +65,7 @@ describe('occlusion sensitivity', () => {
     try {
       await assert.rejects(explainer.explain(bright, { findings: ['Hernia'] }), /the model has no finding "Hernia"; it knows Effusion, Nodule/);
       await assert.rejects(explainer.explain(bright, { method: 'magic' as never }), /unknown explanation method "magic"/);
-      await assert.rejects(explainer.explain(bright, { occlusion: { patch: 64 } }), /occlusion patch must be 1\.\.32 pixels, got 64/);
+      await assert.rejects(explainer.explain(bright, { method: 'occlusion', occlusion: { patch: 64 } }), /occlusion patch must be 1\.\.32 pixels, got 64/);
     } finally {
       await explainer.close();
     }
