@@ -10,7 +10,7 @@ import { type HostTensor, type Model, float32 } from '../onnx/index.js';
 import { OrtSession, type SessionOptions } from '../runtime/session.js';
 import { type ExplainOptions, type ExplanationMethod, type PreparedImage, explainWithRunner } from './core.js';
 import { isCamMethod } from './cam.js';
-import { type CamGraph, type InputGradientGraph, blockOutputs, buildCamGraph, buildInputGradientGraph, defaultLayer, resolveLayer } from './graphs.js';
+import { type CamGraph, type InputGradientGraph, blockOutputs, buildCamGraph, buildInputGradientGraph, defaultLayer, resolveLayer, underlying } from './graphs.js';
 import { isInputGradientMethod } from './input-gradients.js';
 import type { Explanation, GradientRunner, LayerGradients } from './types.js';
 
@@ -54,7 +54,8 @@ export class Explainer {
 
   /** Layers worth naming for CAM methods: the default first, then where each block of the model ends. */
   layers(): string[] {
-    return [...new Set([this.defaultLayer, ...blockOutputs(this.model).reverse()])];
+    const same = underlying(this.model, this.defaultLayer);
+    return [this.defaultLayer, ...blockOutputs(this.model).reverse().filter((l) => l !== this.defaultLayer && l !== same)];
   }
 
   /** Builds the sessions the given methods need now, so the first explanation does not pay for them. */

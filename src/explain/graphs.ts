@@ -34,7 +34,7 @@ export function defaultLayer(model: Model): string {
 }
 
 /** The value behind a name, seen through Identity aliases (graph outputs are aliases of layer outputs). */
-function underlying(model: Model, name: string): string {
+export function underlying(model: Model, name: string): string {
   const producer = new Map(model.graph.nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
   let value = name;
   for (let p = producer.get(value); p?.opType === 'Identity'; p = producer.get(value)) value = p.inputs[0];
