@@ -3,8 +3,10 @@ import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import { buildCommand } from './commands/build.js';
 import { evalCommand } from './commands/eval.js';
+import { explainCommand } from './commands/explain.js';
 import { importCommand } from './commands/import.js';
 import { infoCommand } from './commands/info.js';
+import { localizeEvalCommand } from './commands/localize-eval.js';
 import { predictCommand } from './commands/predict.js';
 import { serveCommand } from './commands/serve.js';
 import { trainCommand } from './commands/train.js';
@@ -33,6 +35,8 @@ Examples:
   program.addCommand(buildCommand());
   program.addCommand(infoCommand());
   program.addCommand(evalCommand());
+  program.addCommand(explainCommand());
+  program.addCommand(localizeEvalCommand());
   program.addCommand(serveCommand());
   return program;
 }

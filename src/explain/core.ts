@@ -11,8 +11,11 @@ import { INPUT_GRADIENT_METHODS, type IntegratedGradientsOptions, type SmoothGra
 import { type OcclusionOptions, occlusionMaps } from './occlusion.js';
 import { type Explanation, type ExplanationTarget, type GridMap, type ModelRunner, hasGradients } from './types.js';
 
-/** Every method, Grad-CAM (the default) first. */
-export const EXPLANATION_METHODS = [...CAM_METHODS, ...INPUT_GRADIENT_METHODS, 'occlusion'] as const;
+/**
+ * Every method. Occlusion comes first because it runs everywhere (server and the browser's private mode), which
+ * makes it the server's and the viewer's default; the library and the CLI default to Grad-CAM.
+ */
+export const EXPLANATION_METHODS = ['occlusion', ...CAM_METHODS, ...INPUT_GRADIENT_METHODS] as const;
 export type ExplanationMethod = (typeof EXPLANATION_METHODS)[number];
 
 /** Methods that need only forward passes of the inference model, so they run anywhere (the browser included). */

@@ -28,3 +28,37 @@ export {
 export { occlusionMaps, type OcclusionOptions } from './occlusion.js';
 export { blockOutputs, buildCamGraph, buildInputGradientGraph, defaultLayer, layerNames, resolveLayer } from './graphs.js';
 export { renderHeatmap, type RenderOptions } from './render.js';
+export { downsampleMap } from './render.js';
+export {
+  DEFAULT_LOCALIZATION,
+  boxOnGrid,
+  iobb,
+  iou,
+  localizationOptions,
+  mapOnImageGrid,
+  peak,
+  regionBoxes,
+  scoreCase,
+  summarize,
+  type CaseScore,
+  type LocalizationOptions,
+  type LocalizationScores,
+  type Rect,
+} from './localize.js';
+export {
+  evaluateLocalization,
+  type BoxedImage,
+  type CaseResult,
+  type FaithfulnessSummary,
+  type LocalizationReport,
+  type LocalizeEvalOptions,
+  type MethodReport,
+  type RandomBaseline,
+  type RandomizationStep,
+  type TruthBox,
+} from './localize-eval.js';
+export { boxedImageFiles, readBoxedImages, type BoxedImageFile } from './localize-files.js';
+export { localizationToHtml } from './localize-report.js';
+export { WANG_2017_LOCALIZATION, type PublishedLocalization } from './published-localization.js';
+export { blurred, curveArea, deletionInsertion, importanceOrder, type Curve, type Faithfulness, type FaithfulnessOptions } from './faithfulness.js';
+export { cascadeBlocks, randomizedModel, spearman } from './randomization.js';
