@@ -27,8 +27,7 @@ export {
 } from './input-gradients.js';
 export { occlusionMaps, type OcclusionOptions } from './occlusion.js';
 export { blockOutputs, buildCamGraph, buildInputGradientGraph, defaultLayer, layerNames, resolveLayer } from './graphs.js';
-export { renderHeatmap, type RenderOptions } from './render.js';
-export { downsampleMap } from './render.js';
+export { downsampleMap, renderHeatmap, renderHeatmaps, type RenderOptions } from './render.js';
 export {
   DEFAULT_LOCALIZATION,
   boxOnGrid,

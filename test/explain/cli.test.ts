@@ -36,7 +36,7 @@ describe('cxr explain', () => {
     assert.equal(doc.layer, 'features');
     for (const f of doc.findings) {
       const { width, height, channels } = await sharp(join(out, f.overlay)).metadata();
-      assert.deepEqual([width, height, channels], [1024, 1024, 4]);
+      assert.deepEqual([width, height, channels], [1024, 1024, 3]);
       assert.deepEqual([f.map.width, f.map.height], [3, 3]);
       assert.equal(f.map.data.length, 9);
       assert.ok(Math.abs(f.probability - 1 / (1 + Math.exp(-f.logit))) < 1e-12);
