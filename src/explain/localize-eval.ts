@@ -50,6 +50,8 @@ export interface RandomBaseline {
   pointing: Spread;
   iou: Record<string, Spread>;
   iobb: Record<string, Spread>;
+  afpIou: Record<string, Spread>;
+  afpIobb: Record<string, Spread>;
   /** Share of draws whose pointing score over all cases is at least the method's (a one-sided p-value). */
   pointingAtLeastOurs: number;
   perFinding: Record<string, { pointing: Spread }>;
@@ -104,6 +106,7 @@ export interface LocalizationReport {
   protocol: {
     grid: number;
     boxLevels: number[];
+    boxRule: 'regions' | 'largest';
     iouThresholds: number[];
     iobbThresholds: number[];
     pointingTolerance: number;
@@ -206,7 +209,8 @@ export async function evaluateLocalization(explainer: Explainer, images: readonl
       iobbThresholds: [...protocol.iobbThresholds],
       description:
         `maps resampled onto a ${protocol.grid} x ${protocol.grid} grid over the image, scaled by their maximum; every 8-connected region at ` +
-        `${protocol.boxLevels.map((l) => `${Math.round(l * 255)}/255`).join(' and ')} of the maximum gives a box (Wang et al. 2017); a ground-truth box ` +
+        `${protocol.boxLevels.map((l) => `${Math.round(l * 255)}/255`).join(' and ')} of the maximum gives a box (Wang et al. 2017)` +
+        `${protocol.boxRule === 'largest' ? ' (only the largest region per level)' : ''}; a ground-truth box ` +
         'counts as localised at T when some predicted box has IoU > T (resp. IoBB > T); pointing game: the map\'s maximum inside a ground-truth box of the finding',
     },
     images: images.length,
@@ -247,6 +251,8 @@ function randomBaseline(cases: readonly Case[], maps: readonly { map: GridMap; g
     pointing: spread(overall.map((s) => s.pointing)),
     iou: byThreshold((s) => s.iou),
     iobb: byThreshold((s) => s.iobb),
+    afpIou: byThreshold((s) => s.afpIou),
+    afpIobb: byThreshold((s) => s.afpIobb),
     pointingAtLeastOurs: overall.filter((s) => s.pointing >= oursPointing).length / draws,
     perFinding: Object.fromEntries([...perFinding].map(([f, v]) => [f, { pointing: spread(v) }])),
   };

@@ -27,9 +27,18 @@ function methodSection(report: LocalizationReport, m: MethodReport): string {
         const published = wang[String(t)]?.accuracy[f];
         return `${pct(s.iobb[String(t)])}${published === undefined ? '' : ` <span class="ref">(${pct(published)})</span>`}`;
       }),
+      num(s.afpIobb[String(iobbThresholds[0])], 2),
     ];
   });
-  const head = ['finding', 'cases / boxes', 'pointing', 'random pointing', ...iouThresholds.map((t) => `IoU&gt;${t}`), ...iobbThresholds.map((t) => `IoBB&gt;${t} <span class="ref">(Wang)</span>`)];
+  const head = [
+    'finding',
+    'cases / boxes',
+    'pointing',
+    'random pointing',
+    ...iouThresholds.map((t) => `IoU&gt;${t}`),
+    ...iobbThresholds.map((t) => `IoBB&gt;${t} <span class="ref">(Wang)</span>`),
+    `false positives per case at IoBB&gt;${iobbThresholds[0]}`,
+  ];
   const randomRow = [
     'random maps (all)',
     '',
@@ -37,6 +46,7 @@ function methodSection(report: LocalizationReport, m: MethodReport): string {
     '',
     ...iouThresholds.map((t) => pm(m.random.iou[String(t)])),
     ...iobbThresholds.map((t) => pm(m.random.iobb[String(t)])),
+    num(m.random.afpIobb[String(iobbThresholds[0])].mean, 2),
   ];
   let trust = '';
   if (m.faithfulness) {

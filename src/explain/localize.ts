@@ -25,6 +25,12 @@ export interface LocalizationOptions {
   grid?: number;
   /** Fractions of the map's maximum whose isolated regions become predicted boxes; default 60/255 and 180/255. */
   boxLevels?: readonly number[];
+  /**
+   * 'regions' (default, Wang et al.): a box for every isolated region at each level; read the accuracies with
+   * the average false positives, since many small regions (pixel-level maps) inflate IoBB. 'largest': only the
+   * largest region at each level (one box per level).
+   */
+  boxRule?: 'regions' | 'largest';
   /** Default 0.1, 0.25, 0.5. */
   iouThresholds?: readonly number[];
   /** Default 0.1, 0.25, 0.5, 0.75, 0.9 (Wang et al.'s Table 4). */
@@ -36,6 +42,7 @@ export interface LocalizationOptions {
 export const DEFAULT_LOCALIZATION: Required<LocalizationOptions> = {
   grid: 256,
   boxLevels: [60 / 255, 180 / 255],
+  boxRule: 'regions',
   iouThresholds: [0.1, 0.25, 0.5],
   iobbThresholds: [0.1, 0.25, 0.5, 0.75, 0.9],
   pointingTolerance: 0,
@@ -47,6 +54,7 @@ export function localizationOptions(options: LocalizationOptions = {}): Required
   for (const [name, list] of [['box levels', merged.boxLevels], ['IoU thresholds', merged.iouThresholds], ['IoBB thresholds', merged.iobbThresholds]] as const) {
     if (list.length === 0 || !list.every((t) => t > 0 && t < 1)) throw new Error(`${name} must be numbers strictly between 0 and 1, got ${JSON.stringify(list)}`);
   }
+  if (merged.boxRule !== 'regions' && merged.boxRule !== 'largest') throw new Error(`box rule must be "regions" or "largest", got "${String(merged.boxRule)}"`);
   if (!(merged.pointingTolerance >= 0 && merged.pointingTolerance < 0.5)) throw new Error(`pointing tolerance must be in [0, 0.5), got ${merged.pointingTolerance}`);
   return merged;
 }
@@ -60,8 +68,13 @@ export function mapOnImageGrid(map: GridMap, geometry: Geometry, grid: number): 
   return heatmapToSource(map.data, map.width, map.height, onGrid);
 }
 
+/** A region's bounding box and how many cells it has. */
+export interface Region extends Rect {
+  cells: number;
+}
+
 /** Bounding boxes of the 8-connected regions where `map / max(map) >= level`, in grid cells. */
-export function regionBoxes(map: Float32Array, width: number, height: number, level: number): Rect[] {
+export function regionBoxes(map: Float32Array, width: number, height: number, level: number): Region[] {
   let max = 0;
   for (let i = 0; i < map.length; i++) if (map[i] > max) max = map[i];
   if (!(max > 0)) return [];
@@ -70,9 +83,10 @@ export function regionBoxes(map: Float32Array, width: number, height: number, le
   const open = new Uint8Array(width * height);
   for (let i = 0; i < map.length; i++) open[i] = map[i] >= cut ? 1 : 0;
   const stack = new Int32Array(width * height);
-  const boxes: Rect[] = [];
+  const boxes: Region[] = [];
   for (let start = 0; start < open.length; start++) {
     if (!open[start]) continue;
+    let cells = 0;
     let x0 = width;
     let y0 = height;
     let x1 = -1;
@@ -82,6 +96,7 @@ export function regionBoxes(map: Float32Array, width: number, height: number, le
     stack[top++] = start;
     while (top > 0) {
       const i = stack[--top];
+      cells++;
       const y = (i / width) | 0;
       const x = i - y * width;
       if (x < x0) x0 = x;
@@ -101,7 +116,7 @@ export function regionBoxes(map: Float32Array, width: number, height: number, le
         }
       }
     }
-    boxes.push({ x: x0, y: y0, width: x1 - x0 + 1, height: y1 - y0 + 1 });
+    boxes.push({ x: x0, y: y0, width: x1 - x0 + 1, height: y1 - y0 + 1, cells });
   }
   return boxes;
 }
@@ -146,7 +161,12 @@ export interface CaseScore {
 /** Scores a map on the evaluation grid (grid x grid cells over the image) against boxes in grid cells. */
 export function scoreCase(map: Float32Array, grid: number, truth: readonly Rect[], options: Required<LocalizationOptions>): CaseScore {
   if (truth.length === 0) throw new Error('a localisation case needs at least one ground-truth box');
-  const predicted = options.boxLevels.flatMap((level) => regionBoxes(map, grid, grid, level));
+  const predicted: Rect[] = options.boxLevels.flatMap((level) => {
+    const regions = regionBoxes(map, grid, grid, level);
+    if (options.boxRule === 'regions' || regions.length <= 1) return regions.map(({ x, y, width, height }) => ({ x, y, width, height }));
+    const { x, y, width, height } = regions.reduce((a, b) => (b.cells > a.cells ? b : a));
+    return [{ x, y, width, height }];
+  });
   const top = peak(map, grid);
   const grow = options.pointingTolerance * grid;
   const pointing = truth.some((b) => top.x >= b.x - grow && top.x <= b.x + b.width + grow && top.y >= b.y - grow && top.y <= b.y + b.height + grow);

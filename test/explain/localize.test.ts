@@ -36,10 +36,10 @@ describe('boxes from maps and overlap measures', () => {
     map[1 * 6 + 1] = 8;
     map[3 * 6 + 4] = 3;
     map[3 * 6 + 5] = 3;
-    assert.deepEqual(regionBoxes(map, 6, 4, 0.5), [{ x: 0, y: 0, width: 2, height: 2 }]);
+    assert.deepEqual(regionBoxes(map, 6, 4, 0.5), [{ x: 0, y: 0, width: 2, height: 2, cells: 2 }]);
     assert.deepEqual(regionBoxes(map, 6, 4, 0.25), [
-      { x: 0, y: 0, width: 2, height: 2 },
-      { x: 4, y: 3, width: 2, height: 1 },
+      { x: 0, y: 0, width: 2, height: 2, cells: 2 },
+      { x: 4, y: 3, width: 2, height: 1, cells: 2 },
     ]);
     assert.deepEqual(regionBoxes(new Float32Array(24), 6, 4, 0.5), [], 'an all-zero map predicts nothing');
   });
@@ -75,6 +75,13 @@ describe('boxes from maps and overlap measures', () => {
     assert.equal(summary.iou['0.5'], 0.5, 'one of two truth boxes localised');
     assert.equal(summary.pointing, 1);
     assert.equal(summary.afpIobb['0.1'], 1);
+    // Only the largest region per level: the far spot (1 cell) loses to the blob (4 cells).
+    const largest = scoreCase(map, grid, truth, localizationOptions({ boxRule: 'largest' }));
+    assert.deepEqual(largest.predicted, [
+      { x: 2, y: 2, width: 2, height: 2 },
+      { x: 2, y: 2, width: 2, height: 2 },
+    ]);
+    assert.deepEqual(largest.falsePositivesIou, [0, 0, 0]);
   });
 
   it('maps over a padded model input land on the right part of the image', () => {
@@ -93,6 +100,7 @@ describe('boxes from maps and overlap measures', () => {
     assert.throws(() => localizationOptions({ grid: 1 }), /grid must be a whole number in 2\.\.4096, got 1/);
     assert.throws(() => localizationOptions({ iouThresholds: [0.1, 1.5] }), /IoU thresholds must be numbers strictly between 0 and 1/);
     assert.throws(() => localizationOptions({ boxLevels: [] }), /box levels/);
+    assert.throws(() => localizationOptions({ boxRule: 'biggest' as never }), /box rule must be "regions" or "largest", got "biggest"/);
     assert.throws(() => scoreCase(new Float32Array(4), 2, [], options), /at least one ground-truth box/);
   });
 

@@ -27,6 +27,7 @@ interface LocalizeEvalCliOptions {
   draws: number;
   seed: number;
   grid: number;
+  boxRule: 'regions' | 'largest';
   trust?: boolean;
   faithfulness?: boolean;
   randomization?: boolean;
@@ -66,6 +67,7 @@ export function localizeEvalCommand(): Command {
     .option('--draws <n>', 'random maps per case for the baseline', positiveInt('draws'), 100)
     .option('--seed <n>', 'seed of the random baseline and the trust checks', nonNegativeInt('seed'), 0)
     .option('--grid <n>', 'evaluation grid cells per image side', positiveInt('grid'), 256)
+    .addOption(new Option('--box-rule <rule>', 'a box per isolated region (Wang et al.), or only the largest region per threshold').choices(['regions', 'largest']).default('regions'))
     .option('--trust', 'also run both trust checks (same as --faithfulness --randomization)')
     .option('--faithfulness', 'deletion and insertion AUC per case, beside a random pixel order')
     .option('--randomization', 'cascading model randomisation: maps must change as learned weights are replaced')
@@ -104,6 +106,7 @@ Examples:
           randomDraws: options.draws,
           seed: options.seed,
           grid: options.grid,
+          boxRule: options.boxRule,
           faithfulness: options.trust || options.faithfulness ? { steps: options.steps } : false,
           randomization: options.trust || options.randomization,
           onProgress: (done, total, what) => {
@@ -137,6 +140,8 @@ function summary(report: LocalizationReport, out: string): string {
     for (const [finding, s] of [...Object.entries(m.perFinding), ['all', m.overall] as const]) {
       lines.push(`  ${finding.padEnd(14)} ${String(s.boxes).padStart(5)} ${pct(s.pointing).padStart(8)} ${Object.values(s.iou).map((v) => pct(v).padStart(9)).join('')}${Object.values(s.iobb).map((v) => pct(v).padStart(10)).join('')}`);
     }
+    const first = Object.keys(m.overall.iobb)[0];
+    lines.push(`  random maps: IoU>${Object.keys(m.overall.iou)[0]} ${pct(m.random.iou[Object.keys(m.overall.iou)[0]].mean).trim()}, IoBB>${first} ${pct(m.random.iobb[first].mean).trim()}; false positives per case at IoBB>${first}: ${m.overall.afpIobb[first].toFixed(1)} (random maps ${m.random.afpIobb[first].mean.toFixed(1)})`);
     if (m.faithfulness) {
       const f = m.faithfulness;
       lines.push(`  deletion AUC ${f.deletionAuc.mean.toFixed(3)} (random order ${f.randomDeletionAuc.mean.toFixed(3)}), insertion AUC ${f.insertionAuc.mean.toFixed(3)} (random order ${f.randomInsertionAuc.mean.toFixed(3)})`);
