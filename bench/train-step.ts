@@ -10,6 +10,7 @@
 import { type ChildProcessByStdio, execFileSync, spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -141,7 +142,10 @@ async function main(): Promise<void> {
   const machine = `2 cores, GLIBC_TUNABLES ${tunables}`;
   const headline: Record<string, unknown> = {};
   const details: Record<string, unknown> = {};
+  // The machine is shared: the 1-minute load average before each case tells how busy it was.
+  const load: Record<string, number> = {};
   for (const name of only ? [only] : Object.keys(CASES)) {
+    load[`${name}_before`] = Math.round(loadavg()[0] * 100) / 100;
     const output = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--case', name, '--child', '1', '--steps', String(steps)], {
       env: process.env,
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -165,7 +169,8 @@ async function main(): Promise<void> {
   }
   const file = join(ROOT, 'bench', 'results', 'train-step.json');
   mkdirSync(dirname(file), { recursive: true });
-  writeFileSync(file, `${JSON.stringify({ headline, details, date: new Date().toISOString() }, null, 2)}\n`);
+  load.after = Math.round(loadavg()[0] * 100) / 100;
+  writeFileSync(file, `${JSON.stringify({ headline, details, load_average: load, date: new Date().toISOString() }, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(headline, null, 2)}\n`);
 }
 

@@ -3,9 +3,11 @@
  * chosen class logits with respect to any named tensors (the input image, any layer's activation) and those
  * activations themselves, for a batch and several classes at once.
  *
- * Several classes: the batch is replicated once per class (Tile) and each replica's backward is seeded with its
- * class's one-hot cotangent, so one run answers every class. Only the layers downstream of the sources are
- * replicated: the layers before the first source run once. Outputs are laid out [classes, batch, ...].
+ * Several classes, two strategies (outputs laid out [classes, batch, ...] either way):
+ * - `backward` (default): one forward pass; the backward runs on the batch stacked once per class ([classes *
+ *   batch, ...]), each copy seeded with its class's one-hot cotangent; forward values broadcast over the copies;
+ * - `tile`: the input batch is tiled once per class and forward and backward both run on the tiled batch (any op
+ *   with a gradient rule works, at the price of repeating the forward pass).
  */
 import { readModelInfo } from '../models/metadata.js';
 import { GraphBuilder, type Model, type Node, type Value, createModel, float32 } from '../onnx/index.js';
@@ -19,6 +21,8 @@ export interface GradientGraphOptions {
   target?: string;
   /** Class (label) indices; one gradient per class. */
   classes: readonly number[];
+  /** How several classes share a run (see above); default `backward`. */
+  multiClass?: 'backward' | 'tile';
 }
 
 export interface GradientGraph {
@@ -42,7 +46,8 @@ export function buildGradientGraph(model: Model, options: GradientGraphOptions):
   for (const name of [...options.sources, target]) {
     if (!known.has(name)) throw new Error(`gradient graph: the model has no tensor named "${name}"`);
   }
-  if (!graph.inputs.some((i) => i.name === info.io.input)) throw new Error(`the model has no input named "${info.io.input}"`);
+  const image = graph.inputs.find((i) => i.name === info.io.input);
+  if (!image) throw new Error(`the model has no input named "${info.io.input}"`);
   // Graph outputs such as "features" are Identity aliases of the layer's own value, which is what the logits use.
   const producer = new Map(graph.nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
   const underlying = (name: string): string => {
@@ -50,36 +55,24 @@ export function buildGradientGraph(model: Model, options: GradientGraphOptions):
     return p && p.opType === 'Identity' ? underlying(p.inputs[0]) : name;
   };
 
-  // With several classes the part of the forward pass that the backward runs through (everything downstream of a
-  // source) is computed on the batch replicated once per class, under ".replicated" names; the rest runs once.
-  // Grad-CAM on the last feature map thus replicates only the classifier head, not the whole network.
-  const sourceValues = new Set(options.sources.map(underlying));
-  const downstream = new Set(sourceValues);
-  for (const node of graph.nodes) {
-    if (node.inputs.some((i) => i && downstream.has(i))) for (const o of node.outputs) if (o) downstream.add(o);
-  }
-  const replicatedName = (name: string) => (k === 1 ? name : `${name}.replicated`);
+  const strategy = options.multiClass ?? 'backward';
+  if (strategy !== 'backward' && strategy !== 'tile') throw new Error(`gradient graph: multiClass must be "backward" or "tile", got "${String(strategy)}"`);
+  const tiled = k > 1 && strategy === 'tile';
+  // When tiling, every forward value is computed on the tiled batch under a ".replicated" name.
+  const replicated = (name: string) => (tiled ? `${name}.replicated` : name);
+  const rename = (name: string) => (name && tiled && known.has(name) && !graph.initializers.has(name) ? replicated(name) : name);
   const b = new GraphBuilder(`${graph.name}.explain`);
-  for (const i of graph.inputs) b.input(i.name, i.type.dtype, i.type.shape);
+  // Every model input is carried (the image and, where the model has one, the patient-metadata vector).
+  const inputs = graph.inputs.map((i) => b.input(i.name, i.type.dtype, i.type.shape));
   // The model's own constants first, so that constants made here get other names.
   for (const [name, t] of graph.initializers) b.initializer(name, t);
-  /** The replicated copy of a value: computed as such downstream of a source, tiled from the single copy elsewhere. */
-  const replicated = (name: string): string => {
-    const copy = replicatedName(name);
-    if (!b.has(copy)) {
-      const rank = b.value(name).type.shape.length;
-      b.op('Tile', [b.value(name), b.ints([k, ...Array(rank - 1).fill(1)])], {}, { name: `${name}.tile_per_class`, outputs: [copy] });
-    }
-    return copy;
-  };
+  if (tiled) for (const input of inputs) b.op('Tile', [input, b.ints([k, ...input.type.shape.slice(1).map(() => 1)])], {}, { name: replicated(input.name) });
   const outputAliases = new Set(graph.outputs.map((o) => o.name));
   for (const node of graph.nodes) {
     // The model's output aliases are re-created below under the same names.
     if (node.opType === 'Identity' && outputAliases.has(node.outputs[0])) continue;
     const n: Node = withPoolingIndices(node);
-    const perClass = n.inputs.some((i) => i && downstream.has(i));
-    const input = (i: string) => (!i ? undefined : perClass && !graph.initializers.has(i) ? b.value(replicated(i)) : b.value(i));
-    b.node(n.opType, n.inputs.map(input), n.attributes, { name: n.name, outputs: perClass ? n.outputs.map((o) => (o ? replicatedName(o) : o)) : n.outputs });
+    b.node(n.opType, n.inputs.map((i) => (i ? b.value(rename(i)) : undefined)), n.attributes, { name: n.name, outputs: n.outputs.map(rename) });
   }
 
   const logits = b.value(replicated(underlying(target)));
@@ -90,15 +83,15 @@ export function buildGradientGraph(model: Model, options: GradientGraphOptions):
   }
   const oneHot = new Float32Array(k * labels);
   classes.forEach((c, i) => (oneHot[i * labels + c] = 1));
-  const perClass = b.op('Reshape', [logits, b.ints([k, -1, labels])], {}, { name: `${target}.seed_per_class` });
+  const perClass = b.op('Reshape', [logits, b.ints([tiled ? k : 1, -1, labels])], {}, { name: `${target}.seed_per_class` });
   const seedShape = b.op('Shape', [perClass], {}, { name: `${target}.seed_shape` });
   const seed3 = b.op('Expand', [b.constant(float32([k, 1, labels], oneHot), `${target}.one_hot`), seedShape], {}, { name: `${target}.seed_expand` });
   const seed = b.op('Reshape', [seed3, b.ints([-1, labels])], {}, { name: `${target}.seed` });
   const sourceValue = (source: string) => replicated(underlying(source));
-  const grads = addGradients(b, { seeds: new Map([[logits.name, seed]]), sources: options.sources.map(sourceValue) });
+  const grads = addGradients(b, { seeds: new Map([[logits.name, seed]]), sources: options.sources.map(sourceValue), replicas: tiled ? 1 : k });
 
   const firstReplica = (v: Value, name: string) => {
-    if (k === 1) return b.output(v, name);
+    if (!tiled) return b.output(v, name);
     const tail = v.type.shape.slice(1);
     if (!tail.every((d) => typeof d === 'number')) throw new Error(`gradient graph: "${name}" needs known dimensions after the batch`);
     const split = b.op('Reshape', [v, b.ints([k, -1, ...(tail as number[])])], {}, { name: `${name}.per_class` });
@@ -115,11 +108,8 @@ export function buildGradientGraph(model: Model, options: GradientGraphOptions):
     const name = gradientOutputName(source);
     b.output(b.op('Reshape', [g, b.ints([k, -1, ...(tail as number[])])], {}, { name: `${name}.per_class` }), name);
     outputs.gradients[source] = name;
-    if (source !== info.io.input) {
-      // A source computed before any other source exists once; otherwise take its first replica.
-      const single = underlying(source);
-      if (k > 1 && b.has(single)) b.output(b.value(single), source);
-      else firstReplica(b.value(sourceValue(source)), source);
+    if (source !== image.name) {
+      firstReplica(b.value(sourceValue(source)), source);
       outputs.activations[source] = source;
     }
   }

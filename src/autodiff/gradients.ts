@@ -6,7 +6,7 @@
  */
 import './rules/index.js';
 import { type AttributeInput, type GraphBuilder, type Node, type Value, describeNode } from '../onnx/index.js';
-import { type GradientContext, differentiableOps, gradientRule } from './registry.js';
+import { type GradientContext, differentiableOps, gradientRule, supportsReplicas } from './registry.js';
 
 export interface GradientRequest {
   /** Target value name -> its cotangent (the gradient flowing into it, same shape). */
@@ -15,6 +15,11 @@ export interface GradientRequest {
   sources: readonly string[];
   /** Values treated as constants: no gradient flows through them (PyTorch's detach()). */
   detached?: readonly string[];
+  /**
+   * The seeds stack this many copies of the batch ([replicas * batch, ...]): one backward pass answers several
+   * cotangents (classes) over one forward pass. Only ops whose rules support it may lie on the path.
+   */
+  replicas?: number;
 }
 
 /**
@@ -67,7 +72,11 @@ export function addGradients(b: GraphBuilder, request: GradientRequest): Map<str
           `ops with rules: ${differentiableOps().join(', ')}`,
       );
     }
-    const inputGrads = rule(createContext(b, node, grads, wants));
+    const replicas = request.replicas ?? 1;
+    if (replicas > 1 && !supportsReplicas(node.opType)) {
+      throw new Error(`${describeNode(node)}: the gradient rule of "${node.opType}" does not support several cotangents in one backward pass`);
+    }
+    const inputGrads = rule(createContext(b, node, grads, wants, replicas));
     inputGrads.forEach((g, i) => {
       if (g && wants[i]) contribute(node.inputs[i], g);
     });
@@ -81,7 +90,7 @@ export function addGradients(b: GraphBuilder, request: GradientRequest): Map<str
   return result;
 }
 
-function createContext(b: GraphBuilder, node: Node, grads: (Value | undefined)[], wants: boolean[]): GradientContext {
+function createContext(b: GraphBuilder, node: Node, grads: (Value | undefined)[], wants: boolean[], replicas: number): GradientContext {
   let count = 0;
   const add = (opType: string, inputs: readonly (Value | undefined)[], attributes: Record<string, unknown>, outputs: number): Value[] =>
     b.node(opType, inputs, attributes as Record<string, AttributeInput>, {
@@ -89,6 +98,7 @@ function createContext(b: GraphBuilder, node: Node, grads: (Value | undefined)[]
       outputs,
     });
   const fail = (message: string) => new Error(`${describeNode(node)}: gradient: ${message}`);
+  const op = (opType: string, inputs: readonly (Value | undefined)[], attributes: Record<string, unknown> = {}, outputs = 1) => add(opType, inputs, attributes, outputs)[0];
   return {
     b,
     node,
@@ -96,8 +106,16 @@ function createContext(b: GraphBuilder, node: Node, grads: (Value | undefined)[]
     outputs: node.outputs.map((o) => (o ? b.value(o) : undefined)),
     grads,
     wants,
-    op: (opType, inputs, attributes = {}, outputs = 1) => add(opType, inputs, attributes, outputs)[0],
+    replicas,
+    op,
     ops: add,
+    withForward(opType, grad, forward) {
+      if (replicas === 1) return op(opType, [grad, forward]);
+      const tail = grad.type.shape.slice(1);
+      if (!tail.every((d): d is number => typeof d === 'number')) throw fail(`replicated gradients need known dimensions after the batch, found [${grad.type.shape.join(', ')}]`);
+      const split = op('Reshape', [grad, b.ints([replicas, -1, ...tail])]);
+      return op('Reshape', [op(opType, [split, forward]), b.ints([-1, ...tail])]);
+    },
     grad(i = 0) {
       const g = grads[i];
       if (!g) throw fail(`output ${i} has no upstream gradient`);

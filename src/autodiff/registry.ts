@@ -16,6 +16,13 @@ export interface GradientContext {
   readonly grads: readonly (Value | undefined)[];
   /** Whether input i needs a gradient; rules emit no work for the others. */
   readonly wants: readonly boolean[];
+  /**
+   * How many stacked copies of the batch the gradients carry ([replicas * batch, ...], one per seed, e.g. one per
+   * explained class) while forward values have the plain batch. 1 in ordinary graphs.
+   */
+  readonly replicas: number;
+  /** A binary op between a gradient and a forward value of the plain batch (broadcast over the replicas). */
+  withForward(opType: string, grad: Value, forward: Value): Value;
   /** Adds a backward node named after the forward node. */
   op(opType: string, inputs: readonly (Value | undefined)[], attributes?: Record<string, unknown>, outputs?: number): Value;
   /** Like op, for nodes with several outputs. */
@@ -30,14 +37,23 @@ export interface GradientContext {
 
 export type GradientRule = (ctx: GradientContext) => (Value | undefined)[];
 
-const rules = new Map<string, GradientRule>();
+export interface RuleOptions {
+  /** The rule handles replicated gradients (GradientContext.replicas > 1) for the inputs it is asked for. */
+  replicas?: boolean;
+}
 
-export function registerGradient(opType: string, rule: GradientRule): void {
-  rules.set(opType, rule);
+const rules = new Map<string, { rule: GradientRule; options: RuleOptions }>();
+
+export function registerGradient(opType: string, rule: GradientRule, options: RuleOptions = {}): void {
+  rules.set(opType, { rule, options });
 }
 
 export function gradientRule(opType: string): GradientRule | undefined {
-  return rules.get(opType);
+  return rules.get(opType)?.rule;
+}
+
+export function supportsReplicas(opType: string): boolean {
+  return rules.get(opType)?.options.replicas === true;
 }
 
 export function differentiableOps(): string[] {

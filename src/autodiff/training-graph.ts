@@ -77,6 +77,8 @@ export interface TrainingGraph {
   initialStats: Float32Array;
   /** Whether the graph takes a per-class pos_weight input (BCE). */
   hasPosWeight: boolean;
+  /** Inputs of uniform [0, 1) noise, one per active dropout, shaped like the values they drop (batch first). */
+  dropoutNoise: string[];
 }
 
 export function trainablePrefixes(blocks: readonly string[], trainable: Trainable): string[] | 'all' {
@@ -111,7 +113,8 @@ export function buildTrainingGraph(model: Model, options: TrainingGraphOptions):
   const b = new GraphBuilder(`${graph.name}.train`);
   const image = graph.inputs.find((i) => i.name === info.io.input);
   if (!image) throw new Error(`the model has no input named "${info.io.input}"`);
-  b.input(image.name, image.type.dtype, image.type.shape);
+  // Every input of the model (the image, and patient metadata where the model takes it) is an input here too.
+  for (const input of graph.inputs) b.input(input.name, input.type.dtype, input.type.shape);
   const labels = info.labels.length;
   const targets = b.input(TRAINING_IO.targets, 'float32', ['batch', labels]);
   const mask = b.input(TRAINING_IO.mask, 'float32', ['batch', labels]);
@@ -132,9 +135,10 @@ export function buildTrainingGraph(model: Model, options: TrainingGraphOptions):
 
   const dropoutOn = options.dropout ?? true;
   const batchStats: Value[] = [];
+  const noise: string[] = [];
   for (const node of graph.nodes) {
     if (trainingNorms.has(node.name)) batchStats.push(...trainingNorm(b, node));
-    else if (node.opType === 'Dropout' && dropoutOn && (matches(node.name, prefixes) || isTrainedRegion(node, graph, trainedNames))) trainingDropout(b, node);
+    else if (node.opType === 'Dropout' && dropoutOn && (matches(node.name, prefixes) || isTrainedRegion(node, graph, trainedNames))) noise.push(trainingDropout(b, node));
     else copyNode(b, withPoolingIndices(node));
   }
 
@@ -171,6 +175,7 @@ export function buildTrainingGraph(model: Model, options: TrainingGraphOptions):
     initialParams: params.initial,
     initialStats: stats.initial,
     hasPosWeight,
+    dropoutNoise: noise,
   };
 }
 
@@ -214,19 +219,20 @@ function trainingNorm(b: GraphBuilder, node: Node): Value[] {
 }
 
 /**
- * Training-mode dropout as PyTorch's F.dropout: y = x * bernoulli(1 - p) / (1 - p), written with RandomUniformLike
- * (ONNX Runtime's inference optimizer removes Dropout nodes whose mask output nobody reads, training mode or not).
- * The scaled mask is a constant to the gradient, so dx = dy * mask / (1 - p) follows from the Mul rule.
+ * Training-mode dropout as PyTorch's F.dropout: y = x * bernoulli(1 - p) / (1 - p). The uniform noise is an input
+ * (`<node>.noise`) that the training session draws from (run seed, step, dropout): a resumed run, or a rerun with
+ * the same seed, drops exactly the same units. Returns the noise input's name.
  */
-function trainingDropout(b: GraphBuilder, node: Node): void {
+function trainingDropout(b: GraphBuilder, node: Node): string {
   const ratioTensor = node.inputs[1] ? b.initializerValue(node.inputs[1]) : undefined;
   if (node.inputs[1] && !ratioTensor) throw new Error(`Dropout node "${node.name}": the ratio must be a constant to train`);
   const ratio = ratioTensor ? Number(ratioTensor.data[0]) : 0.5;
   const x = b.value(node.inputs[0]);
-  const noise = b.op('RandomUniformLike', [x], {}, { name: `${node.name}.noise` });
+  const noise = b.input(`${node.name}.noise`, 'float32', x.type.shape);
   const keep = b.op('Less', [noise, b.scalar(1 - ratio)], {}, { name: `${node.name}.keep` });
   const scaled = b.op('Where', [keep, b.scalar(1 / (1 - ratio)), b.scalar(0)], {}, { name: `${node.name}.mask` });
   b.op('Mul', [x, scaled], {}, { name: node.name, outputs: [node.outputs[0]] });
+  return noise.name;
 }
 
 /** Whether a node lies after a trained parameter (dropout there is active; a frozen backbone stays deterministic). */

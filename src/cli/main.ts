@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
 import { buildCommand } from './commands/build.js';
+import { calibrateCommand } from './commands/calibrate.js';
 import { evalCommand } from './commands/eval.js';
 import { explainCommand } from './commands/explain.js';
 import { importCommand } from './commands/import.js';
@@ -27,7 +28,9 @@ Examples:
   $ cxr import chexnet.pth.tar -o chexnet.onnx        PyTorch/ONNX weights -> a cxr-lens model
   $ cxr predict chest.png --model chexnet.onnx         probabilities for the 14 NIH findings
   $ cxr predict scans/ --model chexnet.onnx --csv out.csv
-  $ cxr info chexnet.onnx                              what a model expects and outputs`,
+  $ cxr info chexnet.onnx                              what a model expects and outputs
+  $ cxr calibrate -m chexnet.onnx -d nih:Data_Entry_2017.csv:images -o chexnet-checked.onnx
+                                                       calibration, thresholds and input checks`,
     );
   program.addCommand(predictCommand());
   program.addCommand(trainCommand());
@@ -37,6 +40,7 @@ Examples:
   program.addCommand(evalCommand());
   program.addCommand(explainCommand());
   program.addCommand(localizeEvalCommand());
+  program.addCommand(calibrateCommand());
   program.addCommand(serveCommand());
   return program;
 }

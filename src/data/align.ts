@@ -4,7 +4,7 @@
  */
 import { LabelState, type Dataset, type DatasetRecord, type LabelStateValue } from './dataset.js';
 import { NIH_CHEXPERT_ALIGNMENT, NIH_FINDINGS, type LabelSet } from './labels.js';
-import { seededRandom } from './random.js';
+import { seededRandom } from '../random.js';
 import { checkPolicy, targetsFromStates, type PolicyOptions } from './uncertainty.js';
 
 /** `narrower`: the source label is one kind of the target label (Mass -> Lung Lesion); `broader`: the reverse. */

@@ -11,5 +11,5 @@ export * from './uncertainty.js';
 export * from './align.js';
 export * from './split.js';
 export * from './stats.js';
-export { seededRandom } from './random.js';
+export { seededRandom, shuffleInPlace } from '../random.js';
 export * from './cache.js';

@@ -12,7 +12,7 @@
  */
 import { LabelState, subsetOf, type Dataset, type DatasetRecord } from './dataset.js';
 import { nihPatientId, type NihOfficialLists } from './nih.js';
-import { seededRandom, shuffleInPlace } from './random.js';
+import { seededRandom, shuffleInPlace } from '../random.js';
 
 export interface PatientSplitOptions {
   /** Split name -> share of the images, e.g. { train: 0.8, validation: 0.1, test: 0.1 } (normalised to sum 1). */

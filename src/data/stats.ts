@@ -1,6 +1,6 @@
 /** Class statistics for training: prevalence, positive weights for weighted BCE, a class-balanced sampler. */
 import { LabelState, type Dataset } from './dataset.js';
-import { seededRandom } from './random.js';
+import { seededRandom } from '../random.js';
 
 export interface ClassStatistics {
   label: string;

@@ -4,7 +4,7 @@ import { rowWidthProblem, type CsvTable } from './csv.js';
 import { LabelState, type Dataset, type DatasetRecord, type RecordMetadata, type UncertaintyPolicy } from './dataset.js';
 import { isFile } from './images.js';
 import type { LabelSet } from './labels.js';
-import { seededRandom } from './random.js';
+import { seededRandom } from '../random.js';
 import { BadRowHandler, DatasetError, type RowLocation } from './report.js';
 import { checkPolicy, targetsFromStates, type PolicyOptions } from './uncertainty.js';
 import { parseLabelCell } from './values.js';

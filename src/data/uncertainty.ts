@@ -9,7 +9,7 @@
  */
 import { tensor, type HostTensor } from '../onnx/tensor.js';
 import { LabelState, type Dataset, type DatasetRecord, type UncertaintyPolicy } from './dataset.js';
-import { seededRandom } from './random.js';
+import { seededRandom } from '../random.js';
 
 export const UNCERTAINTY_POLICIES: readonly UncertaintyPolicy[] = [
   'U-Ignore',

@@ -4,7 +4,9 @@
  * uint8 model pixels, so training feeds it to the same `normalize` as inference. Pure TypeScript.
  */
 
-/** A small, fast, seedable PRNG (mulberry32): the same seed gives the same sequence on every JS engine. */
+import { mixSeed, seededRandom } from '../random.js';
+
+/** A seeded source of uniform numbers (mulberry32, see src/random.ts). */
 export interface Rng {
   /** Uniform in [0, 1). */
   next(): number;
@@ -13,28 +15,11 @@ export interface Rng {
 }
 
 export function createRng(seed: number): Rng {
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed >>> 0);
   return { next, uniform: (lo, hi) => lo + (hi - lo) * next() };
 }
 
-/** Mixes integers (e.g. run seed, epoch, sample index) into one 32-bit seed, so each sample's draw is reproducible. */
-export function mixSeed(...parts: number[]): number {
-  let h = 0x811c9dc5;
-  for (const part of parts) {
-    h = Math.imul(h ^ (part >>> 0), 0x01000193);
-    h ^= h >>> 13;
-    h = Math.imul(h, 0x5bd1e995);
-    h ^= h >>> 15;
-  }
-  return h >>> 0;
-}
+export { mixSeed };
 
 export interface AugmentationSpec {
   /** Maximum absolute rotation in degrees (uniform in [-r, r]); positive turns clockwise on screen (y points down). */

@@ -3,6 +3,8 @@
  * Roles follow torchvision's init: convolutions Kaiming-normal (fan-out, as ResNet and MobileNetV2 do), batch norm
  * weight 1 / bias 0 with running statistics 0 / 1, linear layers uniform(+-1/sqrt(fan_in)) like nn.Linear, biases 0.
  */
+import { seededRandom } from '../random.js';
+
 export type ParameterRole = 'conv.weight' | 'conv.bias' | 'linear.weight' | 'linear.bias' | 'bn.weight' | 'bn.bias' | 'bn.running_mean' | 'bn.running_var';
 
 /** Supplies a parameter's initial values from its name, shape and role. */
@@ -16,7 +18,7 @@ export const zeroInit: ParameterInit = (_name, dims, role) => {
 
 /** Seeded torchvision-style initialisation; the same seed gives the same weights. */
 export function torchvisionInit(seed = 0): ParameterInit {
-  const random = mulberry32(seed);
+  const random = seededRandom(seed);
   const normal = () => {
     // Box-Muller; 1 - u keeps the logarithm finite.
     const u = 1 - random();
@@ -33,17 +35,5 @@ export function torchvisionInit(seed = 0): ParameterInit {
       for (let i = 0; i < values.length; i++) values[i] = (random() * 2 - 1) * bound;
     }
     return values;
-  };
-}
-
-/** A small, fast 32-bit PRNG (public-domain mulberry32) returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }

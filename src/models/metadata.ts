@@ -30,6 +30,10 @@ export interface ModelInfo {
   weights: string;
   /** Per-label operating points: the probability from which a finding is called positive, and how they were chosen. */
   thresholds?: Thresholds;
+  /** Per-label recalibration of the logits; without it probabilities are the plain sigmoid. */
+  calibration?: Calibration;
+  /** The input-validity checks' graph outputs and thresholds; without it only image and DICOM-tag checks run. */
+  safety?: SafetyInfo;
 }
 
 export interface Thresholds {
@@ -41,6 +45,65 @@ export interface Thresholds {
   values: Record<string, number>;
 }
 
+/** Per label, probability = sigmoid(a * logit + b); temperature scaling is a = 1 / T, b = 0. */
+export interface Calibration {
+  method: 'platt' | 'temperature';
+  /** The data it was fitted on, e.g. "validation split (208 images, 141 patients)". */
+  source: string;
+  /** Label -> coefficients; a label without an entry keeps sigmoid(logit) (the reason is in `skipped`). */
+  values: Record<string, { a: number; b: number }>;
+  /** Labels left uncalibrated, with the reason (e.g. no positives in the fitting data). */
+  skipped?: Record<string, string>;
+  /** Labels whose fit was constrained, and how (e.g. a slope held at its floor). */
+  notes?: Record<string, string>;
+  /** Expected calibration error (mean over labels, 10 equal-width bins) before and after, where it was measured. */
+  ece?: { data: string; before: number; after: number }[];
+}
+
+/** The checks that have a threshold stored in the model. */
+export const THRESHOLDED_CHECKS = ['not-chest-xray', 'rotated', 'inverted', 'blank', 'too-small'] as const;
+export type ThresholdedCheck = (typeof THRESHOLDED_CHECKS)[number];
+
+export interface SafetyCheckSpec {
+  code: ThresholdedCheck;
+  /**
+   * Where the score comes from: `ood` (the out-of-distribution output), `head:<i>` (column i of the heads output),
+   * `spread` (1st-99th percentile intensity range), `smoothness` (neighbour correlation) or `shorterSide` (pixels).
+   * A model has at most one check per score.
+   */
+  score: string;
+  threshold: number;
+  /** Flagged when the score is above (or below) the threshold. */
+  direction: 'above' | 'below';
+  /** How the threshold was chosen, e.g. "99th percentile of 208 held-out real images". */
+  rule: string;
+  severity: 'warning' | 'reject';
+}
+
+export interface SafetyMeasurement {
+  /** The kind of input, e.g. "natural photographs", "NIH frontal images rotated 90 degrees". */
+  kind: string;
+  images: number;
+  /** Per check (by its score, e.g. "ood"), the AUROC separating real held-out frontal images from this kind (none for the held-out images themselves). */
+  aurocs: Record<string, number>;
+  /** Share of this kind rejected (at least one reject flag) at the stored thresholds. */
+  rejected: number;
+}
+
+export interface SafetyInfo {
+  /** Graph outputs: the out-of-distribution score [batch] and the heads' probabilities [batch, heads]. */
+  outputs: { ood: string; heads: string };
+  /** Codes of the heads, in column order (e.g. rotated, inverted). */
+  heads: string[];
+  /** What the out-of-distribution score is, in words. */
+  detector: string;
+  checks: SafetyCheckSpec[];
+  /** The data the thresholds were set on. */
+  source: string;
+  /** How well each check separated real held-out images from invalid ones, when measured. */
+  measured?: SafetyMeasurement[];
+}
+
 const KEY = {
   format: 'cxr.format',
   architecture: 'cxr.architecture',
@@ -50,6 +113,8 @@ const KEY = {
   blocks: 'cxr.blocks',
   weights: 'cxr.weights',
   thresholds: 'cxr.thresholds',
+  calibration: 'cxr.calibration',
+  safety: 'cxr.safety',
 } as const;
 
 export function modelInfoToMetadata(info: ModelInfo): Record<string, string> {
@@ -62,7 +127,20 @@ export function modelInfoToMetadata(info: ModelInfo): Record<string, string> {
     [KEY.blocks]: JSON.stringify(info.blocks),
     [KEY.weights]: info.weights,
     ...(info.thresholds ? { [KEY.thresholds]: JSON.stringify(info.thresholds) } : {}),
+    ...(info.calibration ? { [KEY.calibration]: JSON.stringify(info.calibration) } : {}),
+    ...(info.safety ? { [KEY.safety]: JSON.stringify(info.safety) } : {}),
   };
+}
+
+/** Stores a calibration in the model (replacing any it had). */
+export function setCalibration(model: Pick<Model, 'metadata'>, calibration: Calibration): void {
+  model.metadata[KEY.calibration] = JSON.stringify(calibration);
+}
+
+/** Stores the safety description (the graph must have its outputs; see safety/graph.ts). */
+export function setSafety(model: Pick<Model, 'metadata'>, safety: SafetyInfo | undefined): void {
+  if (safety) model.metadata[KEY.safety] = JSON.stringify(safety);
+  else delete model.metadata[KEY.safety];
 }
 
 /** Stores operating points in the model (replacing any it had). */
@@ -113,7 +191,62 @@ export function readModelInfo(model: Pick<Model, 'metadata'>, source = 'model'):
     blocks: blocks as string[],
     weights: meta[KEY.weights] ?? 'unknown',
     thresholds: meta[KEY.thresholds] === undefined ? undefined : validThresholds(json(KEY.thresholds), labels as string[], source),
+    calibration: meta[KEY.calibration] === undefined ? undefined : validCalibration(json(KEY.calibration), labels as string[], source),
+    safety: meta[KEY.safety] === undefined ? undefined : validSafety(json(KEY.safety), source),
   };
+}
+
+function validCalibration(value: unknown, labels: string[], source: string): Calibration {
+  const c = value as Partial<Calibration>;
+  const fail = (why: string): never => {
+    throw new Error(`${source}: metadata "${KEY.calibration}" ${why}`);
+  };
+  if (typeof c !== 'object' || c === null || typeof c.source !== 'string' || typeof c.values !== 'object' || c.values === null) {
+    fail('must have a method, a source and values');
+  }
+  if (c.method !== 'platt' && c.method !== 'temperature') fail(`has the method ${JSON.stringify(c.method)}; expected "platt" or "temperature"`);
+  for (const [label, v] of Object.entries(c.values as Record<string, unknown>)) {
+    if (!labels.includes(label)) fail(`names "${label}", which is not one of the model's labels`);
+    const { a, b } = (v ?? {}) as { a?: unknown; b?: unknown };
+    if (typeof a !== 'number' || typeof b !== 'number' || !Number.isFinite(a) || !Number.isFinite(b) || a <= 0) {
+      fail(`gives "${label}" ${JSON.stringify(v)}; expected { a, b } with a finite a > 0 and a finite b`);
+    }
+  }
+  for (const key of ['skipped', 'notes'] as const) {
+    const notes = c[key];
+    if (notes !== undefined && (typeof notes !== 'object' || notes === null || !Object.values(notes).every((n) => typeof n === 'string'))) fail(`"${key}" must map labels to text`);
+  }
+  if (c.ece !== undefined && (!Array.isArray(c.ece) || !c.ece.every((e) => typeof e?.data === 'string' && typeof e.before === 'number' && typeof e.after === 'number'))) {
+    fail('"ece" must be a list of { data, before, after }');
+  }
+  return c as Calibration;
+}
+
+function validSafety(value: unknown, source: string): SafetyInfo {
+  const s = value as Partial<SafetyInfo>;
+  const fail = (why: string): never => {
+    throw new Error(`${source}: metadata "${KEY.safety}" ${why}`);
+  };
+  if (typeof s !== 'object' || s === null) fail('must be an object');
+  const outputs = s.outputs as Partial<SafetyInfo['outputs']> | undefined;
+  if (typeof outputs?.ood !== 'string' || typeof outputs.heads !== 'string') fail('must name its "ood" and "heads" outputs');
+  if (!Array.isArray(s.heads) || !s.heads.every((h) => typeof h === 'string')) fail('must list its heads');
+  if (typeof s.detector !== 'string' || typeof s.source !== 'string') fail('must describe its detector and source');
+  if (!Array.isArray(s.checks)) fail('must list its checks');
+  for (const [i, check] of (s.checks as Partial<SafetyCheckSpec>[]).entries()) {
+    const where = `check ${i + 1}`;
+    if (!(THRESHOLDED_CHECKS as readonly unknown[]).includes(check?.code)) fail(`${where} has the unknown code ${JSON.stringify(check?.code)}`);
+    const head = /^head:(\d+)$/.exec(String(check.score));
+    if (!(['ood', 'spread', 'smoothness', 'shorterSide'].includes(String(check.score)) || (head && Number(head[1]) < (s.heads as string[]).length))) {
+      fail(`${where} (${check.code}) reads the unknown score ${JSON.stringify(check.score)}`);
+    }
+    if ((s.checks as SafetyCheckSpec[]).findIndex((c) => c.score === check.score) !== i) fail(`${where} (${check.code}) reads the score "${check.score}" a check before it already reads`);
+    if (typeof check.threshold !== 'number' || !Number.isFinite(check.threshold)) fail(`${where} (${check.code}) has no finite threshold`);
+    if (check.direction !== 'above' && check.direction !== 'below') fail(`${where} (${check.code}) must have the direction "above" or "below"`);
+    if (check.severity !== 'warning' && check.severity !== 'reject') fail(`${where} (${check.code}) must have the severity "warning" or "reject"`);
+    if (typeof check.rule !== 'string') fail(`${where} (${check.code}) must say how its threshold was chosen`);
+  }
+  return s as SafetyInfo;
 }
 
 function validThresholds(value: unknown, labels: string[], source: string): Thresholds {

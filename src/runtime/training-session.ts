@@ -8,6 +8,7 @@ import ort from 'onnxruntime-node';
 import { type FlatSlot, TRAINING_IO, type TrainingGraph, type TrainingGraphOptions, buildTrainingGraph } from '../autodiff/training-graph.js';
 import { type HostTensor, type Model, encodeModel, float32, tensor } from '../onnx/index.js';
 import { readModelInfo } from '../models/metadata.js';
+import { mixSeed, seededRandom } from '../random.js';
 
 export interface TrainingSessionOptions extends TrainingGraphOptions {
   learningRate: number;
@@ -15,6 +16,8 @@ export interface TrainingSessionOptions extends TrainingGraphOptions {
   posWeight?: readonly number[];
   /** Intra-op threads; default all cores. */
   threads?: number;
+  /** Seeds the dropout masks, drawn per (seed, step, dropout): the same seed and step give the same masks. */
+  seed?: number;
 }
 
 export interface TrainingBatch {
@@ -57,8 +60,8 @@ export class TrainingSession {
     readonly graph: TrainingGraph,
     private lr: number,
     posWeight: readonly number[] | undefined,
+    private readonly seed: number,
   ) {
-    const labels = readModelInfo(source).labels.length;
     const zeros = () => new Float32Array(graph.initialParams.length);
     this.vectors = {
       [TRAINING_IO.params]: vector(graph.initialParams.slice()),
@@ -66,16 +69,20 @@ export class TrainingSession {
     };
     if (graph.stats.length > 0) this.vectors[TRAINING_IO.stats] = vector(graph.initialStats.slice());
     if (graph.hasPosWeight) {
-      const weights = posWeight ?? Array(labels).fill(1);
-      if (weights.length !== labels || !weights.every((w) => Number.isFinite(w) && w >= 0)) {
-        throw new Error(`posWeight must be ${labels} non-negative numbers (one per label), got ${weights.length}`);
-      }
-      this.posWeight = new ort.Tensor('float32', Float32Array.from(weights), [labels]);
-    } else if (posWeight) throw new Error("posWeight applies to the bce loss only");
+      const labels = readModelInfo(source).labels.length;
+      this.posWeight = new ort.Tensor('float32', Float32Array.from(posWeight ?? Array(labels).fill(1)), [labels]);
+    }
   }
 
   static async create(model: Model, options: TrainingSessionOptions): Promise<TrainingSession> {
     checkLearningRate(options.learningRate);
+    if (options.posWeight) {
+      const labels = readModelInfo(model).labels.length;
+      if (options.loss.kind !== 'bce') throw new Error('posWeight applies to the bce loss only');
+      if (options.posWeight.length !== labels || !options.posWeight.every((w) => Number.isFinite(w) && w >= 0)) {
+        throw new Error(`posWeight must be ${labels} non-negative numbers (one per label), got ${options.posWeight.length}`);
+      }
+    }
     const threads = options.threads ?? availableParallelism();
     if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be a positive whole number, got ${threads}`);
     const graph = buildTrainingGraph(model, options);
@@ -89,7 +96,7 @@ export class TrainingSession {
       enableMemPattern: false,
       logSeverityLevel: 3,
     });
-    return new TrainingSession(session, model, graph, options.learningRate, options.posWeight);
+    return new TrainingSession(session, model, graph, options.learningRate, options.posWeight, options.seed ?? 0);
   }
 
   /** Updates done so far. */
@@ -195,6 +202,12 @@ export class TrainingSession {
       [TRAINING_IO.step]: new ort.Tensor('float32', Float32Array.of(this.steps + 1), []),
     };
     if (this.posWeight) feeds[TRAINING_IO.posWeight] = this.posWeight;
+    this.graph.dropoutNoise.forEach((name, k) => {
+      const shape = this.graph.model.graph.inputs.find((i) => i.name === name)?.type.shape ?? [];
+      const dims = [n, ...shape.slice(1).map(Number)];
+      const random = seededRandom(mixSeed(this.seed, this.steps, k));
+      feeds[name] = new ort.Tensor('float32', Float32Array.from({ length: dims.reduce((a, d) => a * d, 1) }, random), dims);
+    });
     for (const input of this.source.graph.inputs) {
       if (input.name === this.graph.image) continue;
       const t = batch.inputs?.[input.name];

@@ -4,6 +4,9 @@
  */
 import type { ColormapName, Geometry, ImageMetadata } from '../imaging/browser.js';
 import type { Finding } from '../inference/findings.js';
+import type { InputFlag, InputVerdict } from '../safety/flags.js';
+
+export type { InputFlag, InputVerdict };
 
 export type HeatmapFormat = 'png' | 'raw' | 'both' | 'none';
 export const HEATMAP_FORMATS: readonly HeatmapFormat[] = ['png', 'raw', 'both', 'none'];
@@ -15,17 +18,12 @@ export interface AnalyzeRequest {
   methods: string[];
   heatmap: HeatmapFormat;
   colormap: ColormapName;
+  /** Give findings (and heatmaps) even when the input checks reject the image, marked `rejected-shown`. */
+  showRejected: boolean;
 }
 
 /** A finding's probability and, only where the model has a validated threshold, its decision. */
 export type FindingResult = Finding;
-
-/** Something about the input that makes the answer less trustworthy (filled by the safety checks). */
-export interface InputFlag {
-  code: string;
-  severity: 'info' | 'warning' | 'reject';
-  message: string;
-}
 
 /** A map on the model-input grid as little-endian float32 values, base64 encoded (exact and compact). */
 export interface RawMap {
@@ -70,8 +68,10 @@ export interface AnalyzeResponse {
   requestId: string;
   model: { architecture: string; weights: string; sha256: string };
   image: ImageResult;
+  /** What the input checks raised, with reasons; a `reject` flag withholds the findings unless asked otherwise. */
   inputFlags: InputFlag[];
-  /** One entry per model label, in the model's label order. */
+  verdict: InputVerdict;
+  /** One entry per model label, in the model's label order; empty when the input was rejected. */
   findings: FindingResult[];
   explanations: ExplanationResult[];
   timings: Timings;

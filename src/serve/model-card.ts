@@ -4,7 +4,7 @@ import { basename } from 'node:path';
 import type { LoadedModel } from '../api.js';
 import { EXPLANATION_METHODS } from '../explain/index.js';
 import type { PreprocessingSpec } from '../imaging/spec.js';
-import type { ModelIO, Thresholds } from '../models/metadata.js';
+import type { Calibration, ModelIO, SafetyInfo, Thresholds } from '../models/metadata.js';
 import { encodeModel } from '../onnx/index.js';
 import { RESEARCH_NOTICE } from './analysis.js';
 
@@ -21,6 +21,10 @@ export interface ModelCard {
   explanationMethods: string[];
   /** Validated per-finding thresholds (with the rule and data that chose them), or null: no decisions are made. */
   thresholds: Thresholds | null;
+  /** Per-finding recalibration of the logits (and ECE before/after), or null: probabilities are the plain sigmoid. */
+  calibration: Calibration | null;
+  /** The input checks' thresholds and measurements, or null: only image and DICOM-tag checks run (no detector). */
+  inputChecks: SafetyInfo | null;
   /** Where the browser's private mode fetches the same model file. */
   modelUrl: string;
   notice: string;
@@ -46,6 +50,8 @@ export function modelCard(loaded: LoadedModel): { card: ModelCard; bytes: Uint8A
     io: info.io,
     explanationMethods: [...EXPLANATION_METHODS],
     thresholds: info.thresholds ?? null,
+    calibration: info.calibration ?? null,
+    inputChecks: info.safety ?? null,
     modelUrl: MODEL_URL,
     notice: RESEARCH_NOTICE,
   };

@@ -43,14 +43,17 @@ async function analyze(predictor: Predictor, explainer: Explainer, job: ToWorker
     throw Object.assign(error as Error, { kind: 'image' as const });
   }
   const decodeMs = clock();
-  const [prediction] = await predictor.predict([image]);
+  const [prediction] = await predictor.predict([image], { showRejected: job.request.showRejected });
   const predictMs = clock();
   const explanations: ExplanationResult[] = [];
-  if (job.request.heatmap !== 'none') {
+  // A rejected input gets no findings, so nothing to explain either.
+  if (job.request.heatmap !== 'none' && prediction.verdict !== 'rejected') {
     for (const method of job.request.methods) explanations.push(await explain(explainer, image, method as ExplanationMethod, job.request));
   }
   return {
     image: { name: job.name, ...prediction.image },
+    inputFlags: prediction.inputFlags,
+    verdict: prediction.verdict,
     findings: prediction.findings,
     explanations,
     timings: { decodeMs, predictMs, explainMs: clock() },

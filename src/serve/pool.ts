@@ -7,7 +7,7 @@
  * A worker that dies is replaced, and only the analysis it was running fails.
  */
 import { Worker } from 'node:worker_threads';
-import type { AnalyzeRequest, ExplanationResult, ImageResult } from './analysis.js';
+import type { AnalyzeRequest, ExplanationResult, ImageResult, InputFlag, InputVerdict } from './analysis.js';
 import type { Finding } from '../inference/findings.js';
 
 export interface WorkerInit {
@@ -20,6 +20,8 @@ export type ToWorker = { id: number; bytes: Uint8Array; name: string; request: A
 /** What a worker computes for one image; the routes add request id, model and queue time. */
 export interface WorkerAnalysis {
   image: ImageResult;
+  inputFlags: InputFlag[];
+  verdict: InputVerdict;
   findings: Finding[];
   explanations: ExplanationResult[];
   timings: { decodeMs: number; predictMs: number; explainMs: number };

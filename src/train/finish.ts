@@ -1,19 +1,23 @@
 /**
- * Closing a run: the best model (by validation mean AUROC) gets operating points chosen on the validation split,
- * is scored once on the held-out test patients, and is written with its model card: what it was trained on, how,
- * what was measured (with confidence intervals), what it is for, and that it is not for clinical use.
+ * Closing a run: the best model (by validation mean AUROC) gets its input checks, its calibration and operating
+ * points fitted on the validation split (thresholds on the calibrated probabilities), is scored once on the
+ * held-out test patients, and is written with its model card: what it was trained on, how, what was measured (with
+ * confidence intervals, ECE before and after calibration, how well the input checks refuse invalid inputs), what it
+ * is for, and that it is not for clinical use.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Dataset, ImageCache } from '../data/index.js';
-import { type EvaluationInput, type EvaluationResult, describeThresholdRule, evaluate, evaluationToHtml } from '../eval/index.js';
-import { readModelInfo, setThresholds } from '../models/metadata.js';
+import type { Dataset } from '../data/index.js';
+import { type EvaluationResult, evaluate, evaluationToHtml } from '../eval/index.js';
+import { type Calibration, type SafetyInfo, readModelInfo } from '../models/metadata.js';
 import { readModelFile, writeModelFile } from '../onnx/index.js';
+import { type OperatingPointCheck, calibrateModel, labelledImages } from '../safety/calibrate.js';
+import { fileSource } from '../safety/features.js';
+import { calibrationMarkdown, safetyMarkdown } from '../safety/report.js';
 import { VERSION } from '../version.js';
 import type { TrainConfig } from './config.js';
 import { type SplitData } from './data.js';
 import type { TrainOutcome } from './trainer.js';
-import { scoreSplit } from './validation.js';
 
 export const CARD_FILES = { model: 'model.onnx', cardJson: 'model-card.json', cardMarkdown: 'model-card.md', testReport: 'test-report.html' } as const;
 
@@ -36,36 +40,37 @@ export interface ModelCard {
   recipe: TrainConfig;
   training: { status: TrainOutcome['status']; epochs: number; bestEpoch: number; history: TrainOutcome['history'] };
   thresholds: { rule: string; source: string; values: Record<string, number> };
+  /** Each threshold's sensitivity and specificity as chosen, and recomputed through the run-time code. */
+  operatingPoints: OperatingPointCheck[];
+  calibration: Calibration;
+  inputChecks: SafetyInfo;
   metrics: { validation: EvaluationResult; test: EvaluationResult | null };
 }
 
 export async function finishRun(outcome: TrainOutcome, config: TrainConfig, outDir: string, say: (message: string) => void): Promise<{ card: ModelCard; summary: string }> {
-  const model = readModelFile(outcome.bestModelPath);
-  const info = readModelInfo(model, outcome.bestModelPath);
+  const best = readModelFile(outcome.bestModelPath);
+  const info = readModelInfo(best, outcome.bestModelPath);
   const { data } = outcome;
-  const cache = await ImageCache.open([...data.train.records, ...data.validation.records, ...data.test.records], { folder: config.cacheDir, spec: info.preprocessing });
-  let validation: EvaluationInput;
-  let test: EvaluationInput | null;
-  try {
-    say('scoring the validation and test splits with the best model');
-    validation = await inputOf(model, cache, data.validation, config);
-    test = data.test.records.length > 0 ? await inputOf(model, cache, data.test, config) : null;
-  } finally {
-    await cache.close();
-  }
-  const rule = { kind: 'youden' } as const;
   const validationSource = `validation split (${describeSplit(data.validation)})`;
-  const validationResult = evaluate(validation, { thresholds: { kind: 'rule', rule }, bootstrap: { resamples: 1000, byCluster: true } });
-  const thresholds = {
-    rule: describeThresholdRule(rule),
-    source: validationSource,
-    values: Object.fromEntries(validationResult.classes.flatMap((k) => (k.threshold ? [[k.label, k.threshold.value]] : []))),
-  };
-  const testResult = test
-    ? evaluate(test, { thresholds: { kind: 'fixed', values: thresholds.values, source: `chosen on the ${validationSource}` }, bootstrap: { resamples: 1000, byCluster: true } })
+  const rule = { kind: 'youden' } as const;
+  // Calibration, then thresholds on the calibrated probabilities, then the checks: all inside calibrateModel.
+  const fitted = await calibrateModel(
+    best,
+    {
+      reference: data.train.records.map((r) => fileSource(r.imagePath)),
+      validation: labelledImages(data.validation, validationSource),
+      test: data.test.records.length > 0 ? labelledImages(data.test, `test split (${describeSplit(data.test)})`) : undefined,
+    },
+    { thresholdRule: rule, batchSize: config.batchSize, threads: config.threads, onStage: say },
+  );
+  const { model, thresholds } = fitted;
+  const fixed = (source: string) => ({ kind: 'fixed' as const, values: thresholds.values, source });
+  // On validation the rule chooses again on the same calibrated probabilities (the same thresholds, marked optimistic).
+  const validationResult = evaluate(fitted.validation.calibrated, { thresholds: { kind: 'rule', rule }, bootstrap: { resamples: 1000, byCluster: true } });
+  const testResult = fitted.test
+    ? evaluate(fitted.test.calibrated, { thresholds: fixed(`${thresholds.rule}, chosen on the ${validationSource}`), bootstrap: { resamples: 1000, byCluster: true } })
     : null;
 
-  setThresholds(model, thresholds);
   const modelPath = join(outDir, CARD_FILES.model);
   writeModelFile(modelPath, model);
   const card: ModelCard = {
@@ -90,6 +95,9 @@ export async function finishRun(outcome: TrainOutcome, config: TrainConfig, outD
     recipe: config,
     training: { status: outcome.status, epochs: outcome.history.length, bestEpoch: outcome.bestEpoch + 1, history: outcome.history },
     thresholds,
+    operatingPoints: fitted.operatingPoints,
+    calibration: fitted.calibration,
+    inputChecks: fitted.safety,
     metrics: { validation: validationResult, test: testResult },
   };
   writeFileSync(join(outDir, CARD_FILES.cardJson), `${JSON.stringify(card, null, 2)}\n`);
@@ -105,27 +113,6 @@ export async function finishRun(outcome: TrainOutcome, config: TrainConfig, outD
       : 'no test split: the model card reports validation metrics only',
   ].join('\n');
   return { card, summary };
-}
-
-async function inputOf(model: ReturnType<typeof readModelFile>, cache: ImageCache, dataset: Dataset, config: TrainConfig): Promise<EvaluationInput> {
-  const scores = await scoreSplit(model, cache, dataset, { batchSize: config.batchSize, threads: config.threads });
-  const c = dataset.labelSet.labels.length;
-  const targets = new Float32Array(dataset.records.length * c);
-  const mask = new Float32Array(dataset.records.length * c);
-  dataset.records.forEach((r, i) => {
-    for (let j = 0; j < c; j++) {
-      targets[i * c + j] = r.labels[j] >= 0.5 ? 1 : 0;
-      mask[i * c + j] = r.mask[j];
-    }
-  });
-  return {
-    labels: [...dataset.labelSet.labels],
-    probabilities: scores.probabilities,
-    targets,
-    mask,
-    ids: dataset.records.map((r) => r.id),
-    clusters: dataset.records.map((r) => r.patientId),
-  };
 }
 
 function patients(d: Dataset): number {
@@ -145,7 +132,8 @@ function limitations(data: SplitData, test: EvaluationResult | null): string[] {
     `Trained on ${data.train.records.length} images: far fewer than NIH ChestX-ray14's 112,120. Expect much lower accuracy than published models; train on the full dataset or import stronger weights for research use.`,
     "NIH's labels were mined from radiology reports by NLP and are noisy (Wang et al. 2017 estimate >90% accuracy).",
     'Frontal chest radiographs only; other views, body parts, children and devices outside the training data are out of scope.',
-    'Probabilities are not calibrated unless the card says so; thresholds were chosen on the validation split and their sensitivity elsewhere is not guaranteed.',
+    'Probabilities were calibrated on the validation split (see the ECE before and after); thresholds were chosen on it and their sensitivity elsewhere is not guaranteed.',
+    'The input checks refuse what does not look like the training images; they were measured on the kinds of invalid input listed in the card only, and a lateral view is recognised from its DICOM View Position only.',
   ];
   const thin = test?.classes.filter((k) => k.positives < 10).map((k) => `${k.label} (${k.positives})`) ?? [];
   if (thin.length > 0) notes.push(`Classes with fewer than 10 positive test images have very wide intervals: ${thin.join(', ')}.`);
@@ -191,6 +179,8 @@ ${rows.join('\n')}
 
 ${test?.comparison ? `Published per-class AUROCs (NIH, much larger training sets; CheXNet used a random patient split, the others NIH's official split) are listed beside ours in test-report.html and model-card.json.` : ''}
 
+${calibrationMarkdown(card.calibration, card.thresholds, card.operatingPoints)}
+${safetyMarkdown(card.inputChecks)}
 ## Limitations
 ${card.limitations.map((l) => `- ${l}`).join('\n')}
 

@@ -6,7 +6,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ClassBalancedSampler, type Dataset, ImageCache, positiveWeights } from '../data/index.js';
-import { seededRandom, shuffleInPlace } from '../data/random.js';
+import { seededRandom, shuffleInPlace } from '../random.js';
 import { imagenetPreprocessing } from '../imaging/index.js';
 import { importWeights } from '../models/import/index.js';
 import { readModelInfo } from '../models/metadata.js';
@@ -153,6 +153,7 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
         learningRate: schedule.at(progress.globalStep),
         posWeight,
         threads: config.threads,
+        seed: config.seed,
       });
     let session: TrainingSession | undefined;
     let sessionPhase = '';

@@ -17,9 +17,10 @@ const count = 2 * 3 * SIZE * SIZE;
 const image = generated(count, 5);
 
 describe('alexnet', () => {
-  it('input gradient of two classes matches central finite differences of the logits', async () => {
+  for (const multiClass of ['backward', 'tile'] as const)
+  it(`input gradient of two classes (${multiClass}) matches central finite differences of the logits`, async () => {
     const classes = [1, 9];
-    const graph = buildGradientGraph(model, { sources: ['image'], classes });
+    const graph = buildGradientGraph(model, { sources: ['image'], classes, multiClass });
     const session = await OrtSession.create(graph.model, { threads: 2 });
     const plain = await OrtSession.create(model, { threads: 2 });
     try {

@@ -17,6 +17,14 @@ describe('autodiff errors', () => {
     assert.throws(() => addGradients(b, { seeds: new Map([[y.name, b.input('dy', 'float32', [2, 3])]]), sources: ['x'] }), /Erf node "my\.erf": no gradient rule for the op "Erf"/);
   });
 
+  it('an op whose rule cannot take several cotangents at once says so, naming the node', () => {
+    const b = new GraphBuilder('g');
+    const x = b.input('x', 'float32', ['batch', 3]);
+    const y = b.op('Sigmoid', [x], {}, { name: 'my.sigmoid' });
+    const seed = b.input('seed', 'float32', ['batch', 3]);
+    assert.throws(() => addGradients(b, { seeds: new Map([[y.name, seed]]), sources: ['x'], replicas: 2 }), /Sigmoid node "my\.sigmoid": the gradient rule of "Sigmoid" does not support several cotangents/);
+  });
+
   it('unknown tensors in a gradient request are named', () => {
     const b = new GraphBuilder('g');
     const x = b.input('x', 'float32', [2]);
@@ -35,6 +43,7 @@ describe('autodiff errors', () => {
     assert.throws(() => buildGradientGraph(model, { sources: ['image'], classes: [3] }), /class 3 is not one of the 3 labels/);
     assert.throws(() => buildGradientGraph(model, { sources: ['image'], classes: [] }), /at least one class/);
     assert.throws(() => buildGradientGraph(model, { sources: [], classes: [0] }), /at least one source/);
+    assert.throws(() => buildGradientGraph(model, { sources: ['image'], classes: [0], multiClass: 'loop' as never }), /multiClass must be/);
   });
 
   it('training graphs: invalid loss and optimizer settings, and non-cxr models', () => {

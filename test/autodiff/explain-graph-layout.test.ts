@@ -1,8 +1,7 @@
 /**
- * The gradient graph's layout for several classes: only the layers downstream of the sources run once per class
- * (Grad-CAM on the last feature map replicates the head, not the network), and models with a second input
- * (patient metadata) are differentiable. Results must not depend on the layout: several classes in one run equal
- * one run per class, and equal the fully replicated graph (sources that include the image).
+ * The gradient graph's layout for several classes: by default the forward pass runs once and only the backward is
+ * stacked per class, and models with a second input (patient metadata) are differentiable. Results must not depend
+ * on the layout: several classes in one run equal one run per class, and equal the tiled graph (forward repeated).
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -41,26 +40,25 @@ function maxRelativeError(ours: ArrayLike<number>, reference: ArrayLike<number>)
 describe('gradient graph layout', () => {
   const classes = [0, 3, 13];
 
-  it('replicates only what lies downstream of the sources; the trunk reads the image once', () => {
-    const { model: graph } = buildGradientGraph(model, { sources: ['features'], classes });
+  it('runs the forward pass once by default; the tiled layout repeats it on every input', () => {
+    const { model: graph } = buildGradientGraph(model, { sources: ['image', 'features'], classes });
     const stem = graph.graph.nodes.find((n) => n.name === 'features.0.0');
     assert.deepEqual(stem?.inputs[0], 'image', 'the first convolution runs on the batch as given');
-    const tiled = graph.graph.nodes.filter((n) => n.opType === 'Tile').map((n) => n.inputs[0]).sort();
-    // The feature map itself and the metadata head's output, which joins the replicated logits.
-    assert.deepEqual(tiled, ['features.18.2', 'metadata_head']);
-    const full = buildGradientGraph(model, { sources: ['image', 'features'], classes }).model;
-    assert.deepEqual(full.graph.nodes.find((n) => n.name === 'features.0.0')?.inputs[0], 'image.replicated');
+    assert.equal(graph.graph.nodes.filter((n) => n.opType === 'Tile').length, 0);
+    const tiled = buildGradientGraph(model, { sources: ['image', 'features'], classes, multiClass: 'tile' }).model;
+    assert.deepEqual(tiled.graph.nodes.find((n) => n.name === 'features.0.0')?.inputs[0], 'image.replicated');
+    assert.deepEqual(tiled.graph.nodes.filter((n) => n.opType === 'Tile').map((n) => n.inputs[0]).sort(), ['image', 'metadata']);
   });
 
-  it('several classes in one run equal one run per class and the fully replicated graph, metadata input included', async () => {
+  it('several classes in one run equal one run per class and the tiled graph, metadata input included', async () => {
     const plain = await run(model);
     const together = await run(buildGradientGraph(model, { sources: ['features'], classes }).model);
-    const full = await run(buildGradientGraph(model, { sources: ['image', 'features'], classes }).model);
+    const full = await run(buildGradientGraph(model, { sources: ['features'], classes, multiClass: 'tile' }).model);
     assert.deepEqual(together['features.grad'].dims, [classes.length, BATCH, 1280, 2, 2]);
     assert.deepEqual(together.features.dims, [BATCH, 1280, 2, 2]);
     assert.ok(maxRelativeError(together.logits.data as Float32Array, plain.logits.data as Float32Array) < 1e-6, 'logits');
     assert.ok(maxRelativeError(together.features.data as Float32Array, plain.features.data as Float32Array) < 1e-6, 'feature map');
-    assert.ok(maxRelativeError(together['features.grad'].data as Float32Array, full['features.grad'].data as Float32Array) < 1e-5, 'same as fully replicated');
+    assert.ok(maxRelativeError(together['features.grad'].data as Float32Array, full['features.grad'].data as Float32Array) < 1e-5, 'same as tiled');
     const perClass = (together['features.grad'].data as Float32Array).length / classes.length;
     for (const [k, c] of classes.entries()) {
       const single = await run(buildGradientGraph(model, { sources: ['features'], classes: [c] }).model);

@@ -201,9 +201,10 @@ for (const arch of Object.keys(info.architectures)) {
       assert.ok(third.median <= 1e-4, `after step 3, median ${third.median}`);
     });
 
-    it('explanation graph: input and feature-map gradients of two classes in one run match autograd to 1e-4', async (t) => {
+    for (const multiClass of ['backward', 'tile'] as const) {
+    it(`explanation graph (${multiClass}): input and feature-map gradients of two classes in one run match autograd to 1e-4`, async (t) => {
       const { model } = importWeights(readFixture('zoo', `${arch}.pth.br`), `${arch}.pth`, { height: size, width: size });
-      const graph = buildGradientGraph(model, { sources: ['image', 'features'], classes: info.classes });
+      const graph = buildGradientGraph(model, { sources: ['image', 'features'], classes: info.classes, multiClass });
       const explain = await OrtSession.create(graph.model, { threads: 2 });
       try {
         const out = await explain.run({ image });
@@ -219,9 +220,13 @@ for (const arch of Object.keys(info.architectures)) {
           t.diagnostic(`${what} gradient error ${error.toExponential(2)} (PyTorch float32 ${torch.explain[what].toExponential(2)})`);
           assert.ok(error <= 1e-4, `${what} gradient error ${error}`);
         }
+        const activation = out.features.data as Float32Array;
+        assert.deepEqual(out.features.dims, a.features_grad.slice(1));
+        assert.ok(activation.some((v) => v !== 0), 'the feature map is output');
       } finally {
         await explain.release();
       }
     });
+    }
   });
 }

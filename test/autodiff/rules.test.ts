@@ -23,6 +23,7 @@ interface RuleCase {
   wrt: number[];
   cotangents: Record<string, { shape: number[]; seed: number }>;
   expected: Record<string, { offset: number; length: number }>;
+  tolerance: number;
 }
 
 const fixture: { cases: RuleCase[] } = JSON.parse(readFileSync(fixturePath('autodiff', 'rules.json'), 'utf8'));
@@ -72,20 +73,21 @@ async function runCase(c: RuleCase, symbolicBatch = false): Promise<Record<strin
 const covered = new Set<string>();
 const BATCHED_OPS = new Set(['Conv', 'BatchNormalization', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'Concat', 'MatMul', 'Add', 'Mul']);
 
-function check(c: RuleCase, out: Record<string, HostTensor>): void {
+function check(c: RuleCase, out: Record<string, HostTensor>, report?: (message: string) => void): void {
   for (const key of Object.keys(c.expected)) {
     const want = expected(c, key);
     assert.equal(out[key].data.length, want.length, `${key} size`);
     const error = relativeError(out[key].data as Float32Array, want);
-    assert.ok(error < 2e-6, `${key}: relative error ${error}`);
+    report?.(`${key}: relative error ${error.toExponential(2)}`);
+    assert.ok(error < c.tolerance, `${key}: relative error ${error}`);
   }
 }
 
 describe('gradient rules against PyTorch autograd (float64)', () => {
   for (const c of fixture.cases) {
-    it(c.name, async () => {
+    it(c.name, async (t) => {
       covered.add(c.op);
-      check(c, await runCase(c));
+      check(c, await runCase(c), c.tolerance > 2e-6 ? (m) => t.diagnostic(m) : undefined);
     });
     if (BATCHED_OPS.has(c.op) && c.inputs.some((s) => 'shape' in s && s.shape.length >= 3)) {
       it(`${c.name}, batch size unknown when the graph is built`, async () => check(c, await runCase(c, true)));

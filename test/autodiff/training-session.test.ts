@@ -122,6 +122,22 @@ describe('TrainingSession', () => {
     });
   });
 
+  it("weight decay on 'weights' spares BatchNorm parameters and biases", async () => {
+    const zeroMask = float32([BATCH, LABELS], new Float32Array(BATCH * LABELS));
+    await withSession({ trainable: { lastBlocks: 2 }, weightDecayOn: 'weights', optimizer: { kind: 'adamw', weightDecay: 0.5 }, learningRate: 0.1 }, async (s) => {
+      const before = s.state().params;
+      await s.step({ images, targets, mask: zeroMask });
+      const after = s.state().params;
+      for (const slot of s.graph.params) {
+        const decayed = slot.name.endsWith('.weight') && slot.dims.length > 1;
+        const factor = decayed ? Math.fround(1 - Math.fround(0.1 * 0.5)) : 1;
+        for (let i = slot.offset; i < slot.offset + slot.size; i += 97) {
+          assert.ok(Math.abs(after[i] - before[i] * factor) <= 1e-6 * Math.abs(before[i]), `${slot.name} (${decayed ? 'decayed' : 'not decayed'})`);
+        }
+      }
+    });
+  });
+
   it('with dropout on, each step draws a new mask; without, steps are deterministic', async () => {
     await withSession({ dropout: true, trainable: 'head', learningRate: 0, optimizer: { kind: 'sgd' } }, async (s) => {
       const a = await s.step({ images, targets });
@@ -133,6 +149,20 @@ describe('TrainingSession', () => {
       const b = await s.step({ images, targets });
       assert.deepEqual(a.logits.data, b.logits.data);
     });
+  });
+
+  it('dropout masks are drawn from (seed, step): another session with the seed repeats them, another seed does not', async () => {
+    const settings = { dropout: true, trainable: 'head', learningRate: 0, optimizer: { kind: 'sgd' } } as const;
+    const run = (seed: number) =>
+      withSession({ ...settings, seed }, async (s) => {
+        const first = await s.step({ images, targets });
+        const second = await s.step({ images, targets });
+        return [first.logits.data, second.logits.data];
+      });
+    const [a, b, c] = [await run(1), await run(1), await run(2)];
+    assert.deepEqual(a, b);
+    assert.notDeepEqual(a[0], c[0]);
+    assert.notDeepEqual(a[0], a[1]);
   });
 
   it('rejects bad batches, states and settings with messages that name the problem', async () => {

@@ -7,13 +7,13 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DatasetError, readChexpertDataset, readCsvDataset, readNihBoxes, readNihDataset, readNihOfficialLists } from '../../src/data/index.js';
-import { dataPath } from '../helpers/paths.js';
+import { sharedDataPath } from '../helpers/fixtures.js';
 import { CHEXPERT_HEADER, writeChexpertFixture } from './chexpert.test.js';
 import { NIH_SUBSET_CSV, tempFolder, writeText } from './fixtures.js';
 
 const SUBSET_LINES = readFileSync(NIH_SUBSET_CSV, 'utf8').trim().split(/\r?\n/);
 const HEADER = SUBSET_LINES[0];
-const IMAGES = dataPath('nih-cxr14-subset', 'images');
+const IMAGES = sharedDataPath('nih-cxr14-subset', 'images');
 
 /** A Data_Entry-style CSV: the real header and the first `count` real rows, with edits applied. */
 function nihCsv(edit: (rows: string[]) => string[], header = HEADER, count = 5): string {

@@ -7,7 +7,7 @@ import { ImageCache, batchTensor, readCsvDataset, readNihDataset, type CacheProg
 import { decodeImageFile } from '../../src/imaging/decode.js';
 import { normalize, toModelPixels } from '../../src/imaging/preprocess.js';
 import { imagenetPreprocessing, type PreprocessingSpec } from '../../src/imaging/spec.js';
-import { dataPath } from '../helpers/paths.js';
+import { sharedDataPath } from '../helpers/fixtures.js';
 import { NIH_1024_DIR, NIH_64_CSV, copyInto, tempFolder, writeText } from './fixtures.js';
 
 const SPEC: PreprocessingSpec = imagenetPreprocessing(224, 224, 3);
@@ -123,9 +123,9 @@ describe('image cache: bad images', () => {
     const corrupt = Buffer.from(png);
     corrupt.fill(0x55, 200, 4000);
     writeFileSync(join(root, 'corrupt.png'), corrupt);
-    const dicom = readFileSync(dataPath('dicom', 'cxr08_DX_chest_MONO2_8bit_ImplicitLE_NIH_GoogleCloud.dcm'));
+    const dicom = readFileSync(sharedDataPath('dicom', 'cxr08_DX_chest_MONO2_8bit_ImplicitLE_NIH_GoogleCloud.dcm'));
     writeFileSync(join(root, 'truncated.dcm'), dicom.subarray(0, Math.floor(dicom.length * 0.6)));
-    copyInto(dataPath('dicom', 'cxr08_DX_chest_MONO2_8bit_ImplicitLE_NIH_GoogleCloud.dcm'), join(root, 'whole.dcm'));
+    copyInto(sharedDataPath('dicom', 'cxr08_DX_chest_MONO2_8bit_ImplicitLE_NIH_GoogleCloud.dcm'), join(root, 'whole.dcm'));
     const rows = [...pngs, 'truncated.png', 'corrupt.png', 'truncated.dcm', 'whole.dcm'].map((name, i) => `${name},Mass,0,p${i}`);
     return writeText(join(root, 'list.csv'), ['image,findings,follow-up,patient', ...rows].join('\n'));
   }

@@ -22,7 +22,7 @@ import {
   type Dataset,
 } from '../../src/data/index.js';
 import { float32 } from '../../src/onnx/tensor.js';
-import { dataPath } from '../helpers/paths.js';
+import { sharedDataPath } from '../helpers/fixtures.js';
 import { copyInto, tempFolder, writeText } from './fixtures.js';
 
 export const CHEXPERT_HEADER = ['Path', 'Sex', 'Age', 'Frontal/Lateral', 'AP/PA', ...CHEXPERT_OBSERVATIONS].join(',');
@@ -44,8 +44,8 @@ const ROWS = [
 /** A CheXpert-like folder: CheXpert-v1.0-small/train.csv and real PNG pixels at the listed paths. */
 export function writeChexpertFixture(rows: string[][] = ROWS): string {
   const root = tempFolder('cxr-chexpert-');
-  const pngs = readdirSync(dataPath('nih-cxr14-64px', 'images'));
-  rows.forEach((row, i) => copyInto(dataPath('nih-cxr14-64px', 'images', pngs[i]), join(root, row[0])));
+  const pngs = readdirSync(sharedDataPath('nih-cxr14-64px', 'images'));
+  rows.forEach((row, i) => copyInto(sharedDataPath('nih-cxr14-64px', 'images', pngs[i]), join(root, row[0])));
   return writeText(join(root, 'CheXpert-v1.0-small', 'train.csv'), [CHEXPERT_HEADER, ...rows.map((r) => r.join(','))].join('\n') + '\n');
 }
 

@@ -3,14 +3,14 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after } from 'node:test';
-import { dataPath } from '../helpers/paths.js';
+import { sharedDataPath } from '../helpers/fixtures.js';
 
-export const NIH_SUBSET_CSV = dataPath('nih-cxr14-subset', 'Data_Entry.csv');
-export const NIH_64_CSV = dataPath('nih-cxr14-64px', 'labels.csv');
-export const NIH_1024_DIR = dataPath('nih-cxr14-subset', 'images-1024');
-export const NIH_META = dataPath('nih-meta');
-export const SAMPLE_LABELS_CSV = dataPath('nih-meta', 'sample_labels.csv');
-export const BBOX_CSV = dataPath('nih-meta', 'BBox_List_2017.csv');
+export const NIH_SUBSET_CSV = sharedDataPath('nih-cxr14-subset', 'Data_Entry.csv');
+export const NIH_64_CSV = sharedDataPath('nih-cxr14-64px', 'labels.csv');
+export const NIH_1024_DIR = sharedDataPath('nih-cxr14-subset', 'images-1024');
+export const NIH_META = sharedDataPath('nih-meta');
+export const SAMPLE_LABELS_CSV = sharedDataPath('nih-meta', 'sample_labels.csv');
+export const BBOX_CSV = sharedDataPath('nih-meta', 'BBox_List_2017.csv');
 
 /** A fresh temporary folder, removed when the test file ends. */
 export function tempFolder(prefix = 'cxr-data-'): string {

@@ -18,7 +18,7 @@ import {
   readNihDataset,
   relation,
 } from '../../src/data/index.js';
-import { dataPath } from '../helpers/paths.js';
+import { sharedDataPath } from '../helpers/fixtures.js';
 import { writeChexpertFixture } from './chexpert.test.js';
 import { NIH_64_CSV, NIH_SUBSET_CSV, tempFolder, writeText } from './fixtures.js';
 
@@ -32,7 +32,7 @@ describe('generic CSV + image folder', () => {
     );
     const generic = await readCsvDataset({
       csvPath: csv,
-      imageRoot: dataPath('nih-cxr14-64px'),
+      imageRoot: sharedDataPath('nih-cxr14-64px'),
       imageColumn: 'file',
       patientColumn: 'patient',
       labels: { column: 'findings', names: NIH_FINDINGS, none: 'No Finding' },
@@ -56,7 +56,7 @@ describe('generic CSV + image folder', () => {
     );
     const dataset = await readCsvDataset({
       csvPath: csv,
-      imageRoot: dataPath('nih-cxr14-64px', 'images'),
+      imageRoot: sharedDataPath('nih-cxr14-64px', 'images'),
       imageColumn: 'image',
       labels: { columns: ['Effusion', 'Mass'] },
       ageColumn: 'age',

@@ -14,7 +14,7 @@ import {
   scaleBox,
   toTargets,
 } from '../../src/data/index.js';
-import { dataPath } from '../helpers/paths.js';
+import { sharedDataPath } from '../helpers/fixtures.js';
 import { BBOX_CSV, NIH_1024_DIR, NIH_64_CSV, NIH_META, NIH_SUBSET_CSV, SAMPLE_LABELS_CSV, copyInto, tempFolder, writeText } from './fixtures.js';
 
 describe('NIH Data_Entry reader on the real subset (400 images at 512 px)', () => {
@@ -27,10 +27,10 @@ describe('NIH Data_Entry reader on the real subset (400 images at 512 px)', () =
       Atelectasis: 52, Cardiomegaly: 41, Effusion: 47, Infiltration: 75, Mass: 48, Nodule: 61, Pneumonia: 15,
       Pneumothorax: 29, Consolidation: 52, Edema: 12, Emphysema: 31, Fibrosis: 30, Pleural_Thickening: 46, Hernia: 14,
     });
-    const onDisk = new Set(readdirSync(dataPath('nih-cxr14-subset', 'images')));
+    const onDisk = new Set(readdirSync(sharedDataPath('nih-cxr14-subset', 'images')));
     for (const record of dataset.records) {
       assert.ok(onDisk.has(record.id));
-      assert.equal(record.imagePath, dataPath('nih-cxr14-subset', 'images', record.id));
+      assert.equal(record.imagePath, sharedDataPath('nih-cxr14-subset', 'images', record.id));
       assert.equal(record.patientId, record.id.slice(0, 8));
     }
     assert.equal(new Set(dataset.records.map((r) => r.patientId)).size, 400);

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
-import { repoRoot } from '../helpers/paths.js';
+import { REPO_ROOT } from '../helpers/fixtures.js';
 
-const EVAL = join(repoRoot(), 'src', 'eval');
+const EVAL = join(REPO_ROOT, 'src', 'eval');
 const NODE_SIDE = 'files.ts';
 
 test('every src/eval module but files.ts imports only other src/eval modules', () => {

@@ -3,9 +3,9 @@ import { readNihDataset } from '../../src/data/nih.js';
 import { NIH_FINDINGS } from '../../src/data/labels.js';
 import type { EvaluationInput } from '../../src/eval/evaluate.js';
 import { SeededRandom } from '../../src/eval/random.js';
-import { dataPath } from '../helpers/paths.js';
+import { sharedDataPath } from '../helpers/fixtures.js';
 
-export const NIH_SUBSET_CSV = dataPath('nih-cxr14-subset', 'Data_Entry.csv');
+export const NIH_SUBSET_CSV = sharedDataPath('nih-cxr14-subset', 'Data_Entry.csv');
 
 /** sigmoid(1.3 * label - 2.2 + noise), rounded to 6 decimals as `cxr predict --csv` writes probabilities. */
 export function syntheticProbability(label: number, random: SeededRandom): number {

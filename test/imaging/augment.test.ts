@@ -11,13 +11,13 @@ import {
   toModelPixels,
   type AppliedAugmentation,
 } from '../../src/imaging/index.js';
-import { dataPath } from '../helpers/paths.js';
+import { sharedDataPath } from '../helpers/fixtures.js';
 import { diff, stats } from './util.js';
 
 const SIZE = 96;
 let chest: Uint8Array;
 before(async () => {
-  const image = await decodeImageFile(dataPath('nih-cxr14-subset/images/00000075_000.png'));
+  const image = await decodeImageFile(sharedDataPath('nih-cxr14-subset/images/00000075_000.png'));
   chest = toModelPixels(image, { width: SIZE, height: SIZE, channels: 1, mean: [0], std: [1], resize: 'pad' }).pixels;
 });
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { assertDecodedImage, decodeImage, decodeImageFile, type DecodedImage } from '../../src/imaging/index.js';
-import { dataPath } from '../helpers/paths.js';
+import { sharedDataPath } from '../helpers/fixtures.js';
 import { el, grayImage, withElements, writeDicom } from './dicom-writer.js';
 import { writePng } from './png-writer.js';
 import { CXR01, readBytes, storedSamples16 } from './util.js';
@@ -50,18 +50,18 @@ describe('bad input: files', () => {
 
 describe('bad input: PNG and JPEG', () => {
   test('a truncated PNG (a real NIH image cut in half)', () => {
-    const png = readBytes(dataPath('nih-cxr14-subset/images/00000075_000.png'));
+    const png = readBytes(sharedDataPath('nih-cxr14-subset/images/00000075_000.png'));
     return rejects('truncated.png', png.subarray(0, png.length >> 1), /cannot decode PNG/);
   });
 
   test('a PNG with a corrupt compressed stream', () => {
-    const png = readBytes(dataPath('nih-cxr14-subset/images/00000075_000.png')).slice();
+    const png = readBytes(sharedDataPath('nih-cxr14-subset/images/00000075_000.png')).slice();
     for (let i = 2000; i < 6000; i++) png[i] ^= 0x5a;
     return rejects('corrupt.png', png, /cannot decode PNG/);
   });
 
   test('a truncated JPEG (a real photo cut in half)', () => {
-    const jpeg = readBytes(dataPath('natural-photos/rocket.jpg'));
+    const jpeg = readBytes(sharedDataPath('natural-photos/rocket.jpg'));
     return rejects('truncated.jpg', jpeg.subarray(0, jpeg.length >> 1), /cannot decode JPEG/);
   });
 
@@ -82,20 +82,20 @@ describe('bad input: DICOM', () => {
   });
 
   test('a truncated compressed DICOM', () => {
-    const bytes = readBytes(dataPath('dicom/derived/drv02_CR_chest_PA_MONO1_RLE_from_cxr01.dcm'));
+    const bytes = readBytes(sharedDataPath('dicom/derived/drv02_CR_chest_PA_MONO1_RLE_from_cxr01.dcm'));
     return rejects('truncated-rle.dcm', bytes.subarray(0, Math.floor(bytes.length * 0.7)), /corrupt or truncated DICOM: .*buffer overrun/);
   });
 
   test('corrupt compressed pixel data (RLE and JPEG-LS streams overwritten)', async () => {
     for (const name of ['drv02_CR_chest_PA_MONO1_RLE_from_cxr01.dcm', 'drv04_CR_chest_PA_MONO1_JPEGLSLossless_from_cxr01.dcm']) {
-      const bytes = readBytes(dataPath('dicom/derived', name)).slice();
+      const bytes = readBytes(sharedDataPath('dicom/derived', name)).slice();
       const start = Math.floor(bytes.length * 0.6);
       for (let i = start; i < start + 2000; i++) bytes[i] = (i * 7919) & 0xff;
       await rejects(`corrupt-${name}`, bytes, /cannot decode (RLE Lossless|JPEG-LS Lossless) pixel data/);
     }
   });
 
-  test('a DICOM header cut inside the file meta', () => rejects('header.dcm', readBytes(dataPath('dicom/cxr06_CR_chest_PA_MONO2_8bit_JPEGBaseline_SIIM.dcm')).subarray(0, 200), /corrupt or truncated DICOM/));
+  test('a DICOM header cut inside the file meta', () => rejects('header.dcm', readBytes(sharedDataPath('dicom/cxr06_CR_chest_PA_MONO2_8bit_JPEGBaseline_SIIM.dcm')).subarray(0, 200), /corrupt or truncated DICOM/));
 
   test('a DICOM without pixel data (e.g. a structured report)', () =>
     rejects('no-pixels.dcm', writeDicom([el(0x00080016, 'UI', '1.2.840.10008.5.1.4.1.1.88.11'), el(0x00080060, 'CS', 'SR')]), /no Pixel Data \(7FE0,0010\): not an image \(SOP Class UID 1\.2\.840\.10008\.5\.1\.4\.1\.1\.88\.11\)/));

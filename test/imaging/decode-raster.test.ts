@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import sharp from 'sharp';
 import { decodeImage, decodeImageFile, toModelPixels } from '../../src/imaging/index.js';
-import { dataPath } from '../helpers/paths.js';
+import { sharedDataPath } from '../helpers/fixtures.js';
 import { writePng } from './png-writer.js';
 import { fixture, readCsv, stats } from './util.js';
 
@@ -19,7 +19,7 @@ describe('NIH PNGs', () => {
   ];
   for (const [folder, size, count] of sets) {
     test(`${folder}: all ${count} decode to ${size}x${size} 8-bit gray`, async () => {
-      const dir = dataPath(folder);
+      const dir = sharedDataPath(folder);
       const files = pngs(dir);
       assert.equal(files.length, count);
       for (const file of files) {
@@ -38,7 +38,7 @@ describe('NIH PNGs', () => {
   }
 
   test('the RGBA original (00000004_000.png) becomes gray equal to its (identical) colour channels, with notes', async () => {
-    const path = dataPath('nih-cxr14-subset/images-1024/00000004_000.png');
+    const path = sharedDataPath('nih-cxr14-subset/images-1024/00000004_000.png');
     const image = await decodeImageFile(path);
     assert.deepEqual(image.notes, ["RGBA converted to gray (ITU-R 601 luma, as PIL's convert('L'))", 'alpha channel (fully opaque) dropped']);
     const rgba = await sharp(path).raw().toBuffer();
@@ -50,7 +50,7 @@ describe('NIH PNGs', () => {
 });
 
 describe('natural photos', () => {
-  const dir = dataPath('natural-photos');
+  const dir = sharedDataPath('natural-photos');
   const manifest = readCsv(join(dir, 'manifest.csv'));
 
   for (const row of manifest) {
@@ -121,14 +121,14 @@ describe('written PNGs and JPEGs', () => {
   });
 
   test('the same picture at 8 and 16 bits gives identical model pixels', async () => {
-    const nih = await decodeImageFile(dataPath('nih-cxr14-64px/images/00000001_000.png'));
+    const nih = await decodeImageFile(sharedDataPath('nih-cxr14-64px/images/00000001_000.png'));
     const as16 = await decodeImage(writePng(64, 64, 16, 0, Array.from(nih.pixels, (v) => v * 257)), 'nih16.png');
     const spec = { width: 37, height: 29, channels: 1 as const, mean: [0], std: [1], resize: 'pad' as const };
     assert.deepEqual(toModelPixels(as16, spec).pixels, toModelPixels(nih, spec).pixels);
   });
 
   test('JPEG EXIF orientation is applied (rotated 90 degrees -> width and height swap)', async () => {
-    const source = await decodeImageFile(dataPath('nih-cxr14-64px/images/00000001_000.png'));
+    const source = await decodeImageFile(sharedDataPath('nih-cxr14-64px/images/00000001_000.png'));
     const wide = await sharp(Buffer.from(source.pixels), { raw: { width: 64, height: 64, channels: 1 } })
       .extract({ left: 0, top: 0, width: 64, height: 40 })
       .jpeg({ quality: 95 })

@@ -16,7 +16,7 @@ import {
   type DecodedImage,
   type PreprocessingSpec,
 } from '../../src/imaging/index.js';
-import { dataPath } from '../helpers/paths.js';
+import { sharedDataPath } from '../helpers/fixtures.js';
 import { CXR01, diff, fixture, readCsv } from './util.js';
 
 const gray = (width: number, height: number, f: (x: number, y: number) => number, maxValue = 255): DecodedImage => {
@@ -89,7 +89,7 @@ describe('model pixels against PIL (fixtures from scripts/fixtures/imaging_pil_r
   for (const [name, resize, maxMean] of cases) {
     test(`${name}: ${reference[name].op} within 1 gray level, mean difference < ${maxMean}`, async () => {
       const c = reference[name];
-      const image = await decodeImageFile(dataPath(c.source));
+      const image = await decodeImageFile(sharedDataPath(c.source));
       const { pixels } = toModelPixels(image, spec(c.width, c.height, resize));
       // PIL rounds to uint8 after each separable pass in fixed point; we keep floats until the end.
       const d = diff(pixels, fixture(c.file));
@@ -167,12 +167,12 @@ describe('toModelPixels and geometry', () => {
   });
 
   test("NIH boxes (1024 px space) map into a 512 px image's model input, and mark the right pixels", async () => {
-    const boxes = readCsv(dataPath('nih-meta/BBox_List_2017.csv'));
-    const subset = new Set(readCsv(dataPath('nih-cxr14-subset/Data_Entry.csv')).map((r) => r['Image Index']));
+    const boxes = readCsv(sharedDataPath('nih-meta/BBox_List_2017.csv'));
+    const subset = new Set(readCsv(sharedDataPath('nih-cxr14-subset/Data_Entry.csv')).map((r) => r['Image Index']));
     const row = boxes.find((r) => subset.has(r['Image Index']))!;
     assert.ok(row, 'one of the subset images has an official box');
     const [x, y, w, h] = ['Bbox [x', 'y', 'w', 'h]'].map((k) => Number(row[k]));
-    const image = await decodeImageFile(dataPath('nih-cxr14-subset/images', row['Image Index']));
+    const image = await decodeImageFile(sharedDataPath('nih-cxr14-subset/images', row['Image Index']));
     assert.equal(image.width, 512);
     const g = computeGeometry(512, 512, { width: 224, height: 224, resize: 'pad' });
     const mapped = boxToModel(g, { x, y, width: w, height: h }, { width: 1024, height: 1024 });
@@ -229,7 +229,7 @@ describe('normalize and preprocess', () => {
   });
 
   test('preprocess = toModelPixels then normalize, as a CHW float32 tensor', async () => {
-    const image = await decodeImageFile(dataPath('nih-cxr14-subset/images-1024/00000001_000.png'));
+    const image = await decodeImageFile(sharedDataPath('nih-cxr14-subset/images-1024/00000001_000.png'));
     const s = imagenetPreprocessing(224, 224, 3);
     const { tensor, geometry, pixels } = preprocess(image, s);
     assert.deepEqual(tensor.dims, [3, 224, 224]);

@@ -1,18 +1,18 @@
 /** Small helpers for the imaging tests: real-file access, raw stored DICOM samples, CSV and pixel statistics. */
 import { readFileSync } from 'node:fs';
 import dicomParser from 'dicom-parser';
-import { dataPath, repoRoot } from '../helpers/paths.js';
+import { REPO_ROOT, sharedDataPath } from '../helpers/fixtures.js';
 import { join } from 'node:path';
 
-export const DICOM_DIR = dataPath('dicom');
-export const CXR01 = dataPath('dicom', 'cxr01_CR_chest_PA_MONO1_10bit_ImplicitLE_nometa.dcm');
+export const DICOM_DIR = sharedDataPath('dicom');
+export const CXR01 = sharedDataPath('dicom', 'cxr01_CR_chest_PA_MONO1_10bit_ImplicitLE_nometa.dcm');
 
 export function readBytes(path: string): Uint8Array {
   return new Uint8Array(readFileSync(path));
 }
 
 export function fixture(name: string): Uint8Array {
-  return readBytes(join(repoRoot(), 'test', 'imaging', 'fixtures', name));
+  return readBytes(join(REPO_ROOT, 'test', 'imaging', 'fixtures', name));
 }
 
 /** The stored values of a native 16-bit DICOM, read straight from the bytes (no windowing), via dicom-parser. */

@@ -1,6 +1,6 @@
 /**
- * Training end to end on real NIH images (the 64 px set, at 64 px): a few epochs of an ImageNet MobileNetV2 learn
- * something on held-out patients, an interrupted run resumes exactly, and the saved model is the trained one.
+ * Training end to end on real NIH images: an ImageNet MobileNetV2 learns something on held-out patients, an
+ * interrupted run resumes exactly (dropout and patient metadata included), and the saved model is the trained one.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
@@ -18,16 +18,21 @@ import { sharedDataPath } from '../helpers/fixtures.js';
 const dir = mkdtempSync(join(tmpdir(), 'cxr-train-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
+// Both NIH sets (664 patients): the 64 px set alone has so few patients that a validation split of it is noise.
+const DATASETS = [
+  { format: 'nih', csv: sharedDataPath('nih-cxr14-subset', 'Data_Entry.csv'), images: sharedDataPath('nih-cxr14-subset', 'images') },
+  { format: 'nih', csv: sharedDataPath('nih-cxr14-64px', 'labels.csv'), images: sharedDataPath('nih-cxr14-64px', 'images') },
+];
+
 const recipe = (overrides: Record<string, unknown> = {}) =>
   resolveConfig({
-    datasets: [{ format: 'nih', csv: sharedDataPath('nih-cxr14-64px', 'labels.csv'), images: sharedDataPath('nih-cxr14-64px', 'images') }],
-    labels: ['Cardiomegaly', 'Effusion', 'Infiltration', 'Atelectasis'],
-    model: { architecture: 'mobilenet_v2', pretrained: sharedDataPath('weights', 'mobilenetv2-12-int8.onnx'), size: 64 },
-    optimizer: { kind: 'adamw', lr: 0.001 },
+    datasets: DATASETS,
+    model: { architecture: 'mobilenet_v2', pretrained: sharedDataPath('weights', 'mobilenetv2-12-int8.onnx'), size: 128 },
+    optimizer: { kind: 'adamw', lr: 0.003 },
     loss: { kind: 'bce', posWeight: 'auto' },
-    epochs: 3,
+    epochs: 2,
     batchSize: 32,
-    freeze: { headEpochs: 1, then: 'all' },
+    freeze: { headEpochs: 2, then: 'all' },
     threads: 2,
     cacheDir: join(dir, 'cache'),
     ...overrides,
@@ -52,19 +57,24 @@ describe('cxr train on real NIH images', () => {
     const out = join(dir, 'full');
     const outcome = await train({ config, outDir: out });
     assert.equal(outcome.status, 'completed');
-    assert.equal(outcome.history.length, 3);
+    assert.equal(outcome.history.length, 2);
     const best = outcome.history[outcome.bestEpoch].validationMeanAuroc;
-    assert.ok(best > 0.6, `validation mean AUROC ${best}`);
+    assert.ok(best > 0.6, `validation mean AUROC ${best} (about 0.67 when this test was written)`);
     const { card } = await finishRun(outcome, config, out, () => {});
-    const test = card.metrics.test?.summary;
-    assert.ok(test?.meanAuroc && test.meanAuroc > 0.55, `test mean AUROC ${test?.meanAuroc}`);
+    const validation = card.metrics.validation.summary;
+    assert.ok(validation.meanAurocBootstrap && validation.meanAurocBootstrap.lower > 0.5, `validation 95% CI ${JSON.stringify(validation.meanAurocBootstrap)}`);
     const info = readModelInfo(readModelFile(join(out, 'model.onnx')));
-    assert.deepEqual(Object.keys(info.thresholds?.values ?? {}), config.labels);
+    assert.ok(Object.keys(info.thresholds?.values ?? {}).length >= 12, 'a threshold for every finding with validation positives');
     assert.match(readFileSync(join(out, 'model-card.md'), 'utf8'), /NOT FOR CLINICAL USE/);
   });
 
   it('an interrupted run resumes at the same step and continues exactly', async () => {
-    const config = recipe({ epochs: 2 });
+    // Head first, then everything, with dropout and the patient-metadata input: 64 px keeps it quick.
+    const config = recipe({
+      model: { architecture: 'mobilenet_v2', pretrained: sharedDataPath('weights', 'mobilenetv2-12-int8.onnx'), size: 64, metadata: true },
+      freeze: { headEpochs: 1, then: 'all' },
+      optimizer: { kind: 'adamw', lr: 0.001 },
+    });
     const reference = join(dir, 'reference');
     await train({ config, outDir: reference });
     const out = join(dir, 'interrupted');

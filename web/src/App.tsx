@@ -5,6 +5,7 @@ import { RESEARCH_NOTICE } from '../../src/serve/analysis.js';
 import type { ModelCard } from '../../src/serve/model-card.js';
 import { FilePicker } from './components/FilePicker.js';
 import { FindingsList } from './components/FindingsList.js';
+import { InputChecks } from './components/InputChecks.js';
 import { DisplayControls, HeatmapControls } from './components/Controls.js';
 import { ModeSwitch } from './components/ModeSwitch.js';
 import { ModelCardPanel } from './components/ModelCardPanel.js';
@@ -61,8 +62,8 @@ export function App() {
     return engines.current.private;
   }
 
-  /** Predicts, then explains; a newer run makes the older one's results be dropped. */
-  async function analyse(which: Mode, file: Upload, decoded: DecodedImage, chosenMethod: string, keepPrediction = false) {
+  /** Predicts, then explains; a newer run makes the older one's results be dropped. A rejected image is not explained. */
+  async function analyse(which: Mode, file: Upload, decoded: DecodedImage, chosenMethod: string, keepPrediction = false, showRejected = false) {
     const id = ++run.current;
     const current = () => id === run.current;
     setPhase(keepPrediction ? 'explaining' : 'predicting');
@@ -73,10 +74,18 @@ export function App() {
       const engine = await engineFor(which);
       if (!current()) return;
       if (!keepPrediction) {
-        const predicted = await engine.predict(file, decoded);
+        const predicted = await engine.predict(file, decoded, showRejected);
         if (!current()) return;
         setPrediction(predicted);
         setSelected([...predicted.findings].sort((a, b) => b.probability - a.probability)[0]?.name ?? null);
+        if (predicted.verdict === 'rejected') {
+          setPhase('ready');
+          setMessage('The input checks rejected this image: no findings.');
+          return;
+        }
+      } else if (prediction?.verdict === 'rejected') {
+        setPhase('ready');
+        return;
       }
       if (!engine.methods.includes(chosenMethod)) {
         setPhase('ready');
@@ -157,7 +166,16 @@ export function App() {
           <p class={`status ${phase}`} role="status" aria-live="polite">
             {busy && <span class="spinner" aria-hidden="true" />} {message}
           </p>
-          {prediction && <FindingsList findings={prediction.findings} selected={selected} onSelect={setSelected} hasMaps={!!explanation} />}
+          {prediction && (
+            <InputChecks
+              flags={prediction.inputFlags}
+              verdict={prediction.verdict}
+              hasDetector={!!card?.inputChecks}
+              disabled={busy}
+              onShowAnyway={() => upload && image && void analyse(mode, upload, image, method, false, true)}
+            />
+          )}
+          {prediction && prediction.verdict !== 'rejected' && <FindingsList findings={prediction.findings} selected={selected} onSelect={setSelected} hasMaps={!!explanation} />}
         </aside>
         <section class="work">
           {image ? (
@@ -177,7 +195,6 @@ export function App() {
               </div>
               <Viewer image={image} windowing={windowing} onWindow={setWindowing} layer={layer} opacity={opacity} sideBySide={sideBySide} layerLabel={selected && layer ? `${selected.replace(/_/g, ' ')} · ${explanation!.method}` : 'Overlay (no heatmap yet)'} />
               {prediction && prediction.image.notes.length > 0 && <p class="muted">Image notes: {prediction.image.notes.join('; ')}</p>}
-              {prediction && <p class="muted">Input checks: {prediction.inputFlags.length ? prediction.inputFlags.map((f) => f.message).join('; ') : 'no input-validity flags (these checks are not part of this model yet).'}</p>}
             </>
           ) : (
             <p class="placeholder">No image yet. Nothing is uploaded until you choose a file{mode === 'private' ? ', and in private mode not even then' : ''}.</p>

@@ -4,7 +4,7 @@
  */
 import type { GridMap } from '../../src/explain/types.js';
 import type { DecodedImage, Geometry } from '../../src/imaging/browser.js';
-import type { AnalyzeResponse, FindingResult, ImageResult, InputFlag } from '../../src/serve/analysis.js';
+import type { AnalyzeResponse, FindingResult, ImageResult, InputFlag, InputVerdict } from '../../src/serve/analysis.js';
 import type { ErrorBody } from '../../src/serve/errors.js';
 import type { ModelCard } from '../../src/serve/model-card.js';
 import { decodeRawMap } from './render.js';
@@ -22,6 +22,8 @@ export interface PredictionView {
   mode: Mode;
   findings: FindingResult[];
   inputFlags: InputFlag[];
+  /** `rejected`: no findings (the flags say why); `rejected-shown`: findings on request, not to be trusted. */
+  verdict: InputVerdict;
   image: ImageResult;
   requestId?: string;
   ms: number;
@@ -38,7 +40,8 @@ export interface Engine {
   mode: Mode;
   /** Which explanation methods this engine can run. */
   methods: string[];
-  predict(upload: Upload, image: DecodedImage): Promise<PredictionView>;
+  /** `showRejected`: give findings even when the input checks reject the image. */
+  predict(upload: Upload, image: DecodedImage, showRejected: boolean): Promise<PredictionView>;
   explain(upload: Upload, image: DecodedImage, method: string, onProgress: (text: string) => void): Promise<ExplanationView>;
 }
 
@@ -69,16 +72,17 @@ export class ServerEngine implements Engine {
     return body as AnalyzeResponse;
   }
 
-  async predict(upload: Upload): Promise<PredictionView> {
+  async predict(upload: Upload, _image: DecodedImage, showRejected: boolean): Promise<PredictionView> {
     const started = performance.now();
-    const body = await this.post(upload, { heatmap: 'none' });
-    return { mode: 'server', findings: body.findings, inputFlags: body.inputFlags, image: body.image, requestId: body.requestId, ms: performance.now() - started };
+    const body = await this.post(upload, { heatmap: 'none', showRejected: String(showRejected) });
+    return { mode: 'server', findings: body.findings, inputFlags: body.inputFlags, verdict: body.verdict, image: body.image, requestId: body.requestId, ms: performance.now() - started };
   }
 
   async explain(upload: Upload, _image: DecodedImage, method: string, onProgress: (text: string) => void): Promise<ExplanationView> {
     const started = performance.now();
     onProgress(`${method} running on the server…`);
-    const body = await this.post(upload, { methods: method, heatmap: 'raw', findings: this.card.labels.join(',') });
+    // Only asked for after a prediction was given (accepted, or shown on request), so rejected inputs are shown too.
+    const body = await this.post(upload, { methods: method, heatmap: 'raw', findings: this.card.labels.join(','), showRejected: 'true' });
     const [explanation] = body.explanations;
     const maps = new Map(explanation.maps.map((m) => [m.finding, decodeRawMap(m.raw!)]));
     return { method, geometry: explanation.geometry, maps, ms: performance.now() - started };
@@ -118,7 +122,17 @@ export class PrivateEngine implements Engine {
         else if (event.data.type === 'error') reject(new Error(event.data.message));
       };
       worker.onerror = (event) => reject(new Error(`the private-mode worker failed: ${event.message}`));
-      const message: ToPrivateWorker = { type: 'load', model: { url: card.modelUrl, sha256: card.sha256, labels: card.labels, preprocessing: card.preprocessing, io: card.io, thresholds: card.thresholds?.values } };
+      const model = {
+        url: card.modelUrl,
+        sha256: card.sha256,
+        labels: card.labels,
+        preprocessing: card.preprocessing,
+        io: card.io,
+        thresholds: card.thresholds ?? undefined,
+        calibration: card.calibration ?? undefined,
+        safety: card.inputChecks ?? undefined,
+      };
+      const message: ToPrivateWorker = { type: 'load', model };
       worker.postMessage(message);
     });
     return new PrivateEngine(worker, card, backend);
@@ -131,11 +145,11 @@ export class PrivateEngine implements Engine {
     });
   }
 
-  async predict(upload: Upload, image: DecodedImage): Promise<PredictionView> {
-    const reply = await this.call({ type: 'predict', id: this.nextId++, image });
+  async predict(upload: Upload, image: DecodedImage, showRejected: boolean): Promise<PredictionView> {
+    const reply = await this.call({ type: 'predict', id: this.nextId++, image, showRejected });
     if (reply.type !== 'prediction') throw new Error(`unexpected reply ${reply.type}`);
     const { width, height, format, notes, metadata } = image;
-    return { mode: 'private', findings: reply.findings, inputFlags: [], image: { name: upload.name, width, height, format, notes, metadata }, ms: reply.ms };
+    return { mode: 'private', findings: reply.findings, inputFlags: reply.inputFlags, verdict: reply.verdict, image: { name: upload.name, width, height, format, notes, metadata }, ms: reply.ms };
   }
 
   async explain(_upload: Upload, image: DecodedImage, method: string, onProgress: (text: string) => void): Promise<ExplanationView> {

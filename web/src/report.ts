@@ -56,7 +56,9 @@ export function reportCanvas(input: ReportInput): HTMLCanvasElement {
   text(`Weights: ${card.weights}`, '17px sans-serif', '#7a4a00');
   text(card.thresholds ? `Thresholds: ${card.thresholds.rule}, chosen on the ${card.thresholds.source}.` : 'No validated thresholds: probabilities only, no positive/negative calls.', '17px sans-serif');
   text(`Image: ${prediction.image.name}, ${image.width} × ${image.height} ${image.format.toUpperCase()}${image.notes.length ? ` (${image.notes.join('; ')})` : ''}`, '17px sans-serif');
-  text(`Input flags: ${prediction.inputFlags.length ? prediction.inputFlags.map((f) => `${f.severity}: ${f.message}`).join('; ') : 'none raised (input-validity checks not yet part of this model)'}`, '17px sans-serif');
+  text(`Input checks: ${prediction.inputFlags.length ? prediction.inputFlags.map((f) => `${f.severity}: ${f.message}`).join('; ') : card.inputChecks ? 'passed' : 'no flags (image size, blankness and DICOM tags only; this model has no out-of-distribution detector)'}`, '17px sans-serif');
+  if (prediction.verdict === 'rejected') text('The input checks rejected this image: no findings are given.', 'bold 17px sans-serif', '#b00020');
+  if (prediction.verdict === 'rejected-shown') text('The input checks rejected this image; the findings below were shown on request and are NOT to be trusted.', 'bold 17px sans-serif', '#b00020');
   y += 10;
 
   // Findings table.
@@ -86,7 +88,7 @@ export function reportCanvas(input: ReportInput): HTMLCanvasElement {
     c.fillStyle = '#111';
     c.font = '17px sans-serif';
     c.fillText(`${(f.probability * 100).toFixed(1)}%`, barX + barWidth + 10, y);
-    c.fillText(f.threshold === null ? 'none validated' : `${(f.threshold * 100).toFixed(1)}% → ${f.decision}`, barX + barWidth + 90, y);
+    c.fillText(f.threshold === null ? 'none validated' : `${(f.threshold * 100).toFixed(1)}% (${f.thresholdRule}) → ${f.decision}`, barX + barWidth + 90, y);
   }
   y += 40;
 

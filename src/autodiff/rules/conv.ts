@@ -5,7 +5,8 @@
  * - weights, 1x1: a batched MatMul of dY and X over the spatial axis, then a sum over the batch;
  * - weights, k x k stride 1: k*k shifted views of the padded dY in one batched MatMul against X;
  * - weights with few input channels (the stem): a Conv of X and dY with batch and channels swapped (dilation = stride);
- * - weights otherwise (strided, grouped, depthwise): k*k strided views of the padded X against dY.
+ * - depthwise weights: one grouped Conv correlating X with dY (batch summed inside it);
+ * - weights otherwise (strided, grouped): k*k strided views of the padded X against dY.
  */
 import { type Value, attributeInt, attributeInts, attributeString } from '../../onnx/index.js';
 import { type GradientContext, registerGradient } from '../registry.js';
@@ -55,7 +56,13 @@ function geometry(ctx: GradientContext): ConvGeometry {
 
 const allOnes = (v: number[]) => v.every((d) => d === 1);
 
+/** Rules that support replicated gradients (several cotangents, one forward pass) serve only input gradients. */
+export function onlyInputGradient(ctx: GradientContext): void {
+  if (ctx.replicas > 1 && ctx.wants.some((w, i) => w && i > 0)) throw ctx.fail('parameter gradients cannot be taken with several cotangents in one backward pass');
+}
+
 registerGradient('Conv', (ctx) => {
+  onlyInputGradient(ctx);
   const g = geometry(ctx);
   const dy = ctx.grad();
   return [
@@ -63,7 +70,7 @@ registerGradient('Conv', (ctx) => {
     ctx.wants[1] ? weightGradient(ctx, g, dy) : undefined,
     ctx.wants[2] ? ctx.op('ReduceSum', [dy, ctx.b.ints([0, 2, 3])], { keepdims: 0 }) : undefined,
   ];
-});
+}, { replicas: true });
 
 function inputGradient(ctx: GradientContext, g: ConvGeometry, dy: Value): Value {
   const w = ctx.input(1);
@@ -117,7 +124,25 @@ function weightGradient(ctx: GradientContext, g: ConvGeometry, dy: Value): Value
   const padsFit = g.pads.every((p, i) => p <= g.kernel[i % 2] - 1);
   if (g.group === 1 && stride1 && padsFit && g.outChannels <= g.inChannels) return shiftedOutputWeightGradient(ctx, g, x, dy);
   if (g.group === 1 && g.inChannels <= 4) return correlationWeightGradient(ctx, g, x, dy);
+  if (g.group === g.inChannels && g.group === g.outChannels) return depthwiseWeightGradient(ctx, g, x, dy);
   return shiftedInputWeightGradient(ctx, g, x, dy);
+}
+
+/**
+ * Depthwise (one input and one output channel per group): per channel, the correlation of X with dY summed over the
+ * batch, as ONE grouped Conv: X as [1, C * N, H, W] (channel-major), dY as C kernels of N x oh x ow, group C, the
+ * stride as dilation. 2-3.5x faster than k*k strided views times dY on ONNX Runtime's CPU provider.
+ */
+function depthwiseWeightGradient(ctx: GradientContext, g: ConvGeometry, x: Value, dy: Value): Value {
+  const [kh, kw] = g.kernel;
+  const [h, w] = g.inSpatial;
+  const c = g.inChannels;
+  const xt = ctx.op('Reshape', [ctx.op('Transpose', [x], { perm: [1, 0, 2, 3] }), ctx.b.ints([1, -1, h, w])]);
+  const dyt = ctx.op('Transpose', [dy], { perm: [1, 0, 2, 3] });
+  const corr = ctx.op('Conv', [xt, dyt], { kernel_shape: g.outSpatial, pads: g.pads, dilations: g.strides, strides: g.dilations, group: c });
+  const [, , ch, cw] = corr.type.shape;
+  const cropped = ch === kh && cw === kw ? corr : ctx.op('Slice', [corr, ctx.b.ints([0, 0]), ctx.b.ints([kh, kw]), ctx.b.ints([2, 3])]);
+  return ctx.op('Reshape', [cropped, ctx.b.ints([c, 1, kh, kw])]);
 }
 
 /** dW[o, i] = sum over batch and pixels of dY[o] * X[i] (X subsampled by the stride). */
@@ -184,12 +209,6 @@ function shiftedInputWeightGradient(ctx: GradientContext, g: ConvGeometry, x: Va
   const stacked = ctx.op('Concat', views, { axis: 2 });
   const inPerGroup = g.inChannels / g.group;
   const outPerGroup = g.outChannels / g.group;
-  if (inPerGroup === 1 && outPerGroup === 1) {
-    // Depthwise: per channel, the k*k views times dY, summed over batch and pixels.
-    const dy4 = ctx.op('Reshape', [dy, ctx.b.ints([0, g.outChannels, 1, pixels])]);
-    const summed = ctx.op('ReduceSum', [ctx.op('Mul', [stacked, dy4]), ctx.b.ints([0, 3])], { keepdims: 0 });
-    return ctx.op('Reshape', [summed, ctx.b.ints([g.outChannels, 1, kh, kw])]);
-  }
   const grouped = ctx.op('Reshape', [stacked, ctx.b.ints([0, g.group, inPerGroup * kh * kw, pixels])]);
   const dy4 = ctx.op('Reshape', [dy, ctx.b.ints([0, g.group, outPerGroup, pixels])]);
   const product = ctx.op('MatMul', [dy4, ctx.op('Transpose', [grouped], { perm: [0, 1, 3, 2] })]);

@@ -1,17 +1,27 @@
 /** Gradient rules of element-wise ops. Binary ops sum their gradient back over broadcast axes. */
 import type { Value } from '../../onnx/index.js';
 import { type GradientContext, registerGradient } from '../registry.js';
-import { FLOAT, constantValues, maskOf, unbroadcast } from './helpers.js';
+import { FLOAT, constantValues, maskOf, masked, unbroadcast } from './helpers.js';
 
 const mul = (ctx: GradientContext, a: Value, b: Value) => ctx.op('Mul', [a, b]);
 const scalar = (ctx: GradientContext, v: number) => ctx.b.scalar(v);
 
-registerGradient('Identity', (ctx) => [ctx.grad()]);
+registerGradient('Identity', (ctx) => [ctx.grad()], { replicas: true });
 registerGradient('Neg', (ctx) => [ctx.op('Neg', [ctx.grad()])]);
 
-registerGradient('Add', (ctx) => [0, 1].map((i) => (ctx.wants[i] ? unbroadcast(ctx, ctx.grad(), ctx.input(i)) : undefined)));
+// Replicated gradients only flow, unreduced, into inputs shaped like the output (residual connections, the
+// metadata fusion); inputs that need no gradient may have any shape.
+const sameShapes = (ctx: GradientContext) =>
+  ctx.replicas === 1 || ctx.inputs.every((x, i) => !ctx.wants[i] || (x && x.type.shape.join() === ctx.outputs[0]?.type.shape.join()));
+registerGradient('Add', (ctx) => {
+  if (!sameShapes(ctx)) throw ctx.fail('replicated gradients need inputs of one shape');
+  return [0, 1].map((i) => (ctx.wants[i] ? unbroadcast(ctx, ctx.grad(), ctx.input(i)) : undefined));
+}, { replicas: true });
 
-registerGradient('Sum', (ctx) => ctx.inputs.map((x, i) => (ctx.wants[i] && x ? unbroadcast(ctx, ctx.grad(), x) : undefined)));
+registerGradient('Sum', (ctx) => {
+  if (!sameShapes(ctx)) throw ctx.fail('replicated gradients need inputs of one shape');
+  return ctx.inputs.map((x, i) => (ctx.wants[i] && x ? unbroadcast(ctx, ctx.grad(), x) : undefined));
+}, { replicas: true });
 
 registerGradient('Sub', (ctx) => [
   ctx.wants[0] ? unbroadcast(ctx, ctx.grad(), ctx.input(0)) : undefined,
@@ -35,7 +45,7 @@ registerGradient('Div', (ctx) => {
 
 // PyTorch's threshold_backward: the gradient passes where the output is strictly positive. Reading the output
 // rather than the input lets the input (often a BatchNorm output) be freed after the forward pass.
-registerGradient('Relu', (ctx) => [mul(ctx, ctx.grad(), maskOf(ctx, ctx.op('Greater', [ctx.outputs[0] as Value, scalar(ctx, 0)])))]);
+registerGradient('Relu', (ctx) => [masked(ctx, ctx.grad(), maskOf(ctx, ctx.op('Greater', [ctx.outputs[0] as Value, scalar(ctx, 0)])))], { replicas: true });
 
 registerGradient('LeakyRelu', (ctx) => {
   const alpha = ctx.node.attributes.alpha?.value as number | undefined;
@@ -51,8 +61,8 @@ registerGradient('Clip', (ctx) => {
   if (ctx.inputs[2]) conditions.push(ctx.op('Less', [x, ctx.input(2)]));
   if (conditions.length === 0) return [ctx.grad()];
   const inside = conditions.length === 1 ? conditions[0] : ctx.op('And', conditions);
-  return [mul(ctx, ctx.grad(), maskOf(ctx, inside))];
-});
+  return [masked(ctx, ctx.grad(), maskOf(ctx, inside))];
+}, { replicas: true });
 
 registerGradient('Sigmoid', (ctx) => {
   const y = ctx.outputs[0] as Value;
@@ -139,5 +149,5 @@ registerGradient('Dropout', (ctx) => {
   if (ctx.inputs[1] && !ratio) throw ctx.fail('the dropout ratio must be a constant');
   const keep = 1 - (ratio?.[0] ?? 0.5);
   const scaled = keep === 1 ? ctx.grad() : mul(ctx, ctx.grad(), scalar(ctx, 1 / keep));
-  return [mul(ctx, scaled, maskOf(ctx, mask))];
-});
+  return [ctx.withForward('Mul', scaled, maskOf(ctx, mask))];
+}, { replicas: true });

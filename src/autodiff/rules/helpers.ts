@@ -1,5 +1,5 @@
 /** Shape helpers shared by the gradient rules. */
-import type { Dim, Value } from '../../onnx/index.js';
+import type { Dim, GraphBuilder, Value } from '../../onnx/index.js';
 import type { GradientContext } from '../registry.js';
 
 export const FLOAT = 1;
@@ -81,4 +81,24 @@ export function constantValues(ctx: GradientContext, i: number): number[] | unde
   const t = ctx.b.initializerValue(name);
   if (!t) return undefined;
   return Array.from(t.data as ArrayLike<number | bigint>, (v) => Number(v));
+}
+
+/**
+ * Gradients that a rule formed as upstream * mask (ReLU, ReLU6), remembered per graph so that a later rule can
+ * apply a per-channel factor before the mask instead (see the BatchNormalization rule).
+ */
+const maskedGradients = new WeakMap<GraphBuilder, Map<string, { upstream: Value; mask: Value }>>();
+
+export function masked(ctx: GradientContext, upstream: Value, mask: Value): Value {
+  const product = ctx.withForward('Mul', upstream, mask);
+  if (ctx.replicas === 1) {
+    let map = maskedGradients.get(ctx.b);
+    if (!map) maskedGradients.set(ctx.b, (map = new Map()));
+    map.set(product.name, { upstream, mask });
+  }
+  return product;
+}
+
+export function maskedParts(ctx: GradientContext, grad: Value): { upstream: Value; mask: Value } | undefined {
+  return maskedGradients.get(ctx.b)?.get(grad.name);
 }

@@ -1,10 +1,15 @@
 /** Gradient rules of ops that move data around, and of the sum and mean reductions. */
 import { type Value, attributeInt, attributeInts, attributeString } from '../../onnx/index.js';
 import { type GradientContext, registerGradient } from '../registry.js';
-import { constantValues, reshapeLike, staticShape, unbroadcast } from './helpers.js';
+import { constantValues, reshapeLike, staticShape, staticTail, unbroadcast } from './helpers.js';
 
-const reshapeBack = (ctx: GradientContext) => [reshapeLike(ctx, ctx.grad(), ctx.input(0))];
-for (const op of ['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze']) registerGradient(op, reshapeBack);
+const reshapeBack = (ctx: GradientContext) => {
+  const x = ctx.input(0);
+  if (ctx.replicas === 1) return [reshapeLike(ctx, ctx.grad(), x)];
+  // Replicated gradients keep the (stacked) batch first: the input's other dimensions must be known.
+  return [ctx.op('Reshape', [ctx.grad(), ctx.b.ints([-1, ...staticTail(ctx, x)])])];
+};
+for (const op of ['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze']) registerGradient(op, reshapeBack, { replicas: true });
 
 registerGradient('Transpose', (ctx) => {
   const rank = ctx.input(0).type.shape.length;
@@ -40,7 +45,7 @@ registerGradient('Concat', (ctx) => {
     start += size;
     return g;
   });
-});
+}, { replicas: true });
 
 /** Split: the outputs' gradients are concatenated back, zeros standing in for outputs without one. */
 registerGradient('Split', (ctx) => {

@@ -1,7 +1,8 @@
 /** Gradient rules of pooling, batch normalisation and the matrix products. */
 import { type Value, attributeFloat, attributeInt, attributeInts, float32 } from '../../onnx/index.js';
 import { type GradientContext, registerGradient } from '../registry.js';
-import { nonChannelAxes, perChannel, reshapeLike, staticTail, transposeLastTwo, unbroadcast } from './helpers.js';
+import { onlyInputGradient } from './conv.js';
+import { maskedParts, nonChannelAxes, perChannel, reshapeLike, staticTail, transposeLastTwo, unbroadcast } from './helpers.js';
 
 /**
  * MaxPool: the upstream gradient is scattered (with addition, windows overlap) to the positions recorded in the
@@ -17,10 +18,21 @@ registerGradient('MaxPool', (ctx) => {
     indices = ctx.ops('MaxPool', [x], attributes, 2)[1];
   }
   const flat = (v: Value) => ctx.op('Reshape', [v, ctx.b.ints([-1])]);
-  const zeros = flat(ctx.op('ConstantOfShape', [ctx.op('Shape', [x])], { value: float32([1], [0]) }));
-  const scattered = ctx.op('ScatterElements', [zeros, flat(indices), flat(ctx.grad())], { axis: 0, reduction: 'add' });
-  return [reshapeLike(ctx, scattered, x)];
-});
+  if (ctx.replicas === 1) {
+    const zeros = flat(ctx.op('ConstantOfShape', [ctx.op('Shape', [x])], { value: float32([1], [0]) }));
+    const scattered = ctx.op('ScatterElements', [zeros, flat(indices), flat(ctx.grad())], { axis: 0, reduction: 'add' });
+    return [reshapeLike(ctx, scattered, x)];
+  }
+  // Replica j scatters into its own copy of the input: its indices are offset by j times the input's size.
+  const size = ctx.op('Size', [x]);
+  const replicaIds = ctx.b.constant({ dtype: 'int64', dims: [ctx.replicas, 1], data: BigInt64Array.from({ length: ctx.replicas }, (_, j) => BigInt(j)) }, `${ctx.node.name}.grad.replica`);
+  const offsets = ctx.op('Mul', [replicaIds, size]);
+  const shifted = flat(ctx.op('Add', [ctx.op('Reshape', [indices, ctx.b.ints([1, -1])]), offsets]));
+  const total = ctx.op('Reshape', [ctx.op('Mul', [size, ctx.b.constant({ dtype: 'int64', dims: [], data: BigInt64Array.of(BigInt(ctx.replicas)) }, `${ctx.node.name}.grad.replicas`)]), ctx.b.ints([1])]);
+  const zeros = ctx.op('ConstantOfShape', [total], { value: float32([1], [0]) });
+  const scattered = ctx.op('ScatterElements', [zeros, shifted, flat(ctx.grad())], { axis: 0, reduction: 'add' });
+  return [ctx.op('Reshape', [scattered, ctx.b.ints([-1, ...staticTail(ctx, x)])])];
+}, { replicas: true });
 
 registerGradient('AveragePool', (ctx) => {
   const x = ctx.input(0);
@@ -59,7 +71,7 @@ registerGradient('AveragePool', (ctx) => {
   const ones = ctx.b.constant(float32([c, 1, kh, kw], new Float32Array(c * kh * kw).fill(1)), `${ctx.node.name}.grad.window`);
   const outputPadding = [0, 1].map((i) => h + pads[i] + pads[i + 2] - ((oh - 1) * strides[i] + kernel[i]));
   return [ctx.op('ConvTranspose', [divided, ones], { kernel_shape: kernel, strides, pads, group: c, output_padding: outputPadding })];
-});
+}, { replicas: true });
 
 registerGradient('GlobalAveragePool', (ctx) => {
   const x = ctx.input(0);
@@ -69,9 +81,10 @@ registerGradient('GlobalAveragePool', (ctx) => {
     const scaled = ctx.op('Mul', [dy, ctx.b.scalar(1 / spatial.reduce((a, b) => a * b, 1))]);
     return [ctx.op('Expand', [scaled, ctx.b.ints([1, 1, ...spatial])])];
   }
+  if (ctx.replicas > 1) throw ctx.fail('replicated gradients need known spatial dimensions');
   const count = ctx.op('Div', [ctx.op('Cast', [ctx.op('Size', [x])], { to: 1 }), ctx.op('Cast', [ctx.op('Size', [dy])], { to: 1 })]);
   return [ctx.op('Expand', [ctx.op('Div', [dy, count]), ctx.op('Shape', [x])])];
-});
+}, { replicas: true });
 
 /**
  * BatchNormalization. Inference mode (running statistics): a per-channel affine map. Training mode (batch
@@ -80,6 +93,8 @@ registerGradient('GlobalAveragePool', (ctx) => {
  */
 registerGradient('BatchNormalization', (ctx) => {
   if (ctx.grads.slice(1).some(Boolean)) throw ctx.fail('gradients through the running statistics are not supported');
+  onlyInputGradient(ctx);
+  if (ctx.replicas > 1 && attributeInt(ctx.node, 'training_mode', 0) === 1) throw ctx.fail('replicated gradients need inference mode');
   const x = ctx.input(0);
   const rank = x.type.shape.length;
   const axes = ctx.b.ints(nonChannelAxes(rank));
@@ -100,15 +115,22 @@ registerGradient('BatchNormalization', (ctx) => {
     variance = ctx.op('ReduceMean', [ctx.op('Mul', [d, d])], { axes: nonChannelAxes(rank), keepdims: 0 });
   }
   const invStd = ctx.op('Reciprocal', [ctx.op('Sqrt', [ctx.op('Add', [variance, ctx.b.scalar(epsilon)])])]);
-  const centered = ctx.wants[1] || (training && ctx.wants[0]) ? ctx.op('Sub', [x, channel(mean)]) : undefined;
-  const dyCentered = centered ? sum(ctx.op('Mul', [dy, centered])) : undefined;
-  const dBeta = ctx.wants[2] || (training && ctx.wants[0]) ? sum(dy) : undefined;
-  const dGamma = ctx.wants[1] && dyCentered ? ctx.op('Mul', [dyCentered, invStd]) : undefined;
+  const dBeta = ctx.wants[1] || ctx.wants[2] || (training && ctx.wants[0]) ? sum(dy) : undefined;
+  // sum(dy * (x - mean)) as sum(dy * x) - mean * sum(dy): one full-size pass fewer (6% of a DenseNet step). The
+  // cancellation costs relative accuracy ~ float32 epsilon * |mean| / std, checked with mean = 30 std in the rule tests.
+  const dyCentered =
+    ctx.wants[1] || (training && ctx.wants[0]) ? ctx.op('Sub', [sum(ctx.op('Mul', [dy, x])), ctx.op('Mul', [mean, dBeta as Value])]) : undefined;
+  const dGamma = ctx.wants[1] ? ctx.op('Mul', [dyCentered as Value, invStd]) : undefined;
 
   let dx: Value | undefined;
   if (ctx.wants[0]) {
     const scale = ctx.op('Mul', [gamma, invStd]);
-    if (!training) dx = ctx.op('Mul', [dy, channel(scale)]);
+    if (!training) {
+      // After a ReLU the gradient is upstream * mask; scaling the upstream first (same product) lets ONNX Runtime
+      // fold the per-channel scale into the gradient convolution that made it, when weights are constants.
+      const parts = maskedParts(ctx, dy);
+      dx = parts ? ctx.op('Mul', [ctx.op('Mul', [parts.upstream, channel(scale)]), parts.mask]) : ctx.op('Mul', [dy, channel(scale)]);
+    }
     else {
       // dx = scale * (dy - mean(dy) - centered * invStd^2 * mean(dy * centered))
       const channels = Number(x.type.shape[1]);
@@ -123,9 +145,10 @@ registerGradient('BatchNormalization', (ctx) => {
     }
   }
   return [dx, dGamma, ctx.wants[2] ? dBeta : undefined, undefined, undefined];
-});
+}, { replicas: true });
 
 registerGradient('Gemm', (ctx) => {
+  onlyInputGradient(ctx);
   const [a, b] = [ctx.input(0), ctx.input(1)];
   const dy = ctx.grad();
   const transA = attributeInt(ctx.node, 'transA', 0);
@@ -141,9 +164,10 @@ registerGradient('Gemm', (ctx) => {
     dc = unbroadcast(ctx, scaled, ctx.input(2));
   }
   return [da, db, dc];
-});
+}, { replicas: true });
 
 registerGradient('MatMul', (ctx) => {
+  onlyInputGradient(ctx);
   const [a, b] = [ctx.input(0), ctx.input(1)];
   let dy = ctx.grad();
   const unsqueeze = (v: Value, axis: number) => ctx.op('Unsqueeze', [v, ctx.b.ints([axis])]);
@@ -155,4 +179,4 @@ registerGradient('MatMul', (ctx) => {
   const da = ctx.wants[0] ? reshapeLike(ctx, unbroadcast(ctx, ctx.op('MatMul', [dy, transposeLastTwo(ctx, b2)]), a2), a) : undefined;
   const db = ctx.wants[1] ? reshapeLike(ctx, unbroadcast(ctx, ctx.op('MatMul', [transposeLastTwo(ctx, a2), dy]), b2), b) : undefined;
   return [da, db];
-});
+}, { replicas: true });

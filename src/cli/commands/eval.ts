@@ -189,7 +189,8 @@ async function predictLabelledImages(options: EvalOptions): Promise<{ prediction
   // Each record's image path as its reader found it (or where NIH's layout puts it): a missing image becomes a
   // failed prediction, reported by name.
   const files = records.map((r) => r.imagePath);
-  const predictor = await Predictor.create(model, { batchSize: options.batchSize, threads: options.threads, source: path });
+  // Evaluation measures the model on every labelled image, including any its input checks would reject.
+  const predictor = await Predictor.create(model, { batchSize: options.batchSize, threads: options.threads, source: path, showRejected: true });
   const bar = progressBar('predicting', files.length);
   let results;
   try {

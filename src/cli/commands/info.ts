@@ -27,10 +27,17 @@ export function infoCommand(): Command {
           `  input          "${info.io.input}": ${p.channels} x ${p.height} x ${p.width}, resize by ${p.resize}, mean ${fmt(p.mean)}, std ${fmt(p.std)} on [0, 1] pixels`,
           `  outputs        "${info.io.logits}" (one logit per label), "${info.io.features}" (last feature map, for Grad-CAM)`,
           `  labels (${info.labels.length})    ${info.labels.join(', ')}`,
+          `  thresholds     ${info.thresholds ? `${info.thresholds.rule}, chosen on the ${info.thresholds.source} (${Object.keys(info.thresholds.values).length} findings)` : 'none: probabilities only, no positive/negative calls'}`,
+          `  calibration    ${info.calibration ? `${info.calibration.method}, fitted on the ${info.calibration.source}${eceText(info.calibration.ece)}` : 'none: plain sigmoid of the logits'}`,
+          `  input checks   ${info.safety ? `${info.safety.checks.map((c) => c.code).join(', ')}; ${info.safety.detector}` : 'none stored in this model (image statistics and DICOM tags still apply)'}`,
           '',
         ].join('\n'),
       );
     });
+}
+
+function eceText(ece: { data: string; before: number; after: number }[] | undefined): string {
+  return ece?.length ? `; ECE ${ece.map((e) => `${e.before.toFixed(3)} -> ${e.after.toFixed(3)} on ${e.data}`).join(', ')}` : '';
 }
 
 function fmt(values: number[]): string {

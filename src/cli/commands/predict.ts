@@ -15,6 +15,7 @@ interface PredictOptions {
   batchSize: number;
   threads?: number;
   recursive?: boolean;
+  showRejected?: boolean;
 }
 
 export function predictCommand(): Command {
@@ -23,27 +24,32 @@ export function predictCommand(): Command {
     .argument('<images...>', 'image files and/or folders')
     .option('-m, --model <file>', 'cxr-lens model (.onnx); default: the embedded default model')
     .option('--json', 'print one JSON document: { model, findings } for one image, { model, images: [...] } for several')
-    .option('--csv <file>', 'also write one row per image: file, then a probability per finding')
+    .option('--csv <file>', 'also write one row per image: file, a probability per finding, and why there are none (error or rejection)')
     .option('-b, --batch-size <n>', 'images per ONNX Runtime run', positiveInt('batch size'), 16)
     .option('-t, --threads <n>', 'threads per operator (default: all cores)', positiveInt('threads'))
     .option('-r, --recursive', 'descend into sub-folders of folder inputs')
+    .option('--show-rejected', 'give findings even for inputs the input checks reject (marked: not to be trusted)')
     .addHelpText(
       'after',
       `
-Probabilities are each finding's sigmoid: findings are independent, so they do not add up to 1.
+Probabilities are each finding's sigmoid (calibrated where the model is): findings are independent, so they do
+not add up to 1. Decisions are made only at the model's validated thresholds, named with the rule that chose them.
+Every input is checked first: an image that does not look like a frontal chest X-ray (a photograph, another body
+part, a lateral, rotated, inverted, blank or tiny image) gets no findings, only the flags and their reasons.
 A file that cannot be read is reported (and the exit status is 1); the others are still predicted.
 Research use only; not for clinical decisions.
 
 Examples:
   $ cxr predict chest.png --model densenet121.onnx
   $ cxr predict study.dcm --json
-  $ cxr predict nih/images --recursive --csv predictions.csv`,
+  $ cxr predict nih/images --recursive --csv predictions.csv
+  $ cxr predict odd.png --show-rejected                findings even if the input checks reject the image`,
     )
     .action(async (inputs: string[], options: PredictOptions) => {
       const files = listImageFiles(inputs, { recursive: options.recursive });
       if (files.length === 0) throw new Error(`no image files found in ${inputs.join(', ')}`);
       const { model, info, path } = loadModel(options.model);
-      const predictor = await Predictor.create(model, { batchSize: options.batchSize, threads: options.threads, source: path });
+      const predictor = await Predictor.create(model, { batchSize: options.batchSize, threads: options.threads, source: path, showRejected: options.showRejected });
       const bar = progressBar('predicting', files.length);
       let results: FileResult[];
       try {
@@ -61,6 +67,8 @@ Examples:
         process.stderr.write(`${failed.length} of ${results.length} files could not be predicted:\n${failed.map((f) => `  ${f.error}`).join('\n')}\n`);
         process.exitCode = 1;
       }
+      const rejected = results.filter((r) => r.prediction?.verdict === 'rejected').length;
+      if (rejected > 0) process.stderr.write(`${rejected} of ${results.length} inputs were rejected by the input checks (no findings given; --show-rejected shows them anyway)\n`);
     });
 }
 
@@ -72,21 +80,30 @@ function describeModel(info: ModelInfo, path: string) {
     weights: info.weights,
     labels: info.labels,
     input: { height: p.height, width: p.width, channels: p.channels, resize: p.resize },
+    calibration: info.calibration ? `${info.calibration.method}, fitted on the ${info.calibration.source}` : 'none (plain sigmoid)',
+    thresholds: info.thresholds ? `${info.thresholds.rule}, chosen on the ${info.thresholds.source}` : 'none (no decisions are made)',
+    inputChecks: info.safety ? info.safety.checks.map((c) => `${c.code}: ${c.score} ${c.direction} ${+c.threshold.toPrecision(4)}`) : ['image and DICOM-tag checks only (no out-of-distribution detector)'],
   };
 }
 
 function toJson(model: ReturnType<typeof describeModel>, results: FileResult[]) {
-  const entry = (r: FileResult) =>
-    r.prediction ? { file: r.file, image: r.prediction.image, findings: r.prediction.findings } : { file: r.file, error: r.error };
+  const entry = (r: FileResult) => {
+    if (!r.prediction) return { file: r.file, error: r.error };
+    const { image, verdict, inputFlags, inputChecks, findings } = r.prediction;
+    return { file: r.file, image, verdict, inputFlags, inputChecks, findings };
+  };
   return results.length === 1 ? { model, ...entry(results[0]) } : { model, images: results.map(entry) };
 }
 
 function toCsv(results: FileResult[], labels: string[]): string {
   const quote = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+  // The columns `cxr eval` reads: a rejected input has no probabilities, and its "error" says why.
   const rows = [['file', ...labels, 'error'].map(quote).join(',')];
   for (const r of results) {
-    const probabilities = r.prediction ? r.prediction.findings.map((f) => f.probability.toFixed(6)) : labels.map(() => '');
-    rows.push([quote(r.file), ...probabilities, quote(r.error ?? '')].join(','));
+    const findings = r.prediction?.findings ?? [];
+    const probabilities = findings.length ? findings.map((f) => f.probability.toFixed(6)) : labels.map(() => '');
+    const rejected = r.prediction?.verdict === 'rejected' ? `rejected by the input checks: ${r.prediction.inputFlags.map((f) => f.message).join('; ')}` : '';
+    rows.push([quote(r.file), ...probabilities, quote(r.error ?? rejected)].join(','));
   }
   return `${rows.join('\n')}\n`;
 }
@@ -95,12 +112,16 @@ function toTable(model: ReturnType<typeof describeModel>, results: FileResult[])
   const lines: string[] = [`model: ${model.file} (${model.architecture}; ${model.weights})`, ''];
   for (const r of results) {
     if (!r.prediction) continue;
-    const { findings, image } = r.prediction;
+    const { findings, image, inputFlags, verdict } = r.prediction;
     lines.push(`${r.file}  (${image.width}x${image.height} ${image.format}${image.notes.length ? `; ${image.notes.join('; ')}` : ''})`);
+    for (const flag of inputFlags) lines.push(`  ${flag.severity === 'reject' ? 'REJECTED' : flag.severity}: ${flag.message}`);
+    if (verdict === 'rejected') lines.push('  no findings: the input checks rejected this image (--show-rejected shows them anyway)');
+    if (verdict === 'rejected-shown') lines.push('  findings shown anyway on request: NOT TO BE TRUSTED for this image');
     const width = Math.max(...findings.map((f) => f.name.length));
     for (const f of [...findings].sort((a, b) => b.probability - a.probability)) {
       const bar = '#'.repeat(Math.round(f.probability * 20)).padEnd(20, '.');
-      lines.push(`  ${f.name.padEnd(width)}  ${(f.probability * 100).toFixed(1).padStart(5)}%  ${bar}`);
+      const decision = f.decision ? `  ${f.decision} at ${f.threshold?.toFixed(3)} (${f.thresholdRule})` : '';
+      lines.push(`  ${f.name.padEnd(width)}  ${(f.probability * 100).toFixed(1).padStart(5)}%  ${bar}${decision}`);
     }
     lines.push('');
   }

@@ -7,6 +7,7 @@
 import { type Graph, type HostTensor, type Node, attributeFloat, float32, shapeToString } from '../../onnx/index.js';
 import type { ForeignLayer } from './foreign-layers.js';
 import type { StateDict } from './state-dict.js';
+import { isMetadataHead } from '../zoo/index.js';
 
 type OurLayer =
   | { kind: 'conv'; node: Node; output: string; weight: string; bias?: string }
@@ -91,6 +92,7 @@ function setIdentityBatchNorm(dict: StateDict, bn: Extract<OurLayer, { kind: 'bn
 function ourLayers(graph: Graph): OurLayer[] {
   const layers: OurLayer[] = [];
   for (const node of graph.nodes) {
+    if (isMetadataHead(node.name)) continue;
     if (node.opType === 'Conv') layers.push({ kind: 'conv', node, output: node.outputs[0], weight: node.inputs[1], bias: node.inputs[2] || undefined });
     else if (node.opType === 'BatchNormalization') {
       const [, w, b, m, v] = node.inputs;

@@ -4,6 +4,7 @@
  */
 import { type HostTensor, type Model, float32, shapeToString } from '../../onnx/index.js';
 import { readModelInfo } from '../metadata.js';
+import { isMetadataHead } from '../zoo/index.js';
 import { parameterSlots } from '../parameters.js';
 
 export type StateDict = Map<string, HostTensor>;
@@ -56,7 +57,8 @@ export function applyStateDict(model: Model, dict: StateDict, options: ApplyOpti
     const target = model.graph.initializers.get(slot.name) as HostTensor;
     const source = dict.get(slot.name);
     if (!source) {
-      if (options.newHead && isHead(slot.name)) report.reinitialized.push(slot.name);
+      // The metadata head is an addition of ours: weights from elsewhere never have it, so it starts fresh.
+      if ((options.newHead && isHead(slot.name)) || isMetadataHead(slot.name)) report.reinitialized.push(slot.name);
       else report.missing.push(slot.name);
       continue;
     }

@@ -27,6 +27,12 @@ export const INPUT_NAME = 'image';
 export const LOGITS_NAME = 'logits';
 export const FEATURES_NAME = 'features';
 export const METADATA_NAME = 'metadata';
+const METADATA_HEAD = 'metadata_head';
+
+/** The patient-metadata layer is ours alone: no torchvision or imported file has it. */
+export function isMetadataHead(name: string): boolean {
+  return name === METADATA_HEAD || name.startsWith(`${METADATA_HEAD}.`);
+}
 
 export interface BuildOptions {
   /** Output labels, one logit each; defaults to NIH's 14 findings. */
@@ -81,8 +87,8 @@ export function buildModel(architecture: string, options: BuildOptions = {}): Mo
   let logits = graph.logits;
   if (options.metadata) {
     const metadata = b.input(METADATA_NAME, 'float32', ['batch', METADATA_FEATURES.length]);
-    logits = b.op('Add', [logits, layers.linear('metadata_head', metadata, labels.length)], {}, { name: 'metadata_fusion' });
-    graph.blocks[graph.blocks.length - 1] += '|metadata_head';
+    logits = b.op('Add', [logits, layers.linear(METADATA_HEAD, metadata, labels.length)], {}, { name: 'metadata_fusion' });
+    graph.blocks[graph.blocks.length - 1] += `|${METADATA_HEAD}`;
   }
   b.output(logits, LOGITS_NAME);
   b.output(graph.features, FEATURES_NAME);

@@ -3,4 +3,3 @@ import './elementwise.js';
 import './nn.js';
 import './layout.js';
 import './reduce.js';
-import './training.js';

@@ -21,7 +21,7 @@ export interface AnalyzeOptions {
   saveUploadsTo?: string;
 }
 
-export const ANALYZE_FIELDS = ['findings', 'methods', 'heatmap', 'colormap'] as const;
+export const ANALYZE_FIELDS = ['findings', 'methods', 'heatmap', 'colormap', 'showRejected'] as const;
 /** Room for the multipart framing and option fields around the image itself. */
 const FORM_OVERHEAD = 64 * 1024;
 
@@ -59,13 +59,17 @@ export default async function analyze(app: FastifyInstance, options: AnalyzeOpti
         requestId: request.id,
         model: { architecture: card.architecture, weights: card.weights, sha256: card.sha256 },
         image: analysis.image,
-        inputFlags: [],
+        inputFlags: analysis.inputFlags,
+        verdict: analysis.verdict,
         findings: analysis.findings,
         explanations: analysis.explanations,
         timings: { queuedMs, ...timings, totalMs: Math.round((performance.now() - started) * 10) / 10 },
         notice: RESEARCH_NOTICE,
       };
-      request.log.info({ image: { format: body.image.format, width: body.image.width, height: body.image.height }, methods: analyzeRequest.methods, timings: body.timings }, 'analysed');
+      request.log.info(
+        { image: { format: body.image.format, width: body.image.width, height: body.image.height }, methods: analyzeRequest.methods, verdict: body.verdict, flags: body.inputFlags.map((f) => f.code), timings: body.timings },
+        'analysed',
+      );
       return reply.send(body);
     },
   });
@@ -124,7 +128,9 @@ function parseOptions(fields: Record<string, string>, card: ModelCard): AnalyzeR
   if (!HEATMAP_FORMATS.includes(heatmap)) throw new HttpError(400, 'CXR_BAD_OPTION', `heatmap must be one of ${HEATMAP_FORMATS.join(', ')}, got "${fields.heatmap}"`);
   const colormap = fields.colormap ?? 'turbo';
   if (!isColormap(colormap)) throw new HttpError(400, 'CXR_BAD_OPTION', `colormap must be turbo, inferno or jet, got "${colormap}"`);
-  return { findings, methods: heatmap === 'none' ? [] : methods, heatmap, colormap };
+  const showRejected = fields.showRejected ?? 'false';
+  if (showRejected !== 'true' && showRejected !== 'false') throw new HttpError(400, 'CXR_BAD_OPTION', `showRejected must be true or false, got "${showRejected}"`);
+  return { findings, methods: heatmap === 'none' ? [] : methods, heatmap, colormap, showRejected: showRejected === 'true' };
 }
 
 function tooLarge(limit: number, declared?: number): HttpError {

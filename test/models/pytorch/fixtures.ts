@@ -1,25 +1,16 @@
 /** Locating the committed PyTorch fixtures and the shared real data from compiled tests (dist/test/...). */
-import { existsSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { REPO_ROOT, sharedDataPath } from '../../helpers/fixtures.js';
 
-export function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error('no package.json above the test file');
-    dir = parent;
-  }
-  return dir;
-}
 
 export function fixture(name: string): Uint8Array {
-  return readFileSync(join(repoRoot(), 'test', 'fixtures', 'pytorch', name));
+  return readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'pytorch', name));
 }
 
 /** A file from ../shared/data beside the repository (the real data every checkout has next to it). */
 export function sharedData(relative: string): Uint8Array {
-  return readFileSync(join(repoRoot(), '..', 'shared', 'data', relative));
+  return readFileSync(sharedDataPath(relative));
 }
 
 export interface ExpectedTensor {
@@ -42,5 +33,5 @@ export interface Expected {
 }
 
 export function expected(name: string): Expected {
-  return JSON.parse(readFileSync(join(repoRoot(), 'test', 'fixtures', 'pytorch', `${name}.expected.json`), 'utf8'));
+  return JSON.parse(readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'pytorch', `${name}.expected.json`), 'utf8'));
 }

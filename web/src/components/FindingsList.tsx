@@ -23,7 +23,7 @@ export function FindingsList(props: { findings: FindingResult[]; selected: strin
                 {f.threshold !== null && <span class="bar-threshold" style={{ left: `${f.threshold * 100}%` }} />}
               </span>
               <span class="finding-decision">
-                {f.threshold === null ? 'no validated threshold' : `threshold ${(f.threshold * 100).toFixed(1)}%: ${f.decision}`}
+                {f.threshold === null ? 'no validated threshold' : `threshold ${(f.threshold * 100).toFixed(1)}% (${f.thresholdRule}): ${f.decision}`}
               </span>
             </button>
           </li>

@@ -1,5 +1,10 @@
-/** What model answers: architecture, where its weights came from (so nobody mistakes an untrained head), thresholds. */
+/** What model answers: architecture, where its weights came from (so nobody mistakes an untrained head), thresholds, calibration, input checks. */
 import type { ModelCard } from '../../../src/serve/model-card.js';
+
+function eceText(card: ModelCard): string {
+  const held = card.calibration?.ece?.at(-1);
+  return held ? ` (mean ECE ${held.before.toFixed(3)} before, ${held.after.toFixed(3)} after, on the ${held.data})` : '';
+}
 
 export function ModelCardPanel(props: { card: ModelCard }) {
   const { card } = props;
@@ -27,6 +32,10 @@ export function ModelCardPanel(props: { card: ModelCard }) {
         <dd>{card.labels.length}</dd>
         <dt>Thresholds</dt>
         <dd>{card.thresholds ? `${card.thresholds.rule}, chosen on the ${card.thresholds.source}` : 'none validated: probabilities only'}</dd>
+        <dt>Calibration</dt>
+        <dd>{card.calibration ? `${card.calibration.method}, fitted on the ${card.calibration.source}${eceText(card)}` : 'none: probabilities are the plain sigmoid'}</dd>
+        <dt>Input checks</dt>
+        <dd>{card.inputChecks ? `${card.inputChecks.checks.map((c) => c.code).join(', ')}; thresholds set on the ${card.inputChecks.source}` : 'image size, blankness and DICOM tags only (no out-of-distribution detector)'}</dd>
       </dl>
     </section>
   );

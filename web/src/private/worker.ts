@@ -9,6 +9,8 @@ import type { ModelRunner } from '../../../src/explain/types.js';
 import { type DecodedImage, preprocess } from '../../../src/imaging/browser.js';
 import { findingsFromLogits } from '../../../src/inference/findings.js';
 import { fromImage, metadataBatch } from '../../../src/inference/metadata.js';
+import { checkInput } from '../../../src/safety/check.js';
+import { verdictOf } from '../../../src/safety/flags.js';
 import type { FromPrivateWorker, ModelSpec, ToPrivateWorker } from './protocol.js';
 
 // One thread: the page is not cross-origin isolated, and the server's workers also run one thread each.
@@ -23,7 +25,7 @@ self.onmessage = async (event: MessageEvent<ToPrivateWorker>) => {
   const id = message.type === 'load' ? undefined : message.id;
   try {
     if (message.type === 'load') await load(message.model);
-    else if (message.type === 'predict') await predict(message.id, message.image);
+    else if (message.type === 'predict') await predict(message.id, message.image, message.showRejected);
     else await explain(message.id, message.image, message.method, message.findings);
   } catch (error) {
     post({ type: 'error', id, message: (error as Error).message });
@@ -70,12 +72,24 @@ function input(image: DecodedImage) {
   return { tensor, geometry, batch: { dtype: 'float32' as const, dims: [1, ...tensor.dims], data: tensor.data } };
 }
 
-async function predict(id: number, image: DecodedImage): Promise<void> {
+/** The same pass as the server's Predictor: logits and the safety outputs, the input checks, then the findings. */
+async function predict(id: number, image: DecodedImage, showRejected: boolean): Promise<void> {
   const started = performance.now();
-  const logits = await runner(image, () => {}).logits(input(image).batch);
-  const { labels, thresholds } = loaded().model;
-  const findings = findingsFromLogits(labels, logits, thresholds);
-  post({ type: 'prediction', id, findings, ms: performance.now() - started });
+  const { session, model } = loaded();
+  const { batch } = input(image);
+  const feeds: Record<string, ort.Tensor> = { [model.io.input]: new ort.Tensor('float32', batch.data, [...batch.dims]) };
+  if (model.io.metadata) {
+    const rows = metadataBatch([fromImage(image.metadata)]);
+    feeds[model.io.metadata] = new ort.Tensor('float32', rows.data, [...rows.dims]);
+  }
+  const safety = model.safety;
+  const heads = safety?.heads.length ? [safety.outputs.heads] : [];
+  const outputs = await session.run(feeds, [model.io.logits, ...(safety ? [safety.outputs.ood, ...heads] : [])]);
+  const scores = safety ? { ood: (outputs[safety.outputs.ood].data as Float32Array)[0], heads: heads.length ? (outputs[heads[0]].data as Float32Array) : undefined } : {};
+  const { flags } = checkInput(image, scores, safety);
+  const verdict = verdictOf(flags, showRejected);
+  const findings = verdict === 'rejected' ? [] : findingsFromLogits(model.labels, outputs[model.io.logits].data as Float32Array, model);
+  post({ type: 'prediction', id, findings, inputFlags: flags, verdict, ms: performance.now() - started });
 }
 
 async function explain(id: number, image: DecodedImage, method: string, findings: string[]): Promise<void> {

@@ -1,0 +1,208 @@
+/**
+ * `cxr calibrate`: fits an existing model's input checks, calibration and operating points on labelled data split
+ * by patient, so imported or older models answer like trained ones: refusing invalid inputs, with calibrated
+ * probabilities and stated thresholds. Writes the model and a report beside it.
+ */
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { NIH_FINDINGS } from '../../data/labels.js';
+import { parseThresholdRule } from '../../eval/thresholds.js';
+import { listImageFiles } from '../../inference/files.js';
+import { readModelInfo } from '../../models/metadata.js';
+import { readModelFile, writeModelFile } from '../../onnx/index.js';
+import { type NegativeSet, calibrateModel, labelledImages, meanEce } from '../../safety/calibrate.js';
+import { fileSource } from '../../safety/features.js';
+import { calibrationMarkdown, safetyMarkdown } from '../../safety/report.js';
+import { readConfigFile, resolveConfig } from '../../train/config.js';
+import { readDatasets, splitData } from '../../train/data.js';
+import { positiveInt } from '../options.js';
+import { progressBar } from '../progress.js';
+
+interface CalibrateCliOptions {
+  model: string;
+  out: string;
+  config?: string;
+  data: string[];
+  split: { train: number; validation: number; test: number };
+  seed: number;
+  negatives: NegativeFlag[];
+  method: 'platt' | 'temperature';
+  thresholdRule: string;
+  falseFlagRate: number;
+  components: number;
+  synthetic: number;
+  batchSize: number;
+  threads?: number;
+}
+
+interface NegativeFlag {
+  kind: string;
+  path: string;
+}
+
+export function calibrateCommand(): Command {
+  return new Command('calibrate')
+    .description("fit a model's input checks, probability calibration and operating points on labelled data")
+    .requiredOption('-m, --model <file>', 'the cxr-lens model (.onnx) to calibrate')
+    .requiredOption('-o, --out <file>', 'where to write the calibrated model (.onnx); a report goes beside it (.calibration.md/.json)')
+    .option('-c, --config <recipe>', "a training recipe: its datasets and patient split (a trained model's own recipe reproduces its split)")
+    .option('-d, --data <format:labels.csv[:images]>', 'a dataset, e.g. nih:Data_Entry.csv:images (repeatable; replaces the recipe\'s)', collect, [])
+    .option('--split <train,validation,test>', 'patient fractions: reference images for the checks, fitting data, held-out data (default 0.7,0.15,0.15)', splitFractions)
+    .option('--seed <n>', 'seed of the patient split (default: the recipe\'s, else 0)', nonNegativeInt)
+    .option('--negatives <kind=path>', 'real invalid images to measure the checks on: a folder or a file, e.g. "natural photographs=photos/" (repeatable; one kind may be given several paths)', negativeFlag, [])
+    .option('--method <platt|temperature>', 'calibration per finding', calibrationMethod, 'platt')
+    .option('--threshold-rule <rule>', 'operating points: youden, f1, sensitivity:<0..1> or specificity:<0..1>', 'youden')
+    .option('--false-flag-rate <rate>', 'share of held-out real images each model check may flag: thresholds at its 1 - rate quantile', rate, 0.01)
+    .option('--components <n>', 'principal directions of the out-of-distribution Gaussian', positiveInt('components'), 64)
+    .option('--synthetic <n>', 'held-out images turned, inverted, cropped, blanked or replaced by noise, per kind, to measure the checks on (0: none)', nonNegativeInt, 100)
+    .option('-b, --batch-size <n>', 'images per ONNX Runtime run', positiveInt('batch size'), 16)
+    .option('-t, --threads <n>', 'ONNX Runtime threads (default: all cores)', positiveInt('threads'))
+    .addHelpText(
+      'after',
+      `
+The data is split by patient: the first part is the reference distribution of the out-of-distribution score
+(and trains the rotation and inversion heads), the second fits the calibration, the thresholds and the checks'
+thresholds, the third is held out and only measured on (ECE after calibration, the checks' false rejections).
+Calibration comes first; thresholds are chosen on the calibrated probabilities.
+
+Examples:
+  $ cxr calibrate --model runs/default/model.onnx --config configs/default-model.yaml --out models/default.onnx \\
+      --negatives "natural photographs=../shared/data/natural-photos"
+  $ cxr calibrate --model chexnet.onnx --data nih:Data_Entry_2017.csv:/data/nih --split 0.5,0.25,0.25 \\
+      --threshold-rule sensitivity:0.9 --out chexnet-calibrated.onnx`,
+    )
+    .action(async (options: CalibrateCliOptions) => {
+      if (!options.config && options.data.length === 0) throw new Error('give the labelled data: --config <recipe> or --data format:labels.csv[:images]');
+      if (resolve(options.out) === resolve(options.model)) throw new Error(`--out must differ from --model (${options.model}); the input model is not overwritten`);
+      const thresholdRule = parseThresholdRule(options.thresholdRule);
+      let model;
+      try {
+        model = readModelFile(options.model);
+      } catch (error) {
+        throw new Error(`${options.model}: ${(error as Error).message}`);
+      }
+      const info = readModelInfo(model, options.model);
+      const raw = options.config ? readConfigFile(options.config) : {};
+      if (options.data.length > 0) raw.datasets = options.data.map(parseDataFlag);
+      raw.labels = sameLabels(info.labels, NIH_FINDINGS) ? 'nih' : info.labels;
+      if (options.split) raw.split = { method: 'patient', ...options.split };
+      if (options.seed !== undefined) raw.seed = options.seed;
+      const config = resolveConfig(raw, options.config ?? 'the command line');
+      const say = (message: string) => process.stderr.write(`${message}\n`);
+      say('reading the datasets');
+      const data = await splitData(await readDatasets(config), config);
+      const describe = (name: string, d: typeof data.train) => `${name} (${d.records.length} images, ${new Set(d.records.map((r) => r.patientId)).size} patients)`;
+      say(`${data.train.records.length} reference, ${data.validation.records.length} fitting, ${data.test.records.length} held-out images`);
+      const negatives: NegativeSet[] = [];
+      for (const n of options.negatives) {
+        const files = listImageFiles([n.path]);
+        if (files.length === 0) throw new Error(`--negatives ${n.kind}=${n.path}: no image files there`);
+        const set = negatives.find((s) => s.kind === n.kind) ?? negatives[negatives.push({ kind: n.kind, sources: [] }) - 1];
+        set.sources.push(...files.map(fileSource));
+      }
+      let bar = progressBar('', 0);
+      const result = await calibrateModel(
+        model,
+        {
+          reference: data.train.records.map((r) => fileSource(r.imagePath)),
+          validation: labelledImages(data.validation, describe('validation split', data.validation)),
+          test: data.test.records.length > 0 ? labelledImages(data.test, describe('test split', data.test)) : undefined,
+          negatives,
+        },
+        {
+          method: options.method,
+          thresholdRule,
+          falseFlagRate: options.falseFlagRate,
+          components: options.components,
+          syntheticNegatives: options.synthetic,
+          batchSize: options.batchSize,
+          threads: options.threads,
+          onStage: (message) => {
+            bar.stop();
+            say(message);
+          },
+          onProgress: (done, total) => {
+            if (done <= options.batchSize) {
+              bar.stop();
+              bar = progressBar('  images', total);
+            }
+            bar.update(done, total);
+          },
+        },
+      );
+      bar.stop();
+      writeModelFile(options.out, result.model);
+      const base = options.out.replace(/\.onnx$/i, '');
+      const report = {
+        model: options.out,
+        from: options.model,
+        calibration: result.calibration,
+        thresholds: result.thresholds,
+        operatingPoints: result.operatingPoints,
+        inputChecks: result.safety,
+      };
+      writeFileSync(`${base}.calibration.json`, `${JSON.stringify(report, null, 2)}\n`);
+      writeFileSync(
+        `${base}.calibration.md`,
+        `# Calibration and input checks of ${options.out}\n\nFrom ${options.model}; data split by patient (seed ${config.seed}).\n\n${calibrationMarkdown(result.calibration, result.thresholds, result.operatingPoints)}\n${safetyMarkdown(result.safety)}`,
+      );
+      const ece = result.test ?? result.validation;
+      process.stdout.write(
+        [
+          `model: ${options.out}`,
+          `report: ${base}.calibration.md`,
+          `mean ECE on the ${result.test ? 'held-out test split' : 'validation split'}: ${meanEce(ece.uncalibrated).toFixed(4)} before, ${meanEce(ece.calibrated).toFixed(4)} after calibration`,
+          `thresholds: ${result.thresholds.rule} for ${Object.keys(result.thresholds.values).length} of ${info.labels.length} findings`,
+          ...(result.safety.measured ?? []).map((m) => `  ${m.kind}: ${(m.rejected * 100).toFixed(1)}% rejected${m.aurocs.ood !== undefined ? `, out-of-distribution AUROC ${m.aurocs.ood.toFixed(3)}` : ''}`),
+          '',
+        ].join('\n'),
+      );
+    });
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a whole number >= 0, got "${value}"`);
+  return n;
+}
+
+function rate(value: string): number {
+  const n = Number(value);
+  if (!(n > 0 && n < 0.5)) throw new InvalidArgumentError(`expected a rate in (0, 0.5), e.g. 0.01, got "${value}"`);
+  return n;
+}
+
+function calibrationMethod(value: string): 'platt' | 'temperature' {
+  if (value !== 'platt' && value !== 'temperature') throw new InvalidArgumentError(`expected platt or temperature, got "${value}"`);
+  return value;
+}
+
+function splitFractions(value: string): { train: number; validation: number; test: number } {
+  const parts = value.split(',').map(Number);
+  if (parts.length !== 3 || parts.some((p) => !(p >= 0 && p <= 1)) || Math.abs(parts[0] + parts[1] + parts[2] - 1) > 1e-6 || parts[0] === 0 || parts[1] === 0) {
+    throw new InvalidArgumentError(`expected three fractions adding up to 1, the first two above 0, e.g. 0.7,0.15,0.15; got "${value}"`);
+  }
+  return { train: parts[0], validation: parts[1], test: parts[2] };
+}
+
+function negativeFlag(value: string, previous: NegativeFlag[]): NegativeFlag[] {
+  const eq = value.indexOf('=');
+  if (eq < 1 || eq === value.length - 1) throw new InvalidArgumentError(`expected kind=folder or kind=file, e.g. "natural photographs=photos/", got "${value}"`);
+  return [...previous, { kind: value.slice(0, eq), path: value.slice(eq + 1) }];
+}
+
+/** `format:labels.csv[:images]` -> a dataset entry, as `cxr train --data`. */
+function parseDataFlag(value: string) {
+  const [format, csv, images] = value.split(':');
+  if (!['nih', 'chexpert', 'csv'].includes(format) || !csv) throw new Error(`--data expects format:labels.csv[:images] with format nih, chexpert or csv, got "${value}"`);
+  return { format, csv: resolve(csv), ...(images ? { images: resolve(images) } : {}) };
+}
+
+function sameLabels(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((l, i) => l === b[i]);
+}

@@ -1,0 +1,26 @@
+/**
+ * Input validity, calibration and operating points. Browser-safe parts: flags, image-checks, corrupt, check,
+ * calibration, report. Node parts (ONNX Runtime, files): features, fit, calibrate.
+ */
+export * from './flags.js';
+export * from './image-checks.js';
+export * from './corrupt.js';
+export { type SafetyScores, type CheckResult, checkInput, imageThresholds } from './check.js';
+export { type CalibrationMethod, type LabelledLogits, MIN_SLOPE, calibratedProbabilities, calibratedProbability, fitCalibration } from './calibration.js';
+export { type FeatureMatrix, type GaussianModel, type LogisticModel, fitGaussian, fitLogistic, mahalanobisScore } from './detector.js';
+export { SAFETY_OUTPUTS, assertSafetyOutputs, attachSafetyGraph, stripSafetyGraph } from './graph.js';
+export { type ImageOutputs, type ImageSource, corrupted, fileSource, runImages } from './features.js';
+export { DEFAULT_COMPONENTS, HEADS, type SafetyFit, type SafetyFitData, type SafetyFitOptions, fitSafety } from './fit.js';
+export {
+  type CalibrateData,
+  type CalibrateOptions,
+  type CalibrateResult,
+  type LabelledImages,
+  type NegativeSet,
+  type OperatingPointCheck,
+  calibrateModel,
+  chooseThresholds,
+  labelledImages,
+  meanEce,
+} from './calibrate.js';
+export { calibrationMarkdown, safetyMarkdown } from './report.js';
