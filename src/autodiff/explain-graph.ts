@@ -62,10 +62,11 @@ export function buildGradientGraph(model: Model, options: GradientGraphOptions):
   const replicated = (name: string) => (tiled ? `${name}.replicated` : name);
   const rename = (name: string) => (name && tiled && known.has(name) && !graph.initializers.has(name) ? replicated(name) : name);
   const b = new GraphBuilder(`${graph.name}.explain`);
-  const input = b.input(image.name, image.type.dtype, image.type.shape);
+  // Every model input is carried (the image and, where the model has one, the patient-metadata vector).
+  const inputs = graph.inputs.map((i) => b.input(i.name, i.type.dtype, i.type.shape));
   // The model's own constants first, so that constants made here get other names.
   for (const [name, t] of graph.initializers) b.initializer(name, t);
-  if (tiled) b.op('Tile', [input, b.ints([k, ...image.type.shape.slice(1).map(() => 1)])], {}, { name: replicated(image.name) });
+  if (tiled) for (const input of inputs) b.op('Tile', [input, b.ints([k, ...input.type.shape.slice(1).map(() => 1)])], {}, { name: replicated(input.name) });
   const outputAliases = new Set(graph.outputs.map((o) => o.name));
   for (const node of graph.nodes) {
     // The model's output aliases are re-created below under the same names.

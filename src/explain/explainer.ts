@@ -1,76 +1,171 @@
 /**
- * The explanation front door: one image in, a map per requested finding out. Findings are explained through
- * their own logits (multi-label: never a softmax across findings).
+ * The explanation front door in Node: one image in, a map per requested finding out, with ONNX Runtime sessions
+ * for the model and its explain graphs. Graph sessions are created on first use and kept (building one costs far
+ * more than running it): one per CAM layer, and one input-gradient graph per model.
  */
 import { type DecodedImage, preprocess } from '../imaging/index.js';
+import { fromImage, metadataBatch } from '../inference/metadata.js';
 import { type ModelInfo, readModelInfo } from '../models/metadata.js';
 import { type HostTensor, type Model, float32 } from '../onnx/index.js';
-import { sigmoid } from '../inference/findings.js';
-import { fromImage, metadataBatch } from '../inference/metadata.js';
 import { OrtSession, type SessionOptions } from '../runtime/session.js';
-import { type OcclusionOptions, occlusionMaps } from './occlusion.js';
-import type { Explanation, ModelRunner } from './types.js';
+import { type ExplainOptions, type ExplanationMethod, type PreparedImage, explainWithRunner } from './core.js';
+import { isCamMethod } from './cam.js';
+import { type CamGraph, type InputGradientGraph, blockOutputs, buildCamGraph, buildInputGradientGraph, defaultLayer, resolveLayer, underlying } from './graphs.js';
+import { isInputGradientMethod } from './input-gradients.js';
+import type { Explanation, GradientRunner, LayerGradients } from './types.js';
 
-export const EXPLANATION_METHODS = ['occlusion'] as const;
-export type ExplanationMethod = (typeof EXPLANATION_METHODS)[number];
+export { EXPLANATION_METHODS, FORWARD_ONLY_METHODS, type ExplainOptions, type ExplanationMethod } from './core.js';
 
-export interface ExplainOptions {
-  /** Finding names to explain; default all of the model's labels. */
-  findings?: readonly string[];
-  method?: ExplanationMethod;
-  occlusion?: OcclusionOptions;
+/** CAM graphs for other layers than the default, kept at most (each holds a session). */
+const MAX_LAYER_SESSIONS = 4;
+
+interface Compiled<G> {
+  graph: G;
+  session: OrtSession;
 }
 
 export class Explainer {
+  private readonly camSessions = new Map<string, Promise<Compiled<CamGraph>>>();
+  private inputGradientSession?: Promise<Compiled<InputGradientGraph>>;
+  readonly defaultLayer: string;
+
   private constructor(
+    readonly model: Model,
     readonly info: ModelInfo,
     private readonly session: OrtSession,
-  ) {}
+    private readonly options: SessionOptions,
+  ) {
+    this.defaultLayer = defaultLayer(model);
+  }
 
   static async create(model: Model, options: SessionOptions & { source?: string } = {}): Promise<Explainer> {
-    return new Explainer(readModelInfo(model, options.source), await OrtSession.create(model, options));
+    const info = readModelInfo(model, options.source);
+    return new Explainer(model, info, await OrtSession.create(model, options), { threads: options.threads });
   }
 
   get labels(): readonly string[] {
     return this.info.labels;
   }
 
-  /** Runs batches of one image's variants; a model with a metadata input gets that image's metadata on every row. */
-  private runnerFor(image: DecodedImage): ModelRunner {
+  /** Threads per operator of this explainer's sessions (undefined: all cores). */
+  get threads(): number | undefined {
+    return this.options.threads;
+  }
+
+  /** Layers worth naming for CAM methods: the default first, then where each block of the model ends. */
+  layers(): string[] {
+    const same = underlying(this.model, this.defaultLayer);
+    return [this.defaultLayer, ...blockOutputs(this.model).reverse().filter((l) => l !== this.defaultLayer && l !== same)];
+  }
+
+  /** Builds the sessions the given methods need now, so the first explanation does not pay for them. */
+  async prepare(methods: readonly ExplanationMethod[], layer?: string): Promise<void> {
+    for (const method of methods) {
+      if (isCamMethod(method)) await this.camGraph(resolveLayer(this.model, layer), this.labels.map((_, i) => i));
+      else if (isInputGradientMethod(method)) await this.inputGradientGraph();
+    }
+  }
+
+  /** The image in the model's units and its geometry. */
+  prepareImage(image: DecodedImage): PreparedImage {
+    const { tensor, geometry } = preprocess(image, this.info.preprocessing);
+    return { tensor, geometry };
+  }
+
+  async explain(image: DecodedImage, options: ExplainOptions = {}): Promise<Explanation> {
+    return explainWithRunner(this.runner(image), this.prepareImage(image), this.info.preprocessing, options);
+  }
+
+  /**
+   * Runs batches of one image's variants (occluded, noisy, interpolated copies) through the model and its
+   * gradient graphs; a model with a metadata input gets that image's metadata on every row.
+   */
+  runner(image: Pick<DecodedImage, 'metadata'>): GradientRunner {
     const { io } = this.info;
+    const feeds = (batch: HostTensor<'float32'>): Record<string, HostTensor> => {
+      const out: Record<string, HostTensor> = { [io.input]: batch };
+      if (io.metadata) out[io.metadata] = metadataBatch(Array(batch.dims[0]).fill(fromImage(image.metadata)));
+      return out;
+    };
+    const allLabels = this.labels.map((_, i) => i);
     return {
       labels: this.labels,
-      logits: async (batch: HostTensor<'float32'>) => {
-        const feeds: Record<string, HostTensor> = { [io.input]: batch };
-        if (io.metadata) feeds[io.metadata] = metadataBatch(Array(batch.dims[0]).fill(fromImage(image.metadata)));
-        const { [io.logits]: logits } = await this.session.run(feeds, [io.logits]);
-        return logits.data as Float32Array;
+      defaultLayer: this.defaultLayer,
+      logits: async (batch) => (await this.session.run(feeds(batch), [io.logits]))[io.logits].data as Float32Array,
+      layerGradients: async (input, labels, requested): Promise<LayerGradients> => {
+        if (input.dims[0] !== 1) throw new Error(`layer gradients are taken for one image at a time, got a batch of ${input.dims[0]}`);
+        const layer = resolveLayer(this.model, requested);
+        // The default layer's graph answers every finding (only the head is replicated, so all cost about one);
+        // other layers replicate more of the network, so their graphs are made for the findings asked.
+        const { graph, session } = await this.camGraph(layer, layer === this.defaultLayer ? allLabels : labels);
+        const out = await session.run(feeds(input));
+        const activation = out[graph.outputs.activation];
+        const gradient = out[graph.outputs.gradient].data as Float32Array;
+        const [, channels, height, width] = activation.dims;
+        const size = channels * height * width;
+        return {
+          layer,
+          logits: out[graph.outputs.logits].data as Float32Array,
+          dims: [channels, height, width],
+          activation: activation.data as Float32Array,
+          gradients: labels.map((label) => {
+            const k = graph.labels.indexOf(label);
+            return gradient.subarray(k * size, (k + 1) * size);
+          }),
+        };
+      },
+      inputGradients: async (batch, labels) => {
+        const rows = batch.dims[0];
+        if (labels.length !== rows) throw new Error(`input gradients: ${labels.length} labels for ${rows} rows`);
+        const { graph, session } = await this.inputGradientGraph();
+        const select = float32([rows, this.labels.length]);
+        labels.forEach((label, r) => (select.data[r * this.labels.length + label] = 1));
+        const out = await session.run({ ...feeds(batch), [graph.select]: select });
+        return { gradients: out[graph.gradient].data as Float32Array, logits: out[graph.selected].data as Float32Array };
       },
     };
   }
 
-  async explain(image: DecodedImage, options: ExplainOptions = {}): Promise<Explanation> {
-    const method = options.method ?? 'occlusion';
-    if (!(EXPLANATION_METHODS as readonly string[]).includes(method)) {
-      throw new Error(`unknown explanation method "${method}"; choose one of ${EXPLANATION_METHODS.join(', ')}`);
+  private camGraph(layer: string, labels: readonly number[]): Promise<Compiled<CamGraph>> {
+    const key = `${layer}\u0000${labels.join(',')}`;
+    let compiled = this.camSessions.get(key);
+    if (!compiled) {
+      compiled = this.compile(() => buildCamGraph(this.model, layer, labels));
+      this.camSessions.set(key, compiled);
+      const others = [...this.camSessions.keys()].filter((k) => !k.startsWith(`${this.defaultLayer}\u0000`));
+      if (others.length > MAX_LAYER_SESSIONS) {
+        const oldest = others[0];
+        void this.camSessions.get(oldest)?.then(({ session }) => session.release());
+        this.camSessions.delete(oldest);
+      }
     }
-    const targets = (options.findings ?? this.labels).map((name) => {
-      const index = this.labels.indexOf(name);
-      if (index < 0) throw new Error(`the model has no finding "${name}"; it knows ${this.labels.join(', ')}`);
-      return index;
+    return compiled;
+  }
+
+  private inputGradientGraph(): Promise<Compiled<InputGradientGraph>> {
+    this.inputGradientSession ??= this.compile(() => buildInputGradientGraph(this.model));
+    return this.inputGradientSession;
+  }
+
+  private compile<G extends { model: Model }>(build: () => G): Promise<Compiled<G>> {
+    const compiled = (async () => {
+      const graph = build();
+      return { graph, session: await OrtSession.create(graph.model, this.options) };
+    })();
+    // A failed build is not cached: the error reaches this caller, and the next call tries again.
+    compiled.catch(() => {
+      const failed: Promise<unknown> = compiled;
+      for (const [key, value] of this.camSessions) if (value === failed) this.camSessions.delete(key);
+      if (this.inputGradientSession === failed) this.inputGradientSession = undefined;
     });
-    const { tensor, geometry } = preprocess(image, this.info.preprocessing);
-    const runner = this.runnerFor(image);
-    const base = await runner.logits(float32([1, ...tensor.dims], tensor.data));
-    const maps = await occlusionMaps(runner, tensor.data, tensor.dims, targets, base, options.occlusion);
-    return {
-      method,
-      geometry,
-      findings: targets.map((label, i) => ({ finding: this.labels[label], logit: base[label], probability: sigmoid(base[label]), map: maps[i] })),
-    };
+    return compiled;
   }
 
   async close(): Promise<void> {
+    const sessions = [...this.camSessions.values(), ...(this.inputGradientSession ? [this.inputGradientSession] : [])];
+    this.camSessions.clear();
+    this.inputGradientSession = undefined;
     await this.session.release();
+    for (const compiled of sessions) await compiled.then(({ session }) => session.release(), () => undefined);
   }
 }

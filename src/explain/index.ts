@@ -1,5 +1,63 @@
-/** Explanations: which regions of the image drove each finding, and renderings of them. */
+/** Explanations: which regions of the image drove each finding, renderings of them, and how far to trust them. */
 export * from './types.js';
-export { Explainer, EXPLANATION_METHODS, type ExplainOptions, type ExplanationMethod } from './explainer.js';
+export { Explainer } from './explainer.js';
+export {
+  EXPLANATION_METHODS,
+  FORWARD_ONLY_METHODS,
+  checkMethod,
+  explainWithRunner,
+  findingIndices,
+  isExplanationMethod,
+  type ExplainOptions,
+  type ExplanationMethod,
+  type PreparedImage,
+} from './core.js';
+export { BaseCam, CAM_METHODS, GradCam, GradCamPlusPlus, HiResCam, LayerCam, XGradCam, camMethod, isCamMethod, type CamMethodName } from './cam.js';
+export {
+  INPUT_GRADIENT_METHODS,
+  InputGradient,
+  InputGradientMethod,
+  IntegratedGradients,
+  SmoothGrad,
+  inputGradientMethod,
+  isInputGradientMethod,
+  type InputGradientMethodName,
+  type IntegratedGradientsOptions,
+  type SmoothGradOptions,
+} from './input-gradients.js';
 export { occlusionMaps, type OcclusionOptions } from './occlusion.js';
-export { renderHeatmap, type RenderOptions } from './render.js';
+export { blockOutputs, buildCamGraph, buildInputGradientGraph, defaultLayer, layerNames, resolveLayer } from './graphs.js';
+export { downsampleMap, renderHeatmap, renderHeatmaps, type RenderOptions } from './render.js';
+export {
+  DEFAULT_LOCALIZATION,
+  boxOnGrid,
+  iobb,
+  iou,
+  localizationOptions,
+  mapOnImageGrid,
+  peak,
+  regionBoxes,
+  scoreCase,
+  summarize,
+  type CaseScore,
+  type LocalizationOptions,
+  type LocalizationScores,
+  type Rect,
+} from './localize.js';
+export {
+  evaluateLocalization,
+  type BoxedImage,
+  type CaseResult,
+  type FaithfulnessSummary,
+  type LocalizationReport,
+  type LocalizeEvalOptions,
+  type MethodReport,
+  type RandomBaseline,
+  type RandomizationStep,
+  type TruthBox,
+} from './localize-eval.js';
+export { boxedImageFiles, readBoxedImages, type BoxedImageFile } from './localize-files.js';
+export { localizationToHtml } from './localize-report.js';
+export { WANG_2017_LOCALIZATION, type PublishedLocalization } from './published-localization.js';
+export { blurred, curveArea, deletionInsertion, importanceOrder, type Curve, type Faithfulness, type FaithfulnessOptions } from './faithfulness.js';
+export { cascadeBlocks, randomizedModel, spearman } from './randomization.js';

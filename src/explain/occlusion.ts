@@ -4,7 +4,7 @@
  * forward passes, so it works for any model; the price is one pass per patch position (batched).
  */
 import { float32 } from '../onnx/tensor.js';
-import type { GridMap, ModelRunner } from './types.js';
+import type { ExplanationTarget, GridMap, ModelRunner } from './types.js';
 
 export interface OcclusionOptions {
   /** Patch side in model-input pixels; default 1/8 of the input. */
@@ -15,10 +15,12 @@ export interface OcclusionOptions {
   baseline?: number;
   /** Occluded images per run; default 16. */
   batchSize?: number;
+  /** Whether the drop is measured in the logit (default) or the probability. */
+  target?: ExplanationTarget;
 }
 
 /**
- * Maps for the given label indices over a preprocessed image [C, H, W]: each pixel gets the mean logit drop of
+ * Maps for the given label indices over a preprocessed image [C, H, W]: each pixel gets the mean score drop of
  * the patch positions covering it.
  */
 export async function occlusionMaps(
@@ -40,6 +42,7 @@ export async function occlusionMaps(
   const sums = targets.map(() => new Float32Array(height * width));
   const counts = new Float32Array(height * width);
   const labelCount = runner.labels.length;
+  const score = options.target === 'probability' ? (logit: number) => 1 / (1 + Math.exp(-logit)) : (logit: number) => logit;
   const plane = height * width;
   for (let first = 0; first < positions.length; first += batchSize) {
     const chunk = positions.slice(first, first + batchSize);
@@ -52,14 +55,11 @@ export async function occlusionMaps(
     });
     const logits = await runner.logits(batch);
     chunk.forEach(([y0, x0], b) => {
-      for (let y = y0; y < y0 + patch; y++) {
-        for (let x = x0; x < x0 + patch; x++) {
-          counts[y * width + x] += 1;
-          targets.forEach((label, t) => {
-            sums[t][y * width + x] += baseLogits[label] - logits[b * labelCount + label];
-          });
-        }
-      }
+      for (let y = y0; y < y0 + patch; y++) for (let x = x0; x < x0 + patch; x++) counts[y * width + x] += 1;
+      targets.forEach((label, t) => {
+        const drop = score(baseLogits[label]) - score(logits[b * labelCount + label]);
+        for (let y = y0; y < y0 + patch; y++) for (let x = x0; x < x0 + patch; x++) sums[t][y * width + x] += drop;
+      });
     });
   }
   return sums.map((sum) => ({ width, height, data: sum.map((v, i) => (counts[i] > 0 ? v / counts[i] : 0)) }));

@@ -1,6 +1,6 @@
-/** The shapes explanations take, whatever method made them. */
-import type { Geometry } from '../imaging/index.js';
-import type { HostTensor } from '../onnx/index.js';
+/** The shapes explanations take, whatever method made them, and what a method may ask of the model. Pure. */
+import type { Geometry } from '../imaging/geometry.js';
+import type { HostTensor } from '../onnx/tensor.js';
 
 /** A map laid over the whole model input (any resolution: a 7x7 CAM or a 224x224 gradient map alike). */
 export interface GridMap {
@@ -16,16 +16,55 @@ export interface FindingMap {
   map: GridMap;
 }
 
+/**
+ * What is explained for each finding: its own logit (default), or its probability sigmoid(logit), whose gradient
+ * is the logit's times p(1 - p). Never a softmax across findings: they are independent (multi-label).
+ */
+export type ExplanationTarget = 'logit' | 'probability';
+
 export interface Explanation {
   method: string;
+  target: ExplanationTarget;
+  /** The layer a CAM method read (a tensor name of the model); absent for methods on the input. */
+  layer?: string;
   /** Maps model-input coordinates back onto the original image (see imaging's heatmapToSource). */
   geometry: Geometry;
   findings: FindingMap[];
 }
 
-/** What a method may ask of the model. */
+/** What every method may ask of the model: forward passes. */
 export interface ModelRunner {
   labels: readonly string[];
   /** Logits [batch, labels] of a batch of preprocessed images [batch, C, H, W]. */
   logits(batch: HostTensor<'float32'>): Promise<Float32Array>;
+}
+
+/** One image's activation at a layer and the gradient of each requested finding's logit with respect to it. */
+export interface LayerGradients {
+  /** The tensor the activation was read from. */
+  layer: string;
+  /** Logits of the image [labels]. */
+  logits: Float32Array;
+  /** [channels, height, width] of the activation. */
+  dims: [number, number, number];
+  activation: Float32Array;
+  /** One [channels, height, width] gradient per requested label index, in request order. */
+  gradients: Float32Array[];
+}
+
+/** Gradients with respect to the model input, which Grad-CAM-style methods do not need (they need a runner that also has these). */
+export interface GradientRunner extends ModelRunner {
+  /** The layer CAM methods read when none is named. */
+  readonly defaultLayer: string;
+  /** `input` is one preprocessed image [1, C, H, W]; `layer` defaults to `defaultLayer`. */
+  layerGradients(input: HostTensor<'float32'>, labels: readonly number[], layer?: string): Promise<LayerGradients>;
+  /**
+   * Row r of `batch` [rows, C, H, W] differentiated for the label `labels[r]`: gradients [rows, C, H, W] of each
+   * row's own logit, and that logit.
+   */
+  inputGradients(batch: HostTensor<'float32'>, labels: readonly number[]): Promise<{ gradients: Float32Array; logits: Float32Array }>;
+}
+
+export function hasGradients(runner: ModelRunner): runner is GradientRunner {
+  return typeof (runner as Partial<GradientRunner>).layerGradients === 'function' && typeof (runner as Partial<GradientRunner>).inputGradients === 'function';
 }

@@ -19,6 +19,10 @@ try {
   const { model, path } = loadModel(init.modelPath);
   const predictor = await Predictor.create(model, { threads: init.threads, batchSize: 1, source: path });
   const explainer = await Explainer.create(model, { threads: init.threads, source: path });
+  // The explain graph for Grad-CAM-style methods is built once here, so no request pays for it. A model the
+  // autodiff cannot differentiate still serves predictions and occlusion; gradient methods then fail per request
+  // with the reason.
+  await explainer.prepare(['gradcam']).catch(() => undefined);
   port.on('message', (message: ToWorker) => {
     analyze(predictor, explainer, message).then(
       (result) => post({ type: 'done', id: message.id, result }),

@@ -9,8 +9,10 @@ const scalar = (ctx: GradientContext, v: number) => ctx.b.scalar(v);
 registerGradient('Identity', (ctx) => [ctx.grad()], { replicas: true });
 registerGradient('Neg', (ctx) => [ctx.op('Neg', [ctx.grad()])]);
 
-// Replicated gradients only flow through additions of same-shaped values (residual connections).
-const sameShapes = (ctx: GradientContext) => ctx.replicas === 1 || ctx.inputs.every((x) => x && x.type.shape.join() === ctx.inputs[0]?.type.shape.join());
+// Replicated gradients only flow, unreduced, into inputs shaped like the output (residual connections, the
+// metadata fusion); inputs that need no gradient may have any shape.
+const sameShapes = (ctx: GradientContext) =>
+  ctx.replicas === 1 || ctx.inputs.every((x, i) => !ctx.wants[i] || (x && x.type.shape.join() === ctx.outputs[0]?.type.shape.join()));
 registerGradient('Add', (ctx) => {
   if (!sameShapes(ctx)) throw ctx.fail('replicated gradients need inputs of one shape');
   return [0, 1].map((i) => (ctx.wants[i] ? unbroadcast(ctx, ctx.grad(), ctx.input(i)) : undefined));

@@ -132,7 +132,9 @@ registerOp('Flatten', {
     const axis = ctx.int('axis', 1);
     const a = axis < 0 ? axis + x.shape.length : axis;
     if (a < 0 || a > x.shape.length) throw ctx.fail(`axis ${axis} is out of range for rank ${x.shape.length}`);
-    return [{ dtype: x.dtype, shape: [product(x.shape.slice(0, a)), product(x.shape.slice(a))] }];
+    // A single dimension keeps its name (the batch stays "batch"), so later broadcasts can match it.
+    const merged = (dims: Dim[]) => (dims.length === 1 ? dims[0] : product(dims));
+    return [{ dtype: x.dtype, shape: [merged(x.shape.slice(0, a)), merged(x.shape.slice(a))] }];
   },
 });
 

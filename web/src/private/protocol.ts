@@ -1,4 +1,5 @@
 /** Messages between the viewer and its private-mode worker (which runs the model with onnxruntime-web). */
+import { FORWARD_ONLY_METHODS } from '../../../src/explain/core.js';
 import type { GridMap } from '../../../src/explain/types.js';
 import type { DecodedImage, Geometry, PreprocessingSpec } from '../../../src/imaging/browser.js';
 import type { Finding } from '../../../src/inference/findings.js';
@@ -33,6 +34,6 @@ export type FromPrivateWorker =
 
 /**
  * Methods the browser can run: they need only forward passes of the inference model. Gradient methods need the
- * explain graph, which runs on the server.
+ * explain graphs, which run on the server.
  */
-export const BROWSER_METHODS: readonly string[] = ['occlusion'];
+export const BROWSER_METHODS: readonly string[] = FORWARD_ONLY_METHODS;

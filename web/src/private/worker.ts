@@ -1,9 +1,10 @@
 /**
  * Private mode: the server's model file run by onnxruntime-web (WebAssembly) in this worker, with the library's own
- * preprocessing and occlusion code, so the image never leaves the browser and the numbers match the server's.
+ * preprocessing and explanation code (forward-only methods: occlusion), so the image never leaves the browser and
+ * the numbers match the server's.
  */
 import * as ort from 'onnxruntime-web/wasm';
-import { occlusionMaps } from '../../../src/explain/occlusion.js';
+import { checkMethod, explainWithRunner } from '../../../src/explain/core.js';
 import type { ModelRunner } from '../../../src/explain/types.js';
 import { type DecodedImage, preprocess } from '../../../src/imaging/browser.js';
 import { findingsFromLogits } from '../../../src/inference/findings.js';
@@ -65,7 +66,6 @@ function runner(image: DecodedImage, onPass: (images: number) => void): ModelRun
   };
 }
 
-
 function input(image: DecodedImage) {
   const { preprocessing } = loaded().model;
   const { tensor, geometry } = preprocess(image, preprocessing);
@@ -93,18 +93,12 @@ async function predict(id: number, image: DecodedImage, showRejected: boolean): 
 }
 
 async function explain(id: number, image: DecodedImage, method: string, findings: string[]): Promise<void> {
-  if (method !== 'occlusion') throw new Error(`"${method}" cannot run in the browser; switch to server mode for it`);
   const started = performance.now();
-  const { labels } = loaded().model;
-  const targets = findings.map((name) => {
-    const index = labels.indexOf(name);
-    if (index < 0) throw new Error(`the model has no finding "${name}"`);
-    return index;
-  });
-  const { tensor, geometry, batch } = input(image);
+  const { preprocessing } = loaded().model;
+  const { tensor, geometry } = input(image);
   let passes = 0;
   const run = runner(image, (images) => post({ type: 'progress', id, passes: (passes += images) }));
-  const base = await run.logits(batch);
-  const maps = await occlusionMaps(run, tensor.data, tensor.dims, targets, base);
-  post({ type: 'explanation', id, method, geometry, maps: targets.map((label, i) => ({ finding: labels[label], map: maps[i] })), ms: performance.now() - started });
+  // The library's own front door: methods needing gradients are refused there ("server only").
+  const explanation = await explainWithRunner(run, { tensor, geometry }, preprocessing, { method: checkMethod(method), findings });
+  post({ type: 'explanation', id, method, geometry, maps: explanation.findings.map((f) => ({ finding: f.finding, map: f.map })), ms: performance.now() - started });
 }

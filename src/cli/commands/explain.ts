@@ -1,0 +1,164 @@
+/** `cxr explain`: where in the image each finding comes from, as overlay PNGs and a JSON with the raw maps. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { basename, extname, join } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { loadModel } from '../../api.js';
+import { EXPLANATION_METHODS, Explainer, type ExplainOptions, checkMethod, findingIndices } from '../../explain/index.js';
+import { downsampleMap, renderHeatmap } from '../../explain/render.js';
+import { COLORMAP_NAMES, type ColormapName, decodeImageFile } from '../../imaging/index.js';
+import { findingsFromLogits } from '../../inference/findings.js';
+import { float32 } from '../../onnx/index.js';
+import { positiveInt } from '../options.js';
+
+interface ExplainCliOptions {
+  model?: string;
+  finding?: string[];
+  all?: boolean;
+  method: string;
+  layer?: string;
+  target: 'logit' | 'probability';
+  out?: string;
+  colormap: ColormapName;
+  opacity: number;
+  contour?: number;
+  rawSize: number;
+  json?: boolean;
+  steps?: number;
+  baseline?: string;
+  samples?: number;
+  noise?: number;
+  patch?: number;
+  stride?: number;
+  threads?: number;
+  listLayers?: boolean;
+}
+
+const fraction = (name: string) => (value: string) => {
+  const x = Number(value);
+  if (!(x >= 0 && x <= 1) || value.trim() === '') throw new InvalidArgumentError(`${name} must be a number between 0 and 1, got "${value}"`);
+  return x;
+};
+
+export function explainCommand(): Command {
+  return new Command('explain')
+    .description('explain findings on a chest X-ray: a heatmap per finding (Grad-CAM family, gradients, occlusion) as overlay PNGs and JSON')
+    .argument('<image>', 'PNG, JPEG or DICOM file')
+    .option('-m, --model <file>', 'cxr-lens model (.onnx); default: the embedded default model')
+    .option('-f, --finding <name...>', 'findings to explain (default: those the model calls positive, else the 3 most probable)')
+    .option('-a, --all', 'explain every finding of the model')
+    .option('--method <name>', `explanation method: ${EXPLANATION_METHODS.join(', ')}`, 'gradcam')
+    .option('--layer <name>', 'CAM methods: the layer to read (default: the last feature map; --list-layers shows more)')
+    .addOption(new Option('--target <what>', 'explain each finding\'s logit or its probability (never a softmax across findings)').choices(['logit', 'probability']).default('logit'))
+    .option('-o, --out <folder>', 'where the PNGs and explanation.json go (default: <image name>-explain)')
+    .addOption(new Option('--colormap <name>', 'overlay colours').choices([...COLORMAP_NAMES]).default('turbo'))
+    .option('--opacity <x>', 'overlay strength of the strongest evidence, 0..1', fraction('opacity'), 0.5)
+    .option('--contour <x>', 'draw a white contour where the scaled map crosses this level, 0..1', fraction('contour'))
+    .option('--raw-size <n>', 'longest side of the raw maps in the JSON (downsampled, area-weighted)', positiveInt('raw size'), 64)
+    .option('--json', 'also print explanation.json to stdout')
+    .option('--steps <n>', 'integrated-gradients: points on the path (default 32)', positiveInt('steps'))
+    .option('--baseline <b>', 'integrated-gradients: black | mean | a gray level in [0, 1] (default black)', baselineOption)
+    .option('--samples <n>', 'smoothgrad: noisy copies (default 25)', positiveInt('samples'))
+    .option('--noise <x>', 'smoothgrad: noise level as a fraction of the input range (default 0.15)', fraction('noise'))
+    .option('--patch <n>', 'occlusion: patch side in model pixels (default 1/8 of the input)', positiveInt('patch'))
+    .option('--stride <n>', 'occlusion: step between patches (default half the patch)', positiveInt('stride'))
+    .option('-t, --threads <n>', 'threads per operator (default: all cores)', positiveInt('threads'))
+    .option('--list-layers', 'print the layers CAM methods can read, and exit')
+    .addHelpText(
+      'after',
+      `
+Each finding is explained through its own logit (or probability): findings are independent, so several are
+explained in one batched pass and never through a softmax across findings. CAM maps (gradcam, gradcam++,
+hirescam, layercam, xgradcam) read the last convolutional feature map unless --layer names another one.
+Writes <finding>.<method>.png (the map over the original image, at its own resolution) per finding and
+explanation.json (probabilities, geometry, raw maps downsampled to --raw-size).
+A heatmap shows what the model used, not where disease is: see \`cxr localize-eval\` for how well maps match
+radiologists' boxes. Research use only; not for clinical decisions.
+
+Examples:
+  $ cxr explain chest.png --model densenet121.onnx
+  $ cxr explain chest.png --finding Effusion Cardiomegaly --method gradcam++ --contour 0.5
+  $ cxr explain study.dcm --all --method integrated-gradients --steps 64 --baseline mean
+  $ cxr explain chest.png --method gradcam --layer features.denseblock3.cat --colormap inferno
+  $ cxr explain chest.png --list-layers`,
+    )
+    .action(async (imagePath: string, options: ExplainCliOptions) => {
+      const method = checkMethod(options.method);
+      const { model, info, path } = loadModel(options.model);
+      const explainer = await Explainer.create(model, { threads: options.threads, source: path });
+      try {
+        if (options.listLayers) {
+          process.stdout.write(`${explainer.layers().map((l, i) => `${l}${i === 0 ? '  (default)' : ''}`).join('\n')}\n`);
+          return;
+        }
+        if (options.all && options.finding) throw new Error('give either --finding or --all, not both');
+        if (options.finding) findingIndices(info.labels, options.finding);
+        const image = await decodeImageFile(imagePath);
+        const prepared = explainer.prepareImage(image);
+        const logits = await explainer.runner(image).logits(float32([1, ...prepared.tensor.dims], prepared.tensor.data));
+        const findings = findingsFromLogits(info.labels, logits, info.thresholds?.values);
+        const chosen = options.all ? [...info.labels] : (options.finding ?? defaultFindings(findings));
+        const explainOptions: ExplainOptions = {
+          findings: chosen,
+          method,
+          target: options.target,
+          layer: options.layer,
+          integratedGradients: { steps: options.steps, baseline: options.baseline as 'black' | 'mean' | number | undefined },
+          smoothgrad: { samples: options.samples, noise: options.noise },
+          occlusion: { patch: options.patch, stride: options.stride },
+        };
+        const explanation = await explainer.explain(image, explainOptions);
+        const out = options.out ?? join('.', `${basename(imagePath, extname(imagePath))}-explain`);
+        mkdirSync(out, { recursive: true });
+        const entries = [];
+        for (const f of explanation.findings) {
+          const file = `${f.finding}.${method}.png`;
+          writeFileSync(join(out, file), await renderHeatmap(image, explanation, f, { colormap: options.colormap, opacity: options.opacity, contour: options.contour }));
+          const raw = downsampleMap(f.map, options.rawSize);
+          const prediction = findings.find((p) => p.name === f.finding)!;
+          entries.push({
+            finding: f.finding,
+            probability: f.probability,
+            logit: f.logit,
+            threshold: prediction.threshold,
+            decision: prediction.decision,
+            overlay: file,
+            map: { width: raw.width, height: raw.height, fullWidth: f.map.width, fullHeight: f.map.height, data: Array.from(raw.data) },
+          });
+        }
+        const document = {
+          image: { file: imagePath, width: image.width, height: image.height, format: image.format, notes: image.notes },
+          model: { file: path, architecture: info.architecture, weights: info.weights },
+          method: explanation.method,
+          target: explanation.target,
+          ...(explanation.layer ? { layer: explanation.layer } : {}),
+          geometry: explanation.geometry,
+          findings: entries,
+          note: 'maps lie over the model input (geometry maps them onto the image); values are unscaled (CAMs after ReLU); research use only',
+        };
+        writeFileSync(join(out, 'explanation.json'), `${JSON.stringify(document, null, 2)}\n`);
+        if (options.json) process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
+        else {
+          const lines = [`${imagePath}: ${method}${explanation.layer ? ` on ${explanation.layer}` : ''}, ${options.target} target`];
+          for (const e of entries) lines.push(`  ${e.finding.padEnd(20)} ${(100 * e.probability).toFixed(1).padStart(5)}%  -> ${join(out, e.overlay)}`);
+          lines.push(`  raw maps and geometry -> ${join(out, 'explanation.json')}`, 'Research use only; not for clinical decisions.', '');
+          process.stdout.write(lines.join('\n'));
+        }
+      } finally {
+        await explainer.close();
+      }
+    });
+}
+
+/** Findings called positive at the model's validated thresholds, else the three most probable. */
+function defaultFindings(findings: ReturnType<typeof findingsFromLogits>): string[] {
+  const positive = findings.filter((f) => f.decision === 'positive').map((f) => f.name);
+  if (positive.length > 0) return positive;
+  return [...findings].sort((a, b) => b.probability - a.probability).slice(0, 3).map((f) => f.name);
+}
+
+function baselineOption(value: string): 'black' | 'mean' | number {
+  if (value === 'black' || value === 'mean') return value;
+  const x = Number(value);
+  if (value.trim() === '' || !(x >= 0 && x <= 1)) throw new InvalidArgumentError(`baseline must be black, mean or a gray level in [0, 1], got "${value}"`);
+  return x;
+}

@@ -1,0 +1,108 @@
+/**
+ * The gradient graphs explanations run, built from a model with autodiff, and the layers CAM methods may read.
+ * - CAM graph (one per layer): logits, the layer's activation and the gradient of every requested finding's logit
+ *   with respect to it, in one run; only the layers after the chosen one are replicated per finding.
+ * - Input-gradient graph (one per model): row r of the batch is differentiated for the finding selected by row r
+ *   of a one-hot input, so any mix of (image, finding) pairs (noisy copies, path points) shares one session.
+ */
+import { buildGradientGraph, gradientOutputName } from '../autodiff/explain-graph.js';
+import { readModelInfo } from '../models/metadata.js';
+import { GraphBuilder, type Model, createModel, inferGraph } from '../onnx/index.js';
+
+/** A 4-D activation [batch, channels, height, width] with known channels and size. */
+function isFeatureMap(shape: readonly unknown[] | undefined): boolean {
+  return shape !== undefined && shape.length === 4 && shape.slice(1).every((d) => typeof d === 'number');
+}
+
+/** Every tensor a CAM method can read: the model's 4-D activations, in graph order (graph outputs by their own names). */
+export function layerNames(model: Model): string[] {
+  const types = inferGraph(model.graph);
+  const names = [...model.graph.outputs.map((o) => o.name), ...model.graph.nodes.flatMap((n) => n.outputs)];
+  return [...new Set(names)].filter((name) => name && isFeatureMap(types.get(name)?.shape));
+}
+
+/**
+ * The default CAM layer: the model's feature map, or, where the head rectifies it first (torchvision's DenseNet
+ * applies F.relu after `features`, whose last module norm5 is not rectified), that ReLU's output: the tensor the
+ * classifier actually pools, so that CAMs weigh what the logits see.
+ */
+export function defaultLayer(model: Model): string {
+  const { io } = readModelInfo(model);
+  const value = underlying(model, io.features);
+  const consumers = model.graph.nodes.filter((n) => n.inputs.includes(value) && n.opType !== 'Identity');
+  return consumers.length === 1 && consumers[0].opType === 'Relu' ? consumers[0].outputs[0] : io.features;
+}
+
+/** The value behind a name, seen through Identity aliases (graph outputs are aliases of layer outputs). */
+export function underlying(model: Model, name: string): string {
+  const producer = new Map(model.graph.nodes.flatMap((n) => n.outputs.map((o) => [o, n] as const)));
+  let value = name;
+  for (let p = producer.get(value); p?.opType === 'Identity'; p = producer.get(value)) value = p.inputs[0];
+  return value;
+}
+
+/** The layer to read, checked: unknown or non-4-D names fail listing where to look. */
+export function resolveLayer(model: Model, requested?: string): string {
+  if (requested === undefined) return defaultLayer(model);
+  const names = layerNames(model);
+  if (names.includes(requested)) return requested;
+  const known = new Set([...model.graph.inputs.map((i) => i.name), ...model.graph.nodes.flatMap((n) => n.outputs)]);
+  const why = known.has(requested) ? 'is not a 4-D feature map [batch, channels, height, width]' : 'is not a tensor of the model';
+  const suggestions = blockOutputs(model, names);
+  throw new Error(
+    `layer "${requested}" ${why}; the default is "${defaultLayer(model)}", the blocks end at ${suggestions.join(', ')} ` +
+      `(any of the model's ${names.length} 4-D activations can be named)`,
+  );
+}
+
+/** The last 4-D activation produced under each block of the model (its stages), for error messages and listings. */
+export function blockOutputs(model: Model, names = layerNames(model)): string[] {
+  const { blocks } = readModelInfo(model);
+  const featureMaps = new Set(names);
+  const out: string[] = [];
+  for (const block of blocks) {
+    const prefixes = block.split('|');
+    const last = model.graph.nodes.filter((n) => prefixes.some((p) => n.name === p || n.name.startsWith(`${p}.`)) && featureMaps.has(n.outputs[0])).at(-1);
+    if (last && !out.includes(last.outputs[0])) out.push(last.outputs[0]);
+  }
+  return out;
+}
+
+export interface CamGraph {
+  model: Model;
+  layer: string;
+  /** Label indices whose gradients the graph outputs, in output order. */
+  labels: number[];
+  outputs: { logits: string; activation: string; gradient: string };
+}
+
+export function buildCamGraph(model: Model, layer: string, labels: readonly number[]): CamGraph {
+  const graph = buildGradientGraph(model, { sources: [layer], classes: labels });
+  return { model: graph.model, layer, labels: [...labels], outputs: { logits: graph.outputs.target, activation: graph.outputs.activations[layer], gradient: graph.outputs.gradients[layer] } };
+}
+
+export interface InputGradientGraph {
+  model: Model;
+  /** Input [batch, labels]: row r selects (one-hot) the finding row r is differentiated for. */
+  select: string;
+  /** Output [batch, 1]: each row's selected logit. */
+  selected: string;
+  /** Output [1, batch, C, H, W]. */
+  gradient: string;
+}
+
+export const SELECT_INPUT = 'explain.select';
+const SELECTED = 'explain.selected';
+
+export function buildInputGradientGraph(model: Model): InputGradientGraph {
+  const info = readModelInfo(model);
+  const b = GraphBuilder.from(model.graph);
+  // The layer's own value, not the graph output alias (which the gradient graph re-creates).
+  const logits = b.value(underlying(model, info.io.logits));
+  const select = b.input(SELECT_INPUT, 'float32', logits.type.shape);
+  const picked = b.op('Mul', [logits, select], {}, { name: 'explain.select_mul' });
+  b.output(b.op('ReduceSum', [picked, b.ints([1])], { keepdims: 1 }, { name: SELECTED }));
+  const selecting = createModel(b.build(), { ...model.metadata });
+  const graph = buildGradientGraph(selecting, { sources: [info.io.input], target: SELECTED, classes: [0] });
+  return { model: graph.model, select: SELECT_INPUT, selected: graph.outputs.target, gradient: gradientOutputName(info.io.input) };
+}

@@ -1,0 +1,107 @@
+/** A localisation report as one self-contained HTML page (opens offline). Pure. */
+import { esc } from '../eval/html.js';
+import type { LocalizationReport, MethodReport, Spread } from './localize-eval.js';
+
+const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : '–');
+const pm = (s: Spread) => (Number.isFinite(s.mean) ? `${pct(s.mean)} ± ${pct(s.sd)}` : '–');
+const num = (x: number, digits = 3) => (Number.isFinite(x) ? x.toFixed(digits) : '–');
+
+function table(head: string[], rows: string[][]): string {
+  return `<table><thead><tr>${head.map((h) => `<th>${h}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+}
+
+function methodSection(report: LocalizationReport, m: MethodReport): string {
+  const { iouThresholds, iobbThresholds } = report.protocol;
+  const wang = report.published.iobb;
+  const findings = [...Object.keys(m.perFinding), 'all'];
+  const rows = findings.map((f) => {
+    const s = f === 'all' ? m.overall : m.perFinding[f];
+    const random = f === 'all' ? m.random.pointing : m.random.perFinding[f]?.pointing;
+    return [
+      esc(f),
+      `${s.cases} / ${s.boxes}`,
+      pct(s.pointing),
+      random ? pm(random) : '–',
+      ...iouThresholds.map((t) => pct(s.iou[String(t)])),
+      ...iobbThresholds.map((t) => {
+        const published = wang[String(t)]?.accuracy[f];
+        return `${pct(s.iobb[String(t)])}${published === undefined ? '' : ` <span class="ref">(${pct(published)})</span>`}`;
+      }),
+      num(s.afpIobb[String(iobbThresholds[0])], 2),
+    ];
+  });
+  const head = [
+    'finding',
+    'cases / boxes',
+    'pointing',
+    'random pointing',
+    ...iouThresholds.map((t) => `IoU&gt;${t}`),
+    ...iobbThresholds.map((t) => `IoBB&gt;${t} <span class="ref">(Wang)</span>`),
+    `false positives per case at IoBB&gt;${iobbThresholds[0]}`,
+  ];
+  const randomRow = [
+    'random maps (all)',
+    '',
+    pm(m.random.pointing),
+    '',
+    ...iouThresholds.map((t) => pm(m.random.iou[String(t)])),
+    ...iobbThresholds.map((t) => pm(m.random.iobb[String(t)])),
+    num(m.random.afpIobb[String(iobbThresholds[0])].mean, 2),
+  ];
+  let trust = '';
+  if (m.faithfulness) {
+    const f = m.faithfulness;
+    trust += `<h3>Faithfulness (deletion / insertion, ${f.steps} steps)</h3>${table(
+      ['order', 'deletion AUC (lower is better)', 'insertion AUC (higher is better)'],
+      [
+        [esc(m.method), pm(f.deletionAuc), pm(f.insertionAuc)],
+        ['random order', pm(f.randomDeletionAuc), pm(f.randomInsertionAuc)],
+      ],
+    )}`;
+  }
+  if (m.randomization) {
+    trust += `<h3>Model randomisation (cascading, classifier first)</h3><p>Spearman rank correlation of each step's maps with the trained model's; a trustworthy map decorrelates as learned weights are removed.</p>${table(
+      ['re-initialised down to', 'Spearman', 'Spearman of |map|'],
+      m.randomization.map((s) => [esc(s.randomized.at(-1) ?? ''), num(s.spearman), num(s.spearmanAbs)]),
+    )}`;
+  }
+  return `<section><h2>${esc(m.method)}${m.layer ? ` <small>layer ${esc(m.layer)}</small>` : ''} <small>target: ${m.target}</small></h2>
+${table(head, [...rows, randomRow])}
+<p>Random maps: ${m.random.draws} draws (seed ${m.random.seed}) at the method's own map resolution, scored the same way; share of draws pointing at least as well as ${esc(m.method)} over all cases: <b>${pct(m.random.pointingAtLeastOurs)}</b>.</p>
+${trust}
+<details><summary>Cases</summary>${table(
+    ['image', 'finding', 'probability', 'pointing', 'peak (x, y)', 'best IoU', 'best IoBB', 'boxes predicted', ...(m.faithfulness ? ['deletion AUC', 'insertion AUC'] : [])],
+    m.cases.map((c) => [
+      esc(c.image),
+      esc(c.finding),
+      num(c.probability),
+      c.pointing ? 'hit' : 'miss',
+      `${c.peak.x.toFixed(0)}, ${c.peak.y.toFixed(0)}`,
+      c.bestIou.map((v) => num(v, 2)).join(', '),
+      c.bestIobb.map((v) => num(v, 2)).join(', '),
+      String(c.predictedBoxes),
+      ...(m.faithfulness ? [num(c.deletionAuc ?? Number.NaN), num(c.insertionAuc ?? Number.NaN)] : []),
+    ]),
+  )}</details></section>`;
+}
+
+export function localizationToHtml(report: LocalizationReport, title = 'Localisation report'): string {
+  const p = report.published;
+  return `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${esc(title)}</title><style>
+body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#222}
+table{border-collapse:collapse;margin:.5rem 0 1rem}th,td{border:1px solid #ccc;padding:.25rem .5rem;text-align:right}
+th:first-child,td:first-child{text-align:left}.ref{color:#777;font-size:.85em}small{color:#666;font-weight:normal}
+.note{background:#fff7e0;border-left:4px solid #e0b000;padding:.5rem 1rem}
+</style></head><body>
+<h1>${esc(title)}</h1>
+<p class="note">Research use only; not for clinical decisions. ${report.notes.map(esc).join(' ')}</p>
+<p>Model: ${esc(report.model.architecture)} (${esc(report.model.weights)}), input ${esc(report.model.input)}.
+${report.images} images, ${report.boxes} ground-truth boxes, findings: ${report.findings.map(esc).join(', ')}.</p>
+<p>Protocol: ${esc(report.protocol.description)}.</p>
+${report.methods.map((m) => methodSection(report, m)).join('\n')}
+<h2>Published reference</h2>
+<p>${esc(p.name)}: ${esc(p.citation)} ${esc(p.table)}; ${esc(p.model)}. Protocol: ${esc(p.protocol)}. Numbers: ${esc(p.verification)}.
+<a href="${esc(p.url)}">${esc(p.url)}</a></p>
+</body></html>
+`;
+}
