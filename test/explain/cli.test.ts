@@ -66,6 +66,33 @@ describe('cxr explain', () => {
     assert.deepEqual(doc.findings.map((f: { finding: string }) => f.finding), top);
   });
 
+  it('without --model: the default model\'s calibrated probabilities and decisions (as cxr predict gives them) and its input checks', async () => {
+    const run = cxr('explain', NIH_1024, '--json', '--out', join(dir, 'embedded'));
+    assert.equal(run.code, 0, run.stderr);
+    const doc = JSON.parse(run.stdout);
+    assert.equal(doc.verdict, 'accepted');
+    const predicted = JSON.parse(cxr('predict', NIH_1024, '--json').stdout);
+    const positive = predicted.findings.filter((f: { decision: string }) => f.decision === 'positive').map((f: { name: string }) => f.name);
+    assert.ok(positive.length > 0);
+    assert.deepEqual(doc.findings.map((f: { finding: string }) => f.finding), positive, 'the findings called positive');
+    for (const f of doc.findings) {
+      const p = predicted.findings.find((q: { name: string }) => q.name === f.finding);
+      assert.ok(Math.abs(f.probability - p.probability) < 1e-6, f.finding);
+      assert.deepEqual([f.threshold, f.decision], [p.threshold, 'positive']);
+    }
+
+    const blank = join(dir, 'blank.png');
+    await sharp({ create: { width: 512, height: 512, channels: 3, background: { r: 128, g: 128, b: 128 } } }).png().toFile(blank);
+    const rejected = cxr('explain', blank, '--out', join(dir, 'blank'));
+    assert.equal(rejected.code, 1);
+    assert.match(rejected.stderr, /blank\.png: the input checks rejected this image: .*--show-rejected/);
+    assert.equal(existsSync(join(dir, 'blank', 'explanation.json')), false);
+    const shown = cxr('explain', blank, '--show-rejected', '--out', join(dir, 'blank'));
+    assert.equal(shown.code, 0, shown.stderr);
+    assert.match(shown.stdout, /NOT TO BE TRUSTED/);
+    assert.equal(JSON.parse(readFileSync(join(dir, 'blank', 'explanation.json'), 'utf8')).verdict, 'rejected-shown');
+  });
+
   it('--list-layers shows the default first; --help teaches with examples', () => {
     const layers = cxr('explain', NIH_1024, '--model', model, '--list-layers');
     assert.equal(layers.code, 0, layers.stderr);
@@ -79,7 +106,7 @@ describe('cxr explain', () => {
     writeFileSync(text, 'hello');
     const cases: [string[], RegExp][] = [
       [['--finding', 'Pneumonitis'], /no finding "Pneumonitis"; it knows Atelectasis, Cardiomegaly, .*Hernia/],
-      [['--method', 'gradcam3'], /unknown explanation method "gradcam3"; choose one of occlusion, gradcam, gradcam\+\+, /],
+      [['--method', 'gradcam3'], /unknown explanation method "gradcam3"; choose one of gradcam, gradcam\+\+, hirescam, /],
       [['--layer', 'features.42'], /layer "features\.42" is not a tensor of the model; the default is "features", the blocks end at /],
       [['--finding', 'Mass', '--all'], /either --finding or --all/],
       [['--opacity', '2'], /opacity must be a number between 0 and 1, got "2"/],

@@ -6,8 +6,7 @@ import { loadModel } from '../../api.js';
 import { EXPLANATION_METHODS, Explainer, type ExplainOptions, checkMethod, findingIndices } from '../../explain/index.js';
 import { downsampleMap, renderHeatmap } from '../../explain/render.js';
 import { COLORMAP_NAMES, type ColormapName, decodeImageFile } from '../../imaging/index.js';
-import { findingsFromLogits } from '../../inference/findings.js';
-import { float32 } from '../../onnx/index.js';
+import { type Finding, Predictor } from '../../inference/predictor.js';
 import { positiveInt } from '../options.js';
 
 interface ExplainCliOptions {
@@ -31,6 +30,7 @@ interface ExplainCliOptions {
   stride?: number;
   threads?: number;
   listLayers?: boolean;
+  showRejected?: boolean;
 }
 
 const fraction = (name: string) => (value: string) => {
@@ -63,6 +63,7 @@ export function explainCommand(): Command {
     .option('--stride <n>', 'occlusion: step between patches (default half the patch)', positiveInt('stride'))
     .option('-t, --threads <n>', 'threads per operator (default: all cores)', positiveInt('threads'))
     .option('--list-layers', 'print the layers CAM methods can read, and exit')
+    .option('--show-rejected', 'explain even an image the input checks reject (marked: not to be trusted)')
     .addHelpText(
       'after',
       `
@@ -85,6 +86,8 @@ Examples:
       const method = checkMethod(options.method);
       const { model, info, path } = loadModel(options.model);
       const explainer = await Explainer.create(model, { threads: options.threads, source: path });
+      // The predictor runs the input checks and gives the calibrated probabilities and decisions.
+      const predictor = await Predictor.create(model, { threads: options.threads, source: path, showRejected: options.showRejected });
       try {
         if (options.listLayers) {
           process.stdout.write(`${explainer.layers().map((l, i) => `${l}${i === 0 ? '  (default)' : ''}`).join('\n')}\n`);
@@ -93,9 +96,11 @@ Examples:
         if (options.all && options.finding) throw new Error('give either --finding or --all, not both');
         if (options.finding) findingIndices(info.labels, options.finding);
         const image = await decodeImageFile(imagePath);
-        const prepared = explainer.prepareImage(image);
-        const logits = await explainer.runner(image).logits(float32([1, ...prepared.tensor.dims], prepared.tensor.data));
-        const findings = findingsFromLogits(info.labels, logits, info.thresholds?.values);
+        const [prediction] = await predictor.predict([image]);
+        if (prediction.verdict === 'rejected') {
+          throw new Error(`${imagePath}: the input checks rejected this image: ${prediction.inputFlags.map((f) => f.message).join('; ')} (--show-rejected explains it anyway)`);
+        }
+        const findings = prediction.findings;
         const chosen = options.all ? [...info.labels] : (options.finding ?? defaultFindings(findings));
         const explainOptions: ExplainOptions = {
           findings: chosen,
@@ -114,13 +119,13 @@ Examples:
           const file = `${f.finding}.${method}.png`;
           writeFileSync(join(out, file), await renderHeatmap(image, explanation, f, { colormap: options.colormap, opacity: options.opacity, contour: options.contour }));
           const raw = downsampleMap(f.map, options.rawSize);
-          const prediction = findings.find((p) => p.name === f.finding)!;
+          const predicted = findings.find((p) => p.name === f.finding)!;
           entries.push({
             finding: f.finding,
-            probability: f.probability,
+            probability: predicted.probability,
             logit: f.logit,
-            threshold: prediction.threshold,
-            decision: prediction.decision,
+            threshold: predicted.threshold,
+            decision: predicted.decision,
             overlay: file,
             map: { width: raw.width, height: raw.height, fullWidth: f.map.width, fullHeight: f.map.height, data: Array.from(raw.data) },
           });
@@ -128,6 +133,8 @@ Examples:
         const document = {
           image: { file: imagePath, width: image.width, height: image.height, format: image.format, notes: image.notes },
           model: { file: path, architecture: info.architecture, weights: info.weights },
+          verdict: prediction.verdict,
+          inputFlags: prediction.inputFlags,
           method: explanation.method,
           target: explanation.target,
           ...(explanation.layer ? { layer: explanation.layer } : {}),
@@ -139,18 +146,20 @@ Examples:
         if (options.json) process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
         else {
           const lines = [`${imagePath}: ${method}${explanation.layer ? ` on ${explanation.layer}` : ''}, ${options.target} target`];
+          if (prediction.verdict === 'rejected-shown') lines.push('  explained anyway on request: the input checks rejected this image, NOT TO BE TRUSTED');
           for (const e of entries) lines.push(`  ${e.finding.padEnd(20)} ${(100 * e.probability).toFixed(1).padStart(5)}%  -> ${join(out, e.overlay)}`);
           lines.push(`  raw maps and geometry -> ${join(out, 'explanation.json')}`, 'Research use only; not for clinical decisions.', '');
           process.stdout.write(lines.join('\n'));
         }
       } finally {
         await explainer.close();
+        await predictor.close();
       }
     });
 }
 
 /** Findings called positive at the model's validated thresholds, else the three most probable. */
-function defaultFindings(findings: ReturnType<typeof findingsFromLogits>): string[] {
+function defaultFindings(findings: readonly Finding[]): string[] {
   const positive = findings.filter((f) => f.decision === 'positive').map((f) => f.name);
   if (positive.length > 0) return positive;
   return [...findings].sort((a, b) => b.probability - a.probability).slice(0, 3).map((f) => f.name);
