@@ -12,10 +12,10 @@ import { type OcclusionOptions, occlusionMaps } from './occlusion.js';
 import { type Explanation, type ExplanationTarget, type GridMap, type ModelRunner, hasGradients } from './types.js';
 
 /**
- * Every method. Occlusion comes first because it runs everywhere (server and the browser's private mode), which
- * makes it the server's and the viewer's default; the library and the CLI default to Grad-CAM.
+ * Every method; the first, Grad-CAM, is the default everywhere (library, CLI, server and viewer). Occlusion needs
+ * only forward passes, so it is what the browser's private mode runs.
  */
-export const EXPLANATION_METHODS = ['occlusion', ...CAM_METHODS, ...INPUT_GRADIENT_METHODS] as const;
+export const EXPLANATION_METHODS = [...CAM_METHODS, ...INPUT_GRADIENT_METHODS, 'occlusion'] as const;
 export type ExplanationMethod = (typeof EXPLANATION_METHODS)[number];
 
 /** Methods that need only forward passes of the inference model, so they run anywhere (the browser included). */

@@ -100,7 +100,7 @@ describe('bad input to POST /api/v1/analyze', () => {
   it('unknown options: 400 naming the field and the choices', async () => {
     const image = { name: 'image', value: png, filename: 'a.png' };
     assertError(await postForm(server.url, [image, { name: 'findings', value: 'Effusion,Broken_Heart' }]), 400, 'CXR_UNKNOWN_FINDING', /findings: the model has no finding "Broken_Heart"; it knows Atelectasis/);
-    assertError(await postForm(server.url, [image, { name: 'methods', value: 'magic' }]), 400, 'CXR_UNKNOWN_METHOD', /unknown explanation method "magic"; choose from occlusion/);
+    assertError(await postForm(server.url, [image, { name: 'methods', value: 'magic' }]), 400, 'CXR_UNKNOWN_METHOD', /unknown explanation method "magic"; choose from gradcam, gradcam\+\+/);
     assertError(await postForm(server.url, [image, { name: 'heatmap', value: 'gif' }]), 400, 'CXR_BAD_OPTION', /heatmap must be one of png, raw, both, none, got "gif"/);
     assertError(await postForm(server.url, [image, { name: 'colour', value: 'red' }]), 400, 'CXR_UNKNOWN_FIELD', /unknown form field "colour"/);
     assertError(await postForm(server.url, [{ name: 'scan', value: png, filename: 'a.png' }]), 400, 'CXR_UNKNOWN_FIELD', /unexpected file field "scan"/);

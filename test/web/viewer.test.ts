@@ -111,10 +111,10 @@ describe('the viewer in Chromium', () => {
     for (const f of body.findings as { name: string; probability: number }[]) assert.equal(shown.get(f.name), f.probability);
     assert.equal(await page.locator('.finding-decision', { hasText: 'no validated threshold' }).count(), 14);
     assert.deepEqual(await page.locator('.controls select').first().locator('option').allInnerTexts(), card.explanationMethods);
-    assert.equal(await page.locator('main').getAttribute('data-heatmap'), 'occlusion');
+    assert.equal(await page.locator('main').getAttribute('data-heatmap'), 'gradcam');
     const top = await page.locator('.findings li').first().getAttribute('data-finding');
     assert.equal(await page.locator('.findings li').first().locator('button').getAttribute('aria-pressed'), 'true');
-    assert.match(await page.locator('.pane figcaption').nth(1).innerText(), new RegExp(`${top!.replace(/_/g, ' ')} · occlusion`));
+    assert.match(await page.locator('.pane figcaption').nth(1).innerText(), new RegExp(`${top!.replace(/_/g, ' ')} · gradcam`));
     await overlayWhen((d) => d > 1, 'a heatmap over the original');
     await screenshot('02-server-analysis');
   });

@@ -87,17 +87,20 @@ export function App() {
         setPhase('ready');
         return;
       }
-      if (!engine.methods.includes(chosenMethod)) {
+      // A method this engine cannot run (gradient methods in the browser) gives way to the engine's first one.
+      const runnable = engine.methods.includes(chosenMethod) ? chosenMethod : engine.methods[0];
+      if (!runnable) {
         setPhase('ready');
-        setMessage(`${chosenMethod || 'No explanation method'} cannot run ${which === 'private' ? 'in the browser' : 'here'}; heatmaps are off.`);
+        setMessage(`No explanation method can run ${which === 'private' ? 'in the browser' : 'here'}; heatmaps are off.`);
         return;
       }
+      if (runnable !== chosenMethod) setMethod(runnable);
       setPhase('explaining');
-      const explained = await engine.explain(file, decoded, chosenMethod, (text) => current() && setMessage(text));
+      const explained = await engine.explain(file, decoded, runnable, (text) => current() && setMessage(text));
       if (!current()) return;
       setExplanation(explained);
       setPhase('ready');
-      setMessage(`Done: ${chosenMethod} heatmaps in ${(explained.ms / 1000).toFixed(1)} s ${which === 'server' ? 'on the server' : 'in this browser'}.`);
+      setMessage(`Done: ${runnable} heatmaps in ${(explained.ms / 1000).toFixed(1)} s ${which === 'server' ? 'on the server' : 'in this browser'}.`);
     } catch (error) {
       if (current()) fail((error as Error).message);
     }
