@@ -1,7 +1,7 @@
 /**
  * Load on `cxr serve` over loopback: autocannon clients POST real NIH images (16 different PNGs, cycled) to
  * /api/v1/analyze of a server running in its own process (2 workers x 1 ONNX Runtime thread, MobileNetV2 224 px).
- * - below the queue limit (1 and 4 clients; 2 clients with occlusion heatmaps): throughput, p50/p99 latency,
+ * - below the queue limit (1 and 4 clients; 2 clients with Grad-CAM heatmaps): throughput, p50/p99 latency,
  *   and zero failed or lost requests (every request sent is answered 200);
  * - above it (32 clients against a queue of 4): the rate of clean 503s (each with Retry-After), nothing else.
  * Server RSS is sampled from /proc during every run. The reference is the same work in process, no HTTP: decode +
@@ -140,7 +140,7 @@ async function inProcessReference(model: string) {
   for (let i = 0; i < 3; i++) {
     const start = performance.now();
     const image = await decodeImage(files[i], IMAGES[i]);
-    const explanation = await explainer.explain(image, { method: 'occlusion' });
+    const explanation = await explainer.explain(image, { method: 'gradcam' });
     for (const finding of explanation.findings) await renderHeatmap(image, explanation, finding);
     explainTimes.push(performance.now() - start);
   }
@@ -155,7 +155,7 @@ async function main(): Promise<void> {
   writeModelFile(model, importWeights(new Uint8Array(readFileSync(weights)), weights, { newHead: true, height: 224, width: 224 }).model);
 
   const reference = await inProcessReference(model);
-  process.stdout.write(`in process: decode + predict ${round(reference.predictMs, 1)} ms, + occlusion heatmaps ${round(reference.explainMs)} ms\n`);
+  process.stdout.write(`in process: decode + predict ${round(reference.predictMs, 1)} ms, + Grad-CAM heatmaps ${round(reference.explainMs)} ms\n`);
 
   const below = await startServer(model, 16);
   const runs: Record<string, LoadResult> = {};
@@ -163,7 +163,7 @@ async function main(): Promise<void> {
     await load(below, 2, 32, { heatmap: 'none' }, 30); // warm-up
     runs.concurrency_1 = await load(below, 1, 150, { heatmap: 'none' }, 30);
     runs.concurrency_4 = await load(below, 4, 400, { heatmap: 'none' }, 30);
-    runs.heatmaps_concurrency_2 = await load(below, 2, 8, { heatmap: 'png', methods: 'occlusion' }, 120);
+    runs.heatmaps_concurrency_2 = await load(below, 2, 16, { heatmap: 'png', methods: 'gradcam' }, 120);
   } finally {
     await stopServer(below);
   }
@@ -182,7 +182,7 @@ async function main(): Promise<void> {
     headline: {
       analyze_concurrency_1: headlineCase(runs.concurrency_1.latency_ms.p50, reference.predictMs, referenceText),
       analyze_concurrency_4: headlineCase(runs.concurrency_4.latency_ms.p50, reference.predictMs, referenceText),
-      analyze_heatmaps_concurrency_2: headlineCase(runs.heatmaps_concurrency_2.latency_ms.p50, reference.explainMs, 'in process without HTTP: decode + occlusion for 14 findings + 14 overlay PNGs, 1 thread'),
+      analyze_heatmaps_concurrency_2: headlineCase(runs.heatmaps_concurrency_2.latency_ms.p50, reference.explainMs, 'in process without HTTP: decode + Grad-CAM for 14 findings + 14 overlay PNGs, 1 thread'),
     },
     setup: { server: `cxr serve, ${WORKERS} workers x 1 thread, MobileNetV2 224 px (new head)`, images: `${IMAGES.length} NIH PNGs 512x512, cycled`, client: 'autocannon, loopback, same machine' },
     in_process_ms: { predict: round(reference.predictMs), predict_with_heatmaps: round(reference.explainMs) },
