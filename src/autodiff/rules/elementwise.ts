@@ -14,12 +14,12 @@ registerGradient('Neg', (ctx) => [ctx.op('Neg', [ctx.grad()])]);
 const sameShapes = (ctx: GradientContext) =>
   ctx.replicas === 1 || ctx.inputs.every((x, i) => !ctx.wants[i] || (x && x.type.shape.join() === ctx.outputs[0]?.type.shape.join()));
 registerGradient('Add', (ctx) => {
-  if (!sameShapes(ctx)) throw ctx.fail('replicated gradients need inputs of one shape');
+  if (!sameShapes(ctx)) throw ctx.fail('replicated gradients need each differentiated input shaped like the output (no broadcasting)');
   return [0, 1].map((i) => (ctx.wants[i] ? unbroadcast(ctx, ctx.grad(), ctx.input(i)) : undefined));
 }, { replicas: true });
 
 registerGradient('Sum', (ctx) => {
-  if (!sameShapes(ctx)) throw ctx.fail('replicated gradients need inputs of one shape');
+  if (!sameShapes(ctx)) throw ctx.fail('replicated gradients need each differentiated input shaped like the output (no broadcasting)');
   return ctx.inputs.map((x, i) => (ctx.wants[i] && x ? unbroadcast(ctx, ctx.grad(), x) : undefined));
 }, { replicas: true });
 
