@@ -17,7 +17,7 @@ export interface OverlayOptions {
 /** Negative evidence is dropped and the rest divided by its maximum: the strongest region becomes 1. */
 export function normalizeMap(map: Float32Array): Float32Array {
   let max = 0;
-  for (const v of map) if (v > max) max = v;
+  for (let i = 0; i < map.length; i++) if (map[i] > max) max = map[i];
   const out = new Float32Array(map.length);
   if (max > 0) for (let i = 0; i < map.length; i++) out[i] = map[i] > 0 ? map[i] / max : 0;
   return out;
@@ -33,15 +33,16 @@ export function overlayHeatmap(image: Pick<DecodedImage, 'width' | 'height' | 'p
   const levels = normalizeMap(map);
   const rgba = new Uint8Array(width * height * 4);
   const grayScale = 255 / maxValue;
-  for (let i = 0; i < levels.length; i++) {
+  // One tight loop over typed arrays (a 1024 px overlay is a million pixels; the server renders 14 per image).
+  for (let i = 0, o = 0; i < levels.length; i++, o += 4) {
     const gray = pixels[i] * grayScale;
     const t = levels[i];
     const alpha = opacity * t;
-    const c = Math.round(t * 255) * 3;
-    rgba[i * 4] = gray + (table[c] - gray) * alpha;
-    rgba[i * 4 + 1] = gray + (table[c + 1] - gray) * alpha;
-    rgba[i * 4 + 2] = gray + (table[c + 2] - gray) * alpha;
-    rgba[i * 4 + 3] = 255;
+    const c = ((t * 255 + 0.5) | 0) * 3;
+    rgba[o] = gray + (table[c] - gray) * alpha;
+    rgba[o + 1] = gray + (table[c + 1] - gray) * alpha;
+    rgba[o + 2] = gray + (table[c + 2] - gray) * alpha;
+    rgba[o + 3] = 255;
   }
   if (options.contour !== undefined) drawContour(rgba, levels, width, height, options.contour);
   return rgba;
