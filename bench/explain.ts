@@ -13,16 +13,11 @@ import { Explainer, renderHeatmaps } from '../src/explain/index.js';
 import { decodeImageFile } from '../src/imaging/index.js';
 import { Predictor } from '../src/inference/predictor.js';
 import { buildModel } from '../src/models/zoo/index.js';
-import { BENCH_DIR, type HeadlineCase, PythonWorker, headlineCase, machine, median, round, writeResults } from './lib.js';
+import { BENCH_DIR, type HeadlineCase, PythonWorker, countOption, headlineCase, machine, median, option, round, writeResults } from './lib.js';
 
 const IMAGE = join(BENCH_DIR, '..', '..', 'shared', 'data', 'nih-cxr14-subset', 'images-1024', '00000001_000.png');
 const THREADS = 2;
 const SIZE = 224;
-
-function option(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : fallback;
-}
 
 interface Timings {
   ours_predict: number[];
@@ -82,9 +77,9 @@ async function benchArch(arch: string, rounds: number, literalRounds: number, py
 }
 
 async function main(): Promise<void> {
-  const rounds = Number(option('rounds', '10'));
-  const literalRounds = Number(option('literal-rounds', '2'));
-  const archs = option('arch', 'densenet121,mobilenet_v2').split(',');
+  const rounds = countOption('rounds', 10);
+  const literalRounds = countOption('literal-rounds', 2);
+  const archs = (option('arch') ?? 'densenet121,mobilenet_v2').split(',');
   const python = new PythonWorker('explain_reference.py');
   const details: Record<string, Awaited<ReturnType<typeof benchArch>>> = {};
   try {

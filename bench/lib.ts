@@ -24,6 +24,20 @@ export function round(x: number, digits = 3): number {
   return Math.round(x * f) / f;
 }
 
+/** The value after `--name` on the command line, or undefined when the flag is absent. */
+export function option(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
+/** A positive whole number given as `--name N`, or `fallback` when the flag is absent; anything else is an error. */
+export function countOption(name: string, fallback: number): number {
+  const given = option(name);
+  const value = given === undefined ? fallback : Number(given);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} must be a positive whole number, got "${given}"`);
+  return value;
+}
+
 export function machine(): string {
   return `${availableParallelism()} cores, GLIBC_TUNABLES ${process.env.GLIBC_TUNABLES ? 'set' : 'unset'}`;
 }

@@ -14,11 +14,9 @@ import { TrainingSession } from '../src/runtime/training-session.js';
 import { batches } from '../src/train/batches.js';
 import { readConfigFile, resolveConfig } from '../src/train/config.js';
 import { readDatasets, splitData } from '../src/train/data.js';
-import { BENCH_DIR, PythonWorker, headlineCase, machine, median, round, writeResults } from './lib.js';
+import { BENCH_DIR, PythonWorker, countOption, headlineCase, machine, median, round, writeResults } from './lib.js';
 
-const roundsAt = process.argv.indexOf('--rounds');
-const ROUNDS = roundsAt >= 0 ? Number(process.argv[roundsAt + 1]) : 2;
-if (!Number.isInteger(ROUNDS) || ROUNDS < 1) throw new Error(`--rounds must be a positive whole number, got "${process.argv[roundsAt + 1]}"`);
+const ROUNDS = countOption('rounds', 2);
 
 async function main(): Promise<void> {
   const config = resolveConfig(readConfigFile(join(BENCH_DIR, '..', 'configs', 'default-model.yaml')));

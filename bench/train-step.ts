@@ -19,6 +19,7 @@ import { buildModel } from '../src/models/zoo/index.js';
 import { float32 } from '../src/onnx/index.js';
 import { OrtSession } from '../src/runtime/session.js';
 import { TrainingSession } from '../src/runtime/training-session.js';
+import { countOption, median, option, round } from './lib.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..', '..');
@@ -120,21 +121,11 @@ async function runCase(name: string, steps: number): Promise<CaseResult> {
   return result;
 }
 
-const median = (v: number[]) => {
-  const s = [...v].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-const round = (v: number) => Math.round(v * 10) / 10;
 
 async function main(): Promise<void> {
-  const args = process.argv.slice(2);
-  const option = (flag: string) => {
-    const i = args.indexOf(flag);
-    return i >= 0 ? args[i + 1] : undefined;
-  };
-  const steps = Number(option('--steps') ?? 6);
-  const only = option('--case');
-  if (only && option('--child')) {
+  const steps = countOption('steps', 6);
+  const only = option('case');
+  if (only && option('child')) {
     process.stdout.write(`${JSON.stringify(await runCase(only, steps))}\n`);
     return;
   }
@@ -145,7 +136,7 @@ async function main(): Promise<void> {
   // The machine is shared: the 1-minute load average before each case tells how busy it was.
   const load: Record<string, number> = {};
   for (const name of only ? [only] : Object.keys(CASES)) {
-    load[`${name}_before`] = Math.round(loadavg()[0] * 100) / 100;
+    load[`${name}_before`] = round(loadavg()[0], 2);
     const output = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--case', name, '--child', '1', '--steps', String(steps)], {
       env: process.env,
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -156,20 +147,20 @@ async function main(): Promise<void> {
     const reference = median(r.nchw_ms);
     const channelsLast = median(r.channels_last_ms);
     headline[name] = {
-      ours_ms: round(ours),
-      reference_ms: round(reference),
-      speedup: Math.round((reference / ours) * 1000) / 1000,
+      ours_ms: round(ours, 1),
+      reference_ms: round(reference, 1),
+      speedup: round(reference / ours),
       reference: `PyTorch ${CASES[name].mode === 'train' ? 'train step (forward, BCE, backward, AdamW)' : 'explanation pass (logits, input and feature-map gradients)'}, NCHW, 2 threads, alternated`,
       machine,
-      channels_last_ms: round(channelsLast),
-      speedup_vs_channels_last: Math.round((channelsLast / ours) * 1000) / 1000,
-      peak_rss_mib: { ours: round(r.rss_mib.ours), pytorch_nchw: round(r.rss_mib.nchw), pytorch_channels_last: round(r.rss_mib.channels_last) },
+      channels_last_ms: round(channelsLast, 1),
+      speedup_vs_channels_last: round(channelsLast / ours),
+      peak_rss_mib: { ours: round(r.rss_mib.ours, 1), pytorch_nchw: round(r.rss_mib.nchw, 1), pytorch_channels_last: round(r.rss_mib.channels_last, 1) },
     };
     details[name] = { ...r, steps, batch: BATCH, size: CASES[name].size };
   }
   const file = join(ROOT, 'bench', 'results', 'train-step.json');
   mkdirSync(dirname(file), { recursive: true });
-  load.after = Math.round(loadavg()[0] * 100) / 100;
+  load.after = round(loadavg()[0], 2);
   writeFileSync(file, `${JSON.stringify({ headline, details, load_average: load, date: new Date().toISOString() }, null, 2)}\n`);
   process.stdout.write(`${JSON.stringify(headline, null, 2)}\n`);
 }
