@@ -86,13 +86,14 @@ Examples:
       const method = checkMethod(options.method);
       const { model, info, path } = loadModel(options.model);
       const explainer = await Explainer.create(model, { threads: options.threads, source: path });
-      // The predictor runs the input checks and gives the calibrated probabilities and decisions.
-      const predictor = await Predictor.create(model, { threads: options.threads, source: path, showRejected: options.showRejected });
+      let predictor: Predictor | undefined;
       try {
         if (options.listLayers) {
           process.stdout.write(`${explainer.layers().map((l, i) => `${l}${i === 0 ? '  (default)' : ''}`).join('\n')}\n`);
           return;
         }
+        // The predictor runs the input checks and gives the calibrated probabilities and decisions.
+        predictor = await Predictor.create(model, { threads: options.threads, source: path, showRejected: options.showRejected });
         if (options.all && options.finding) throw new Error('give either --finding or --all, not both');
         if (options.finding) findingIndices(info.labels, options.finding);
         const image = await decodeImageFile(imagePath);
@@ -153,7 +154,7 @@ Examples:
         }
       } finally {
         await explainer.close();
-        await predictor.close();
+        await predictor?.close();
       }
     });
 }
