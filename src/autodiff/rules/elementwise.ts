@@ -1,5 +1,5 @@
 /** Gradient rules of element-wise ops. Binary ops sum their gradient back over broadcast axes. */
-import type { Value } from '../../onnx/index.js';
+import { type Value, float32 } from '../../onnx/index.js';
 import { type GradientContext, registerGradient } from '../registry.js';
 import { FLOAT, constantValues, maskOf, masked, unbroadcast } from './helpers.js';
 
@@ -45,7 +45,21 @@ registerGradient('Div', (ctx) => {
 
 // PyTorch's threshold_backward: the gradient passes where the output is strictly positive. Reading the output
 // rather than the input lets the input (often a BatchNorm output) be freed after the forward pass.
-registerGradient('Relu', (ctx) => [masked(ctx, ctx.grad(), maskOf(ctx, ctx.op('Greater', [ctx.outputs[0] as Value, scalar(ctx, 0)])))], { replicas: true });
+registerGradient('Relu', (ctx) => [masked(ctx, ctx.grad(), positiveMask(ctx, ctx.outputs[0] as Value))], { replicas: true });
+
+/**
+ * 1 where y > 0, else 0, for y >= 0. On an image-shaped y, Clip(2^126 * y, 0, 1) written as a depthwise 1x1 Conv
+ * with a clipping activation: ONNX Runtime keeps it, and the Mul it feeds, in its blocked (NCHWc) layout, where
+ * Cast(Greater(y, 0)) forces a round trip to NCHW for every ReLU (12% of a DenseNet explanation pass). It is
+ * exact for every normal float: 2^126 * y >= 1 from the smallest normal (2^-126) up, and overflow clips to 1.
+ */
+function positiveMask(ctx: GradientContext, y: Value): Value {
+  const channels = y.type.shape[1];
+  if (y.type.shape.length !== 4 || typeof channels !== 'number') return maskOf(ctx, ctx.op('Greater', [y, scalar(ctx, 0)]));
+  const gain = ctx.b.constant(float32([channels, 1, 1, 1], new Float32Array(channels).fill(2 ** 126)), `${ctx.node.name}.grad.step_gain`);
+  const scaled = ctx.op('Conv', [y, gain], { group: channels, kernel_shape: [1, 1] });
+  return ctx.op('Clip', [scaled, scalar(ctx, 0), scalar(ctx, 1)]);
+}
 
 registerGradient('LeakyRelu', (ctx) => {
   const alpha = ctx.node.attributes.alpha?.value as number | undefined;
@@ -144,7 +158,7 @@ registerGradient('Dropout', (ctx) => {
   const mask = ctx.outputs[1];
   const training = constantValues(ctx, 2);
   if (!ctx.inputs[2] || (training && training[0] === 0)) return [ctx.grad()];
-  if (!mask) throw ctx.fail('a training-mode Dropout needs its mask output for the gradient (see prepareForGradients)');
+  if (!mask) throw ctx.fail('a training-mode Dropout needs its mask output for the gradient (buildTrainingGraph adds it)');
   const ratio = constantValues(ctx, 1);
   if (ctx.inputs[1] && !ratio) throw ctx.fail('the dropout ratio must be a constant');
   const keep = 1 - (ratio?.[0] ?? 0.5);
