@@ -10,8 +10,8 @@
  *   with a gradient rule works, at the price of repeating the forward pass).
  */
 import { readModelInfo } from '../models/metadata.js';
-import { GraphBuilder, type Model, type Node, type Value, createModel, float32 } from '../onnx/index.js';
-import { pruneGraph, withPoolingIndices } from './forward.js';
+import { GraphBuilder, type Model, type Value, createModel, float32 } from '../onnx/index.js';
+import { pruneGraph } from './forward.js';
 import { addGradients } from './gradients.js';
 
 export interface GradientGraphOptions {
@@ -71,8 +71,9 @@ export function buildGradientGraph(model: Model, options: GradientGraphOptions):
   for (const node of graph.nodes) {
     // The model's output aliases are re-created below under the same names.
     if (node.opType === 'Identity' && outputAliases.has(node.outputs[0])) continue;
-    const n: Node = withPoolingIndices(node);
-    b.node(n.opType, n.inputs.map((i) => (i ? b.value(rename(i)) : undefined)), n.attributes, { name: n.name, outputs: n.outputs.map(rename) });
+    // A MaxPool keeps its single output here (its gradient runs it again for the Indices): a forward MaxPool with
+    // Indices has no blocked-layout kernel, and would put every layer after it (DenseNet's first block) in NCHW.
+    b.node(node.opType, node.inputs.map((i) => (i ? b.value(rename(i)) : undefined)), node.attributes, { name: node.name, outputs: node.outputs.map(rename) });
   }
 
   const logits = b.value(replicated(underlying(target)));
@@ -113,5 +114,5 @@ export function buildGradientGraph(model: Model, options: GradientGraphOptions):
       outputs.activations[source] = source;
     }
   }
-  return { model: createModel(pruneGraph(b.build()), { ...model.metadata }), outputs };
+  return { model: createModel(pruneGraph(b.build({ valueTypes: true })), { ...model.metadata }), outputs };
 }

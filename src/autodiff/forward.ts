@@ -18,5 +18,5 @@ export function pruneGraph(graph: Graph): Graph {
     for (const i of node.inputs) if (i) needed.add(i);
   }
   const initializers = new Map([...graph.initializers].filter(([name]) => needed.has(name)));
-  return { ...graph, nodes: kept.reverse(), initializers };
+  return { ...graph, nodes: kept.reverse(), initializers, valueInfo: graph.valueInfo.filter((v) => needed.has(v.name)) };
 }

@@ -150,14 +150,24 @@ export class GraphBuilder {
     return out;
   }
 
-  build(): Graph {
+  /**
+   * The graph. `valueTypes` also records the inferred type of every intermediate value: ONNX Runtime's own shape
+   * inference loses symbolic dimensions at a Reshape or Expand, and without them it cannot prove two tensors the
+   * same shape, which its blocked-layout (NCHWc) Mul needs.
+   */
+  build(options: { valueTypes?: boolean } = {}): Graph {
+    const outputs = this.graphOutputs.map((v) => ({ name: v.name, type: v.type }));
+    const declared = new Set(outputs.map((o) => o.name));
+    const valueInfo = options.valueTypes
+      ? this.nodes.flatMap((n) => n.outputs).filter((name) => name && !declared.has(name)).map((name) => ({ name, type: this.types.get(name) as ValueType }))
+      : [];
     return {
       name: this.name,
       nodes: [...this.nodes],
       inputs: this.graphInputs.map((v) => ({ name: v.name, type: v.type })),
-      outputs: this.graphOutputs.map((v) => ({ name: v.name, type: v.type })),
+      outputs,
       initializers: new Map(this.initializers),
-      valueInfo: [],
+      valueInfo,
     };
   }
 

@@ -175,7 +175,8 @@ function valueInfoToProto(v: ValueInfo): onnxProto.onnx.IValueInfoProto {
     type: {
       tensorType: {
         elemType: ONNX_DTYPE_CODE[v.type.dtype],
-        shape: { dim: v.type.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+        // '?' is an unknown dimension: written with neither a value nor a name (a name would equate all of them).
+        shape: { dim: v.type.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : d === '?' ? {} : { dimParam: d })) },
       },
     },
   };

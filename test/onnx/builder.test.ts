@@ -1,7 +1,8 @@
 /** The graph builder and its shape inference: right shapes, and errors that name the node. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { GraphBuilder, createModel, float32, int64, supportedOps } from '../../src/onnx/index.js';
+import onnxProto from 'onnx-proto';
+import { GraphBuilder, createModel, decodeModel, encodeModel, float32, int64, supportedOps } from '../../src/onnx/index.js';
 import { OrtSession } from '../../src/runtime/session.js';
 
 describe('shape inference agrees with ONNX Runtime', () => {
@@ -98,5 +99,34 @@ describe('builder errors name the node', () => {
     const batch = b.op('Gather', [b.op('Shape', [x]), b.constant(int64([], [0]))], { axis: 0 });
     const target = b.op('Concat', [b.op('Unsqueeze', [batch, b.ints([0])]), b.ints([-1])], { axis: 0 });
     assert.deepEqual(b.op('Reshape', [x, target]).type.shape, [2, 72]);
+  });
+});
+
+describe('intermediate value types', () => {
+  it('are recorded on request, symbolic dimensions by name and unknown ones as unknown, and ONNX Runtime accepts them', async () => {
+    const b = new GraphBuilder('t');
+    const x = b.input('x', 'float32', ['batch', 4]);
+    const doubled = b.op('Add', [x, x]);
+    const flat = b.op('Reshape', [doubled, b.ints([-1])]);
+    b.output(b.op('Relu', [flat]), 'y');
+    assert.deepEqual(b.build().valueInfo, [], 'not recorded unless asked for');
+    const graph = b.build({ valueTypes: true });
+    const types = new Map(graph.valueInfo.map((v) => [v.name, v.type.shape]));
+    assert.deepEqual(types.get(doubled.name), ['batch', 4]);
+    assert.deepEqual(types.get(flat.name), ['?']);
+    assert.ok(!types.has('y'), 'graph outputs are declared as outputs, not again as values');
+    // Written out, an unknown dimension must not become a name ("?") that would make all unknown sizes equal.
+    const bytes = encodeModel(createModel(graph));
+    const written = onnxProto.onnx.ModelProto.decode(bytes).graph?.valueInfo?.find((v) => v.name === flat.name);
+    const dim = written?.type?.tensorType?.shape?.dim?.[0];
+    assert.ok(dim && !dim.dimParam && !dim.dimValue, `written as ${JSON.stringify(dim)}`);
+    assert.deepEqual(decodeModel(bytes).graph.valueInfo.find((v) => v.name === flat.name)?.type.shape, ['?']);
+    const session = await OrtSession.create(createModel(graph), { threads: 1 });
+    try {
+      const out = await session.run({ x: float32([3, 4], Array.from({ length: 12 }, (_, i) => i - 6)) });
+      assert.deepEqual(Array.from(out.y.data as Float32Array), Array.from({ length: 12 }, (_, i) => Math.max(0, 2 * (i - 6))));
+    } finally {
+      await session.release();
+    }
   });
 });

@@ -7,7 +7,8 @@ import { maskedParts, nonChannelAxes, perChannel, reshapeLike, staticTail, trans
 /**
  * MaxPool: the upstream gradient is scattered (with addition, windows overlap) to the positions recorded in the
  * forward pass's Indices output; MaxUnpool would be wrong for overlapping windows. A MaxPool without an Indices
- * output is run again with one (prepareForGradients adds it to the forward pass instead).
+ * output is run again with one (buildTrainingGraph adds it to the forward pass instead; explanation graphs keep the
+ * forward pass in ONNX Runtime's faster blocked layout, which has no Indices).
  */
 registerGradient('MaxPool', (ctx) => {
   if (attributeInt(ctx.node, 'storage_order', 0) !== 0) throw ctx.fail('only storage_order 0 is supported by the gradient');
