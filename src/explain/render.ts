@@ -19,9 +19,8 @@ export async function renderHeatmap(image: DecodedImage, explanation: Pick<Expla
   const { map } = finding;
   const level = options.compressionLevel ?? 1;
   if (!Number.isInteger(level) || level < 0 || level > 9) throw new Error(`PNG compression level must be a whole number 0-9, got ${level}`);
-  const rgba = overlayHeatmap(image, heatmapToSource(map.data, map.width, map.height, explanation.geometry), options);
-  // The overlay is opaque: the alpha channel is dropped in libvips, off this thread.
-  const png = await sharp(rgba, { raw: { width: image.width, height: image.height, channels: 4 } }).removeAlpha().png({ compressionLevel: level }).toBuffer();
+  const rgb = overlayHeatmap(image, heatmapToSource(map.data, map.width, map.height, explanation.geometry), options);
+  const png = await sharp(rgb, { raw: { width: image.width, height: image.height, channels: 3 } }).png({ compressionLevel: level }).toBuffer();
   return new Uint8Array(png.buffer, png.byteOffset, png.byteLength);
 }
 
