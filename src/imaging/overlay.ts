@@ -14,9 +14,18 @@ export interface OverlayOptions {
   contour?: number;
 }
 
+/** Negative evidence is dropped and the rest divided by its maximum: the strongest region becomes 1 (the viewer's layer). */
+export function normalizeMap(map: Float32Array): Float32Array {
+  let max = 0;
+  for (let i = 0; i < map.length; i++) if (map[i] > max) max = map[i];
+  const out = new Float32Array(map.length);
+  if (max > 0) for (let i = 0; i < map.length; i++) out[i] = map[i] > 0 ? map[i] / max : 0;
+  return out;
+}
+
 /**
- * RGB pixels of `image` with `map` (same width x height, any scale) drawn over it. Negative evidence is dropped
- * and the rest divided by its maximum: the strongest region takes the colour map's top colour.
+ * RGB pixels of `image` with `map` (same width x height, any scale) drawn over it, the map normalised as
+ * normalizeMap does and its level rounded to the colour map's 256 steps, as the viewer's layer is.
  */
 export function overlayHeatmap(image: Pick<DecodedImage, 'width' | 'height' | 'pixels' | 'maxValue'>, map: Float32Array, options: OverlayOptions = {}): Uint8Array {
   const { width, height, pixels, maxValue } = image;
