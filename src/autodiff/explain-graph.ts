@@ -89,7 +89,7 @@ export function buildGradientGraph(model: Model, options: GradientGraphOptions):
   const seed3 = b.op('Expand', [b.constant(float32([k, 1, labels], oneHot), `${target}.one_hot`), seedShape], {}, { name: `${target}.seed_expand` });
   const seed = b.op('Reshape', [seed3, b.ints([-1, labels])], {}, { name: `${target}.seed` });
   const sourceValue = (source: string) => replicated(underlying(source));
-  const grads = addGradients(b, { seeds: new Map([[logits.name, seed]]), sources: options.sources.map(sourceValue), replicas: tiled ? 1 : k });
+  const grads = addGradients(b, { seeds: new Map([[logits.name, seed]]), sources: options.sources.map(sourceValue), replicas: tiled ? 1 : k, blockedLayout: true });
 
   const firstReplica = (v: Value, name: string) => {
     if (!tiled) return b.output(v, name);

@@ -20,6 +20,11 @@ export interface GradientRequest {
    * cotangents (classes) over one forward pass. Only ops whose rules support it may lie on the path.
    */
   replicas?: number;
+  /**
+   * The forward pass's weights are constants, so ONNX Runtime runs its image tensors in its blocked (NCHWc)
+   * layout: rules then prefer forms that stay in that layout (explanation graphs; training graphs feed their weights).
+   */
+  blockedLayout?: boolean;
 }
 
 /**
@@ -76,7 +81,7 @@ export function addGradients(b: GraphBuilder, request: GradientRequest): Map<str
     if (replicas > 1 && !supportsReplicas(node.opType)) {
       throw new Error(`${describeNode(node)}: the gradient rule of "${node.opType}" does not support several cotangents in one backward pass`);
     }
-    const inputGrads = rule(createContext(b, node, grads, wants, replicas));
+    const inputGrads = rule(createContext(b, node, grads, wants, replicas, request.blockedLayout ?? false));
     inputGrads.forEach((g, i) => {
       if (g && wants[i]) contribute(node.inputs[i], g);
     });
@@ -90,7 +95,7 @@ export function addGradients(b: GraphBuilder, request: GradientRequest): Map<str
   return result;
 }
 
-function createContext(b: GraphBuilder, node: Node, grads: (Value | undefined)[], wants: boolean[], replicas: number): GradientContext {
+function createContext(b: GraphBuilder, node: Node, grads: (Value | undefined)[], wants: boolean[], replicas: number, blockedLayout: boolean): GradientContext {
   let count = 0;
   const add = (opType: string, inputs: readonly (Value | undefined)[], attributes: Record<string, unknown>, outputs: number): Value[] =>
     b.node(opType, inputs, attributes as Record<string, AttributeInput>, {
@@ -107,6 +112,7 @@ function createContext(b: GraphBuilder, node: Node, grads: (Value | undefined)[]
     grads,
     wants,
     replicas,
+    blockedLayout,
     op,
     ops: add,
     withForward(opType, grad, forward) {

@@ -21,6 +21,8 @@ export interface GradientContext {
    * explained class) while forward values have the plain batch. 1 in ordinary graphs.
    */
   readonly replicas: number;
+  /** The forward pass runs in ONNX Runtime's blocked layout (constant weights); see GradientRequest.blockedLayout. */
+  readonly blockedLayout: boolean;
   /** A binary op between a gradient and a forward value of the plain batch (broadcast over the replicas). */
   withForward(opType: string, grad: Value, forward: Value): Value;
   /** Adds a backward node named after the forward node. */

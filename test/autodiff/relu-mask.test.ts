@@ -1,6 +1,6 @@
 /**
- * ReLU's gradient mask at its edges. On image-shaped tensors it is computed as Clip(2^126 * y, 0, 1) (a form ONNX
- * Runtime keeps in its blocked layout); it must still be exactly 0 or 1 from the smallest normal float to the largest.
+ * ReLU's gradient mask at its edges. In blocked-layout (explanation) graphs, on image-shaped tensors, it is computed
+ * as Clip(2^126 * y, 0, 1); it must still be exactly 0 or 1 from the smallest normal float to the largest.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -10,13 +10,15 @@ import { OrtSession } from '../../src/runtime/session.js';
 
 const EDGES = [-3.4e38, -1, -(2 ** -126), 0, 2 ** -126, 1e-30, 1e-20, 0.5, 4, 1e30, 3.4e38, -0];
 
-async function checkReluGradient(shape: number[]): Promise<void> {
+async function checkReluGradient(shape: number[], blockedLayout: boolean): Promise<void> {
   const b = new GraphBuilder('relu');
   const x = b.input('x', 'float32', ['batch', ...shape.slice(1)]);
   const cotangent = b.input('cotangent', 'float32', ['batch', ...shape.slice(1)]);
   const y = b.op('Relu', [x]);
   b.output(y, 'y');
-  const grads = addGradients(b, { seeds: new Map([[y.name, cotangent]]), sources: [x.name] });
+  const grads = addGradients(b, { seeds: new Map([[y.name, cotangent]]), sources: [x.name], blockedLayout });
+  const forms = b.build().nodes.map((n) => n.opType);
+  assert.equal(forms.includes('Clip'), blockedLayout && shape.length === 4, `mask form: ${forms.join(', ')}`);
   b.output(grads.get(x.name)!, 'dx');
   const session = await OrtSession.create(createModel(b.build()), { threads: 1 });
   try {
@@ -34,11 +36,12 @@ async function checkReluGradient(shape: number[]): Promise<void> {
 }
 
 describe('ReLU gradient mask', () => {
-  it('passes the gradient exactly where the output is positive, on an image-shaped tensor (the Conv + Clip form)', async () => {
-    await checkReluGradient([2, 3, 4, 4]);
+  it('passes the gradient exactly where the output is positive, image-shaped in a blocked-layout graph (the Conv + Clip form)', async () => {
+    await checkReluGradient([2, 3, 4, 4], true);
   });
 
-  it('does the same on a [batch, features] tensor (the Greater form)', async () => {
-    await checkReluGradient([2, 24]);
+  it('does the same in the Greater form: image-shaped in a training graph, and [batch, features] anywhere', async () => {
+    await checkReluGradient([2, 3, 4, 4], false);
+    await checkReluGradient([2, 24], true);
   });
 });
