@@ -24,8 +24,8 @@ export function normalizeMap(map: Float32Array): Float32Array {
 }
 
 /**
- * RGB pixels of `image` with `map` (same width x height, any scale) drawn over it, the map normalised as
- * normalizeMap does and its level rounded to the colour map's 256 steps, as the viewer's layer is.
+ * RGB pixels of `image` with `map` (same width x height, any scale) drawn over it: the map normalised as
+ * normalizeMap does, its level rounded to the colour map's 256 steps (as the viewer's layer is), the gray in 8 bits.
  */
 export function overlayHeatmap(image: Pick<DecodedImage, 'width' | 'height' | 'pixels' | 'maxValue'>, map: Float32Array, options: OverlayOptions = {}): Uint8Array {
   const { width, height, pixels, maxValue } = image;
@@ -36,25 +36,25 @@ export function overlayHeatmap(image: Pick<DecodedImage, 'width' | 'height' | 'p
   let max = 0;
   for (let i = 0; i < map.length; i++) if (map[i] > max) max = map[i];
   const toLevel = max > 0 ? 255 / max : 0;
-  // Per colour level (the map in the colour map's 256 steps): how much gray is kept, and the colour already
-  // weighted, so that each pixel costs one multiply-add per channel (a 1024 px overlay is a million pixels, and
-  // the server renders 14 per image).
-  const keep = new Float32Array(256);
-  const tint = new Float32Array(768);
+  // Each output channel as a table over (colour level, 8-bit gray): a pixel is then three lookups (a 1024 px
+  // overlay is a million pixels, and the server renders 14 per image).
+  const channels = [0, 1, 2].map(() => new Uint8Array(256 * 256));
   for (let q = 0; q < 256; q++) {
     const alpha = (opacity * q) / 255;
-    keep[q] = 1 - alpha;
-    for (let k = 0; k < 3; k++) tint[3 * q + k] = table[3 * q + k] * alpha;
+    for (let gray = 0; gray < 256; gray++) {
+      const kept = gray * (1 - alpha);
+      for (let k = 0; k < 3; k++) channels[k][(q << 8) | gray] = kept + table[3 * q + k] * alpha;
+    }
   }
+  const [red, green, blue] = channels;
   const rgb = new Uint8Array(width * height * 3);
   const grayScale = 255 / maxValue;
   for (let i = 0, o = 0; i < map.length; i++, o += 3) {
     const v = map[i];
-    const q = v > 0 ? (v * toLevel + 0.5) | 0 : 0;
-    const gray = pixels[i] * grayScale * keep[q];
-    rgb[o] = gray + tint[3 * q];
-    rgb[o + 1] = gray + tint[3 * q + 1];
-    rgb[o + 2] = gray + tint[3 * q + 2];
+    const entry = ((v > 0 ? (v * toLevel + 0.5) | 0 : 0) << 8) | (pixels[i] * grayScale);
+    rgb[o] = red[entry];
+    rgb[o + 1] = green[entry];
+    rgb[o + 2] = blue[entry];
   }
   if (options.contour !== undefined) drawContour(rgb, map, max, width, height, options.contour);
   return rgb;

@@ -125,6 +125,14 @@ export function resample(
     const k = o * vertical.size;
     const firstRow = vertical.start[o] - rowLo;
     const dstRow = o * outWidth;
+    if (n === 2) {
+      // Upsampling (heatmaps onto the image) always blends two rows: one pass instead of two over the output.
+      const [w0, w1] = [vw[k], vw[k + 1]];
+      const row0 = firstRow * outWidth;
+      const row1 = row0 + outWidth;
+      for (let x = 0; x < outWidth; x++) out[dstRow + x] = temp[row0 + x] * w0 + temp[row1 + x] * w1;
+      continue;
+    }
     for (let i = 0; i < n; i++) {
       const w = vw[k + i];
       const tempRow = (firstRow + i) * outWidth;
