@@ -45,7 +45,8 @@ export function pngFile(header: PngHeader, idat: Uint8Array): Uint8Array {
   view.setUint32(0, header.width);
   view.setUint32(4, header.height);
   ihdr.set([header.bitDepth, header.colorType, 0, 0, 0], 8); // then deflate, adaptive filtering, no interlace
-  return concat([SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', new Uint8Array(0))]);
+  const file = Buffer.concat([SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', new Uint8Array(0))]);
+  return new Uint8Array(file.buffer, file.byteOffset, file.byteLength);
 }
 
 /** Each row as its filter byte followed by its bytes minus the bytes of the row above (modulo 256). */
@@ -86,15 +87,5 @@ function chunk(type: string, data: Uint8Array): Uint8Array {
   for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
   out.set(data, 8);
   view.setUint32(8 + data.length, crc32(out.subarray(4, 8 + data.length)));
-  return out;
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out.set(p, offset);
-    offset += p.length;
-  }
   return out;
 }
