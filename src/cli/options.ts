@@ -11,6 +11,19 @@ export function positiveInt(name: string) {
   };
 }
 
+export function nonNegativeInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!Number.isInteger(n) || n < 0 || value.trim() === '') throw new InvalidArgumentError(`${name} must be a whole number >= 0, got "${value}"`);
+    return n;
+  };
+}
+
+/** The reducer of a repeatable option: every value given, in order. */
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
 export function channels(value: string): 1 | 3 {
   if (value !== '1' && value !== '3') throw new InvalidArgumentError(`channels must be 1 or 3, got "${value}"`);
   return Number(value) as 1 | 3;

@@ -16,7 +16,7 @@ import { fileSource } from '../../safety/features.js';
 import { calibrationMarkdown, safetyMarkdown } from '../../safety/report.js';
 import { readConfigFile, resolveConfig } from '../../train/config.js';
 import { readDatasets, splitData } from '../../train/data.js';
-import { positiveInt } from '../options.js';
+import { collect, nonNegativeInt, positiveInt } from '../options.js';
 import { progressBar } from '../progress.js';
 
 interface CalibrateCliOptions {
@@ -49,13 +49,13 @@ export function calibrateCommand(): Command {
     .option('-c, --config <recipe>', "a training recipe: its datasets and patient split (a trained model's own recipe reproduces its split)")
     .option('-d, --data <format:labels.csv[:images]>', 'a dataset, e.g. nih:Data_Entry.csv:images (repeatable; replaces the recipe\'s)', collect, [])
     .option('--split <train,validation,test>', 'patient fractions: reference images for the checks, fitting data, held-out data (default 0.7,0.15,0.15)', splitFractions)
-    .option('--seed <n>', 'seed of the patient split (default: the recipe\'s, else 0)', nonNegativeInt)
+    .option('--seed <n>', 'seed of the patient split (default: the recipe\'s, else 0)', nonNegativeInt('seed'))
     .option('--negatives <kind=path>', 'real invalid images to measure the checks on: a folder or a file, e.g. "natural photographs=photos/" (repeatable; one kind may be given several paths)', negativeFlag, [])
     .option('--method <platt|temperature>', 'calibration per finding', calibrationMethod, 'platt')
     .option('--threshold-rule <rule>', 'operating points: youden, f1, sensitivity:<0..1> or specificity:<0..1>', 'youden')
     .option('--false-flag-rate <rate>', 'share of held-out real images each model check may flag: thresholds at its 1 - rate quantile', rate, 0.01)
     .option('--components <n>', 'principal directions of the out-of-distribution Gaussian', positiveInt('components'), 64)
-    .option('--synthetic <n>', 'held-out images turned, inverted, cropped, blanked or replaced by noise, per kind, to measure the checks on (0: none)', nonNegativeInt, 100)
+    .option('--synthetic <n>', 'held-out images turned, inverted, cropped, blanked or replaced by noise, per kind, to measure the checks on (0: none)', nonNegativeInt('synthetic'), 100)
     .option('-b, --batch-size <n>', 'images per ONNX Runtime run', positiveInt('batch size'), 16)
     .option('-t, --threads <n>', 'ONNX Runtime threads (default: all cores)', positiveInt('threads'))
     .addHelpText(
@@ -161,15 +161,7 @@ Examples:
     });
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
 
-function nonNegativeInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a whole number >= 0, got "${value}"`);
-  return n;
-}
 
 function rate(value: string): number {
   const n = Number(value);

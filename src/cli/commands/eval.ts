@@ -14,7 +14,7 @@ import { parseThresholdRule, type ThresholdRule } from '../../eval/thresholds.js
 import { predictFiles } from '../../inference/files.js';
 import { Predictor } from '../../inference/predictor.js';
 import { readModelInfo } from '../../models/metadata.js';
-import { positiveInt } from '../options.js';
+import { nonNegativeInt, positiveInt } from '../options.js';
 import { progressBar } from '../progress.js';
 
 interface EvalOptions {
@@ -146,13 +146,6 @@ function thresholdRuleOption(value: string): ThresholdRule {
   }
 }
 
-function nonNegativeInt(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number >= 0, got "${value}"`);
-    return n;
-  };
-}
 
 function levelOption(value: string): number {
   const level = Number(value);

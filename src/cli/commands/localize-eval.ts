@@ -14,7 +14,7 @@ import {
   localizationToHtml,
   readBoxedImages,
 } from '../../explain/index.js';
-import { positiveInt } from '../options.js';
+import { nonNegativeInt, positiveInt } from '../options.js';
 import { progressBar } from '../progress.js';
 
 interface LocalizeEvalCliOptions {
@@ -47,13 +47,6 @@ function methodList(value: string): ExplanationMethod[] {
   }
 }
 
-function nonNegativeInt(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0 || value.trim() === '') throw new InvalidArgumentError(`${name} must be a whole number >= 0, got "${value}"`);
-    return n;
-  };
-}
 
 export function localizeEvalCommand(): Command {
   return new Command('localize-eval')

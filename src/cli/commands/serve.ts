@@ -2,7 +2,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { buildServer } from '../../serve/index.js';
 import { DEFAULTS } from '../../serve/options.js';
-import { positiveInt } from '../options.js';
+import { nonNegativeInt, positiveInt } from '../options.js';
 
 interface ServeCliOptions {
   model?: string;
@@ -23,13 +23,6 @@ function port(value: string): number {
   return n;
 }
 
-function wholeNumber(name: string) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`${name} must be a whole number, got "${value}"`);
-    return n;
-  };
-}
 
 export function serveCommand(): Command {
   return new Command('serve')
@@ -39,7 +32,7 @@ export function serveCommand(): Command {
     .option('-p, --port <n>', 'port (0 picks a free one)', port, 8080)
     .option('-w, --workers <n>', 'inference worker threads (default: the number of cores)', positiveInt('workers'))
     .option('-t, --threads <n>', 'ONNX Runtime threads per worker', positiveInt('threads'), DEFAULTS.threadsPerWorker)
-    .option('-q, --queue <n>', 'analyses allowed to wait for a worker; more get 503 + Retry-After', wholeNumber('queue'), DEFAULTS.queueLimit)
+    .option('-q, --queue <n>', 'analyses allowed to wait for a worker; more get 503 + Retry-After', nonNegativeInt('queue'), DEFAULTS.queueLimit)
     .option('--max-upload-mb <n>', 'largest accepted image upload in MB', positiveInt('max upload'), DEFAULTS.maxUploadBytes / 1024 / 1024)
     .option('--timeout <seconds>', 'an analysis taking longer (waiting included) answers 504', positiveInt('timeout'), DEFAULTS.analysisTimeoutMs / 1000)
     .option('--save-uploads <folder>', 'keep every uploaded image there, named by request id (default: never written to disk)')

@@ -6,7 +6,7 @@ import { applyOverride, readConfigFile, resolveConfig } from '../../train/config
 import { finishRun } from '../../train/finish.js';
 
 import { type TrainEvent, train } from '../../train/trainer.js';
-import { positiveInt } from '../options.js';
+import { collect, positiveInt } from '../options.js';
 
 interface TrainCliOptions {
   config?: string;
@@ -23,8 +23,6 @@ interface TrainCliOptions {
   seed?: number;
   threads?: number;
 }
-
-const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function trainCommand(): Command {
   return new Command('train')
