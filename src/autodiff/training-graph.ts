@@ -21,6 +21,7 @@ import {
   createModel,
   float32,
 } from '../onnx/index.js';
+import { lowerTrainingNorms } from './batch-norm-lowering.js';
 import { withPoolingIndices, pruneGraph } from './forward.js';
 import { addGradients } from './gradients.js';
 import { type LossSpec, type Reduction, addLoss, validateLoss } from './losses.js';
@@ -166,7 +167,7 @@ export function buildTrainingGraph(model: Model, options: TrainingGraphOptions):
   if (options.outputGradients) b.output(flatGrads, TRAINING_IO.gradients);
 
   return {
-    model: createModel(pruneGraph(b.build()), { ...model.metadata }),
+    model: createModel(lowerTrainingNorms(pruneGraph(b.build())), { ...model.metadata }),
     image: image.name,
     logits: info.io.logits,
     params: params.slots,
