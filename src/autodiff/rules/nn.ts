@@ -139,9 +139,15 @@ registerGradient('BatchNormalization', (ctx) => {
       const meanDy = ctx.op('Div', [dBeta as Value, count]);
       const slope = ctx.op('Neg', [ctx.op('Div', [ctx.op('Mul', [ctx.op('Mul', [scale, ctx.op('Mul', [invStd, invStd])]), dyCentered as Value]), count])]);
       const offset = ctx.op('Neg', [ctx.op('Mul', [scale, meanDy])]);
-      // slope * (x - mean) + offset in one pass: an inference-mode BatchNormalization with unit variance.
-      const ones = ctx.b.constant(float32([channels], new Float32Array(channels).fill(1)), `${ctx.node.name}.grad.unit_variance`);
-      const affine = ctx.op('BatchNormalization', [x, slope, offset, mean, ones], { epsilon: 0 });
+      // slope * (x - mean) + offset in one pass: a 1x1 depthwise Conv, which ONNX Runtime runs on all threads (its
+      // BatchNormalization kernel, the alternative for other ranks, on one).
+      const affine =
+        rank === 4
+          ? ctx.op('Conv', [x, ctx.op('Reshape', [slope, ctx.b.ints([-1, 1, 1, 1])]), ctx.op('Sub', [offset, ctx.op('Mul', [slope, mean])])], {
+              kernel_shape: [1, 1],
+              group: channels,
+            })
+          : ctx.op('BatchNormalization', [x, slope, offset, mean, ctx.b.constant(float32([channels], new Float32Array(channels).fill(1)), `${ctx.node.name}.grad.unit_variance`)], { epsilon: 0 });
       dx = ctx.op('Add', [ctx.op('Mul', [dy, channel(scale)]), affine]);
     }
   }
