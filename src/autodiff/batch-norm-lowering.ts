@@ -4,8 +4,9 @@
  * - batch statistics in two passes (mean, then the mean square of x - mean), as the kernel does;
  * - the statistics of a channel Concat are the Concat of its inputs' statistics. DenseNet normalises the growing
  *   concatenation of all earlier feature maps in every layer; each map's statistics are now computed once;
- * - the normalisation as a 1x1 depthwise Conv (scale gamma / std, bias beta - mean * scale), which ONNX Runtime
- *   fuses with a following Relu or Clip.
+ * - the normalisation as a 1x1 depthwise Conv with scale gamma / std, which ONNX Runtime fuses with a following
+ *   Relu or Clip: of x - mean (bias beta) where the statistics pass made it, otherwise, for a Concat, of x itself
+ *   (bias beta - mean * scale; relative rounding ~ float32 epsilon * |mean| / std, as in the inference kernel).
  * It runs after autodiff: the gradient rule still sees one BatchNormalization node, and reads the batch mean and
  * variance from the outputs this rewrite keeps.
  */
@@ -61,8 +62,10 @@ export function lowerTrainingNorms(graph: Graph): Graph {
       const mean = emit('ReduceMean', `${t}.stats.mean`, [emit('ReduceMean', `${t}.stats.sample_mean`, [t], spatialAxes)], batchAxis);
       const centered = emit('Sub', `${t}.stats.centered`, [t, emit('Reshape', `${t}.stats.mean_4d`, [mean, constant('channel_shape', int64([4], [1, -1, 1, 1]))])]);
       const count = emit('Div', `${t}.stats.count`, [emit('Cast', `${t}.stats.size`, [emit('Size', `${t}.stats.size_int`, [t])], { to: { kind: 'int', value: 1 } }), constant(`channels_${channels}`, float32([], [channels]))]);
+      const sampleSquares = emit('ReduceSumSquare', `${t}.stats.sample_sum_square`, [centered], spatialAxes);
+      const squares = emit('ReduceSum', `${t}.stats.sum_square`, [sampleSquares, constant('batch_axis', int64([1], [0]))], { keepdims: { kind: 'int', value: 0 } });
       centeredValues.set(t, centered);
-      stats = [mean, emit('Div', `${t}.stats.var`, [emit('ReduceSum', `${t}.stats.sum_square`, [emit('ReduceSumSquare', `${t}.stats.sample_sum_square`, [centered], spatialAxes), constant('batch_axis', int64([1], [0]))], { keepdims: { kind: 'int', value: 0 } }), count])];
+      stats = [mean, emit('Div', `${t}.stats.var`, [squares, count])];
     }
     statistics.set(t, stats);
     return stats;
