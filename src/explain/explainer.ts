@@ -1,7 +1,8 @@
 /**
  * The explanation front door in Node: one image in, a map per requested finding out, with ONNX Runtime sessions
- * for the model and its explain graphs. Graph sessions are created on first use and kept (building one costs far
- * more than running it): one per CAM layer, and one input-gradient graph per model.
+ * for the model and its explain graphs. Sessions are created on first use and kept (building one costs far more
+ * than running it): one per CAM layer, one input-gradient graph per model, and the model itself only for methods
+ * that run it forward (occlusion), so a Grad-CAM server worker does not hold the model twice beside its Predictor.
  */
 import { type DecodedImage, preprocess } from '../imaging/index.js';
 import { fromImage, metadataBatch } from '../inference/metadata.js';
@@ -27,20 +28,19 @@ interface Compiled<G> {
 export class Explainer {
   private readonly camSessions = new Map<string, Promise<Compiled<CamGraph>>>();
   private inputGradientSession?: Promise<Compiled<InputGradientGraph>>;
+  private modelSession?: Promise<OrtSession>;
   readonly defaultLayer: string;
 
   private constructor(
     readonly model: Model,
     readonly info: ModelInfo,
-    private readonly session: OrtSession,
     private readonly options: SessionOptions,
   ) {
     this.defaultLayer = defaultLayer(model);
   }
 
   static async create(model: Model, options: SessionOptions & { source?: string } = {}): Promise<Explainer> {
-    const info = readModelInfo(model, options.source);
-    return new Explainer(model, info, await OrtSession.create(model, options), { threads: options.threads });
+    return new Explainer(model, readModelInfo(model, options.source), { threads: options.threads });
   }
 
   get labels(): readonly string[] {
@@ -62,7 +62,11 @@ export class Explainer {
   async prepare(methods: readonly ExplanationMethod[], layer?: string): Promise<void> {
     for (const method of methods) {
       if (isCamMethod(method)) await this.camGraph(resolveLayer(this.model, layer), this.labels.map((_, i) => i));
-      else if (isInputGradientMethod(method)) await this.inputGradientGraph();
+      else {
+        // Input-gradient methods also take the plain logits, occlusion only those.
+        if (isInputGradientMethod(method)) await this.inputGradientGraph();
+        await this.forwardSession();
+      }
     }
   }
 
@@ -91,7 +95,7 @@ export class Explainer {
     return {
       labels: this.labels,
       defaultLayer: this.defaultLayer,
-      logits: async (batch) => (await this.session.run(feeds(batch), [io.logits]))[io.logits].data as Float32Array,
+      logits: async (batch) => (await (await this.forwardSession()).run(feeds(batch), [io.logits]))[io.logits].data as Float32Array,
       layerGradients: async (input, labels, requested): Promise<LayerGradients> => {
         if (input.dims[0] !== 1) throw new Error(`layer gradients are taken for one image at a time, got a batch of ${input.dims[0]}`);
         const layer = resolveLayer(this.model, requested);
@@ -142,6 +146,27 @@ export class Explainer {
     return compiled;
   }
 
+  /** Which sessions are open now: `model`, `input-gradients`, and `cam:<layer>` per CAM graph. */
+  openSessions(): string[] {
+    return [
+      ...(this.modelSession ? ['model'] : []),
+      ...(this.inputGradientSession ? ['input-gradients'] : []),
+      ...[...this.camSessions.keys()].map((key) => `cam:${key.split('\u0000')[0]}`),
+    ];
+  }
+
+  private forwardSession(): Promise<OrtSession> {
+    if (!this.modelSession) {
+      const created = OrtSession.create(this.model, this.options);
+      // As for the graphs: a failed start is not kept, the next call tries again.
+      created.catch(() => {
+        if (this.modelSession === created) this.modelSession = undefined;
+      });
+      this.modelSession = created;
+    }
+    return this.modelSession;
+  }
+
   private inputGradientGraph(): Promise<Compiled<InputGradientGraph>> {
     this.inputGradientSession ??= this.compile(() => buildInputGradientGraph(this.model));
     return this.inputGradientSession;
@@ -165,7 +190,9 @@ export class Explainer {
     const sessions = [...this.camSessions.values(), ...(this.inputGradientSession ? [this.inputGradientSession] : [])];
     this.camSessions.clear();
     this.inputGradientSession = undefined;
-    await this.session.release();
+    const model = this.modelSession;
+    this.modelSession = undefined;
+    await model?.then((session) => session.release(), () => undefined);
     for (const compiled of sessions) await compiled.then(({ session }) => session.release(), () => undefined);
   }
 }

@@ -1,5 +1,5 @@
 /**
- * One inference worker thread: its own ONNX Runtime sessions (a Predictor and an Explainer over the same model),
+ * One inference worker thread: its own ONNX Runtime sessions (a Predictor, and an Explainer for its explain graphs),
  * one analysis at a time. Decoding, preprocessing, inference, explanation and PNG encoding all happen here, off
  * the server's event loop. Messages are described by pool.ts.
  */

@@ -108,6 +108,20 @@ describe('methods through the Explainer on a real NIH image', () => {
   });
   after(() => explainer.close());
 
+  it('opens a session only for what a method runs: Grad-CAM its CAM graph, not the model a Predictor already holds', async () => {
+    const fresh = await Explainer.create(explainer.model, { threads: 1 });
+    try {
+      assert.deepEqual(fresh.openSessions(), []);
+      await fresh.explain(image, { method: 'gradcam', findings: ['Mass'] });
+      assert.deepEqual(fresh.openSessions(), [`cam:${fresh.defaultLayer}`]);
+      await fresh.explain(image, { method: 'occlusion', findings: ['Mass'], occlusion: { patch: 16, stride: 16 } });
+      assert.deepEqual(fresh.openSessions(), ['model', `cam:${fresh.defaultLayer}`]);
+    } finally {
+      await fresh.close();
+    }
+    assert.deepEqual(fresh.openSessions(), []);
+  });
+
   it('several findings in one pass give each finding the map it gets alone, for every CAM and gradient method', async () => {
     const findings = ['Cardiomegaly', 'Mass', 'Hernia'];
     for (const method of ['gradcam', 'gradcam++', 'hirescam', 'layercam', 'xgradcam', 'gradient'] as const) {
