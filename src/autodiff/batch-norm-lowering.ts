@@ -1,6 +1,6 @@
 /**
  * Training-mode BatchNormalization, rewritten into ops that ONNX Runtime runs on all threads. Its CPU kernel for
- * training mode is single-threaded (16% of a DenseNet-121 step at 224 px); the rewrite computes the same thing:
+ * training mode is single-threaded (11% of a DenseNet-121 step at 224 px); the rewrite computes the same thing:
  * - batch statistics in two passes (mean, then the mean square of x - mean), as the kernel does;
  * - the statistics of a channel Concat are the Concat of its inputs' statistics. DenseNet normalises the growing
  *   concatenation of all earlier feature maps in every layer; each map's statistics are now computed once;
