@@ -6,7 +6,14 @@
  */
 import './rules/index.js';
 import { type AttributeInput, type GraphBuilder, type Node, type Value, describeNode } from '../onnx/index.js';
-import { type GradientContext, differentiableOps, gradientRule, supportsReplicas } from './registry.js';
+import { type AffineGradient, type ChannelAffine, type GradientContext, type InputGradient, differentiableOps, gradientRule, passesAffine, supportsReplicas } from './registry.js';
+import { applyChannelAffine } from './rules/helpers.js';
+
+/** The contributions to one value's gradient so far: tensors, and per-channel affine terms of the value itself. */
+interface Pending {
+  tensors: Value[];
+  affines: ChannelAffine[];
+}
 
 export interface GradientRequest {
   /** Target value name -> its cotangent (the gradient flowing into it, same shape). */
@@ -48,27 +55,46 @@ export function addGradients(b: GraphBuilder, request: GradientRequest): Map<str
   }
   const active = (name: string) => name !== '' && dependsOnSource.has(name) && reachesTarget.has(name);
 
-  const pending = new Map<string, Value[]>();
-  const contribute = (name: string, g: Value) => {
-    const list = pending.get(name);
-    if (list) list.push(g);
-    else pending.set(name, [g]);
+  const pending = new Map<string, Pending>();
+  const contribute = (name: string, g: Value | AffineGradient) => {
+    let entry = pending.get(name);
+    if (!entry) pending.set(name, (entry = { tensors: [], affines: [] }));
+    if ('slope' in g) {
+      if (g.tensor) entry.tensors.push(g.tensor);
+      entry.affines.push({ slope: g.slope, offset: g.offset });
+    } else entry.tensors.push(g);
   };
   for (const [name, seed] of request.seeds) contribute(name, seed);
-  const total = (name: string): Value | undefined => {
-    const list = pending.get(name);
-    if (!list) return undefined;
-    if (list.length === 1) return list[0];
-    const sum = b.op('Sum', list, {}, { name: uniqueName(b, `${name}.grad.sum`) });
-    pending.set(name, [sum]);
-    return sum;
+  const sum = (values: Value[], name: string) => (values.length === 1 ? values[0] : b.op('Sum', values, {}, { name: uniqueName(b, name) }));
+  /** The summed gradient of a value; its affine terms applied to it, unless the consuming rule passes them on. */
+  const total = (name: string, keepAffine = false): { tensor?: Value; affine?: ChannelAffine } | undefined => {
+    const entry = pending.get(name);
+    if (!entry) return undefined;
+    let affine: ChannelAffine | undefined;
+    if (entry.affines.length > 0) {
+      affine = {
+        slope: sum(entry.affines.map((a) => a.slope), `${name}.grad.slope.sum`),
+        offset: sum(entry.affines.map((a) => a.offset), `${name}.grad.offset.sum`),
+      };
+      if (!keepAffine) {
+        entry.tensors.push(applyChannelAffine(b, b.value(name), affine, uniqueName(b, `${name}.grad.affine`)));
+        affine = undefined;
+      }
+      entry.affines = affine ? [affine] : [];
+    }
+    const tensor = entry.tensors.length > 0 ? sum(entry.tensors, `${name}.grad.sum`) : undefined;
+    entry.tensors = tensor ? [tensor] : [];
+    return { tensor, affine };
   };
 
   for (let k = nodes.length - 1; k >= 0; k--) {
     const node = nodes[k];
     if (!node.outputs.some(active) || !node.inputs.some(active)) continue;
-    const grads = node.outputs.map((o) => (active(o) ? total(o) : undefined));
-    if (grads.every((g) => g === undefined)) continue;
+    const keepAffine = passesAffine(node.opType);
+    const upstream = node.outputs.map((o) => (active(o) ? total(o, keepAffine) : undefined));
+    const grads = upstream.map((u) => u?.tensor);
+    const affines = upstream.map((u) => u?.affine);
+    if (grads.every((g) => g === undefined) && affines.every((a) => a === undefined)) continue;
     const wants = node.inputs.map(active);
     const rule = gradientRule(node.opType);
     if (!rule) {
@@ -81,7 +107,7 @@ export function addGradients(b: GraphBuilder, request: GradientRequest): Map<str
     if (replicas > 1 && !supportsReplicas(node.opType)) {
       throw new Error(`${describeNode(node)}: the gradient rule of "${node.opType}" does not support several cotangents in one backward pass`);
     }
-    const inputGrads = rule(createContext(b, node, grads, wants, replicas, request.blockedLayout ?? false));
+    const inputGrads: InputGradient[] = rule(createContext(b, node, grads, affines, wants, replicas, request.blockedLayout ?? false));
     inputGrads.forEach((g, i) => {
       if (g && wants[i]) contribute(node.inputs[i], g);
     });
@@ -89,13 +115,21 @@ export function addGradients(b: GraphBuilder, request: GradientRequest): Map<str
 
   const result = new Map<string, Value>();
   for (const name of request.sources) {
-    const g = total(name);
+    const g = total(name)?.tensor;
     if (g) result.set(name, g);
   }
   return result;
 }
 
-function createContext(b: GraphBuilder, node: Node, grads: (Value | undefined)[], wants: boolean[], replicas: number, blockedLayout: boolean): GradientContext {
+function createContext(
+  b: GraphBuilder,
+  node: Node,
+  grads: (Value | undefined)[],
+  affines: (ChannelAffine | undefined)[],
+  wants: boolean[],
+  replicas: number,
+  blockedLayout: boolean,
+): GradientContext {
   let count = 0;
   const add = (opType: string, inputs: readonly (Value | undefined)[], attributes: Record<string, unknown>, outputs: number): Value[] =>
     b.node(opType, inputs, attributes as Record<string, AttributeInput>, {
@@ -110,6 +144,7 @@ function createContext(b: GraphBuilder, node: Node, grads: (Value | undefined)[]
     inputs: node.inputs.map((i) => (i ? b.value(i) : undefined)),
     outputs: node.outputs.map((o) => (o ? b.value(o) : undefined)),
     grads,
+    affines,
     wants,
     replicas,
     blockedLayout,

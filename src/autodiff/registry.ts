@@ -5,6 +5,23 @@
  */
 import type { GraphBuilder, Node, Value } from '../onnx/index.js';
 
+/** Per channel (axis 1) of a forward value x: slope * x + offset, with slope and offset vectors of its channel count. */
+export interface ChannelAffine {
+  slope: Value;
+  offset: Value;
+}
+
+/**
+ * A gradient of the form tensor + slope * x + offset, x being the forward input it is the gradient of. BatchNorm's
+ * training-mode backward has this form. Kept apart, the affine terms of every layer that normalises the same tensor
+ * (each earlier feature map, in DenseNet's concatenations) are summed as vectors and applied to it once.
+ */
+export interface AffineGradient extends ChannelAffine {
+  tensor?: Value;
+}
+
+export type InputGradient = Value | AffineGradient | undefined;
+
 export interface GradientContext {
   readonly b: GraphBuilder;
   readonly node: Node;
@@ -12,8 +29,13 @@ export interface GradientContext {
   readonly inputs: readonly (Value | undefined)[];
   /** Forward outputs in order; undefined where an optional output is omitted. */
   readonly outputs: readonly (Value | undefined)[];
-  /** The upstream gradient of each output; undefined where none flows back into it. */
+  /**
+   * The upstream gradient of each output; undefined where none flows back into it. For rules registered with
+   * `affine`, only its tensor part: the per-channel affine part, if any, is in `affines`.
+   */
   readonly grads: readonly (Value | undefined)[];
+  /** The per-channel affine part of each output's upstream gradient (rules registered with `affine` only). */
+  readonly affines: readonly (ChannelAffine | undefined)[];
   /** Whether input i needs a gradient; rules emit no work for the others. */
   readonly wants: readonly boolean[];
   /**
@@ -37,11 +59,13 @@ export interface GradientContext {
   fail(message: string): Error;
 }
 
-export type GradientRule = (ctx: GradientContext) => (Value | undefined)[];
+export type GradientRule = (ctx: GradientContext) => InputGradient[];
 
 export interface RuleOptions {
   /** The rule handles replicated gradients (GradientContext.replicas > 1) for the inputs it is asked for. */
   replicas?: boolean;
+  /** The rule passes per-channel affine upstream gradients on (GradientContext.affines); for others they are applied. */
+  affine?: boolean;
 }
 
 const rules = new Map<string, { rule: GradientRule; options: RuleOptions }>();
@@ -56,6 +80,10 @@ export function gradientRule(opType: string): GradientRule | undefined {
 
 export function supportsReplicas(opType: string): boolean {
   return rules.get(opType)?.options.replicas === true;
+}
+
+export function passesAffine(opType: string): boolean {
+  return rules.get(opType)?.options.affine === true;
 }
 
 export function differentiableOps(): string[] {

@@ -1,6 +1,6 @@
 /** Shape helpers shared by the gradient rules. */
 import type { Dim, GraphBuilder, Value } from '../../onnx/index.js';
-import type { GradientContext } from '../registry.js';
+import type { ChannelAffine, GradientContext } from '../registry.js';
 
 export const FLOAT = 1;
 
@@ -101,4 +101,22 @@ export function masked(ctx: GradientContext, upstream: Value, mask: Value): Valu
 
 export function maskedParts(ctx: GradientContext, grad: Value): { upstream: Value; mask: Value } | undefined {
   return maskedGradients.get(ctx.b)?.get(grad.name);
+}
+
+/**
+ * slope * x + offset per channel (axis 1), the nodes named from `name`: for image tensors a 1x1 depthwise Conv,
+ * which ONNX Runtime runs on all threads (its BatchNormalization kernel runs on one), else broadcast Mul and Add.
+ */
+export function applyChannelAffine(b: GraphBuilder, x: Value, affine: ChannelAffine, name: string): Value {
+  const rank = x.type.shape.length;
+  const channels = x.type.shape[1];
+  const trailingOnes = Array<number>(Math.max(rank - 2, 0)).fill(1);
+  if (rank === 4 && typeof channels === 'number') {
+    const kernel = b.op('Reshape', [affine.slope, b.ints([-1, 1, 1, 1])], {}, { name: `${name}.kernel` });
+    return b.op('Conv', [x, kernel, affine.offset], { kernel_shape: [1, 1], group: channels }, { name });
+  }
+  const perChannelShape = b.ints([-1, ...trailingOnes]);
+  const slope = b.op('Reshape', [affine.slope, perChannelShape], {}, { name: `${name}.slope` });
+  const offset = b.op('Reshape', [affine.offset, perChannelShape], {}, { name: `${name}.offset` });
+  return b.op('Add', [b.op('Mul', [x, slope], {}, { name: `${name}.scaled` }), offset], {}, { name });
 }

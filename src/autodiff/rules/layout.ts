@@ -1,7 +1,7 @@
 /** Gradient rules of ops that move data around, and of the sum and mean reductions. */
 import { type Value, attributeInt, attributeInts, attributeString } from '../../onnx/index.js';
 import { type GradientContext, registerGradient } from '../registry.js';
-import { constantValues, reshapeLike, staticShape, staticTail, unbroadcast } from './helpers.js';
+import { applyChannelAffine, constantValues, reshapeLike, staticShape, staticTail, unbroadcast } from './helpers.js';
 
 const reshapeBack = (ctx: GradientContext) => {
   const x = ctx.input(0);
@@ -27,16 +27,35 @@ function axisOf(ctx: GradientContext, v: Value): number {
   return axis < 0 ? axis + rank : axis;
 }
 
-/** Concat: the gradient is split back into the inputs' extents along the axis. */
+/**
+ * Concat: the gradient is split back into the inputs' extents along the axis. A per-channel affine part (from a
+ * training-mode BatchNorm of the concatenation) is split as vectors and passed on, so each input collects such
+ * terms from every layer that normalises it and applies their sum once.
+ */
 registerGradient('Concat', (ctx) => {
-  const dy = ctx.grad();
-  const axis = axisOf(ctx, dy);
+  const out = ctx.outputs[0] as Value;
+  const axis = axisOf(ctx, out);
   const sizes = ctx.inputs.map((x, i) => {
     const d = x?.type.shape[axis];
     if (typeof d !== 'number') throw ctx.fail(`input ${i} needs a known size along axis ${axis}`);
     return d;
   });
-  if (ctx.inputs.length === 1) return [dy];
+  let dy = ctx.grads[0];
+  let affine = ctx.affines[0];
+  if (affine && axis !== 1) {
+    const applied = applyChannelAffine(ctx.b, out, affine, `${ctx.node.name}.grad.affine`);
+    dy = dy ? ctx.op('Add', [dy, applied]) : applied;
+    affine = undefined;
+  }
+  const pieces = dy ? splitAlong(ctx, dy, axis, sizes) : sizes.map(() => undefined);
+  if (!affine) return pieces;
+  const slopes = ctx.inputs.length === 1 ? [affine.slope] : ctx.ops('Split', [affine.slope, ctx.b.ints(sizes)], { axis: 0 }, sizes.length);
+  const offsets = ctx.inputs.length === 1 ? [affine.offset] : ctx.ops('Split', [affine.offset, ctx.b.ints(sizes)], { axis: 0 }, sizes.length);
+  return pieces.map((tensor, i) => (ctx.wants[i] ? { tensor, slope: slopes[i], offset: offsets[i] } : undefined));
+}, { replicas: true, affine: true });
+
+function splitAlong(ctx: GradientContext, dy: Value, axis: number, sizes: number[]): (Value | undefined)[] {
+  if (sizes.length === 1) return [dy];
   const wanted = ctx.wants.filter(Boolean).length;
   if (wanted * 2 >= sizes.length) return ctx.ops('Split', [dy, ctx.b.ints(sizes)], { axis }, sizes.length).map((g, i) => (ctx.wants[i] ? g : undefined));
   let start = 0;
@@ -45,7 +64,7 @@ registerGradient('Concat', (ctx) => {
     start += size;
     return g;
   });
-}, { replicas: true });
+}
 
 /** Split: the outputs' gradients are concatenated back, zeros standing in for outputs without one. */
 registerGradient('Split', (ctx) => {

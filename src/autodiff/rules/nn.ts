@@ -1,6 +1,6 @@
 /** Gradient rules of pooling, batch normalisation and the matrix products. */
 import { type Value, attributeFloat, attributeInt, attributeInts, float32 } from '../../onnx/index.js';
-import { type GradientContext, registerGradient } from '../registry.js';
+import { type GradientContext, type InputGradient, registerGradient } from '../registry.js';
 import { onlyInputGradient } from './conv.js';
 import { maskedParts, nonChannelAxes, perChannel, reshapeLike, staticTail, transposeLastTwo, unbroadcast } from './helpers.js';
 
@@ -123,7 +123,7 @@ registerGradient('BatchNormalization', (ctx) => {
     ctx.wants[1] || (training && ctx.wants[0]) ? ctx.op('Sub', [sum(ctx.op('Mul', [dy, x])), ctx.op('Mul', [mean, dBeta as Value])]) : undefined;
   const dGamma = ctx.wants[1] ? ctx.op('Mul', [dyCentered as Value, invStd]) : undefined;
 
-  let dx: Value | undefined;
+  let dx: InputGradient;
   if (ctx.wants[0]) {
     const scale = ctx.op('Mul', [gamma, invStd]);
     if (!training) {
@@ -139,16 +139,9 @@ registerGradient('BatchNormalization', (ctx) => {
       const meanDy = ctx.op('Div', [dBeta as Value, count]);
       const slope = ctx.op('Neg', [ctx.op('Div', [ctx.op('Mul', [ctx.op('Mul', [scale, ctx.op('Mul', [invStd, invStd])]), dyCentered as Value]), count])]);
       const offset = ctx.op('Neg', [ctx.op('Mul', [scale, meanDy])]);
-      // slope * (x - mean) + offset in one pass: a 1x1 depthwise Conv, which ONNX Runtime runs on all threads (its
-      // BatchNormalization kernel, the alternative for other ranks, on one).
-      const affine =
-        rank === 4
-          ? ctx.op('Conv', [x, ctx.op('Reshape', [slope, ctx.b.ints([-1, 1, 1, 1])]), ctx.op('Sub', [offset, ctx.op('Mul', [slope, mean])])], {
-              kernel_shape: [1, 1],
-              group: channels,
-            })
-          : ctx.op('BatchNormalization', [x, slope, offset, mean, ctx.b.constant(float32([channels], new Float32Array(channels).fill(1)), `${ctx.node.name}.grad.unit_variance`)], { epsilon: 0 });
-      dx = ctx.op('Add', [ctx.op('Mul', [dy, channel(scale)]), affine]);
+      // slope * (x - mean) + offset is per-channel affine in x: left to autodiff to apply, which sums these terms
+      // over every normalisation of the same tensor first (see AffineGradient).
+      dx = { tensor: ctx.op('Mul', [dy, channel(scale)]), slope, offset: ctx.op('Sub', [offset, ctx.op('Mul', [slope, mean])]) };
     }
   }
   return [dx, dGamma, ctx.wants[2] ? dBeta : undefined, undefined, undefined];
