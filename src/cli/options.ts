@@ -1,5 +1,6 @@
 /** Parsers for the option values several commands share, with errors that name the option. */
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { NIH_FINDINGS } from '../data/labels.js';
 
@@ -17,6 +18,16 @@ export function nonNegativeInt(name: string) {
     if (!Number.isInteger(n) || n < 0 || value.trim() === '') throw new InvalidArgumentError(`${name} must be a whole number >= 0, got "${value}"`);
     return n;
   };
+}
+
+/** `--data`, as `cxr train` and `cxr calibrate` declare it (repeatable: use with `collect`, read with `datasetFlag`). */
+export const DATA_OPTION = ['-d, --data <format:labels.csv[:images]>', "a dataset, e.g. nih:Data_Entry.csv:images (repeatable; replaces the recipe's)"] as const;
+
+/** One `--data` value, `format:labels.csv[:images]`, as a recipe's dataset entry with absolute paths. */
+export function datasetFlag(value: string): { format: string; csv: string; images?: string } {
+  const [format, csv, images] = value.split(':');
+  if (!['nih', 'chexpert', 'csv'].includes(format) || !csv) throw new Error(`--data expects format:labels.csv[:images] with format nih, chexpert or csv, got "${value}"`);
+  return { format, csv: resolve(csv), ...(images ? { images: resolve(images) } : {}) };
 }
 
 /** The reducer of a repeatable option: every value given, in order. */

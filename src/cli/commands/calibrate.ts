@@ -16,7 +16,7 @@ import { fileSource } from '../../safety/features.js';
 import { calibrationMarkdown, safetyMarkdown } from '../../safety/report.js';
 import { readConfigFile, resolveConfig } from '../../train/config.js';
 import { readDatasets, splitData } from '../../train/data.js';
-import { collect, nonNegativeInt, positiveInt } from '../options.js';
+import { DATA_OPTION, collect, datasetFlag, nonNegativeInt, positiveInt } from '../options.js';
 import { progressBar } from '../progress.js';
 
 interface CalibrateCliOptions {
@@ -47,7 +47,7 @@ export function calibrateCommand(): Command {
     .requiredOption('-m, --model <file>', 'the cxr-lens model (.onnx) to calibrate')
     .requiredOption('-o, --out <file>', 'where to write the calibrated model (.onnx); a report goes beside it (.calibration.md/.json)')
     .option('-c, --config <recipe>', "a training recipe: its datasets and patient split (a trained model's own recipe reproduces its split)")
-    .option('-d, --data <format:labels.csv[:images]>', 'a dataset, e.g. nih:Data_Entry.csv:images (repeatable; replaces the recipe\'s)', collect, [])
+    .option(...DATA_OPTION, collect, [])
     .option('--split <train,validation,test>', 'patient fractions: reference images for the checks, fitting data, held-out data (default 0.7,0.15,0.15)', splitFractions)
     .option('--seed <n>', 'seed of the patient split (default: the recipe\'s, else 0)', nonNegativeInt('seed'))
     .option('--negatives <kind=path>', 'real invalid images to measure the checks on: a folder or a file, e.g. "natural photographs=photos/" (repeatable; one kind may be given several paths)', negativeFlag, [])
@@ -84,7 +84,7 @@ Examples:
       }
       const info = readModelInfo(model, options.model);
       const raw = options.config ? readConfigFile(options.config) : {};
-      if (options.data.length > 0) raw.datasets = options.data.map(parseDataFlag);
+      if (options.data.length > 0) raw.datasets = options.data.map(datasetFlag);
       raw.labels = sameLabels(info.labels, NIH_FINDINGS) ? 'nih' : info.labels;
       if (options.split) raw.split = { method: 'patient', ...options.split };
       if (options.seed !== undefined) raw.seed = options.seed;
@@ -161,8 +161,6 @@ Examples:
     });
 }
 
-
-
 function rate(value: string): number {
   const n = Number(value);
   if (!(n > 0 && n < 0.5)) throw new InvalidArgumentError(`expected a rate in (0, 0.5), e.g. 0.01, got "${value}"`);
@@ -186,13 +184,6 @@ function negativeFlag(value: string, previous: NegativeFlag[]): NegativeFlag[] {
   const eq = value.indexOf('=');
   if (eq < 1 || eq === value.length - 1) throw new InvalidArgumentError(`expected kind=folder or kind=file, e.g. "natural photographs=photos/", got "${value}"`);
   return [...previous, { kind: value.slice(0, eq), path: value.slice(eq + 1) }];
-}
-
-/** `format:labels.csv[:images]` -> a dataset entry, as `cxr train --data`. */
-function parseDataFlag(value: string) {
-  const [format, csv, images] = value.split(':');
-  if (!['nih', 'chexpert', 'csv'].includes(format) || !csv) throw new Error(`--data expects format:labels.csv[:images] with format nih, chexpert or csv, got "${value}"`);
-  return { format, csv: resolve(csv), ...(images ? { images: resolve(images) } : {}) };
 }
 
 function sameLabels(a: readonly string[], b: readonly string[]): boolean {

@@ -6,7 +6,7 @@ import { applyOverride, readConfigFile, resolveConfig } from '../../train/config
 import { finishRun } from '../../train/finish.js';
 
 import { type TrainEvent, train } from '../../train/trainer.js';
-import { collect, positiveInt } from '../options.js';
+import { DATA_OPTION, collect, datasetFlag, positiveInt } from '../options.js';
 
 interface TrainCliOptions {
   config?: string;
@@ -30,7 +30,7 @@ export function trainCommand(): Command {
     .option('-c, --config <file>', 'recipe in YAML or JSON (see configs/ for examples)')
     .requiredOption('-o, --out <folder>', 'the run folder: model, model card, log.jsonl, checkpoint')
     .option('--resume', 'continue the run in --out from its checkpoint (same recipe)')
-    .option('-d, --data <format:labels.csv[:images]>', 'a dataset, e.g. nih:Data_Entry.csv:images (repeatable; replaces the recipe\'s)', collect, [])
+    .option(...DATA_OPTION, collect, [])
     .option('-a, --arch <name>', 'densenet121 | resnet50 | alexnet | mobilenet_v2')
     .option('-p, --pretrained <weights>', 'start from these weights (any file `cxr import` reads)')
     .option('-e, --epochs <n>', 'epochs', positiveInt('epochs'))
@@ -67,7 +67,7 @@ Examples:
     )
     .action(async (options: TrainCliOptions) => {
       const raw = options.config ? readConfigFile(options.config) : {};
-      if (options.data.length > 0) raw.datasets = options.data.map(parseDataFlag);
+      if (options.data.length > 0) raw.datasets = options.data.map(datasetFlag);
       const flags: [string, unknown][] = [
         ['model.architecture', options.arch],
         ['model.pretrained', options.pretrained && resolve(options.pretrained)],
@@ -110,13 +110,6 @@ Examples:
         process.off('SIGINT', onInterrupt);
       }
     });
-}
-
-/** `format:labels.csv[:images]` -> a dataset entry. */
-function parseDataFlag(value: string) {
-  const [format, csv, images] = value.split(':');
-  if (!['nih', 'chexpert', 'csv'].includes(format) || !csv) throw new Error(`--data expects format:labels.csv[:images] with format nih, chexpert or csv, got "${value}"`);
-  return { format, csv: resolve(csv), ...(images ? { images: resolve(images) } : {}) };
 }
 
 /** Progress bars on a terminal, plain lines otherwise (logs, CI). */
