@@ -1,8 +1,9 @@
 /**
  * Reverse-mode differentiation of an ONNX graph under construction: finds the nodes between the requested
  * sources and the seeded targets, walks them backwards applying each op's gradient rule, and sums the gradients
- * of values that have several consumers. Nodes that do not lie on a path from a source to a target emit nothing,
- * so frozen parameters cost no weight-gradient work while gradients still flow through their layers.
+ * of values that have several consumers (per-channel affine terms, see AffineGradient, summed as vectors and
+ * applied once). Nodes that do not lie on a path from a source to a target emit nothing, so frozen parameters cost
+ * no weight-gradient work while gradients still flow through their layers.
  */
 import './rules/index.js';
 import { type AttributeInput, type GraphBuilder, type Node, type Value, describeNode } from '../onnx/index.js';
