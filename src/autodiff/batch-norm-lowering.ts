@@ -81,7 +81,8 @@ export function lowerTrainingNorms(graph: Graph): Graph {
     const [y, meanOut, varOut] = node.outputs;
     const [mean, variance] = statsOf(x);
     const p = node.name;
-    const epsilon = constant(`epsilon_${attributeFloat(node, 'epsilon', 1e-5)}`, float32([], [attributeFloat(node, 'epsilon', 1e-5)]));
+    const eps = attributeFloat(node, 'epsilon', 1e-5);
+    const epsilon = constant(`epsilon_${eps}`, float32([], [eps]));
     const invStd = emit('Reciprocal', `${p}.lowered.inv_std`, [emit('Sqrt', `${p}.lowered.std`, [emit('Add', `${p}.lowered.var_eps`, [variance, epsilon])])]);
     const scale = emit('Mul', `${p}.lowered.scale`, [gamma, invStd]);
     const kernel = emit('Reshape', `${p}.lowered.kernel`, [scale, constant('kernel_shape', int64([4], [-1, 1, 1, 1]))]);

@@ -28,7 +28,7 @@ interface Compiled<G> {
 export class Explainer {
   private readonly camSessions = new Map<string, Promise<Compiled<CamGraph>>>();
   private inputGradientSession?: Promise<Compiled<InputGradientGraph>>;
-  private modelSession?: Promise<OrtSession>;
+  private modelSession?: Promise<Compiled<{ model: Model }>>;
   readonly defaultLayer: string;
 
   private constructor(
@@ -155,16 +155,9 @@ export class Explainer {
     ];
   }
 
-  private forwardSession(): Promise<OrtSession> {
-    if (!this.modelSession) {
-      const created = OrtSession.create(this.model, this.options);
-      // As for the graphs: a failed start is not kept, the next call tries again.
-      created.catch(() => {
-        if (this.modelSession === created) this.modelSession = undefined;
-      });
-      this.modelSession = created;
-    }
-    return this.modelSession;
+  private async forwardSession(): Promise<OrtSession> {
+    this.modelSession ??= this.compile(() => ({ model: this.model }));
+    return (await this.modelSession).session;
   }
 
   private inputGradientGraph(): Promise<Compiled<InputGradientGraph>> {
@@ -182,17 +175,16 @@ export class Explainer {
       const failed: Promise<unknown> = compiled;
       for (const [key, value] of this.camSessions) if (value === failed) this.camSessions.delete(key);
       if (this.inputGradientSession === failed) this.inputGradientSession = undefined;
+      if (this.modelSession === failed) this.modelSession = undefined;
     });
     return compiled;
   }
 
   async close(): Promise<void> {
-    const sessions = [...this.camSessions.values(), ...(this.inputGradientSession ? [this.inputGradientSession] : [])];
+    const sessions = [...this.camSessions.values(), this.inputGradientSession, this.modelSession].filter((s) => s !== undefined);
     this.camSessions.clear();
     this.inputGradientSession = undefined;
-    const model = this.modelSession;
     this.modelSession = undefined;
-    await model?.then((session) => session.release(), () => undefined);
     for (const compiled of sessions) await compiled.then(({ session }) => session.release(), () => undefined);
   }
 }

@@ -49,8 +49,7 @@ registerGradient('Concat', (ctx) => {
   }
   const pieces = dy ? splitAlong(ctx, dy, axis, sizes) : sizes.map(() => undefined);
   if (!affine) return pieces;
-  const slopes = ctx.inputs.length === 1 ? [affine.slope] : ctx.ops('Split', [affine.slope, ctx.b.ints(sizes)], { axis: 0 }, sizes.length);
-  const offsets = ctx.inputs.length === 1 ? [affine.offset] : ctx.ops('Split', [affine.offset, ctx.b.ints(sizes)], { axis: 0 }, sizes.length);
+  const [slopes, offsets] = [affine.slope, affine.offset].map((v) => (sizes.length === 1 ? [v] : ctx.ops('Split', [v, ctx.b.ints(sizes)], { axis: 0 }, sizes.length)));
   return pieces.map((tensor, i) => (ctx.wants[i] ? { tensor, slope: slopes[i], offset: offsets[i] } : undefined));
 }, { replicas: true, affine: true });
 
