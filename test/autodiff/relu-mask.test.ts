@@ -1,6 +1,7 @@
 /**
- * ReLU's gradient mask at its edges. In blocked-layout (explanation) graphs, on image-shaped tensors, it is computed
- * as Clip(2^126 * y, 0, 1); it must still be exactly 0 or 1 from the smallest normal float to the largest.
+ * ReLU's gradient mask at its edges. It is min(1, 2^126 * y): in blocked-layout (explanation) graphs, on image-shaped
+ * tensors, a Conv + Clip; elsewhere one HardSigmoid. Either must be exactly 0 or 1 from the smallest normal float to
+ * the largest.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -18,7 +19,9 @@ async function checkReluGradient(shape: number[], blockedLayout: boolean): Promi
   b.output(y, 'y');
   const grads = addGradients(b, { seeds: new Map([[y.name, cotangent]]), sources: [x.name], blockedLayout });
   const forms = b.build().nodes.map((n) => n.opType);
-  assert.equal(forms.includes('Clip'), blockedLayout && shape.length === 4, `mask form: ${forms.join(', ')}`);
+  const convForm = blockedLayout && shape.length === 4;
+  assert.equal(forms.includes('Clip'), convForm, `mask form: ${forms.join(', ')}`);
+  assert.equal(forms.includes('HardSigmoid'), !convForm, `mask form: ${forms.join(', ')}`);
   b.output(grads.get(x.name)!, 'dx');
   const session = await OrtSession.create(createModel(b.build()), { threads: 1 });
   try {
@@ -40,7 +43,7 @@ describe('ReLU gradient mask', () => {
     await checkReluGradient([2, 3, 4, 4], true);
   });
 
-  it('does the same in the Greater form: image-shaped in a training graph, and [batch, features] anywhere', async () => {
+  it('does the same in the HardSigmoid form: image-shaped in a training graph, and [batch, features] anywhere', async () => {
     await checkReluGradient([2, 3, 4, 4], false);
     await checkReluGradient([2, 24], true);
   });

@@ -9,6 +9,7 @@ for (const op of ['Relu', 'Sigmoid', 'Tanh', 'Exp', 'Log', 'Neg', 'Sqrt', 'Abs',
   registerOp(op, { attributes: {}, infer: sameAsInput });
 }
 registerOp('LeakyRelu', { attributes: { alpha: 'float' }, infer: sameAsInput });
+registerOp('HardSigmoid', { attributes: { alpha: 'float', beta: 'float' }, infer: sameAsInput });
 registerOp('Softmax', { attributes: { axis: 'int' }, infer: sameAsInput });
 registerOp('LogSoftmax', { attributes: { axis: 'int' }, infer: sameAsInput });
 
