@@ -42,11 +42,19 @@ export interface OptimizerInputs {
   step: Value;
   /** Per-element 1 (decayed) / 0 (not decayed); all parameters are decayed when omitted, as PyTorch's default. */
   decayMask?: Value;
+  /**
+   * Names for the new parameter and state vectors. A graph output named otherwise is an Identity copy of a value
+   * the update also reads (two 28 MB copies a DenseNet-121 step for AdamW's moments).
+   */
+  names?: { params: string; state: string[] };
 }
 
 export function addOptimizerUpdate(b: GraphBuilder, inputs: OptimizerInputs, spec: OptimizerSpec): { params: Value; state: Value[] } {
   validateOptimizer(spec);
   const op = (type: string, ...args: Value[]) => b.op(type, args, {}, { name: b.uniqueValueName(`optimizer.${type}`) });
+  const named = (output: string | undefined, type: string, ...args: Value[]) =>
+    output === undefined ? op(type, ...args) : b.op(type, args, {}, { name: `optimizer.${output}`, outputs: [output] });
+  const names = inputs.names;
   const c = (v: number) => b.scalar(v);
   const { params: p, grads: g, learningRate: lr, step } = inputs;
   // PyTorch's defaults: AdamW decays by 1e-2, SGD not at all.
@@ -56,13 +64,13 @@ export function addOptimizerUpdate(b: GraphBuilder, inputs: OptimizerInputs, spe
     const [beta1, beta2, eps] = [spec.beta1 ?? 0.9, spec.beta2 ?? 0.999, spec.eps ?? 1e-8];
     const [m, v] = inputs.state;
     const decayed = wd === 0 ? p : op('Mul', p, op('Sub', c(1), decay(op('Mul', lr, c(wd)))));
-    const m2 = op('Add', op('Mul', m, c(beta1)), op('Mul', g, c(1 - beta1)));
-    const v2 = op('Add', op('Mul', v, c(beta2)), op('Mul', op('Mul', g, g), c(1 - beta2)));
+    const m2 = named(names?.state[0], 'Add', op('Mul', m, c(beta1)), op('Mul', g, c(1 - beta1)));
+    const v2 = named(names?.state[1], 'Add', op('Mul', v, c(beta2)), op('Mul', op('Mul', g, g), c(1 - beta2)));
     const correction1 = op('Sub', c(1), op('Pow', c(beta1), step));
     const correction2Sqrt = op('Sqrt', op('Sub', c(1), op('Pow', c(beta2), step)));
     const denom = op('Add', op('Div', op('Sqrt', v2), correction2Sqrt), c(eps));
     const update = op('Mul', op('Div', m2, denom), op('Div', lr, correction1));
-    return { params: op('Sub', decayed, update), state: [m2, v2] };
+    return { params: named(names?.params, 'Sub', decayed, update), state: [m2, v2] };
   }
   const momentum = spec.momentum ?? 0;
   const dampening = spec.dampening ?? 0;
@@ -73,9 +81,9 @@ export function addOptimizerUpdate(b: GraphBuilder, inputs: OptimizerInputs, spe
     // On the first step PyTorch starts the buffer as the gradient itself (no dampening): buffer is zero then.
     const first = b.op('Equal', [step, c(1)], {}, { name: b.uniqueValueName('optimizer.first_step') });
     const share = b.op('Where', [first, c(1), c(1 - dampening)], {}, { name: b.uniqueValueName('optimizer.dampening') });
-    const next = op('Add', op('Mul', buffer, c(momentum)), op('Mul', d, share));
+    const next = named(names?.state[0], 'Add', op('Mul', buffer, c(momentum)), op('Mul', d, share));
     state.push(next);
     d = spec.nesterov ? op('Add', d, op('Mul', next, c(momentum))) : next;
   }
-  return { params: op('Sub', p, op('Mul', d, lr)), state };
+  return { params: named(names?.params, 'Sub', p, op('Mul', d, lr)), state };
 }

@@ -157,12 +157,13 @@ export function buildTrainingGraph(model: Model, options: TrainingGraphOptions):
     { name: 'gradients.flat' },
   );
   const decayMask = options.weightDecayOn === 'weights' ? weightDecayMask(b, trained, params.slots) : undefined;
-  const updated = addOptimizerUpdate(b, { params: flatParams, grads: flatGrads, state, learningRate, step, decayMask }, options.optimizer);
+  const names = { params: TRAINING_IO.next(TRAINING_IO.params), state: stateNames.map(TRAINING_IO.next) };
+  const updated = addOptimizerUpdate(b, { params: flatParams, grads: flatGrads, state, learningRate, step, decayMask, names }, options.optimizer);
 
   b.output(loss, TRAINING_IO.loss);
   b.output(logits);
-  b.output(updated.params, TRAINING_IO.next(TRAINING_IO.params));
-  updated.state.forEach((v, i) => b.output(v, TRAINING_IO.next(stateNames[i])));
+  b.output(updated.params);
+  updated.state.forEach((v) => b.output(v));
   if (flatStats) b.output(runningStatsUpdate(b, graph, flatStats, batchStats, [...trainingNorms]), TRAINING_IO.next(TRAINING_IO.stats));
   if (options.outputGradients) b.output(flatGrads, TRAINING_IO.gradients);
 

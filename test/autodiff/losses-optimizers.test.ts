@@ -84,9 +84,12 @@ describe('optimizer updates against torch.optim over 3 steps (learning rate chan
       const state = names.map((n) => b.input(n, 'float32', [fx.params]));
       const lr = b.input('lr', 'float32', []);
       const step = b.input('step', 'float32', []);
-      const updated = addOptimizerUpdate(b, { params, grads, state, learningRate: lr, step }, c.spec);
+      const outputNames = { params: 'params.next', state: names.map((n) => `${n}.next`) };
+      const updated = addOptimizerUpdate(b, { params, grads, state, learningRate: lr, step, names: outputNames }, c.spec);
       b.output(updated.params, 'params.next');
       updated.state.forEach((s, i) => b.output(s, `${names[i]}.next`));
+      // Named outputs come straight from the update, with no Identity copies.
+      assert.deepEqual(b.build().nodes.filter((n) => n.opType === 'Identity').map((n) => n.name), []);
       const session = await OrtSession.create(createModel(b.build()), { threads: 1 });
       try {
         let current: Record<string, HostTensor> = { params: float32([fx.params], p0) };
