@@ -78,7 +78,11 @@ export function addGradients(b: GraphBuilder, request: GradientRequest): Map<str
         offset: sum(entry.affines.map((a) => a.offset), `${name}.grad.offset.sum`),
       };
       if (!keepAffine) {
-        entry.tensors.push(applyChannelAffine(b, b.value(name), affine, uniqueName(b, `${name}.grad.affine`)));
+        const applied = applyChannelAffine(b, b.value(name), affine, uniqueName(b, `${name}.grad.affine`));
+        // The other terms are added to the affine Conv's output by an Add, which ONNX Runtime fuses into the Conv
+        // (its sum input), saving a pass over the tensor.
+        const rest = entry.tensors.length > 0 ? sum(entry.tensors, `${name}.grad.sum`) : undefined;
+        entry.tensors = [rest ? b.op('Add', [applied, rest], {}, { name: uniqueName(b, `${name}.grad.total`) }) : applied];
         affine = undefined;
       }
       entry.affines = affine ? [affine] : [];

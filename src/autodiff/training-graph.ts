@@ -168,7 +168,8 @@ export function buildTrainingGraph(model: Model, options: TrainingGraphOptions):
   if (options.outputGradients) b.output(flatGrads, TRAINING_IO.gradients);
 
   return {
-    model: createModel(lowerTrainingNorms(pruneGraph(b.build())), { ...model.metadata }),
+    // With every intermediate's shape declared, ONNX Runtime can fuse each affine gradient Conv with the Add after it.
+    model: createModel(lowerTrainingNorms(pruneGraph(b.build({ valueTypes: true }))), { ...model.metadata }),
     image: image.name,
     logits: info.io.logits,
     params: params.slots,
