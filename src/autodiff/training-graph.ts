@@ -22,6 +22,7 @@ import {
   float32,
 } from '../onnx/index.js';
 import { lowerTrainingNorms } from './batch-norm-lowering.js';
+import { blockConvolutions, withBlockedDomain } from './blocked-convolutions.js';
 import { withPoolingIndices, pruneGraph } from './forward.js';
 import { addGradients } from './gradients.js';
 import { type LossSpec, type Reduction, addLoss, validateLoss } from './losses.js';
@@ -41,6 +42,11 @@ export interface TrainingGraphOptions {
   weightDecayOn?: 'all' | 'weights';
   /** Also output the flat gradient vector (for tests and diagnostics). */
   outputGradients?: boolean;
+  /**
+   * ONNX Runtime's blocked-layout block size on this machine (`probeBlockSize`): k x k convolutions then run in that
+   * layout (see blocked-convolutions.ts). Unset: plain Convs, a graph any ONNX runtime can load.
+   */
+  blockSize?: number;
 }
 
 /** Where one tensor lives inside a flat vector. */
@@ -93,6 +99,12 @@ export function trainablePrefixes(blocks: readonly string[], trainable: Trainabl
 
 function matches(name: string, prefixes: string[] | 'all'): boolean {
   return prefixes === 'all' || prefixes.some((p) => name === p || name.startsWith(`${p}.`));
+}
+
+function trainingModel(b: GraphBuilder, blockSize: number | undefined, metadata: Record<string, string>): Model {
+  // With every intermediate's shape declared, ONNX Runtime can fuse each affine gradient Conv with the Add after it.
+  const lowered = lowerTrainingNorms(pruneGraph(b.build({ valueTypes: true })));
+  return withBlockedDomain(createModel(blockSize ? blockConvolutions(lowered, blockSize) : lowered, { ...metadata }));
 }
 
 export function buildTrainingGraph(model: Model, options: TrainingGraphOptions): TrainingGraph {
@@ -168,8 +180,7 @@ export function buildTrainingGraph(model: Model, options: TrainingGraphOptions):
   if (options.outputGradients) b.output(flatGrads, TRAINING_IO.gradients);
 
   return {
-    // With every intermediate's shape declared, ONNX Runtime can fuse each affine gradient Conv with the Add after it.
-    model: createModel(lowerTrainingNorms(pruneGraph(b.build({ valueTypes: true }))), { ...model.metadata }),
+    model: trainingModel(b, options.blockSize, model.metadata),
     image: image.name,
     logits: info.io.logits,
     params: params.slots,

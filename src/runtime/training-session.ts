@@ -8,6 +8,7 @@ import ort from 'onnxruntime-node';
 import { type FlatSlot, TRAINING_IO, type TrainingGraph, type TrainingGraphOptions, buildTrainingGraph } from '../autodiff/training-graph.js';
 import { type HostTensor, type Model, encodeModel, float32, tensor } from '../onnx/index.js';
 import { readModelInfo } from '../models/metadata.js';
+import { probeBlockSize } from './blocked-layout.js';
 import { mixSeed, seededRandom } from '../random.js';
 
 export interface TrainingSessionOptions extends TrainingGraphOptions {
@@ -99,7 +100,7 @@ export class TrainingSession {
     }
     const threads = options.threads ?? availableParallelism();
     if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be a positive whole number, got ${threads}`);
-    const graph = buildTrainingGraph(model, options);
+    const graph = buildTrainingGraph(model, { ...options, blockSize: await probeBlockSize() });
     const session = await ort.InferenceSession.create(encodeModel(graph.model), trainingSessionOptions(threads));
     return new TrainingSession(session, model, graph, options.learningRate, options.posWeight, options.seed ?? 0);
   }

@@ -1,8 +1,9 @@
 /**
  * The forms a DenseNet-121 training step takes after ONNX Runtime's own graph optimisation, where the step's speed
- * depends on them: each affine BatchNorm gradient term is one Conv that also adds the tensor's other gradient terms
- * (ORT fuses the Add only when it knows both shapes), ReLU masks are one HardSigmoid, and the optimizer's new state
- * is written straight to the graph outputs (an Identity there copies every moment each step).
+ * depends on them: 3x3 convolutions run in ORT's blocked layout, each affine BatchNorm gradient term is one Conv that
+ * also adds the tensor's other gradient terms (ORT fuses the Add only when it knows both shapes), ReLU masks are one
+ * HardSigmoid, and the optimizer's new state is written straight to the graph outputs (an Identity there copies
+ * every moment each step).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -13,14 +14,17 @@ import * as ort from 'onnxruntime-node';
 import { buildTrainingGraph } from '../../src/autodiff/training-graph.js';
 import { buildModel } from '../../src/models/zoo/index.js';
 import { type Graph, decodeModel, encodeModel } from '../../src/onnx/index.js';
+import { probeBlockSize } from '../../src/runtime/blocked-layout.js';
 import { trainingSessionOptions } from '../../src/runtime/training-session.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cxr-training-forms-'));
 let optimized: Graph;
+let blockSize: number | undefined;
 
 before(async () => {
   const model = buildModel('densenet121', { height: 32, width: 32 });
-  const graph = buildTrainingGraph(model, { loss: { kind: 'bce' }, optimizer: { kind: 'adamw' } });
+  blockSize = await probeBlockSize();
+  const graph = buildTrainingGraph(model, { loss: { kind: 'bce' }, optimizer: { kind: 'adamw' }, blockSize });
   const file = join(dir, 'optimized.onnx');
   const session = await ort.InferenceSession.create(encodeModel(graph.model), { ...trainingSessionOptions(1), optimizedModelFilePath: file });
   await session.release();
@@ -30,6 +34,14 @@ before(async () => {
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('DenseNet-121 training step as ONNX Runtime runs it', () => {
+  it('runs each dense layer 3x3 convolution, forward and input gradient, in the blocked layout', (t) => {
+    if (!blockSize) return t.skip('no blocked layout in this ONNX Runtime');
+    const blocked = optimized.nodes.filter((n) => n.opType === 'Conv' && n.domain === 'com.microsoft.nchwc' && n.name.endsWith('.blocked'));
+    assert.equal(blocked.filter((n) => n.name.endsWith('.conv2.blocked')).length, 58, 'forward');
+    assert.equal(blocked.filter((n) => /\.conv2\.grad\.Conv_\d+\.blocked$/.test(n.name)).length, 58, 'input gradient');
+    assert.equal(blocked.length, 116);
+  });
+
   it('applies each affine gradient term in one Conv that also adds the other terms', () => {
     const affine = optimized.nodes.filter((n) => n.name.endsWith('.grad.affine'));
     assert.equal(affine.length, 121, 'one per normalised tensor');

@@ -1,0 +1,84 @@
+/**
+ * k x k convolutions with computed weights, rewritten into ONNX Runtime's blocked layout (blocked-convolutions.ts):
+ * the probe finds this CPU's block size, the rewrite gives the plain Convs' results (padded, strided, with a bias),
+ * and convolutions it cannot serve are left alone.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { BLOCKED_DOMAIN, blockConvolutions, withBlockedDomain } from '../../src/autodiff/blocked-convolutions.js';
+import { GraphBuilder, type HostTensor, type Model, createModel, float32 } from '../../src/onnx/index.js';
+import { probeBlockSize } from '../../src/runtime/blocked-layout.js';
+import { OrtSession } from '../../src/runtime/session.js';
+
+const BATCH = 2;
+const SIZE = 9;
+
+function values(count: number, seed: number): Float32Array {
+  return Float32Array.from({ length: count }, (_, i) => Math.sin(i * 0.61 + seed) + 0.3 * Math.cos(seed * (1 + (i % 5))));
+}
+
+/** Convolutions with weights fed as inputs (as a training step's are), and one with constant weights. */
+function graph() {
+  const b = new GraphBuilder('convs');
+  const x = b.input('x', 'float32', ['batch', 32, SIZE, SIZE]);
+  const weight = (name: string, dims: number[]) => b.input(name, 'float32', dims);
+  const padded = b.op('Conv', [x, weight('w_padded', [32, 32, 3, 3]), weight('bias', [32])], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, { name: 'padded' });
+  const strided = b.op('Conv', [padded, weight('w_strided', [64, 32, 3, 3])], { kernel_shape: [3, 3], strides: [2, 2], pads: [0, 1, 1, 0] }, { name: 'strided' });
+  const pointwise = b.op('Conv', [x, weight('w_pointwise', [32, 32, 1, 1])], { kernel_shape: [1, 1] }, { name: 'pointwise' });
+  const grouped = b.op('Conv', [x, weight('w_grouped', [32, 8, 3, 3])], { kernel_shape: [3, 3], pads: [1, 1, 1, 1], group: 4 }, { name: 'grouped' });
+  const narrow = b.op('Conv', [x, weight('w_narrow', [20, 32, 3, 3])], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, { name: 'narrow' });
+  const constant = b.op('Conv', [x, b.constant(float32([32, 32, 3, 3], values(32 * 32 * 9, 9)), 'w_constant')], { kernel_shape: [3, 3] }, { name: 'constant' });
+  for (const [v, name] of [[strided, 'strided'], [pointwise, 'pointwise'], [grouped, 'grouped'], [narrow, 'narrow'], [constant, 'constant']] as const) b.output(v, `y_${name}`);
+  return b.build();
+}
+
+async function run(model: Model, feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
+  const session = await OrtSession.create(model, { threads: 1 });
+  try {
+    return await session.run(feeds);
+  } finally {
+    await session.release();
+  }
+}
+
+describe('blocked-layout convolutions', () => {
+  it("probe finds this CPU's block size", async () => {
+    const flags = readFileSync('/proc/cpuinfo', 'utf8');
+    const expected = /\bavx512f\b/.test(flags) ? 16 : /\bavx2\b/.test(flags) ? 8 : undefined;
+    const found = await probeBlockSize();
+    if (expected) assert.equal(found, expected);
+    else assert.ok(found === undefined || found === 8 || found === 16, `block size ${found}`);
+  });
+
+  it('give the plain convolutions results, and leave alone those they cannot serve', async (t) => {
+    const blockSize = await probeBlockSize();
+    if (!blockSize) return t.skip('no blocked layout in this ONNX Runtime');
+    const plain = graph();
+    const blocked = blockConvolutions(plain, blockSize);
+    const rewritten = blocked.nodes.filter((n) => n.domain === BLOCKED_DOMAIN && n.opType === 'Conv').map((n) => n.name);
+    assert.deepEqual(rewritten, ['padded.blocked', 'strided.blocked']);
+    for (const name of ['pointwise', 'grouped', 'narrow', 'constant']) assert.ok(blocked.nodes.some((n) => n.name === name && !n.domain), name);
+
+    const feeds: Record<string, HostTensor> = { x: float32([BATCH, 32, SIZE, SIZE], values(BATCH * 32 * SIZE * SIZE, 1)) };
+    plain.inputs.slice(1).forEach((input, k) => {
+      const dims = input.type.shape as number[];
+      feeds[input.name] = float32(dims, values(dims.reduce((a, d) => a * d, 1), 2 + k));
+    });
+    const expected = await run(createModel(plain), feeds);
+    const got = await run(withBlockedDomain(createModel(blocked)), feeds);
+    for (const [name, want] of Object.entries(expected)) {
+      const have = got[name].data as Float32Array;
+      assert.deepEqual(got[name].dims, want.dims, name);
+      const scale = Math.max(...(want.data as Float32Array).map(Math.abs));
+      (want.data as Float32Array).forEach((v, i) => assert.ok(Math.abs(have[i] - v) <= 1e-5 * scale, `${name}[${i}]: ${have[i]} vs ${v}`));
+    }
+  });
+
+  it('import the blocked domain only into models that use it', () => {
+    const model = createModel(graph());
+    assert.equal(withBlockedDomain(model), model);
+    const blocked = withBlockedDomain(createModel(blockConvolutions(graph(), 8)));
+    assert.deepEqual(blocked.opsetImports.map((o) => o.domain), ['', BLOCKED_DOMAIN]);
+  });
+});
