@@ -100,7 +100,7 @@ export class TrainingSession {
     }
     const threads = options.threads ?? availableParallelism();
     if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be a positive whole number, got ${threads}`);
-    const graph = buildTrainingGraph(model, { ...options, blockSize: await probeBlockSize() });
+    const graph = buildTrainingGraph(model, { ...options, blockSize: options.blockSize ?? (await probeBlockSize()) });
     const session = await ort.InferenceSession.create(encodeModel(graph.model), trainingSessionOptions(threads));
     return new TrainingSession(session, model, graph, options.learningRate, options.posWeight, options.seed ?? 0);
   }
