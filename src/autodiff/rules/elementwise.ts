@@ -45,20 +45,26 @@ registerGradient('Div', (ctx) => {
 
 // PyTorch's threshold_backward: the gradient passes where the output is strictly positive. Reading the output
 // rather than the input lets the input (often a BatchNorm output) be freed after the forward pass.
-registerGradient('Relu', (ctx) => [masked(ctx, ctx.grad(), positiveMask(ctx, ctx.outputs[0] as Value))], { replicas: true });
+registerGradient('Relu', (ctx) => [masked(ctx, ctx.grad(), stepMask(ctx, ctx.outputs[0] as Value, 0, 1))], { replicas: true });
 
 /**
- * 1 where y > 0, else 0, for y >= 0, as min(1, 2^126 * y): exact for every normal float (2^126 * y >= 1 from the
- * smallest normal, 2^-126, up; overflow clips to 1). In a blocked-layout forward pass, on image-shaped y, it is a
- * depthwise 1x1 Conv with a clipping activation, which ONNX Runtime keeps, with the Mul it feeds, in that layout;
- * Cast(Greater(y, 0)) would force a round trip to NCHW for every ReLU (12% of a DenseNet explanation pass).
- * Elsewhere it is one HardSigmoid, which runs on all threads: Greater + Cast took 6% of a training step.
+ * 1 where y is past `bound` (above it for direction 1, below for -1), else 0: 2^k * direction * (y - bound) clipped
+ * to [0, 1], k as large as keeps 2^k * bound finite (126 for a zero bound). Exact wherever y's distance to the bound
+ * is at least 2^-k: for a zero bound, every normal float; for another, every float not equal to it (its neighbours
+ * are 2^-24 |bound| away); overflow clips to the right side. In a blocked-layout forward pass, on image-shaped y,
+ * it is a depthwise 1x1 Conv with a clipping activation, which ONNX Runtime keeps, with the Mul it feeds, in that
+ * layout; Cast(Greater(y, bound)) would force a round trip to NCHW for every ReLU (12% of a DenseNet explanation
+ * pass). Elsewhere it is one HardSigmoid, which runs on all threads: Greater + Cast took 6% of a training step.
  */
-function positiveMask(ctx: GradientContext, y: Value): Value {
+function stepMask(ctx: GradientContext, y: Value, bound: number, direction: 1 | -1): Value {
+  const gain = direction * 2 ** (126 - Math.max(0, Math.ceil(Math.log2(Math.abs(bound)))));
+  const offset = bound === 0 ? 0 : -gain * bound;
   const channels = y.type.shape[1];
-  if (!ctx.blockedLayout || y.type.shape.length !== 4 || typeof channels !== 'number') return ctx.op('HardSigmoid', [y], { alpha: 2 ** 126, beta: 0 });
-  const gain = ctx.b.constant(float32([channels, 1, 1, 1], new Float32Array(channels).fill(2 ** 126)), `${ctx.node.name}.grad.step_gain`);
-  const scaled = ctx.op('Conv', [y, gain], { group: channels, kernel_shape: [1, 1] });
+  if (!ctx.blockedLayout || y.type.shape.length !== 4 || typeof channels !== 'number') return ctx.op('HardSigmoid', [y], { alpha: gain, beta: offset });
+  const perChannel = (v: number, dims: number[], what: string) => ctx.b.constant(float32(dims, new Float32Array(channels).fill(v)), `${ctx.node.name}.grad.step_${what}`);
+  const weights = [perChannel(gain, [channels, 1, 1, 1], direction > 0 ? 'gain' : 'gain_below')];
+  if (offset !== 0) weights.push(perChannel(offset, [channels], direction > 0 ? 'offset' : 'offset_below'));
+  const scaled = ctx.op('Conv', [y, ...weights], { group: channels, kernel_shape: [1, 1] });
   return ctx.op('Clip', [scaled, scalar(ctx, 0), scalar(ctx, 1)]);
 }
 
@@ -68,13 +74,20 @@ registerGradient('LeakyRelu', (ctx) => {
   return [mul(ctx, ctx.grad(), slope)];
 });
 
-// As PyTorch's hardtanh (ReLU6): the gradient passes strictly inside (min, max).
+// As PyTorch's hardtanh (ReLU6): the gradient passes strictly inside (min, max). With constant bounds the mask reads
+// the output, which equals the input inside and a bound outside: one step mask per bound (MobileNetV2's ReLU6 masks
+// took 8% of its training step as Greater, Less, And and Cast).
 registerGradient('Clip', (ctx) => {
+  const present = [1, 2].filter((i) => ctx.inputs[i]);
+  if (present.length === 0) return [ctx.grad()];
+  const bounds = present.map((i) => constantValues(ctx, i));
+  if (bounds.every((b) => b?.length === 1)) {
+    const y = ctx.outputs[0] as Value;
+    const masks = present.map((i, k) => stepMask(ctx, y, (bounds[k] as number[])[0], i === 1 ? 1 : -1));
+    return [masked(ctx, ctx.grad(), masks.length === 1 ? masks[0] : ctx.op('Mul', masks))];
+  }
   const x = ctx.input(0);
-  const conditions: Value[] = [];
-  if (ctx.inputs[1]) conditions.push(ctx.op('Greater', [x, ctx.input(1)]));
-  if (ctx.inputs[2]) conditions.push(ctx.op('Less', [x, ctx.input(2)]));
-  if (conditions.length === 0) return [ctx.grad()];
+  const conditions = present.map((i) => ctx.op(i === 1 ? 'Greater' : 'Less', [x, ctx.input(i)]));
   const inside = conditions.length === 1 ? conditions[0] : ctx.op('And', conditions);
   return [masked(ctx, ctx.grad(), maskOf(ctx, inside))];
 }, { replicas: true });
