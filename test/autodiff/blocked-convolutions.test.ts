@@ -1,7 +1,7 @@
 /**
  * k x k convolutions with computed weights, rewritten into ONNX Runtime's blocked layout (blocked-convolutions.ts):
  * the probe finds this CPU's block size, the rewrite gives the plain Convs' results (padded, strided, with a bias),
- * and convolutions it cannot serve are left alone.
+ * and convolutions it cannot serve, or would slow down, are left alone.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -29,7 +29,11 @@ function graph() {
   const grouped = b.op('Conv', [x, weight('w_grouped', [32, 8, 3, 3])], { kernel_shape: [3, 3], pads: [1, 1, 1, 1], group: 4 }, { name: 'grouped' });
   const narrow = b.op('Conv', [x, weight('w_narrow', [20, 32, 3, 3])], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, { name: 'narrow' });
   const constant = b.op('Conv', [x, b.constant(float32([32, 32, 3, 3], values(32 * 32 * 9, 9)), 'w_constant')], { kernel_shape: [3, 3] }, { name: 'constant' });
-  for (const [v, name] of [[strided, 'strided'], [pointwise, 'pointwise'], [grouped, 'grouped'], [narrow, 'narrow'], [constant, 'constant']] as const) b.output(v, `y_${name}`);
+  // 64 channels on a 2 x 2 output: more than 8 per pixel.
+  const small = b.input('x_small', 'float32', ['batch', 64, 2, 2]);
+  const wide = b.op('Conv', [small, weight('w_wide', [64, 64, 3, 3])], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, { name: 'wide' });
+  const outputs = { strided, pointwise, grouped, narrow, constant, wide };
+  for (const [name, v] of Object.entries(outputs)) b.output(v, `y_${name}`);
   return b.build();
 }
 
@@ -58,11 +62,11 @@ describe('blocked-layout convolutions', () => {
     const blocked = blockConvolutions(plain, blockSize);
     const rewritten = blocked.nodes.filter((n) => n.domain === BLOCKED_DOMAIN && n.opType === 'Conv').map((n) => n.name);
     assert.deepEqual(rewritten, ['padded.blocked', 'strided.blocked']);
-    for (const name of ['pointwise', 'grouped', 'narrow', 'constant']) assert.ok(blocked.nodes.some((n) => n.name === name && !n.domain), name);
+    for (const name of ['pointwise', 'grouped', 'narrow', 'constant', 'wide']) assert.ok(blocked.nodes.some((n) => n.name === name && !n.domain), name);
 
-    const feeds: Record<string, HostTensor> = { x: float32([BATCH, 32, SIZE, SIZE], values(BATCH * 32 * SIZE * SIZE, 1)) };
-    plain.inputs.slice(1).forEach((input, k) => {
-      const dims = input.type.shape as number[];
+    const feeds: Record<string, HostTensor> = {};
+    plain.inputs.forEach((input, k) => {
+      const dims = input.type.shape.map((d) => (d === 'batch' ? BATCH : d)) as number[];
       feeds[input.name] = float32(dims, values(dims.reduce((a, d) => a * d, 1), 2 + k));
     });
     const expected = await run(createModel(plain), feeds);

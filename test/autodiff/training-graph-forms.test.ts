@@ -22,7 +22,7 @@ let optimized: Graph;
 let blockSize: number | undefined;
 
 before(async () => {
-  const model = buildModel('densenet121', { height: 32, width: 32 });
+  const model = buildModel('densenet121', { height: 128, width: 128 });
   blockSize = await probeBlockSize();
   const graph = buildTrainingGraph(model, { loss: { kind: 'bce' }, optimizer: { kind: 'adamw' }, blockSize });
   const file = join(dir, 'optimized.onnx');
