@@ -2,8 +2,8 @@
  * k x k convolutions whose weights are computed in the graph (a training step's, read from the flat parameter
  * vector), rewritten to run in ONNX Runtime's blocked channel layout (NCHWc). ORT moves convolutions to that layout
  * itself only when their weights are constants, since it reorders the weights once, ahead of time; with computed
- * weights it runs im2col + GEMM. Here the weights are reordered in the graph (a Reshape + Transpose of a few
- * thousand values) and the Conv is wrapped in ORT's own ReorderInput / ReorderOutput:
+ * weights it runs im2col + GEMM. Here the weights are reordered in the graph (a Reshape + Transpose, 37k values
+ * for a DenseNet layer) and the Conv is wrapped in ORT's own ReorderInput / ReorderOutput:
  *   DenseNet-121's 3x3 convolution (128 -> 32 channels, batch 16, 32 x 32) takes 5.3 ms instead of 8.4.
  * Wide convolutions on small images lose in that layout (512 channels at 4 x 4: 14.7 ms instead of 7.7; at 7 x 7:
  * 21.6 instead of 18.3), so only those with at most 8 channels per output pixel are rewritten.
