@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { addGradients } from '../../src/autodiff/gradients.js';
-import { GraphBuilder, type HostTensor, type Value, createModel, float32 } from '../../src/onnx/index.js';
-import { OrtSession } from '../../src/runtime/session.js';
+import { GraphBuilder, type Value, createModel, float32 } from '../../src/onnx/index.js';
+import { runOnce } from '../helpers/session.js';
 
 const BATCH = 3;
 const PLANE = 5 * 5;
@@ -48,15 +48,6 @@ function graph(concatenated: boolean) {
   return b.build();
 }
 
-async function run(g: ReturnType<typeof graph>, feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
-  const session = await OrtSession.create(createModel(g), { threads: 1 });
-  try {
-    return await session.run(feeds);
-  } finally {
-    await session.release();
-  }
-}
-
 /** Channels [from, from + count) of an NCHW batch. */
 function channelSlice(data: Float32Array, channels: number, from: number, count: number): Float32Array {
   const out = new Float32Array(BATCH * count * PLANE);
@@ -88,8 +79,8 @@ describe('affine gradient terms through a Concat', () => {
     const affineConvs = shared.nodes.filter((n) => n.opType === 'Conv' && n.name.endsWith('.grad.affine'));
     assert.deepEqual(affineConvs.map((n) => n.inputs[0]).sort(), ['a', 'c', 'd'], 'one affine Conv per input, none per normalisation');
 
-    const got = await run(shared, { a: float32([BATCH, na, 5, 5], a), c: float32([BATCH, nc, 5, 5], c), d: float32([BATCH, nd, 5, 5], d), ...cotangents });
-    const reference = await run(graph(false), {
+    const got = await runOnce(createModel(shared), { a: float32([BATCH, na, 5, 5], a), c: float32([BATCH, nc, 5, 5], c), d: float32([BATCH, nd, 5, 5], d), ...cotangents });
+    const reference = await runOnce(createModel(graph(false)), {
       first: float32([BATCH, na + nc, 5, 5], concat([a, c], [na, nc])),
       second: float32([BATCH, na + nc + nd, 5, 5], concat([a, c, d], [na, nc, nd])),
       ...cotangents,

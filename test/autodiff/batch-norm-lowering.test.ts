@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { lowerTrainingNorms } from '../../src/autodiff/batch-norm-lowering.js';
 import { type Graph, GraphBuilder, type HostTensor, type Value, createModel, float32 } from '../../src/onnx/index.js';
-import { OrtSession } from '../../src/runtime/session.js';
+import { runOnce } from '../helpers/session.js';
 
 const BATCH = 3;
 const SIZE = 5;
@@ -44,15 +44,6 @@ function denseGraph(): { graph: Graph; feeds: Record<string, HostTensor> } {
   return { graph: b.build(), feeds };
 }
 
-async function run(graph: Graph, feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
-  const session = await OrtSession.create(createModel(graph), { threads: 2 });
-  try {
-    return await session.run(feeds);
-  } finally {
-    await session.release();
-  }
-}
-
 /** Per-channel batch mean and biased variance in float64. */
 function reference(x: Float32Array, channels: number): { mean: number[]; variance: number[] } {
   const plane = SIZE * SIZE;
@@ -82,7 +73,7 @@ function closeTo(actual: ArrayLike<number>, expected: ArrayLike<number>, toleran
 describe('training-mode BatchNormalization lowering', () => {
   it('gives ONNX Runtime kernel outputs, and float64 statistics, for a Concat input and a plain one', async () => {
     const { graph, feeds } = denseGraph();
-    const [kernel, lowered] = [await run(graph, feeds), await run(lowerTrainingNorms(graph), feeds)];
+    const [kernel, lowered] = [await runOnce(createModel(graph), feeds, 2), await runOnce(createModel(lowerTrainingNorms(graph)), feeds, 2)];
     for (const name of Object.keys(kernel)) closeTo(lowered[name].data as Float32Array, kernel[name].data as Float32Array, 2e-6, name);
 
     const a = feeds.a.data as Float32Array;

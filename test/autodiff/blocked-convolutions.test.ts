@@ -7,9 +7,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import { BLOCKED_DOMAIN, blockConvolutions, withBlockedDomain } from '../../src/autodiff/blocked-convolutions.js';
-import { GraphBuilder, type HostTensor, type Model, createModel, float32 } from '../../src/onnx/index.js';
+import { GraphBuilder, type HostTensor, createModel, float32 } from '../../src/onnx/index.js';
 import { probeBlockSize } from '../../src/runtime/blocked-layout.js';
-import { OrtSession } from '../../src/runtime/session.js';
+import { runOnce } from '../helpers/session.js';
 
 const BATCH = 2;
 const SIZE = 9;
@@ -37,15 +37,6 @@ function graph() {
   return b.build();
 }
 
-async function run(model: Model, feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
-  const session = await OrtSession.create(model, { threads: 1 });
-  try {
-    return await session.run(feeds);
-  } finally {
-    await session.release();
-  }
-}
-
 describe('blocked-layout convolutions', () => {
   it("probe finds this CPU's block size", async () => {
     const flags = readFileSync('/proc/cpuinfo', 'utf8');
@@ -69,8 +60,8 @@ describe('blocked-layout convolutions', () => {
       const dims = input.type.shape.map((d) => (d === 'batch' ? BATCH : d)) as number[];
       feeds[input.name] = float32(dims, values(dims.reduce((a, d) => a * d, 1), 2 + k));
     });
-    const expected = await run(createModel(plain), feeds);
-    const got = await run(withBlockedDomain(createModel(blocked)), feeds);
+    const expected = await runOnce(createModel(plain), feeds);
+    const got = await runOnce(withBlockedDomain(createModel(blocked)), feeds);
     for (const [name, want] of Object.entries(expected)) {
       const have = got[name].data as Float32Array;
       assert.deepEqual(got[name].dims, want.dims, name);

@@ -8,8 +8,8 @@ import { describe, it } from 'node:test';
 import { buildGradientGraph } from '../../src/autodiff/explain-graph.js';
 import { METADATA_FEATURES } from '../../src/models/patient-metadata.js';
 import { buildModel } from '../../src/models/zoo/index.js';
-import { type HostTensor, float32 } from '../../src/onnx/index.js';
-import { OrtSession } from '../../src/runtime/session.js';
+import { type HostTensor, type Model, float32 } from '../../src/onnx/index.js';
+import { runOnce } from '../helpers/session.js';
 import { generated } from './generated.js';
 
 const SIZE = 64;
@@ -20,14 +20,7 @@ const feeds = {
   metadata: float32([BATCH, METADATA_FEATURES.length], generated(BATCH * METADATA_FEATURES.length, 12)),
 };
 
-async function run(graphModel: Parameters<typeof OrtSession.create>[0]): Promise<Record<string, HostTensor>> {
-  const session = await OrtSession.create(graphModel, { threads: 2 });
-  try {
-    return await session.run(feeds);
-  } finally {
-    await session.release();
-  }
-}
+const run = (graphModel: Model): Promise<Record<string, HostTensor>> => runOnce(graphModel, feeds, 2);
 
 function maxRelativeError(ours: ArrayLike<number>, reference: ArrayLike<number>): number {
   let scale = 0;

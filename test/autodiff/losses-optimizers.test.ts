@@ -11,6 +11,7 @@ import { type OptimizerSpec, addOptimizerUpdate, optimizerStateNames } from '../
 import { GraphBuilder, type HostTensor, createModel, float32 } from '../../src/onnx/index.js';
 import { OrtSession } from '../../src/runtime/session.js';
 import { fixturePath } from '../helpers/fixtures.js';
+import { runOnce } from '../helpers/session.js';
 import { generated, relativeError } from './generated.js';
 
 interface Fixture {
@@ -31,14 +32,6 @@ interface Fixture {
 
 const fx: Fixture = JSON.parse(readFileSync(fixturePath('autodiff', 'losses-optimizers.json'), 'utf8'));
 
-async function run(b: GraphBuilder, feeds: Record<string, HostTensor>): Promise<Record<string, HostTensor>> {
-  const session = await OrtSession.create(createModel(b.build()), { threads: 1 });
-  try {
-    return await session.run(feeds);
-  } finally {
-    await session.release();
-  }
-}
 
 describe('losses against PyTorch (value and gradient with respect to the logits)', () => {
   const shape = [fx.rows, fx.labels];
@@ -56,7 +49,7 @@ describe('losses against PyTorch (value and gradient with respect to the logits)
       b.output(grads.get('logits') as never, 'grad');
       const feeds: Record<string, HostTensor> = { logits: float32(shape, logits), targets: float32(shape, fx.targets), mask: float32(shape, fx.mask) };
       if (posWeight) feeds.pos_weight = float32([fx.labels], fx.pos_weight);
-      const out = await run(b, feeds);
+      const out = await runOnce(createModel(b.build()), feeds);
       const value = (out.loss.data as Float32Array)[0];
       assert.ok(Math.abs(value - c.loss) <= 1e-6 * Math.abs(c.loss), `loss ${value} vs ${c.loss}`);
       const error = relativeError(out.grad.data as Float32Array, c.grad);

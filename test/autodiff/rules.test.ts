@@ -8,8 +8,8 @@ import { after, describe, it } from 'node:test';
 import { addGradients } from '../../src/autodiff/gradients.js';
 import { differentiableOps } from '../../src/autodiff/registry.js';
 import { GraphBuilder, type HostTensor, type Value, createModel, float32, tensor } from '../../src/onnx/index.js';
-import { OrtSession } from '../../src/runtime/session.js';
 import { fixturePath, readFixture } from '../helpers/fixtures.js';
+import { runOnce } from '../helpers/session.js';
 import { type InputKind, generated, relativeError } from './generated.js';
 
 type InputSpec = { kind: InputKind; shape: number[]; seed: number } | { const: 'int64' | 'float32' | 'bool'; value: number | number[] };
@@ -62,12 +62,7 @@ async function runCase(c: RuleCase, symbolicBatch = false): Promise<Record<strin
     assert.ok(g, `a gradient for input ${i}`);
     b.output(g, `grad${i}`);
   }
-  const session = await OrtSession.create(createModel(b.build()), { threads: 1 });
-  try {
-    return await session.run(feeds);
-  } finally {
-    await session.release();
-  }
+  return runOnce(createModel(b.build()), feeds);
 }
 
 const covered = new Set<string>();

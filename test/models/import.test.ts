@@ -12,18 +12,10 @@ import { GraphBuilder, type HostTensor, createModel, encodeModel, float32 } from
 import { OrtSession } from '../../src/runtime/session.js';
 import { fixturePath, readFixture, sharedDataPath } from '../helpers/fixtures.js';
 import { parityInput, relativeError } from '../helpers/numeric.js';
+import { runOnce } from '../helpers/session.js';
 
 const parity = JSON.parse(readFileSync(fixturePath('zoo', 'parity.json'), 'utf8'));
 const IMAGENET_LABELS = Array.from({ length: 1000 }, (_, i) => `imagenet_${i}`);
-
-async function run(model: Parameters<typeof OrtSession.create>[0], feeds: Record<string, HostTensor>) {
-  const session = await OrtSession.create(model, { threads: 2 });
-  try {
-    return await session.run(feeds);
-  } finally {
-    await session.release();
-  }
-}
 
 describe('import by structure', () => {
   it('a default torch.onnx.export with BatchNorms folded into convolutions reproduces torchvision', async () => {
@@ -32,7 +24,7 @@ describe('import by structure', () => {
     assert.equal(result.method, 'structure');
     // conv0+norm0, each dense layer's conv1+norm2: 1 + 58 folded pairs; the BatchNorms after concatenations stay.
     assert.match(result.notes.join(' '), /^59 BatchNorm layers were folded/);
-    const outputs = await run(result.model, { image: float32([2, 3, 64, 64], parityInput(2 * 3 * 64 * 64)) });
+    const outputs = await runOnce(result.model, { image: float32([2, 3, 64, 64], parityInput(2 * 3 * 64 * 64)) }, 2);
     const bytes = readFixture('zoo', 'densenet121.fused.expected.bin');
     const expected = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
     const logitCount = parity.architectures['densenet121.fused'].logits.reduce((a: number, b: number) => a * b, 1);
@@ -89,8 +81,8 @@ describe('transfer learning and channel adaptation', () => {
     assert.deepEqual(gray.report.adapted, ['features.0.0.weight: summed over 3 input channels for a 1-channel model']);
     const plane = parityInput(64 * 64);
     const replicated = float32([1, 3, 64, 64], [...plane, ...plane, ...plane]);
-    const a = await run(rgb.model, { image: replicated });
-    const b = await run(gray.model, { image: float32([1, 1, 64, 64], plane) });
+    const a = await runOnce(rgb.model, { image: replicated }, 2);
+    const b = await runOnce(gray.model, { image: float32([1, 1, 64, 64], plane) }, 2);
     assert.ok(relativeError(b.logits.data as Float32Array, a.logits.data as Float32Array) < 1e-5);
   });
 });
