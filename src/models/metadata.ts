@@ -41,8 +41,15 @@ export interface Thresholds {
   rule: string;
   /** The data they were chosen on, e.g. "validation split: 208 images, 141 patients". */
   source: string;
-  /** Label -> probability threshold; a label without one has no validated operating point. */
+  /** Label -> probability threshold; a label without one has no validated operating point (and no decision). */
   values: Record<string, number>;
+  /** Label -> [lower, upper] bootstrap confidence interval of its threshold (how far the rule's choice moves when the
+   * validation images are resampled). Absent in models calibrated before intervals were stored. */
+  intervals?: Record<string, [number, number]>;
+  /** How the intervals were computed, e.g. "95% percentile bootstrap, 1000 resamples of the validation patients, seed 0". */
+  intervalMethod?: string;
+  /** Labels given no threshold on purpose, with the reason (e.g. too few validation positives for a stable threshold). */
+  withheld?: Record<string, string>;
 }
 
 /** Per label, probability = sigmoid(a * logit + b); temperature scaling is a = 1 / T, b = 0. */
@@ -260,6 +267,24 @@ function validThresholds(value: unknown, labels: string[], source: string): Thre
   for (const [label, v] of Object.entries(t.values as Record<string, unknown>)) {
     if (!labels.includes(label)) fail(`names "${label}", which is not one of the model's labels`);
     if (typeof v !== 'number' || !(v >= 0 && v <= 1)) fail(`gives "${label}" the threshold ${JSON.stringify(v)}, not a probability`);
+  }
+  // Fields added later are optional, so older models' thresholds still load.
+  if (t.intervals !== undefined) {
+    if (typeof t.intervals !== 'object' || t.intervals === null) fail('"intervals" must map labels to [lower, upper]');
+    for (const [label, v] of Object.entries(t.intervals as Record<string, unknown>)) {
+      if (!labels.includes(label)) fail(`"intervals" names "${label}", which is not one of the model's labels`);
+      const ok = Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'number' && x >= 0 && x <= 1) && v[0] <= v[1];
+      if (!ok) fail(`"intervals" gives "${label}" ${JSON.stringify(v)}; expected [lower, upper] probabilities with lower <= upper`);
+    }
+  }
+  if (t.intervalMethod !== undefined && typeof t.intervalMethod !== 'string') fail('"intervalMethod" must be text');
+  if (t.withheld !== undefined) {
+    if (typeof t.withheld !== 'object' || t.withheld === null) fail('"withheld" must map labels to reasons');
+    for (const [label, why] of Object.entries(t.withheld as Record<string, unknown>)) {
+      if (!labels.includes(label)) fail(`"withheld" names "${label}", which is not one of the model's labels`);
+      if (typeof why !== 'string' || why === '') fail(`"withheld" must give "${label}" a reason`);
+      if ((t.values as Record<string, number>)[label] !== undefined) fail(`gives "${label}" a threshold and also withholds it`);
+    }
   }
   return t as Thresholds;
 }

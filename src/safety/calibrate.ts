@@ -9,11 +9,11 @@ import type { Dataset } from '../data/dataset.js';
 import { expectedCalibrationError } from '../eval/calibration.js';
 import type { EvaluationInput } from '../eval/evaluate.js';
 import { auroc } from '../eval/roc.js';
-import { type ThresholdRule, chooseThreshold, describeThresholdRule } from '../eval/thresholds.js';
+import { DEFAULT_THRESHOLD_RULE, type ThresholdRule, chooseThreshold, describeThresholdRule, thresholdInterval } from '../eval/thresholds.js';
 import { findingsFromLogits } from '../inference/findings.js';
 import { type Calibration, type SafetyInfo, type SafetyMeasurement, type Thresholds, readModelInfo, setCalibration, setSafety, setThresholds } from '../models/metadata.js';
 import type { Model } from '../onnx/index.js';
-import { type CalibrationMethod, calibratedProbabilities, fitCalibration, labelColumn } from './calibration.js';
+import { type CalibrationMethod, MIN_PER_CLASS, calibratedProbabilities, fitCalibration } from './calibration.js';
 import type { Corruption } from './corrupt.js';
 import { type ImageOutputs, type ImageSource, corrupted, fileSource, runImages } from './features.js';
 import { type SafetyFitOptions, column, fitSafety } from './fit.js';
@@ -50,8 +50,15 @@ export interface CalibrateData {
 export interface CalibrateOptions extends SafetyFitOptions {
   /** Default `platt`. */
   method?: CalibrationMethod;
-  /** Default Youden's J. */
+  /** Default `specificity:0.9` (DEFAULT_THRESHOLD_RULE). */
   thresholdRule?: ThresholdRule;
+  /**
+   * Fewest validation images of each class (positive and negative) a finding needs to be calibrated and to get a
+   * threshold (default MIN_PER_CLASS = 10); below it the finding keeps the plain sigmoid and gets no decision.
+   */
+  minPerClass?: number;
+  /** Bootstrap of each threshold's confidence interval (default 1000 resamples of patients, seed 0, 95%). */
+  thresholdBootstrap?: ThresholdBootstrapOptions;
   /** Images per synthetic negative kind (turned, inverted, cropped, blank, noise), from the held-out images (default 100; 0: none). */
   syntheticNegatives?: number;
   /** Reference images used at most, evenly spaced over the list (default 2000). */
@@ -61,6 +68,8 @@ export interface CalibrateOptions extends SafetyFitOptions {
 export interface OperatingPointCheck {
   label: string;
   threshold: number;
+  /** The threshold's bootstrap confidence interval [lower, upper] (null when no resample gave one). */
+  interval: [number, number] | null;
   /** Sensitivity and specificity at the threshold as the rule found them when choosing it. */
   stated: { sensitivity: number; specificity: number };
   /** The same, recomputed from the decisions findingsFromLogits makes with the stored model metadata. */
@@ -108,10 +117,15 @@ export async function calibrateModel(model: Model, data: CalibrateData, options:
 
   say('calibration and operating points');
   const method = options.method ?? 'platt';
-  const rule = options.thresholdRule ?? { kind: 'youden' };
+  const rule = options.thresholdRule ?? DEFAULT_THRESHOLD_RULE;
   const validationLogits = fit.validation.logits.data;
-  const calibration = fitCalibration({ labels, logits: validationLogits, targets: data.validation.targets, mask: data.validation.mask }, method, data.validation.description);
-  const { thresholds, operatingPoints } = chooseThresholds(labels, validationLogits, data.validation, calibration, rule);
+  const calibration = fitCalibration({ labels, logits: validationLogits, targets: data.validation.targets, mask: data.validation.mask }, method, data.validation.description, {
+    minPerClass: options.minPerClass,
+  });
+  const { thresholds, operatingPoints } = chooseThresholds(labels, validationLogits, data.validation, calibration, rule, {
+    ...options.thresholdBootstrap,
+    minPerClass: options.minPerClass,
+  });
   setCalibration(fitted, calibration);
   setThresholds(fitted, thresholds);
 
@@ -151,36 +165,93 @@ export async function calibrateModel(model: Model, data: CalibrateData, options:
   return { model: fitted, calibration, thresholds, safety, validation: validationInputs, test, operatingPoints };
 }
 
+export interface ThresholdBootstrapOptions {
+  /** Default 1000. */
+  resamples?: number;
+  /** Default 0. */
+  seed?: number;
+  /** Default 0.95. */
+  level?: number;
+}
+
+export interface ChooseThresholdsOptions extends ThresholdBootstrapOptions {
+  /** Fewest validation positives (and negatives) a finding needs for a threshold (default MIN_PER_CLASS = 10). */
+  minPerClass?: number;
+}
+
 /**
  * Operating points chosen by `rule` on the calibrated probabilities (exactly those findingsFromLogits computes),
- * for the labels with both classes, each with its sensitivity and specificity recomputed from run-time decisions.
+ * each with its bootstrap confidence interval (resampling whole patients where `clusters` are given, else images)
+ * and its sensitivity and specificity recomputed from run-time decisions. A finding with fewer than `minPerClass`
+ * validation positives or negatives, or whose rule no threshold meets, gets no threshold: `withheld` says why, and
+ * its findings carry that reason instead of a decision.
  */
 export function chooseThresholds(
   labels: readonly string[],
   logits: ArrayLike<number>,
-  data: Pick<LabelledImages, 'description' | 'targets' | 'mask'>,
+  data: Pick<LabelledImages, 'description' | 'targets' | 'mask'> & { clusters?: readonly string[] },
   calibration: Calibration | undefined,
   rule: ThresholdRule,
+  options: ChooseThresholdsOptions = {},
 ): { thresholds: Thresholds; operatingPoints: OperatingPointCheck[] } {
+  const c = labels.length;
+  const n = logits.length / c;
+  const minPerClass = options.minPerClass ?? MIN_PER_CLASS;
+  const resamples = options.resamples ?? 1000;
+  const seed = options.seed ?? 0;
+  const level = options.level ?? 0.95;
+  if (data.clusters && data.clusters.length !== n) throw new Error(`thresholds: ${data.clusters.length} patients given for ${n} images`);
+  const clusterIds = data.clusters ? integerIds(data.clusters) : undefined;
   const calibrated = calibratedProbabilities(calibration, labels, logits);
+  const withheld: Record<string, string> = {};
   const chosen = labels.flatMap((label, j) => {
-    const { logits: scores, truth } = labelColumn({ labels, logits: calibrated, targets: data.targets, mask: data.mask }, j);
+    const kept: number[] = [];
+    for (let i = 0; i < n; i++) if (data.mask[i * c + j] === 1) kept.push(i);
+    const scores = Float64Array.from(kept, (i) => calibrated[i * c + j]);
+    const truth = Uint8Array.from(kept, (i) => (data.targets[i * c + j] >= 0.5 ? 1 : 0));
     const positives = truth.reduce((a, b) => a + b, 0);
-    if (positives === 0 || positives === truth.length) return [];
-    return [{ label, j, choice: chooseThreshold(scores, truth, rule) }];
+    const negatives = truth.length - positives;
+    if (positives < minPerClass || negatives < minPerClass) {
+      const [few, count] = positives < minPerClass ? ['positive', positives] : ['negative', negatives];
+      withheld[label] = `only ${count} ${few} validation images of ${truth.length} labelled; a stable threshold needs at least ${minPerClass}`;
+      return [];
+    }
+    let choice;
+    try {
+      choice = chooseThreshold(scores, truth, rule);
+    } catch (error) {
+      withheld[label] = (error as Error).message;
+      return [];
+    }
+    const interval = thresholdInterval(scores, truth, rule, { resamples, seed, level, clusters: clusterIds && Int32Array.from(kept, (i) => clusterIds[i]) });
+    return [{ label, j, choice, interval: interval ? ([interval.lower, interval.upper] as [number, number]) : null }];
   });
   const thresholds: Thresholds = {
     rule: describeThresholdRule(rule),
     source: `${data.description}, on ${calibration ? 'calibrated' : 'uncalibrated'} probabilities`,
     values: Object.fromEntries(chosen.map((c) => [c.label, c.choice.threshold])),
+    intervals: Object.fromEntries(chosen.flatMap((c) => (c.interval ? [[c.label, c.interval]] : []))),
+    intervalMethod: `${Math.round(level * 1000) / 10}% percentile bootstrap, ${resamples} resamples of the validation ${clusterIds ? 'patients' : 'images'} (seed ${seed}), the rule choosing again on each`,
+    ...(Object.keys(withheld).length ? { withheld } : {}),
   };
-  const operatingPoints = chosen.map(({ label, j, choice }) => ({
+  const operatingPoints = chosen.map(({ label, j, choice, interval }) => ({
     label,
     threshold: choice.threshold,
+    interval,
     stated: { sensitivity: choice.point.sensitivity, specificity: choice.point.specificity },
     reproduced: reproduce(labels, j, logits, data, { thresholds, calibration }),
   }));
   return { thresholds, operatingPoints };
+}
+
+/** Each distinct text as a small integer, in order of first appearance. */
+function integerIds(names: readonly string[]): Int32Array {
+  const ids = new Map<string, number>();
+  return Int32Array.from(names, (name) => {
+    let id = ids.get(name);
+    if (id === undefined) ids.set(name, (id = ids.size));
+    return id;
+  });
 }
 
 /** Sensitivity and specificity of label j from the decisions the run-time code makes with this metadata. */

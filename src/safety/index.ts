@@ -6,7 +6,7 @@ export * from './flags.js';
 export * from './image-checks.js';
 export * from './corrupt.js';
 export { type SafetyScores, type CheckResult, checkInput, imageThresholds } from './check.js';
-export { type CalibrationMethod, type LabelledLogits, MIN_SLOPE, calibratedProbabilities, calibratedProbability, fitCalibration } from './calibration.js';
+export { type CalibrationMethod, type FitCalibrationOptions, type LabelledLogits, MIN_PER_CLASS, MIN_SLOPE, MIN_SLOPE_SPREAD, calibratedProbabilities, calibratedProbability, fitCalibration, isCalibrated } from './calibration.js';
 export { type FeatureMatrix, type GaussianModel, type LogisticModel, fitGaussian, fitLogistic, mahalanobisScore } from './detector.js';
 export { SAFETY_OUTPUTS, assertSafetyOutputs, attachSafetyGraph, stripSafetyGraph } from './graph.js';
 export { type ImageOutputs, type ImageSource, corrupted, fileSource, runImages } from './features.js';

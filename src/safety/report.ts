@@ -7,22 +7,30 @@ const f = (v: number | null | undefined, digits = 3) => (v === null || v === und
 export function calibrationMarkdown(calibration: Calibration, thresholds: Thresholds, points: readonly OperatingPointCheck[]): string {
   const ece = calibration.ece ?? [];
   const lowered = ece.map((e) => `${e.after < e.before ? 'lowered' : 'did NOT lower'} the ECE on the ${e.data}`);
+  const calibrated = Object.keys(calibration.values);
   const skipped = Object.entries(calibration.skipped ?? {});
   const notes = Object.entries(calibration.notes ?? {});
+  const withheld = Object.entries(thresholds.withheld ?? {});
+  const interval = (label: string) => {
+    const i = thresholds.intervals?.[label];
+    return i ? `${f(i[0], 4)}-${f(i[1], 4)}` : 'n/a';
+  };
   return `## Calibration
-${calibration.method === 'platt' ? 'Platt scaling, p = sigmoid(a * logit + b)' : 'Temperature scaling, p = sigmoid(logit / T)'} per finding, fitted on the ${calibration.source}. Calibration ${lowered.join(' and ') || 'was not measured'}.
+${calibration.method === 'platt' ? 'Platt scaling, p = sigmoid(a * logit + b)' : 'Temperature scaling, p = sigmoid(logit / T)'} per finding, fitted on the ${calibration.source}, only where that data supports a map (enough positive and negative images, a positive slope that is not negligible); both maps keep each finding's ranking. Calibration ${lowered.join(' and ') || 'was not measured'}.
 
 | data | mean ECE before | mean ECE after |
 |---|---|---|
 ${ece.map((e) => `| ${e.data} | ${f(e.before)} | ${f(e.after)} |`).join('\n')}
-${skipped.length ? `\nLeft uncalibrated (plain sigmoid): ${skipped.map(([label, why]) => `${label} (${why})`).join('; ')}.\n` : ''}${notes.length ? `\n${notes.map(([label, note]) => `${label}: ${note}.`).join('\n')}\n` : ''}
-## Operating points
-Rule: **${thresholds.rule}**, chosen on the ${thresholds.source}. Recomputed from the decisions the run-time code makes with the stored calibration and thresholds, on the same data:
 
-| Finding | threshold | sensitivity (chosen) | sensitivity (recomputed) | specificity (chosen) | specificity (recomputed) |
-|---|---|---|---|---|---|
-${points.map((p) => `| ${p.label} | ${f(p.threshold, 4)} | ${f(p.stated.sensitivity)} | ${f(p.reproduced.sensitivity)} | ${f(p.stated.specificity)} | ${f(p.reproduced.specificity)} |`).join('\n')}
-`;
+Calibrated (${calibrated.length}): ${calibrated.join(', ') || 'none'}.
+${skipped.length ? `\n**Left uncalibrated** (their probability is the plain sigmoid of the logit, and every prediction says \`calibrated: false\`):\n\n${skipped.map(([label, why]) => `- ${label}: ${why}`).join('\n')}\n` : ''}${notes.length ? `\n${notes.map(([label, note]) => `${label}: ${note}.`).join('\n')}\n` : ''}
+## Operating points
+Rule: **${thresholds.rule}**, chosen on the ${thresholds.source}.${thresholds.intervalMethod ? ` Confidence interval of each threshold: ${thresholds.intervalMethod}.` : ''} Sensitivity and specificity recomputed from the decisions the run-time code makes with the stored calibration and thresholds, on the same data:
+
+| Finding | threshold | threshold CI | sensitivity (chosen) | sensitivity (recomputed) | specificity (chosen) | specificity (recomputed) |
+|---|---|---|---|---|---|---|
+${points.map((p) => `| ${p.label} | ${f(p.threshold, 4)} | ${interval(p.label)} | ${f(p.stated.sensitivity)} | ${f(p.reproduced.sensitivity)} | ${f(p.stated.specificity)} | ${f(p.reproduced.specificity)} |`).join('\n')}
+${withheld.length ? `\n**No threshold, so no decision** (predictions give \`decision: null\` with this reason):\n\n${withheld.map(([label, why]) => `- ${label}: ${why}`).join('\n')}\n` : ''}`;
 }
 
 export function safetyMarkdown(safety: SafetyInfo): string {

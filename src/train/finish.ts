@@ -9,7 +9,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Dataset } from '../data/index.js';
 import { type EvaluationResult, evaluate, evaluationToHtml } from '../eval/index.js';
-import { type Calibration, type SafetyInfo, readModelInfo } from '../models/metadata.js';
+import { DEFAULT_THRESHOLD_RULE } from '../eval/thresholds.js';
+import { type Calibration, type SafetyInfo, type Thresholds, readModelInfo } from '../models/metadata.js';
 import { readModelFile, writeModelFile } from '../onnx/index.js';
 import { type OperatingPointCheck, calibrateModel, labelledImages } from '../safety/calibrate.js';
 import { fileSource } from '../safety/features.js';
@@ -39,7 +40,7 @@ export interface ModelCard {
   };
   recipe: TrainConfig;
   training: { status: TrainOutcome['status']; epochs: number; bestEpoch: number; history: TrainOutcome['history'] };
-  thresholds: { rule: string; source: string; values: Record<string, number> };
+  thresholds: Thresholds;
   /** Each threshold's sensitivity and specificity as chosen, and recomputed through the run-time code. */
   operatingPoints: OperatingPointCheck[];
   calibration: Calibration;
@@ -52,7 +53,8 @@ export async function finishRun(outcome: TrainOutcome, config: TrainConfig, outD
   const info = readModelInfo(best, outcome.bestModelPath);
   const { data } = outcome;
   const validationSource = `validation split (${describeSplit(data.validation)})`;
-  const rule = { kind: 'youden' } as const;
+  // Thresholds at a stated specificity (0.9) on the calibrated validation probabilities, each with its bootstrap CI.
+  const rule = DEFAULT_THRESHOLD_RULE;
   // Calibration, then thresholds on the calibrated probabilities, then the checks: all inside calibrateModel.
   const fitted = await calibrateModel(
     best,

@@ -52,7 +52,7 @@ export function calibrateCommand(): Command {
     .option('--seed <n>', 'seed of the patient split (default: the recipe\'s, else 0)', nonNegativeInt('seed'))
     .option('--negatives <kind=path>', 'real invalid images to measure the checks on: a folder or a file, e.g. "natural photographs=photos/" (repeatable; one kind may be given several paths)', negativeFlag, [])
     .option('--method <platt|temperature>', 'calibration per finding', calibrationMethod, 'platt')
-    .option('--threshold-rule <rule>', 'operating points: youden, f1, sensitivity:<0..1> or specificity:<0..1>', 'youden')
+    .option('--threshold-rule <rule>', 'operating points: specificity:<0..1> (the lowest threshold keeping that share of validation negatives negative), sensitivity:<0..1>, f1 or youden; each threshold gets a bootstrap CI, and a finding with under 10 validation positives or negatives gets none (no decision)', 'specificity:0.9')
     .option('--false-flag-rate <rate>', 'share of held-out real images each model check may flag: thresholds at its 1 - rate quantile', rate, 0.01)
     .option('--components <n>', 'principal directions of the out-of-distribution Gaussian', positiveInt('components'), 64)
     .option('--synthetic <n>', 'held-out images turned, inverted, cropped, blanked or replaced by noise, per kind, to measure the checks on (0: none)', nonNegativeInt('synthetic'), 100)
