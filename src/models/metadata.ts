@@ -65,6 +65,12 @@ export interface Calibration {
   notes?: Record<string, string>;
   /** Expected calibration error (mean over labels, 10 equal-width bins) before and after, where it was measured. */
   ece?: { data: string; before: number; after: number }[];
+  /**
+   * Label -> the prevalence the calibrated probabilities reflect: the share of positives among the fitting data's
+   * labelled images, or after a prior shift (`cxr calibrate --unlabelled`) the estimated local prevalence. Absent in
+   * models calibrated before it was stored.
+   */
+  prevalence?: Record<string, number>;
 }
 
 /** The checks that have a threshold stored in the model. */
@@ -287,4 +293,74 @@ function validThresholds(value: unknown, labels: string[], source: string): Thre
     }
   }
   return t as Thresholds;
+}
+
+/** One finding's prior shift (see safety/prior-shift.ts). */
+export interface AdaptedFinding {
+  /** The prevalence the calibrated probabilities reflected before (the fitting data's). */
+  sourcePrior: number;
+  /** The EM estimate of the local prevalence. */
+  prior: number;
+  /** Bootstrap confidence interval of `prior` over the local images (null without resamples). */
+  lower: number | null;
+  upper: number | null;
+  /** The logit shift logit(prior) - logit(sourcePrior), added to the calibration's intercept and to the threshold's logit. */
+  delta: number;
+  iterations: number;
+  converged: boolean;
+  thresholdBefore?: number;
+  thresholdAfter?: number;
+}
+
+/** How a model was adapted to a site's prevalence without labels, stored under `cxr.adaptation`. */
+export interface Adaptation {
+  method: string;
+  /** The unlabelled images, in words (e.g. "312 images in site-b/"). */
+  data: string;
+  /** Images the estimate used (those the input checks accepted). */
+  images: number;
+  /** Images the input checks rejected, left out. */
+  rejected: number;
+  /** Where the source prevalences came from, in words. */
+  sourcePrior: string;
+  /** The interval: level (e.g. 0.95), bootstrap resamples over images, seed. */
+  interval: { level: number; resamples: number; seed: number };
+  findings: Record<string, AdaptedFinding>;
+  /** Findings left as they were, with the reason. */
+  skipped?: Record<string, string>;
+}
+
+const ADAPTATION_KEY = 'cxr.adaptation';
+
+/** Stores (or, with undefined, removes) the record of a prior-shift adaptation. */
+export function setAdaptation(model: Pick<Model, 'metadata'>, adaptation: Adaptation | undefined): void {
+  if (adaptation) model.metadata[ADAPTATION_KEY] = JSON.stringify(adaptation);
+  else delete model.metadata[ADAPTATION_KEY];
+}
+
+/** The model's adaptation record, or undefined where it has none; a malformed record is an error naming the key. */
+export function readAdaptation(model: Pick<Model, 'metadata'>, source = 'model'): Adaptation | undefined {
+  const text = model.metadata[ADAPTATION_KEY];
+  if (text === undefined) return undefined;
+  const fail = (why: string): never => {
+    throw new Error(`${source}: metadata "${ADAPTATION_KEY}" ${why}`);
+  };
+  let a: Partial<Adaptation>;
+  try {
+    a = JSON.parse(text) as Partial<Adaptation>;
+  } catch {
+    return fail('is not valid JSON');
+  }
+  if (typeof a !== 'object' || a === null) fail('must be an object');
+  if (typeof a.method !== 'string' || typeof a.data !== 'string' || typeof a.sourcePrior !== 'string') fail('must describe its method, data and source prevalence');
+  if (!Number.isInteger(a.images) || !Number.isInteger(a.rejected)) fail('must count its images and rejected images');
+  if (typeof a.interval?.level !== 'number' || typeof a.interval.resamples !== 'number' || typeof a.interval.seed !== 'number') fail('must give its interval\'s level, resamples and seed');
+  if (typeof a.findings !== 'object' || a.findings === null) fail('must map findings to their shift');
+  for (const [label, f] of Object.entries(a.findings as Record<string, Partial<AdaptedFinding>>)) {
+    const numbers = [f?.sourcePrior, f?.prior, f?.delta, f?.iterations];
+    if (!numbers.every((v) => typeof v === 'number' && Number.isFinite(v)) || typeof f.converged !== 'boolean') fail(`gives "${label}" no finite sourcePrior, prior, delta and iterations`);
+    if (![f.lower, f.upper].every((v) => v === null || typeof v === 'number')) fail(`gives "${label}" an interval that is not numbers or null`);
+  }
+  if (a.skipped !== undefined && (typeof a.skipped !== 'object' || a.skipped === null || !Object.values(a.skipped).every((v) => typeof v === 'string'))) fail('"skipped" must map findings to reasons');
+  return a as Adaptation;
 }

@@ -14,6 +14,7 @@ import { findingsFromLogits } from '../inference/findings.js';
 import { type Calibration, type SafetyInfo, type SafetyMeasurement, type Thresholds, readModelInfo, setCalibration, setSafety, setThresholds } from '../models/metadata.js';
 import type { Model } from '../onnx/index.js';
 import { type CalibrationMethod, MIN_PER_CLASS, calibratedProbabilities, fitCalibration } from './calibration.js';
+import { labelPrevalence } from './prior-shift.js';
 import type { Corruption } from './corrupt.js';
 import { type ImageOutputs, type ImageSource, corrupted, fileSource, runImages } from './features.js';
 import { type SafetyFitOptions, column, fitSafety } from './fit.js';
@@ -122,6 +123,7 @@ export async function calibrateModel(model: Model, data: CalibrateData, options:
   const calibration = fitCalibration({ labels, logits: validationLogits, targets: data.validation.targets, mask: data.validation.mask }, method, data.validation.description, {
     minPerClass: options.minPerClass,
   });
+  calibration.prevalence = labelPrevalence(labels, data.validation.targets, data.validation.mask); // the prior a prior shift (prior-shift.ts) starts from
   const { thresholds, operatingPoints } = chooseThresholds(labels, validationLogits, data.validation, calibration, rule, {
     ...options.thresholdBootstrap,
     minPerClass: options.minPerClass,

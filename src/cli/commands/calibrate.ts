@@ -18,6 +18,8 @@ import { readConfigFile, resolveConfig } from '../../train/config.js';
 import { readDatasets, splitData } from '../../train/data.js';
 import { DATA_OPTION, collect, datasetFlag, nonNegativeInt, positiveInt } from '../options.js';
 import { progressBar } from '../progress.js';
+import { MIN_ADAPTATION_IMAGES } from '../../safety/adapt.js';
+import { UNLABELLED_HELP, calibrateUnlabelled } from './calibrate-unlabelled.js';
 
 interface CalibrateCliOptions {
   model: string;
@@ -34,6 +36,10 @@ interface CalibrateCliOptions {
   synthetic: number;
   batchSize: number;
   threads?: number;
+  unlabelled?: string;
+  reference?: string;
+  resamples: number;
+  minImages: number;
 }
 
 interface NegativeFlag {
@@ -43,7 +49,7 @@ interface NegativeFlag {
 
 export function calibrateCommand(): Command {
   return new Command('calibrate')
-    .description("fit a model's input checks, probability calibration and operating points on labelled data")
+    .description("fit a model's input checks, probability calibration and operating points on labelled data, or adapt it to a site's prevalence from unlabelled images (--unlabelled)")
     .requiredOption('-m, --model <file>', 'the cxr-lens model (.onnx) to calibrate')
     .requiredOption('-o, --out <file>', 'where to write the calibrated model (.onnx); a report goes beside it (.calibration.md/.json)')
     .option('-c, --config <recipe>', "a training recipe: its datasets and patient split (a trained model's own recipe reproduces its split)")
@@ -58,6 +64,10 @@ export function calibrateCommand(): Command {
     .option('--synthetic <n>', 'held-out images turned, inverted, cropped, blanked or replaced by noise, per kind, to measure the checks on (0: none)', nonNegativeInt('synthetic'), 100)
     .option('-b, --batch-size <n>', 'images per ONNX Runtime run', positiveInt('batch size'), 16)
     .option('-t, --threads <n>', 'ONNX Runtime threads (default: all cores)', positiveInt('threads'))
+    .option('--unlabelled <folder>', "no labels: adapt the model's calibration and thresholds to the prevalence of these images (EM prior shift; see below)")
+    .option('--reference <format:labels.csv[:images]>', "with --unlabelled, for a model that does not store its calibration's prevalence: the labelled data it was calibrated on")
+    .option('--resamples <n>', 'with --unlabelled: bootstrap resamples of the images for the prevalence intervals', nonNegativeInt('resamples'), 1000)
+    .option('--min-images <n>', 'with --unlabelled: fewest usable images to estimate from', positiveInt('min images'), MIN_ADAPTATION_IMAGES)
     .addHelpText(
       'after',
       `
@@ -70,9 +80,15 @@ Examples:
   $ cxr calibrate --model runs/default/model.onnx --config configs/default-model.yaml --out models/default.onnx \\
       --negatives "natural photographs=../shared/data/natural-photos"
   $ cxr calibrate --model chexnet.onnx --data nih:Data_Entry_2017.csv:/data/nih --split 0.5,0.25,0.25 \\
-      --threshold-rule sensitivity:0.9 --out chexnet-calibrated.onnx`,
+      --threshold-rule sensitivity:0.9 --out chexnet-calibrated.onnx
+${UNLABELLED_HELP}`,
     )
     .action(async (options: CalibrateCliOptions) => {
+      if (options.unlabelled) {
+        if (options.data.length > 0) throw new Error('--unlabelled adapts without labels; --data fits on labels: give one of them (the source prevalence of an older model comes from --reference or --config)');
+        return calibrateUnlabelled({ ...options, unlabelled: options.unlabelled });
+      }
+      if (options.reference) throw new Error('--reference is for --unlabelled (the labelled data behind the source prevalence); to fit on labels use --data');
       if (!options.config && options.data.length === 0) throw new Error('give the labelled data: --config <recipe> or --data format:labels.csv[:images]');
       if (resolve(options.out) === resolve(options.model)) throw new Error(`--out must differ from --model (${options.model}); the input model is not overwritten`);
       const thresholdRule = parseThresholdRule(options.thresholdRule);

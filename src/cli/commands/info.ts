@@ -1,6 +1,7 @@
 /** `cxr info`: what a model is, expects and outputs. */
 import { Command } from 'commander';
 import { loadModel } from '../../api.js';
+import { type Adaptation, readAdaptation } from '../../models/metadata.js';
 import { isTrainable, parameterSlots } from '../../models/parameters.js';
 
 export function infoCommand(): Command {
@@ -13,7 +14,8 @@ export function infoCommand(): Command {
       const slots = parameterSlots(model.graph);
       const count = (trainable: boolean) =>
         slots.filter((s) => isTrainable(s.role) === trainable).reduce((n, s) => n + (model.graph.initializers.get(s.name)?.data.length ?? 0), 0);
-      const summary = { file: path, ...info, parameters: count(true), bufferValues: count(false), producer: `${model.producerName} ${model.producerVersion}` };
+      const adaptation = readAdaptation(model, path);
+      const summary = { file: path, ...info, ...(adaptation ? { adaptation } : {}), parameters: count(true), bufferValues: count(false), producer: `${model.producerName} ${model.producerVersion}` };
       if (options.json) {
         process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
         return;
@@ -29,11 +31,25 @@ export function infoCommand(): Command {
           `  labels (${info.labels.length})    ${info.labels.join(', ')}`,
           `  thresholds     ${info.thresholds ? `${info.thresholds.rule}, chosen on the ${info.thresholds.source} (${Object.keys(info.thresholds.values).length} findings)` : 'none: probabilities only, no positive/negative calls'}`,
           `  calibration    ${info.calibration ? `${info.calibration.method}, fitted on the ${info.calibration.source}${eceText(info.calibration.ece)}` : 'none: plain sigmoid of the logits'}`,
+          ...(adaptation ? adaptationLines(adaptation) : []),
           `  input checks   ${info.safety ? `${info.safety.checks.map((c) => c.code).join(', ')}; ${info.safety.detector}` : 'none stored in this model (image statistics and DICOM tags still apply)'}`,
           '',
         ].join('\n'),
       );
     });
+}
+
+/** The prior shift a model carries: where, how many images, and each finding's prevalence before and after. */
+function adaptationLines(a: Adaptation): string[] {
+  const pct = (v: number | null) => (v === null ? '?' : `${(v * 100).toFixed(1)}%`);
+  return [
+    `  adaptation     prevalence shift without labels (${a.method}) on ${a.images} images of ${a.data} (${a.rejected} rejected by the input checks); source prevalence: ${a.sourcePrior}`,
+    ...Object.entries(a.findings).map(
+      ([label, f]) =>
+        `                 ${label}: ${pct(f.sourcePrior)} -> ${pct(f.prior)} [${pct(f.lower)}, ${pct(f.upper)}], logit ${f.delta >= 0 ? '+' : ''}${f.delta.toFixed(3)}${f.thresholdBefore !== undefined ? `, threshold ${f.thresholdBefore.toFixed(4)} -> ${f.thresholdAfter?.toFixed(4)}` : ''}`,
+    ),
+    ...Object.entries(a.skipped ?? {}).map(([label, why]) => `                 ${label}: not adapted (${why})`),
+  ];
 }
 
 function eceText(ece: { data: string; before: number; after: number }[] | undefined): string {
