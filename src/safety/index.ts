@@ -24,3 +24,16 @@ export {
   meanEce,
 } from './calibrate.js';
 export { calibrationMarkdown, safetyMarkdown } from './report.js';
+export {
+  type PrevalenceEstimate,
+  type PrevalenceOptions,
+  type PriorEstimate,
+  adaptableLabels,
+  applyPriorShift,
+  estimatePrevalences,
+  estimatePrior,
+  labelPrevalence,
+  priorLogitShift,
+  shiftThreshold,
+} from './prior-shift.js';
+export { type AdaptOptions, type AdaptResult, MIN_ADAPTATION_IMAGES, adaptToPrevalence } from './adapt.js';
