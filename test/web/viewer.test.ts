@@ -2,7 +2,10 @@
  * The viewer end to end in a real browser: Debian's Chromium driven by playwright-core against `cxr serve`.
  * Upload a real NIH image, read the findings, overlay heatmaps (switch finding, opacity), use the keyboard,
  * download the report, then private mode (onnxruntime-web in the page, nothing uploaded) on the PNG and on a real
- * DICOM, with probabilities equal to the server's. Screenshots and reports go to dist/test-artifacts/web/.
+ * DICOM, with probabilities equal to the server's. Then the first screen at a glance, on a laptop's 1366 x 768 with
+ * the default model (validated thresholds and input checks): image and findings side by side, positive calls marked
+ * by colour and icon, thresholds with their rules, the model panel folded, input-check banners above the findings.
+ * Screenshots and reports go to dist/test-artifacts/web/ (the at-a-glance one also to /tmp/viewer.png).
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -11,8 +14,8 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Browser, chromium, type Page } from 'playwright-core';
 import type { ModelCard } from '../../src/serve/index.js';
-import { REPO_ROOT } from '../helpers/fixtures.js';
-import { DICOM_IMAGE, makeTestModel, NIH_IMAGE, postForm, startServer } from '../serve/helpers.js';
+import { REPO_ROOT, sharedDataPath } from '../helpers/fixtures.js';
+import { DICOM_IMAGE, makeTestModel, NIH_IMAGE, NIH_IMAGE_2 as NIH_IMAGE_FOR_WARNING, postForm, startServer } from '../serve/helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(REPO_ROOT, 'dist', 'test-artifacts', 'web');
@@ -93,11 +96,15 @@ async function choose(file: string, mode: 'server' | 'private'): Promise<void> {
 }
 
 describe('the viewer in Chromium', () => {
-  it('opens with the research notice and the model card, weights description included', async () => {
+  it('opens with the research notice and the model card folded; opened, the card gives the weights description', async () => {
     await page.goto(server.url);
     await page.waitForSelector('.model-card');
     assert.match(await page.locator('.notice').innerText(), /Research use only; not for clinical decisions/);
+    assert.equal(await page.locator('details.model-card').getAttribute('open'), null, 'the model panel starts folded');
+    await page.locator('.model-card summary').click();
     assert.equal((await page.getByTestId('weights').innerText()).split('\n')[0], card.weights);
+    await page.locator('.model-card summary').click();
+    assert.equal(await page.locator('details.model-card').getAttribute('open'), null, 'folded again');
     await screenshot('01-opened');
   });
 
@@ -190,5 +197,194 @@ describe('the viewer in Chromium', () => {
       assert.ok(Math.abs(local.get(f.name)! - f.probability) < 1e-4, `${f.name}: browser ${local.get(f.name)} vs server ${f.probability}`);
     }
     await screenshot('05-private-dicom');
+  });
+});
+
+/** A box on the page, as Playwright measures it (CSS pixels, relative to the viewport). */
+interface Box {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
+
+async function box(locator: ReturnType<Page['locator']>): Promise<Box> {
+  const b = await locator.boundingBox();
+  assert.ok(b, 'the element is laid out');
+  return b;
+}
+
+/** The first screen as a radiologist meets it: the default model (thresholds, calibration, input checks), a laptop screen. */
+describe('the first screen at a glance (default model, 1366 x 768)', () => {
+  const DEFAULT_MODEL = join(REPO_ROOT, 'models', 'default.onnx');
+  const PHOTO = sharedDataPath('natural-photos', 'chelsea.png');
+  let glance: Awaited<ReturnType<typeof startServer>>;
+  let view: Page;
+
+  before(async () => {
+    glance = await startServer({ modelPath: DEFAULT_MODEL, workers: 1 });
+    view = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+    view.on('pageerror', (error) => console.error(`page error: ${error.message}`));
+    await view.goto(glance.url);
+    await view.waitForSelector('.model-card');
+  });
+
+  after(async () => {
+    await view?.close();
+    await glance?.app.close();
+  });
+
+  async function open(file: string): Promise<void> {
+    await view.setInputFiles('#file-input', file);
+    await view.waitForSelector(`main[data-image="${file.split('/').pop()}"][data-state="ready"]`, { timeout: 180_000 });
+  }
+
+  it('a real NIH image: image left, findings right, both in the first viewport; positives marked by colour and icon; thresholds with rules; model panel folded', async () => {
+    assert.equal(await view.locator('details.model-card').getAttribute('open'), null, 'the model panel starts folded');
+    assert.equal(await view.locator('.model-card dl').isVisible(), false);
+    await open(NIH_IMAGE);
+    assert.equal(await view.evaluate('window.scrollY'), 0);
+    await view.screenshot({ path: '/tmp/viewer.png' });
+    await view.screenshot({ path: join(ARTIFACTS, '06-glance-1366x768.png') });
+
+    // Side by side, nothing to scroll: the image's panes left of the findings, overlapping vertically, all on screen.
+    const image = await box(view.locator('.viewer-panes'));
+    const findings = await box(view.locator('section.findings'));
+    const rows = view.locator('.findings li');
+    assert.equal(await rows.count(), 14);
+    const lastRow = await box(rows.last());
+    assert.ok(image.x + image.width <= findings.x, `image (right edge ${image.x + image.width}) left of the findings (${findings.x})`);
+    assert.ok(image.y < findings.y + findings.height && findings.y < image.y + image.height, 'image and findings side by side, not stacked');
+    assert.ok(image.width >= 600 && image.height >= 380, `the image is large (${image.width} x ${image.height})`);
+    assert.ok(image.y + image.height <= 768, `the image fits the first screen (bottom ${image.y + image.height})`);
+    assert.ok(findings.y < 300 && lastRow.y + lastRow.height <= 768, `every finding on the first screen (last row bottom ${lastRow.y + lastRow.height})`);
+
+    // Positives first, each call distinct by class, colour and icon; every decided row states its threshold and rule.
+    const { body } = await postForm(glance.url, [{ name: 'image', value: new Uint8Array(readFileSync(NIH_IMAGE)) }, { name: 'heatmap', value: 'none' }]);
+    const api = new Map((body.findings as { name: string; probability: number; threshold: number | null; thresholdRule: string | null; decision: string | null }[]).map((f) => [f.name, f]));
+    const shown = await rows.evaluateAll((lis) => lis.map((li) => ({ name: li.getAttribute('data-finding')!, decision: li.getAttribute('data-decision')! })));
+    const decisions = shown.map((r) => r.decision);
+    assert.ok(decisions.includes('positive') && decisions.includes('negative'), `this image has positive and negative calls: ${decisions}`);
+    assert.deepEqual(decisions, [...decisions].sort((a, b) => ['positive', 'negative', 'none'].indexOf(a) - ['positive', 'negative', 'none'].indexOf(b)), 'positives listed first');
+    for (const r of shown) assert.equal(r.decision, api.get(r.name)!.decision ?? 'none', `${r.name}: the API's decision`);
+    assert.equal(await rows.first().locator('button').getAttribute('aria-pressed'), 'true', 'the first positive is selected for its heatmap');
+
+    const positive = view.locator('.findings li[data-decision="positive"]').first();
+    const negative = view.locator('.findings li[data-decision="negative"]').first();
+    const look = (row: typeof positive) =>
+      row.evaluate((li) => {
+        const style = (element: unknown) => li.ownerDocument.defaultView!.getComputedStyle(element as typeof li);
+        const button = li.querySelector('button.finding')!;
+        const icon = li.querySelector('svg.decision-icon')!;
+        const buttonStyle = style(button);
+        return {
+          classes: button.className,
+          background: buttonStyle.backgroundColor,
+          edge: buttonStyle.borderLeftColor,
+          iconLabel: icon.getAttribute('aria-label'),
+          iconRole: icon.getAttribute('role'),
+          iconColour: style(icon).color,
+          iconShape: icon.innerHTML,
+          call: li.querySelector('.finding-call')!.textContent,
+          weight: style(li.querySelector('.finding-name')!).fontWeight,
+        };
+      });
+    const [pos, neg] = [await look(positive), await look(negative)];
+    assert.match(pos.classes, /\bpositive\b/);
+    assert.match(neg.classes, /\bnegative\b/);
+    assert.notEqual(pos.background, neg.background, 'row colour differs');
+    assert.notEqual(pos.edge, neg.edge, 'row edge colour differs');
+    assert.notEqual(pos.iconColour, neg.iconColour, 'icon colour differs');
+    assert.notEqual(pos.iconShape, neg.iconShape, 'icon shape differs');
+    assert.deepEqual([pos.iconRole, pos.iconLabel, neg.iconLabel], ['img', 'positive', 'negative'], 'icons are labelled for screen readers');
+    assert.deepEqual([pos.call, neg.call], ['positive', 'negative']);
+    assert.ok(Number(pos.weight) > Number(neg.weight), 'positive names are bold');
+
+    for (const row of [positive, negative]) {
+      const name = (await row.getAttribute('data-finding'))!;
+      const f = api.get(name)!;
+      const text = await row.locator('.finding-decision').innerText();
+      assert.ok(text.startsWith(`≥ ${(f.threshold! * 100).toFixed(1)}% · `), `${name}: "${text}" states the threshold`);
+      const expected = f.thresholdRule === 'youden' ? "Youden's J" : f.thresholdRule!.replace(':', ' ');
+      assert.ok(text.includes(expected.split(' ')[0]), `${name}: "${text}" states the rule (${f.thresholdRule})`);
+      assert.equal(await row.locator('.finding-value').innerText(), `${(f.probability * 100).toFixed(1)}%`);
+    }
+    assert.match(await view.getByTestId('findings-summary').innerText(), /^\d+ positive of 14 decided$/);
+
+    // Accepted, no flags: the banner is one quiet line above the findings; the model panel opens on request.
+    const banner = await box(view.locator('.input-checks'));
+    assert.equal(await view.locator('.input-checks').getAttribute('data-verdict'), 'accepted');
+    assert.ok(banner.y + banner.height <= findings.y && banner.height < 60, 'a slim banner above the findings');
+    await view.locator('.model-card summary').click();
+    assert.equal(await view.locator('.model-card dl').isVisible(), true, 'the model panel is still reachable');
+    await view.locator('.model-card summary').click();
+  });
+
+  it('a narrow screen stacks the findings under the image', async () => {
+    await view.setViewportSize({ width: 700, height: 1000 });
+    const image = await box(view.locator('.viewer-panes'));
+    const findings = await box(view.locator('section.findings'));
+    assert.ok(findings.y >= image.y + image.height, `stacked (findings top ${findings.y}, image bottom ${image.y + image.height})`);
+    await view.screenshot({ path: join(ARTIFACTS, '07-glance-narrow.png'), fullPage: true });
+    await view.setViewportSize({ width: 1366, height: 768 });
+  });
+
+  it('a natural photograph: the banner says it was rejected, with the reason, above the findings area, which holds none', async () => {
+    await open(PHOTO);
+    const checks = view.locator('.input-checks');
+    assert.equal(await checks.getAttribute('data-verdict'), 'rejected');
+    assert.equal(await checks.getAttribute('role'), 'alert');
+    assert.match(await checks.locator('h2').innerText(), /^Rejected by the input checks: no findings for this image\./);
+    assert.match(await checks.locator('li[data-flag="not-chest-xray"]').innerText(), /does not look like the frontal chest X-rays this model was trained on/);
+    assert.equal(await view.locator('.findings li').count(), 0);
+    assert.match(await view.locator('section.findings').innerText(), /input checks rejected this image/);
+    const banner = await box(checks);
+    const findings = await box(view.locator('section.findings'));
+    assert.ok(banner.y + banner.height <= findings.y, `the banner (bottom ${banner.y + banner.height}) above the findings area (top ${findings.y})`);
+    assert.ok(banner.y + banner.height <= 768, 'the banner on the first screen');
+    assert.equal(await view.locator('.banner-icon').getAttribute('aria-label'), 'rejected');
+    await view.screenshot({ path: join(ARTIFACTS, '08-glance-rejected.png') });
+    await view.screenshot({ path: '/tmp/viewer-rejected.png' });
+
+    await view.getByRole('button', { name: 'Show findings anyway (not to be trusted)' }).click();
+    await view.waitForSelector('main[data-state="ready"] .input-checks[data-verdict="rejected-shown"]', { timeout: 180_000 });
+    assert.equal(await view.locator('.findings li').count(), 14);
+    assert.equal(await view.locator('section.findings').getAttribute('data-caution'), 'untrusted');
+    assert.match(await view.locator('.findings-caution').innerText(), /not to be trusted/);
+  });
+
+  it('a warning (here a possibly mirrored film) is shown above findings that are still listed, marked; no-decision notes and calibration are shown when the API gives them', async () => {
+    // The server's answer with a warning flag and the optional per-finding fields added, as newer servers send them.
+    await view.route('**/api/v1/analyze', async (route) => {
+      const response = await route.fetch();
+      const body = await response.json();
+      body.inputFlags = [{ code: 'mirrored', severity: 'warning', message: 'the film may be mirrored (heart on the right): check the side marker', score: 0.81, threshold: 0.7, rule: 'test rule' }];
+      body.verdict = 'accepted';
+      const hernia = body.findings.find((f: { name: string }) => f.name === 'Hernia');
+      if (hernia) Object.assign(hernia, { threshold: null, thresholdRule: null, decision: null, decisionNote: 'withheld: too few validation positives', calibrated: false });
+      await route.fulfill({ response, json: body });
+    });
+    try {
+      await open(NIH_IMAGE_FOR_WARNING);
+      const checks = view.locator('.input-checks');
+      assert.equal(await checks.getAttribute('data-verdict'), 'accepted');
+      assert.match(await checks.locator('h2').innerText(), /raised warnings/);
+      assert.match(await checks.locator('li[data-flag="mirrored"]').innerText(), /^Warning: the film may be mirrored/);
+      assert.equal(await view.locator('.banner-icon').getAttribute('aria-label'), 'warning');
+      assert.equal(await view.locator('.findings li').count(), 14);
+      assert.equal(await view.locator('section.findings').getAttribute('data-caution'), 'warning');
+      const banner = await box(checks);
+      const findings = await box(view.locator('section.findings'));
+      assert.ok(banner.y + banner.height <= findings.y, 'the warning above the findings');
+      const hernia = view.locator('.findings li[data-finding="Hernia"]');
+      assert.equal(await hernia.getAttribute('data-decision'), 'none');
+      assert.equal(await hernia.locator('.finding-call').innerText(), 'NO DECISION');
+      assert.equal(await hernia.locator('.finding-decision').innerText(), 'withheld: too few validation positives');
+      assert.match(await hernia.locator('.finding-value').innerText(), /uncalibrated/);
+      assert.equal(await hernia.locator('svg.decision-icon').getAttribute('aria-label'), 'no decision');
+      await view.screenshot({ path: join(ARTIFACTS, '09-glance-warning.png') });
+    } finally {
+      await view.unroute('**/api/v1/analyze');
+    }
   });
 });

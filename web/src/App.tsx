@@ -11,6 +11,7 @@ import { ModeSwitch } from './components/ModeSwitch.js';
 import { ModelCardPanel } from './components/ModelCardPanel.js';
 import { Viewer } from './components/Viewer.js';
 import { decodeInBrowser } from './decode.js';
+import { orderFindings } from './findings.js';
 import { type Engine, type ExplanationView, fetchModelCard, type Mode, type PredictionView, PrivateEngine, ServerEngine, type Upload } from './engines.js';
 import { fullWindow, heatmapCanvas, type Window } from './render.js';
 import { canvasPng, download, reportCanvas, reportPdf } from './report.js';
@@ -77,7 +78,7 @@ export function App() {
         const predicted = await engine.predict(file, decoded, showRejected);
         if (!current()) return;
         setPrediction(predicted);
-        setSelected([...predicted.findings].sort((a, b) => b.probability - a.probability)[0]?.name ?? null);
+        setSelected(orderFindings(predicted.findings)[0]?.name ?? null);
         if (predicted.verdict === 'rejected') {
           setPhase('ready');
           setMessage('The input checks rejected this image: no findings.');
@@ -160,49 +161,73 @@ export function App() {
         <p class="notice" role="note">
           <strong>{RESEARCH_NOTICE}</strong> Probabilities and heatmaps come from a research model and must not guide care.
         </p>
+        {card ? <ModelCardPanel card={card} /> : <p class="muted">Loading the model card…</p>}
       </header>
-      <div class="layout">
-        <aside>
-          {card ? <ModelCardPanel card={card} /> : <p>Loading the model card…</p>}
-          <ModeSwitch mode={mode} onChange={onMode} disabled={!card || busy} privateStatus={privateStatus} />
-          <FilePicker onFile={(f) => void onFile(f)} disabled={!card || busy} />
-          <p class={`status ${phase}`} role="status" aria-live="polite">
-            {busy && <span class="spinner" aria-hidden="true" />} {message}
-          </p>
-          {prediction && (
-            <InputChecks
-              flags={prediction.inputFlags}
-              verdict={prediction.verdict}
-              hasDetector={!!card?.inputChecks}
-              disabled={busy}
-              onShowAnyway={() => upload && image && void analyse(mode, upload, image, method, false, true)}
-            />
-          )}
-          {prediction && prediction.verdict !== 'rejected' && <FindingsList findings={prediction.findings} selected={selected} onSelect={setSelected} hasMaps={!!explanation} />}
-        </aside>
-        <section class="work">
+      <div class="topbar">
+        <FilePicker onFile={(f) => void onFile(f)} disabled={!card || busy} />
+        <ModeSwitch mode={mode} onChange={onMode} disabled={!card || busy} privateStatus={privateStatus} />
+        <p class={`status ${phase}`} role="status" aria-live="polite">
+          {busy && <span class="spinner" aria-hidden="true" />} {message}
+        </p>
+      </div>
+      {prediction && (
+        <InputChecks
+          flags={prediction.inputFlags}
+          verdict={prediction.verdict}
+          hasDetector={!!card?.inputChecks}
+          disabled={busy}
+          onShowAnyway={() => upload && image && void analyse(mode, upload, image, method, false, true)}
+        />
+      )}
+      <div class="results">
+        <section class="work" aria-label="Image">
           {image ? (
             <>
               <div class="control-row">
                 <HeatmapControls methods={card?.explanationMethods ?? []} available={available} method={method} onMethod={onMethod} opacity={opacity} onOpacity={setOpacity} colormap={colormap} onColormap={setColormap} />
-                <DisplayControls windowing={windowing} maxValue={image.maxValue} onWindow={setWindowing} onReset={() => setWindowing(fullWindow(image))} sideBySide={sideBySide} onSideBySide={setSideBySide} />
-                <fieldset class="controls">
+                <fieldset class="controls report">
                   <legend>Report</legend>
-                  <button type="button" disabled={!prediction} onClick={() => void onReport('png')}>
-                    Download PNG
+                  <button type="button" disabled={!prediction} onClick={() => void onReport('png')} aria-label="Download PNG" title="Download the report as PNG">
+                    PNG
                   </button>
-                  <button type="button" disabled={!prediction} onClick={() => void onReport('pdf')}>
-                    Download PDF
+                  <button type="button" disabled={!prediction} onClick={() => void onReport('pdf')} aria-label="Download PDF" title="Download the report as PDF">
+                    PDF
                   </button>
                 </fieldset>
               </div>
-              <Viewer image={image} windowing={windowing} onWindow={setWindowing} layer={layer} opacity={opacity} sideBySide={sideBySide} layerLabel={selected && layer ? `${selected.replace(/_/g, ' ')} · ${explanation!.method}` : 'Overlay (no heatmap yet)'} />
+              <Viewer
+                image={image}
+                windowing={windowing}
+                onWindow={setWindowing}
+                layer={layer}
+                opacity={opacity}
+                sideBySide={sideBySide}
+                layerLabel={selected && layer ? `${selected.replace(/_/g, ' ')} · ${explanation!.method}` : 'Overlay (no heatmap yet)'}
+                toolbar={<DisplayControls windowing={windowing} maxValue={image.maxValue} onWindow={setWindowing} onReset={() => setWindowing(fullWindow(image))} sideBySide={sideBySide} onSideBySide={setSideBySide} />}
+              />
               {prediction && prediction.image.notes.length > 0 && <p class="muted">Image notes: {prediction.image.notes.join('; ')}</p>}
             </>
           ) : (
             <p class="placeholder">No image yet. Nothing is uploaded until you choose a file{mode === 'private' ? ', and in private mode not even then' : ''}.</p>
           )}
         </section>
+        <aside class="side">
+          {prediction && prediction.verdict !== 'rejected' ? (
+            <FindingsList
+              findings={prediction.findings}
+              card={card}
+              selected={selected}
+              onSelect={setSelected}
+              hasMaps={!!explanation}
+              caution={prediction.verdict === 'rejected-shown' ? 'untrusted' : prediction.inputFlags.length > 0 ? 'warning' : null}
+            />
+          ) : (
+            <section class="findings empty" aria-labelledby="findings-title">
+              <h2 id="findings-title">Findings</h2>
+              <p class="muted">{prediction ? 'None: the input checks rejected this image (reasons above).' : busy ? 'Waiting for the analysis…' : 'Choose an image to see its findings here.'}</p>
+            </section>
+          )}
+        </aside>
       </div>
     </main>
   );

@@ -8,6 +8,7 @@ import type { ColormapName, DecodedImage } from '../../src/imaging/browser.js';
 import { RESEARCH_NOTICE } from '../../src/serve/analysis.js';
 import type { ModelCard } from '../../src/serve/model-card.js';
 import type { ExplanationView, Mode, PredictionView } from './engines.js';
+import { type FindingView, noDecisionReason, orderFindings, ruleText, thresholdText } from './findings.js';
 import { composite, heatmapCanvas, type Window, windowedCanvas } from './render.js';
 
 export interface ReportInput {
@@ -54,7 +55,7 @@ export function reportCanvas(input: ReportInput): HTMLCanvasElement {
   y += 8;
   text(`Model: ${card.architecture}, file ${card.file} (sha256 ${card.sha256.slice(0, 16)}…)`, 'bold 18px sans-serif');
   text(`Weights: ${card.weights}`, '17px sans-serif', '#7a4a00');
-  text(card.thresholds ? `Thresholds: ${card.thresholds.rule}, chosen on the ${card.thresholds.source}.` : 'No validated thresholds: probabilities only, no positive/negative calls.', '17px sans-serif');
+  text(card.thresholds ? `Thresholds: ${ruleText(card.thresholds.rule)}, chosen on the ${card.thresholds.source}.` : 'No validated thresholds: probabilities only, no positive/negative calls.', '17px sans-serif');
   text(`Image: ${prediction.image.name}, ${image.width} × ${image.height} ${image.format.toUpperCase()}${image.notes.length ? ` (${image.notes.join('; ')})` : ''}`, '17px sans-serif');
   text(`Input checks: ${prediction.inputFlags.length ? prediction.inputFlags.map((f) => `${f.severity}: ${f.message}`).join('; ') : card.inputChecks ? 'passed' : 'no flags (image size, blankness and DICOM tags only; this model has no out-of-distribution detector)'}`, '17px sans-serif');
   if (prediction.verdict === 'rejected') text('The input checks rejected this image: no findings are given.', 'bold 17px sans-serif', '#b00020');
@@ -62,7 +63,7 @@ export function reportCanvas(input: ReportInput): HTMLCanvasElement {
   y += 10;
 
   // Findings table.
-  const sorted = [...prediction.findings].sort((a, b) => b.probability - a.probability);
+  const sorted = orderFindings(prediction.findings as FindingView[]);
   const rowHeight = 26;
   const barX = MARGIN + 230;
   const barWidth = 420;
@@ -70,7 +71,7 @@ export function reportCanvas(input: ReportInput): HTMLCanvasElement {
   c.fillStyle = '#111';
   c.fillText('Finding', MARGIN, y);
   c.fillText('Probability', barX, y);
-  c.fillText('Threshold', barX + barWidth + 90, y);
+  c.fillText('Decision at threshold', barX + barWidth + 90, y);
   y += 12;
   for (const f of sorted) {
     y += rowHeight;
@@ -88,7 +89,11 @@ export function reportCanvas(input: ReportInput): HTMLCanvasElement {
     c.fillStyle = '#111';
     c.font = '17px sans-serif';
     c.fillText(`${(f.probability * 100).toFixed(1)}%`, barX + barWidth + 10, y);
-    c.fillText(f.threshold === null ? 'none validated' : `${(f.threshold * 100).toFixed(1)}% (${f.thresholdRule}) → ${f.decision}`, barX + barWidth + 90, y);
+    if (f.decision === 'positive') {
+      c.fillStyle = '#b00020';
+      c.font = 'bold 17px sans-serif';
+    }
+    c.fillText(f.decision === null ? `no decision: ${noDecisionReason(f, input.card)}` : `${f.decision.toUpperCase()}  ${thresholdText(f)}`, barX + barWidth + 90, y);
   }
   y += 40;
 

@@ -6,16 +6,17 @@ export function ModeSwitch(props: { mode: Mode; onChange: (mode: Mode) => void; 
     <label class={`mode-option ${props.mode === mode ? 'active' : ''}`}>
       <input type="radio" name="mode" value={mode} checked={props.mode === mode} disabled={props.disabled} onChange={() => props.onChange(mode)} />
       <span>
-        <strong>{title}</strong>
-        <small>{detail}</small>
+        <strong>{title}</strong> <small>{detail}</small>
       </span>
     </label>
   );
   return (
     <fieldset class="mode" aria-describedby="mode-status">
       <legend>Where the analysis runs</legend>
-      {option('server', 'Server', `uploaded to the cxr server at ${location.host}`)}
-      {option('private', 'Private (in this browser)', 'the image never leaves this browser (onnxruntime-web)')}
+      <div class="mode-options">
+        {option('server', 'Server', `uploaded to the cxr server at ${location.host}`)}
+        {option('private', 'Private (in this browser)', 'the image never leaves this browser (onnxruntime-web)')}
+      </div>
       <p id="mode-status" class="muted">{props.privateStatus}</p>
     </fieldset>
   );

@@ -1,5 +1,6 @@
-/** What model answers: architecture, where its weights came from (so nobody mistakes an untrained head), thresholds, calibration, input checks. */
+/** Folded away by default (a <details>; its summary names the model, thresholds and calibration). What model answers: architecture, where its weights came from (so nobody mistakes an untrained head), thresholds, calibration, input checks. */
 import type { ModelCard } from '../../../src/serve/model-card.js';
+import { ruleText } from '../findings.js';
 
 function eceText(card: ModelCard): string {
   const held = card.calibration?.ece?.at(-1);
@@ -10,8 +11,13 @@ export function ModelCardPanel(props: { card: ModelCard }) {
   const { card } = props;
   const p = card.preprocessing;
   return (
-    <section class="model-card" aria-labelledby="model-title">
-      <h2 id="model-title">Model</h2>
+    <details class="model-card" data-testid="model-card">
+      <summary>
+        <h2 id="model-title">Model</h2>
+        <span class="muted" title={`${card.architecture} · ${card.thresholds ? `thresholds: ${ruleText(card.thresholds.rule)}` : 'no thresholds'} · ${card.calibration ? `calibrated (${card.calibration.method})` : 'uncalibrated'}`}>
+          {card.architecture}
+        </span>
+      </summary>
       <dl>
         <dt>Architecture</dt>
         <dd>{card.architecture}</dd>
@@ -31,12 +37,12 @@ export function ModelCardPanel(props: { card: ModelCard }) {
         <dt>Findings</dt>
         <dd>{card.labels.length}</dd>
         <dt>Thresholds</dt>
-        <dd>{card.thresholds ? `${card.thresholds.rule}, chosen on the ${card.thresholds.source}` : 'none validated: probabilities only'}</dd>
+        <dd>{card.thresholds ? `${ruleText(card.thresholds.rule)}, chosen on the ${card.thresholds.source}` : 'none validated: probabilities only'}</dd>
         <dt>Calibration</dt>
         <dd>{card.calibration ? `${card.calibration.method}, fitted on the ${card.calibration.source}${eceText(card)}` : 'none: probabilities are the plain sigmoid'}</dd>
         <dt>Input checks</dt>
         <dd>{card.inputChecks ? `${card.inputChecks.checks.map((c) => c.code).join(', ')}; thresholds set on the ${card.inputChecks.source}` : 'image size, blankness and DICOM tags only (no out-of-distribution detector)'}</dd>
       </dl>
-    </section>
+    </details>
   );
 }

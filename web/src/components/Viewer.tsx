@@ -3,6 +3,7 @@
  * window/level. Mouse: wheel zooms, drag pans, shift+drag changes window/level. Keyboard (when focused):
  * + and - zoom, arrows pan, 0 fits.
  */
+import type { ComponentChildren } from 'preact';
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { DecodedImage } from '../../../src/imaging/browser.js';
 import { type Window, windowedCanvas } from '../render.js';
@@ -23,6 +24,8 @@ export function Viewer(props: {
   opacity: number;
   sideBySide: boolean;
   layerLabel: string;
+  /** More controls for the toolbar's row, after zoom (window/level, layout). */
+  toolbar?: ComponentChildren;
 }) {
   const { image, windowing: window, layer, opacity, sideBySide } = props;
   const [view, setView] = useState<View>(FIT);
@@ -81,6 +84,7 @@ export function Viewer(props: {
         <button type="button" onClick={() => zoomBy(0.8)} aria-label="Zoom out">−</button>
         <button type="button" onClick={() => setView(FIT)}>Fit</button>
         <span class="zoom-level" aria-live="polite">{Math.round(view.zoom * 100)}%</span>
+        {props.toolbar}
       </div>
       <div
         class={`viewer-panes ${sideBySide ? 'two' : 'one'}`}
