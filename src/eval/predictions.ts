@@ -1,7 +1,9 @@
 /**
- * Predictions tables (as `cxr predict --csv` writes them: `file`, one probability column per label, `error`) and
- * their matching with labelled samples. Pure: the caller parses the CSV (see files.ts); every problem is an
- * error that names the file, row, line, column and value, or the images concerned.
+ * Predictions tables (as `cxr predict --csv` writes them: `file`, one probability column per label, `verdict`,
+ * `flags`, `error`), written and read here, and their matching with labelled samples. Probabilities are written in
+ * the shortest form that reads back as the same double, so every distinct value stays distinct. Pure: the caller
+ * parses the CSV (see files.ts); every problem is an error that names the file, row, line, column and value, or the
+ * images concerned.
  */
 import type { EvaluationInput } from './evaluate.js';
 
@@ -30,12 +32,60 @@ export interface PredictionTable {
   rows: number[];
   /** paths.length * labels.length, row-major. */
   probabilities: Float64Array;
-  /** Rows whose `error` column says the image could not be predicted. */
+  /** Rows whose `error` column says the image could not be predicted (or was rejected, findings withheld). */
   failed: FailedPrediction[];
+  /** Predicted rows whose input checks rejected the image but whose findings were shown anyway (`rejected-shown`). */
+  rejectedShown?: RejectedShown[];
+}
+
+export interface RejectedShown {
+  path: string;
+  /** 1-based data row. */
+  row: number;
+  /** The input checks' flag codes. */
+  flags: string[];
 }
 
 const FILE_COLUMN = 'file';
 const ERROR_COLUMN = 'error';
+/** The input checks' verdict: accepted, rejected (no probabilities) or rejected-shown (probabilities not to be trusted). */
+const VERDICT_COLUMN = 'verdict';
+/** The codes of the input checks' flags, separated by `;`. */
+const FLAGS_COLUMN = 'flags';
+/** Columns that are never a label's probabilities. */
+const RESERVED = [FILE_COLUMN, ERROR_COLUMN, VERDICT_COLUMN, FLAGS_COLUMN];
+
+/** One image's row of a predictions CSV. */
+export interface PredictionRow {
+  file: string;
+  /** One per label, in the table's label order; null when the image has none (it failed or was rejected). */
+  probabilities: ArrayLike<number> | null;
+  /** The input checks' verdict; empty when the image could not be read. */
+  verdict?: string;
+  /** Codes of the input checks' flags (warnings too). */
+  flags?: readonly string[];
+  /** Why there are no probabilities. */
+  error?: string;
+}
+
+/**
+ * A predictions CSV: `file`, one probability per label, `verdict`, `flags` (codes joined by `;`), `error`.
+ * Probabilities are written as JavaScript's shortest round-trip decimal (`String(p)`), so reading them back gives
+ * the same doubles and no two distinct probabilities collapse into one.
+ */
+export function predictionsToCsv(labels: readonly string[], rows: readonly PredictionRow[]): string {
+  const lines = [[FILE_COLUMN, ...labels, VERDICT_COLUMN, FLAGS_COLUMN, ERROR_COLUMN].map(quoteCsv).join(',')];
+  for (const row of rows) {
+    if (row.probabilities && row.probabilities.length !== labels.length) throw new Error(`${row.file}: ${row.probabilities.length} probabilities for ${labels.length} labels`);
+    const values = row.probabilities ? Array.from(row.probabilities, (p) => String(p)) : labels.map(() => '');
+    lines.push([quoteCsv(row.file), ...values, quoteCsv(row.verdict ?? ''), quoteCsv((row.flags ?? []).join(';')), quoteCsv(row.error ?? '')].join(','));
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+function quoteCsv(text: string): string {
+  return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
+}
 const DECIMAL = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 export function readPredictionTable(table: CsvTableLike): PredictionTable {
@@ -44,27 +94,33 @@ export function readPredictionTable(table: CsvTableLike): PredictionTable {
   if (fileColumn < 0) {
     throw new Error(
       `${file}: no "${FILE_COLUMN}" column; a predictions CSV (as \`cxr predict --csv\` writes it) has the columns ` +
-        `${FILE_COLUMN}, one probability per label, ${ERROR_COLUMN}; this one has ${header.map((h) => `"${h}"`).join(', ')}`,
+        `${FILE_COLUMN}, one probability per label, ${VERDICT_COLUMN}, ${FLAGS_COLUMN}, ${ERROR_COLUMN}; this one has ${header.map((h) => `"${h}"`).join(', ')}`,
     );
   }
   const errorColumn = header.indexOf(ERROR_COLUMN);
-  const labelColumns = header.flatMap((name, index) => (index === fileColumn || index === errorColumn ? [] : [index]));
-  if (labelColumns.length === 0) throw new Error(`${file}: no probability columns (only "${FILE_COLUMN}"${errorColumn >= 0 ? ` and "${ERROR_COLUMN}"` : ''})`);
+  const verdictColumn = header.indexOf(VERDICT_COLUMN);
+  const flagsColumn = header.indexOf(FLAGS_COLUMN);
+  const labelColumns = header.flatMap((name, index) => (RESERVED.includes(name) ? [] : [index]));
+  if (labelColumns.length === 0) throw new Error(`${file}: no probability columns (only ${header.map((h) => `"${h}"`).join(', ')})`);
   const labels = labelColumns.map((index) => header[index]);
   const paths: string[] = [];
   const rows: number[] = [];
   const values: number[] = [];
   const failed: FailedPrediction[] = [];
+  const rejectedShown: RejectedShown[] = [];
   table.rows.forEach((row, r) => {
     const at = (column?: number) => locate(table, r, column === undefined ? undefined : header[column], column === undefined ? undefined : row[column]);
     if (row.length !== header.length) throw new Error(`${at()}: ${row.length} fields, but the header has ${header.length} columns`);
     const path = row[fileColumn].trim();
     if (path === '') throw new Error(`${at(fileColumn)}: empty image path`);
     const error = errorColumn >= 0 ? row[errorColumn].trim() : '';
-    if (error !== '') {
-      failed.push({ path, row: r + 1, error });
+    const verdict = verdictColumn >= 0 ? row[verdictColumn].trim() : '';
+    const flags = flagsColumn >= 0 ? row[flagsColumn].split(';').map((f) => f.trim()).filter((f) => f !== '') : [];
+    if (error !== '' || verdict === 'rejected') {
+      failed.push({ path, row: r + 1, error: error || `rejected by the input checks${flags.length ? ` (${flags.join(', ')})` : ''}` });
       return;
     }
+    if (verdict === 'rejected-shown') rejectedShown.push({ path, row: r + 1, flags });
     for (const column of labelColumns) {
       const text = row[column].trim();
       if (text === '') throw new Error(`${at(column)}: empty probability (and no error given for the image)`);
@@ -76,7 +132,7 @@ export function readPredictionTable(table: CsvTableLike): PredictionTable {
     paths.push(path);
     rows.push(r + 1);
   });
-  return { file, labels, paths, rows, probabilities: Float64Array.from(values), failed };
+  return { file, labels, paths, rows, probabilities: Float64Array.from(values), failed, rejectedShown };
 }
 
 function locate(table: CsvTableLike, rowIndex: number, column?: string, value?: string): string {
@@ -113,6 +169,8 @@ export interface MatchedPredictions {
   failedPredictions: FailedPrediction[];
   /** Labels of the labelled set that the predictions do not have (not evaluated). */
   labelsNotPredicted: string[];
+  /** Evaluated rows whose image the input checks rejected, predicted anyway on request (their findings are not to be trusted). */
+  rejectedShown: RejectedShown[];
 }
 
 /** How many unmatched names an error message lists before saying how many more there are. */
@@ -184,6 +242,7 @@ export function matchPredictions(predictions: PredictionTable, labelled: Labelle
     labelsWithoutPredictions: labelled.samples.filter((_, s) => !matchedRow.has(s)).map((s) => s.id),
     failedPredictions: predictions.failed,
     labelsNotPredicted: labelled.labels.filter((label) => !predictions.labels.includes(label)),
+    rejectedShown: predictions.rejectedShown ?? [],
   };
 }
 

@@ -6,7 +6,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_MODEL_PATH } from '../../src/api.js';
+import { parseCsv } from '../../src/data/csv.js';
 import { NIH_FINDINGS } from '../../src/data/labels.js';
+import { readPredictionTable } from '../../src/eval/predictions.js';
+import { readModelInfo } from '../../src/models/metadata.js';
+import { readModelFile } from '../../src/onnx/index.js';
 import { REPO_ROOT, sharedDataPath } from '../helpers/fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cxr-cli-'));
@@ -58,9 +62,18 @@ describe('cxr', () => {
     assert.equal(out.model.file, DEFAULT_MODEL_PATH);
     assert.equal(out.verdict, 'accepted', 'a real frontal NIH image passes the input checks');
     assert.deepEqual(out.findings.map((f: { name: string }) => f.name), [...NIH_FINDINGS]);
+    // The rule, thresholds and calibration the model file stores (older models' thresholds, without intervals, load too).
+    const info = readModelInfo(readModelFile(DEFAULT_MODEL_PATH));
     for (const f of out.findings) {
-      assert.equal(f.thresholdRule, 'youden');
+      assert.equal(f.calibrated, info.calibration?.values[f.name] !== undefined, f.name);
+      if (f.threshold === null) {
+        assert.equal(f.decision, null, f.name);
+        assert.equal(f.decisionNote, info.thresholds?.withheld?.[f.name] ?? 'the model has no validated threshold for this finding');
+        continue;
+      }
+      assert.equal(f.thresholdRule, info.thresholds?.rule);
       assert.equal(f.decision, f.probability >= f.threshold ? 'positive' : 'negative', f.name);
+      assert.equal(f.decisionNote, null);
     }
     // Platt calibration: the probability is no longer the logit's plain sigmoid.
     assert.ok(out.findings.some((f: { probability: number; logit: number }) => Math.abs(f.probability - 1 / (1 + Math.exp(-f.logit))) > 1e-3));
@@ -75,8 +88,52 @@ describe('cxr', () => {
     const batched = out.images.find((r: { file: string }) => r.file.endsWith(NIH_IMAGES[1]));
     batched.findings.forEach((f: { probability: number }, i: number) => assert.ok(Math.abs(f.probability - single.findings[i].probability) < 1e-5));
     const csv = readFileSync(join(dir, 'out.csv'), 'utf8').trim().split('\n');
-    assert.equal(csv[0], ['file', ...NIH_FINDINGS, 'error'].join(','));
+    assert.equal(csv[0], ['file', ...NIH_FINDINGS, 'verdict', 'flags', 'error'].join(','));
     assert.equal(csv.length, NIH_IMAGES.length + 1);
+  });
+
+  it('predict --csv keeps every digit (cxr eval reads back the exact probabilities); --show-rejected rows keep their verdict and flags, and stderr says they are shown', () => {
+    const folder = join(dir, 'with-hip');
+    spawnSync('mkdir', ['-p', folder]);
+    for (const name of NIH_IMAGES) copyFileSync(nih(name), join(folder, name));
+    // A real hip radiograph: its DICOM tags (Body Part Examined) make every model's input checks reject it.
+    copyFileSync(sharedDataPath('dicom', 'neg2_CR_hip_MONO2_10bit_JPEGExtended_RG2.dcm'), join(folder, 'zz-hip.dcm'));
+    const csvPath = join(dir, 'shown.csv');
+    // The default model: calibrated, with stored thresholds.
+    const run = cxr('predict', folder, '--json', '--show-rejected', '--csv', csvPath);
+    assert.equal(run.code, 0, run.stderr);
+    const out = JSON.parse(run.stdout);
+    const hip = out.images.find((r: { file: string }) => r.file.endsWith('zz-hip.dcm'));
+    assert.equal(hip.verdict, 'rejected-shown');
+    assert.match(run.stderr, /1 of 4 inputs were rejected by the input checks; their findings are shown anyway as asked \(--show-rejected\)/);
+    assert.doesNotMatch(run.stderr, /no findings given/);
+    const table = readPredictionTable(parseCsv(readFileSync(csvPath, 'utf8'), csvPath));
+    assert.deepEqual(table.labels, [...NIH_FINDINGS]);
+    assert.deepEqual(table.failed, []);
+    assert.deepEqual(table.rejectedShown, [{ path: hip.file, row: 4, flags: hip.inputFlags.map((f: { code: string }) => f.code) }]);
+    assert.ok(table.rejectedShown![0].flags.length > 0);
+    // Exactly the probabilities --json gives, so no two distinct values collapse into one.
+    const json = out.images.flatMap((r: { findings: { probability: number }[] }) => r.findings.map((f) => f.probability));
+    assert.deepEqual([...table.probabilities], json);
+    NIH_FINDINGS.forEach((_, j) => {
+      const column = out.images.map((r: { findings: { probability: number }[] }) => r.findings[j].probability);
+      assert.equal(new Set(Array.from({ length: 4 }, (_, i) => table.probabilities[i * NIH_FINDINGS.length + j])).size, new Set(column).size);
+    });
+    // Without --show-rejected the hip image has no probabilities, its verdict and flags, and an error saying why.
+    const hidden = cxr('predict', folder, '--csv', csvPath);
+    assert.match(hidden.stderr, /1 of 4 inputs were rejected by the input checks \(no findings given; --show-rejected shows them anyway\)/);
+    const rejected = readFileSync(csvPath, 'utf8').trim().split('\n')[4];
+    assert.match(rejected, new RegExp(`^[^,]*zz-hip\\.dcm,${','.repeat(NIH_FINDINGS.length - 1)},rejected,[a-z-;]+,"?rejected by the input checks: `));
+    assert.equal(readPredictionTable(parseCsv(readFileSync(csvPath, 'utf8'), csvPath)).failed.length, 1);
+    // cxr eval reads the --show-rejected CSV back, evaluates the image shown anyway and says so.
+    const labelsPath = join(dir, 'hip-labels.csv');
+    const truth = (i: number) => NIH_FINDINGS.map((_, j) => String((i + j) % 2)).join(',');
+    writeFileSync(labelsPath, `image,${NIH_FINDINGS.join(',')}\n${[...NIH_IMAGES, 'zz-hip.dcm'].map((name, i) => `${name},${truth(i)}`).join('\n')}\n`);
+    cxr('predict', folder, '--show-rejected', '--csv', csvPath);
+    const evaluated = cxr('eval', csvPath, '--labels', labelsPath, '--bootstrap', '0', '--out', join(dir, 'hip-eval'), '--json');
+    assert.equal(evaluated.code, 0, evaluated.stderr);
+    assert.equal(JSON.parse(evaluated.stdout).samples, 4);
+    assert.match(evaluated.stderr, /note: 1 evaluated image\(s\) were rejected by the input checks and predicted anyway \(rejected-shown\): .*zz-hip\.dcm \(/);
   });
 
   it('a corrupt file in a folder is reported by name, the others are still predicted, and the exit status is 1', () => {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { parseCsv } from '../../src/data/csv.js';
-import { type LabelledSet, matchPredictions, readPredictionTable } from '../../src/eval/predictions.js';
+import { type LabelledSet, matchPredictions, predictionsToCsv, readPredictionTable } from '../../src/eval/predictions.js';
 
 const table = (text: string) => readPredictionTable(parseCsv(text, 'pred.csv'));
 
@@ -16,12 +16,37 @@ describe('readPredictionTable', () => {
     assert.deepEqual(t.failed, [{ path: 'scans/b.png', row: 2, error: 'b.png: not a PNG, JPEG or DICOM file' }]);
   });
 
+  it('written by predictionsToCsv and read back: every distinct probability stays distinct, verdict and flags survive', () => {
+    // Probabilities that agree to 6 decimals (the old format) and the extremes of a double.
+    const close = [0.019047593353930074, 0.01904759335393011, 0.019047593353931, 1e-300, 1 - 2 ** -53, 0, 1];
+    const csv = predictionsToCsv(['Pneumonia'], [
+      ...close.map((p, i) => ({ file: `img${i}.png`, probabilities: [p], verdict: 'accepted' })),
+      { file: 'photo, cat.png', probabilities: [0.5], verdict: 'rejected-shown', flags: ['not-chest-xray', 'rotated'] },
+      { file: 'dog.png', probabilities: null, verdict: 'rejected', flags: ['not-chest-xray'], error: 'rejected by the input checks: "not a chest X-ray"' },
+      { file: 'broken.png', probabilities: null, error: 'broken.png: not a PNG' },
+    ]);
+    assert.equal(csv.split('\n')[0], 'file,Pneumonia,verdict,flags,error');
+    assert.match(csv, /\n"photo, cat\.png",0\.5,rejected-shown,not-chest-xray;rotated,\n/);
+    const t = table(csv);
+    assert.deepEqual(t.labels, ['Pneumonia']);
+    assert.deepEqual([...t.probabilities], [...close, 0.5]);
+    assert.equal(new Set(t.probabilities).size, close.length + 1);
+    assert.deepEqual(t.rejectedShown, [{ path: 'photo, cat.png', row: 8, flags: ['not-chest-xray', 'rotated'] }]);
+    assert.deepEqual(t.failed.map((f) => [f.path, f.error]), [
+      ['dog.png', 'rejected by the input checks: "not a chest X-ray"'],
+      ['broken.png', 'broken.png: not a PNG'],
+    ]);
+    // A rejected row without an error text is still not evaluated, and says why.
+    assert.deepEqual(table('file,Effusion,verdict,flags,error\na.png,,rejected,blank,\n').failed, [{ path: 'a.png', row: 1, error: 'rejected by the input checks (blank)' }]);
+    assert.throws(() => predictionsToCsv(['A', 'B'], [{ file: 'x.png', probabilities: [0.1] }]), /x\.png: 1 probabilities for 2 labels/);
+  });
+
   it('an error column is optional', () => {
     assert.deepEqual(table('file,Effusion\na.png,0.5\n').labels, ['Effusion']);
   });
 
   it('errors name the file, row, line, column and value', () => {
-    assert.throws(() => table('image,Effusion\na.png,0.5\n'), /pred\.csv: no "file" column; .* has the columns file, one probability per label, error; this one has "image", "Effusion"/);
+    assert.throws(() => table('image,Effusion\na.png,0.5\n'), /pred\.csv: no "file" column; .* has the columns file, one probability per label, verdict, flags, error; this one has "image", "Effusion"/);
     assert.throws(() => table('file,error\na.png,\n'), /pred\.csv: no probability columns/);
     assert.throws(() => table('file,Effusion,error\na.png,0.5,\nb.png,high,\n'), /pred\.csv, row 2 \(line 3\), column "Effusion", value "high": not a number/);
     assert.throws(() => table('file,Effusion,error\na.png,1.2,\n'), /row 1 \(line 2\), column "Effusion", value "1\.2": probability outside \[0, 1\]/);

@@ -9,7 +9,7 @@ import { readNihDataset } from '../../data/nih.js';
 import type { Dataset } from '../../data/dataset.js';
 import { evaluate, type EvaluationResult, type ThresholdSource } from '../../eval/evaluate.js';
 import { labelledSetFromDataset, readPredictionsFile, writeEvaluation } from '../../eval/files.js';
-import { type LabelledSet, matchPredictions, type MatchedPredictions, type PredictionTable } from '../../eval/predictions.js';
+import { type LabelledSet, matchPredictions, type MatchedPredictions, type PredictionTable, predictionsToCsv } from '../../eval/predictions.js';
 import { parseThresholdRule, type ThresholdRule } from '../../eval/thresholds.js';
 import { predictFiles } from '../../inference/files.js';
 import { Predictor } from '../../inference/predictor.js';
@@ -196,16 +196,18 @@ async function predictLabelledImages(options: EvalOptions): Promise<{ prediction
   const paths: string[] = [];
   const rows: number[] = [];
   const failed: PredictionTable['failed'] = [];
+  const rejectedShown: NonNullable<PredictionTable['rejectedShown']> = [];
   results.forEach((r, i) => {
     if (!r.prediction) failed.push({ path: r.file, row: i + 1, error: r.error ?? 'not predicted' });
     else {
       for (const finding of r.prediction.findings) probabilities.push(finding.probability);
       paths.push(r.file);
       rows.push(i + 1);
+      if (r.prediction.verdict === 'rejected-shown') rejectedShown.push({ path: r.file, row: i + 1, flags: r.prediction.inputFlags.map((f) => f.code) });
     }
   });
   return {
-    predictions: { file: path, labels: [...info.labels], paths, rows, probabilities: Float64Array.from(probabilities), failed },
+    predictions: { file: path, labels: [...info.labels], paths, rows, probabilities: Float64Array.from(probabilities), failed, rejectedShown },
     labelled: labelledSetFromDataset(dataset, options.labels),
     metadata: model.metadata,
   };
@@ -260,7 +262,11 @@ function thresholdMap(text: string, where: string): Record<string, number> {
 }
 
 function addMatchingNotes(result: EvaluationResult, matched: MatchedPredictions, labelsFile: string): void {
-  const { labelsWithoutPredictions, failedPredictions, labelsNotPredicted } = matched;
+  const { labelsWithoutPredictions, failedPredictions, labelsNotPredicted, rejectedShown } = matched;
+  if (rejectedShown.length > 0) {
+    const listed = rejectedShown.slice(0, 5).map((r) => `${r.path} (${r.flags.join(', ')})`).join('; ');
+    result.warnings.unshift(`${rejectedShown.length} evaluated image(s) were rejected by the input checks and predicted anyway (rejected-shown): ${listed}${rejectedShown.length > 5 ? '; ...' : ''}`);
+  }
   if (failedPredictions.length > 0) {
     const listed = failedPredictions.slice(0, 5).map((f) => `${f.path} (${f.error})`).join('; ');
     result.warnings.unshift(`${failedPredictions.length} image(s) could not be predicted and are not evaluated: ${listed}${failedPredictions.length > 5 ? '; ...' : ''}`);
@@ -282,15 +288,17 @@ function unmatchedDetails(matched: MatchedPredictions) {
 
 /** The predictions of a --model run, in `cxr predict --csv`'s format, so they can be evaluated again without the model. */
 function predictionsCsv(predictions: PredictionTable): string {
-  const quote = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
   const c = predictions.labels.length;
-  const lines = [['file', ...predictions.labels, 'error'].map(quote).join(',')];
-  predictions.paths.forEach((path, i) => {
-    const values = Array.from(predictions.probabilities.subarray(i * c, (i + 1) * c), (p) => p.toFixed(6));
-    lines.push([quote(path), ...values, ''].join(','));
-  });
-  for (const f of predictions.failed) lines.push([quote(f.path), ...predictions.labels.map(() => ''), quote(f.error)].join(','));
-  return `${lines.join('\n')}\n`;
+  const shown = new Map((predictions.rejectedShown ?? []).map((r) => [r.row, r.flags]));
+  return predictionsToCsv(predictions.labels, [
+    ...predictions.paths.map((file, i) => ({
+      file,
+      probabilities: predictions.probabilities.subarray(i * c, (i + 1) * c),
+      verdict: shown.has(predictions.rows[i]) ? 'rejected-shown' : 'accepted',
+      flags: shown.get(predictions.rows[i]) ?? [],
+    })),
+    ...predictions.failed.map((f) => ({ file: f.path, probabilities: null, error: f.error })),
+  ]);
 }
 
 function summaryTable(result: EvaluationResult): string {

@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { loadModel } from '../../api.js';
 import { listImageFiles, predictFiles, type FileResult } from '../../inference/files.js';
 import { Predictor } from '../../inference/predictor.js';
+import { predictionsToCsv } from '../../eval/predictions.js';
 import type { ModelInfo } from '../../models/metadata.js';
 import { positiveInt } from '../options.js';
 import { progressBar } from '../progress.js';
@@ -24,7 +25,7 @@ export function predictCommand(): Command {
     .argument('<images...>', 'image files and/or folders')
     .option('-m, --model <file>', 'cxr-lens model (.onnx); default: the embedded default model')
     .option('--json', 'print one JSON document: { model, findings } for one image, { model, images: [...] } for several')
-    .option('--csv <file>', 'also write one row per image: file, a probability per finding, and why there are none (error or rejection)')
+    .option('--csv <file>', 'also write one row per image: file, a probability per finding (every digit), verdict (accepted, rejected, rejected-shown), flags (the input checks\' codes) and error (why there are none)')
     .option('-b, --batch-size <n>', 'images per ONNX Runtime run', positiveInt('batch size'), 16)
     .option('-t, --threads <n>', 'threads per operator (default: all cores)', positiveInt('threads'))
     .option('-r, --recursive', 'descend into sub-folders of folder inputs')
@@ -32,8 +33,10 @@ export function predictCommand(): Command {
     .addHelpText(
       'after',
       `
-Probabilities are each finding's sigmoid (calibrated where the model is): findings are independent, so they do
-not add up to 1. Decisions are made only at the model's validated thresholds, named with the rule that chose them.
+Probabilities are each finding's sigmoid (calibrated where the model is: --json says \`calibrated\` per finding):
+findings are independent, so they do not add up to 1. Decisions are made only at the model's validated thresholds,
+named with the rule that chose them (and the threshold's confidence interval); a finding without one (too few
+validation positives) gets no decision and the reason.
 Every input is checked first: an image that does not look like a frontal chest X-ray (a photograph, another body
 part, a lateral, rotated, inverted, blank or tiny image) gets no findings, only the flags and their reasons.
 A file that cannot be read is reported (and the exit status is 1); the others are still predicted.
@@ -68,7 +71,9 @@ Examples:
         process.exitCode = 1;
       }
       const rejected = results.filter((r) => r.prediction?.verdict === 'rejected').length;
+      const shown = results.filter((r) => r.prediction?.verdict === 'rejected-shown').length;
       if (rejected > 0) process.stderr.write(`${rejected} of ${results.length} inputs were rejected by the input checks (no findings given; --show-rejected shows them anyway)\n`);
+      if (shown > 0) process.stderr.write(`${shown} of ${results.length} inputs were rejected by the input checks; their findings are shown anyway as asked (--show-rejected), marked rejected-shown: not to be trusted\n`);
     });
 }
 
@@ -96,16 +101,18 @@ function toJson(model: ReturnType<typeof describeModel>, results: FileResult[]) 
 }
 
 function toCsv(results: FileResult[], labels: string[]): string {
-  const quote = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-  // The columns `cxr eval` reads: a rejected input has no probabilities, and its "error" says why.
-  const rows = [['file', ...labels, 'error'].map(quote).join(',')];
-  for (const r of results) {
-    const findings = r.prediction?.findings ?? [];
-    const probabilities = findings.length ? findings.map((f) => f.probability.toFixed(6)) : labels.map(() => '');
-    const rejected = r.prediction?.verdict === 'rejected' ? `rejected by the input checks: ${r.prediction.inputFlags.map((f) => f.message).join('; ')}` : '';
-    rows.push([quote(r.file), ...probabilities, quote(r.error ?? rejected)].join(','));
-  }
-  return `${rows.join('\n')}\n`;
+  // The columns `cxr eval` reads: a rejected input has no probabilities, and its "error" says why; an input shown
+  // anyway keeps its probabilities, its verdict (rejected-shown) and its flags.
+  return predictionsToCsv(
+    labels,
+    results.map((r) => {
+      const p = r.prediction;
+      if (!p) return { file: r.file, probabilities: null, verdict: '', error: r.error };
+      const flags = p.inputFlags.map((f) => f.code);
+      if (p.verdict === 'rejected') return { file: r.file, probabilities: null, verdict: p.verdict, flags, error: `rejected by the input checks: ${p.inputFlags.filter((f) => f.severity === 'reject').map((f) => f.message).join('; ')}` };
+      return { file: r.file, probabilities: p.findings.map((f) => f.probability), verdict: p.verdict, flags };
+    }),
+  );
 }
 
 function toTable(model: ReturnType<typeof describeModel>, results: FileResult[]): string {
@@ -120,8 +127,10 @@ function toTable(model: ReturnType<typeof describeModel>, results: FileResult[])
     const width = Math.max(...findings.map((f) => f.name.length));
     for (const f of [...findings].sort((a, b) => b.probability - a.probability)) {
       const bar = '#'.repeat(Math.round(f.probability * 20)).padEnd(20, '.');
-      const decision = f.decision ? `  ${f.decision} at ${f.threshold?.toFixed(3)} (${f.thresholdRule})` : '';
-      lines.push(`  ${f.name.padEnd(width)}  ${(f.probability * 100).toFixed(1).padStart(5)}%  ${bar}${decision}`);
+      const decision = f.decision ? `  ${f.decision} at ${f.threshold?.toFixed(3)} (${f.thresholdRule})` : f.decisionNote ? `  no decision: ${f.decisionNote}` : '';
+      // Where the model calibrates other findings, say which probabilities are the plain sigmoid.
+      const plain = !f.calibrated && findings.some((g) => g.calibrated) ? ' (uncalibrated)' : '';
+      lines.push(`  ${f.name.padEnd(width)}  ${(f.probability * 100).toFixed(1).padStart(5)}%  ${bar}${plain}${decision}`);
     }
     lines.push('');
   }
