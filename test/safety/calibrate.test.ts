@@ -137,7 +137,8 @@ describe('input checks on real negatives', () => {
       ['logits', 'features', 'safety.ood', 'safety.heads'],
     );
     assert.equal(info.calibration?.method, 'platt');
-    assert.equal(info.thresholds?.rule, 'youden');
+    assert.equal(info.thresholds?.rule, 'specificity:0.9', 'the default rule');
+    assert.deepEqual(info.thresholds, result.thresholds, 'intervals and withheld findings travel in the file');
   });
 
   it('the Predictor withholds findings for rejected inputs, gives them marked on request, and accepts real held-out images', async () => {
@@ -181,13 +182,20 @@ describe('calibration and operating points', () => {
     assert.ok(Math.abs(ece[1].before - meanEce(result.test!.uncalibrated)) < 1e-12);
   });
 
-  it('every stored threshold reproduces its sensitivity and specificity through the run-time code', () => {
-    assert.ok(result.operatingPoints.length >= 10, `${result.operatingPoints.length} thresholds`);
+  it('every stored threshold reproduces its sensitivity and specificity through the run-time code; each finding has a threshold with its CI or the reason it has none', (t) => {
+    t.diagnostic(JSON.stringify({ withheld: result.thresholds.withheld, skipped: result.calibration.skipped }));
+    assert.ok(result.operatingPoints.length >= 3, `${result.operatingPoints.length} thresholds`);
     for (const p of result.operatingPoints) {
       assert.equal(p.reproduced.sensitivity, p.stated.sensitivity, p.label);
       assert.equal(p.reproduced.specificity, p.stated.specificity, p.label);
+      assert.ok(p.stated.specificity >= 0.9, `${p.label}: specificity ${p.stated.specificity}`);
       assert.equal(result.thresholds.values[p.label], p.threshold);
+      assert.deepEqual(result.thresholds.intervals?.[p.label], p.interval);
+      assert.ok(p.interval && p.interval[0] <= p.threshold && p.threshold <= p.interval[1], `${p.label}: ${p.threshold} in ${p.interval}`);
     }
+    const withheld = Object.keys(result.thresholds.withheld ?? {});
+    assert.deepEqual([...result.operatingPoints.map((p) => p.label), ...withheld].sort(), [...split.validation.labelSet.labels].sort());
+    for (const label of withheld) assert.match(result.thresholds.withheld![label], /a stable threshold needs at least 10|no threshold reaches/, label);
   });
 
   it('a target-sensitivity rule is met on the data it was chosen on, through the model file and the Predictor', async () => {
