@@ -10,7 +10,7 @@ import type { ModelCard } from '../../src/serve/model-card.js';
  * A finding as the API gives it, with the optional fields newer servers add: why no decision was made, and whether
  * the probability was recalibrated. Older answers lack them; the viewer shows them only when present.
  */
-export type FindingView = FindingResult & { decisionNote?: string | null; calibrated?: boolean | null };
+export type FindingView = FindingResult & { decisionNote?: string | null; calibrated?: boolean | null; thresholdInterval?: [number, number] | null };
 
 const GROUP = { positive: 0, negative: 1, none: 2 } as const;
 
@@ -42,6 +42,14 @@ export function thresholdText(f: FindingView): string {
   if (f.threshold === null) return '';
   const rule = ruleText(f.thresholdRule);
   return `≥ ${percent(f.threshold)}${rule ? ` · ${rule}` : ''}`;
+}
+
+/** The threshold in full, for a tooltip: "threshold 23.3% (interval 18.0-29.1%), chosen by Youden's J". */
+export function thresholdTitle(f: FindingView): string | undefined {
+  if (f.threshold === null) return undefined;
+  const interval = f.thresholdInterval ? ` (confidence interval ${percent(f.thresholdInterval[0])} to ${percent(f.thresholdInterval[1])})` : '';
+  const rule = ruleText(f.thresholdRule);
+  return `positive when the probability is at least ${percent(f.threshold)}${interval}${rule ? `; threshold chosen by ${rule}` : ''}`;
 }
 
 /** Why a finding has no decision: the API's note, else the model card's reason for withholding it, else the plain fact. */

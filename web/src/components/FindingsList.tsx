@@ -4,7 +4,7 @@
  * Findings the model makes no decision on say so, with the reason when the API or the model card gives one.
  */
 import type { ModelCard } from '../../../src/serve/model-card.js';
-import { decisionOf, type FindingView, noDecisionReason, orderFindings, percent, thresholdText } from '../findings.js';
+import { decisionOf, type FindingView, noDecisionReason, orderFindings, percent, thresholdText, thresholdTitle } from '../findings.js';
 
 const LABEL = { positive: 'positive', negative: 'negative', none: 'no decision' } as const;
 
@@ -42,6 +42,8 @@ export function FindingsList(props: {
   const sorted = orderFindings(props.findings);
   const positives = sorted.filter((f) => f.decision === 'positive');
   const decided = sorted.filter((f) => f.decision !== null).length;
+  // When no probability is calibrated, say it once rather than on every row.
+  const noneCalibrated = sorted.length > 0 && sorted.every((f) => f.calibrated === false);
   return (
     <section class={`findings ${props.caution ?? ''}`} aria-labelledby="findings-title" data-caution={props.caution ?? ''}>
       <div class="findings-head">
@@ -55,6 +57,7 @@ export function FindingsList(props: {
               {decided < sorted.length ? `, ${sorted.length - decided} no decision` : ''}
             </>
           )}
+          {noneCalibrated && <span class="uncalibrated"> Probabilities uncalibrated (plain sigmoid).</span>}
         </p>
       </div>
       {props.caution === 'untrusted' && (
@@ -79,13 +82,13 @@ export function FindingsList(props: {
                 <span class={`finding-call ${decision}`}>{LABEL[decision]}</span>
                 <span class="finding-value" title={f.calibrated === true ? 'calibrated probability' : f.calibrated === false ? 'not recalibrated: the plain sigmoid' : undefined}>
                   {percent(f.probability)}
-                  {f.calibrated === false && <small class="uncalibrated">uncalibrated</small>}
+                  {f.calibrated === false && !noneCalibrated && <small class="uncalibrated">uncalibrated</small>}
                 </span>
                 <span class="bar" aria-hidden="true">
                   <span class="bar-fill" style={{ width: `${f.probability * 100}%` }} />
                   {f.threshold !== null && <span class="bar-threshold" style={{ left: `${f.threshold * 100}%` }} />}
                 </span>
-                <span class="finding-decision">{f.decision === null ? noDecisionReason(f, props.card) : `${thresholdText(f)}${f.decisionNote ? ` · ${f.decisionNote}` : ''}`}</span>
+                <span class="finding-decision" title={thresholdTitle(f)}>{f.decision === null ? noDecisionReason(f, props.card) : `${thresholdText(f)}${f.decisionNote ? ` · ${f.decisionNote}` : ''}`}</span>
               </button>
             </li>
           );
