@@ -67,8 +67,12 @@ export async function finishRun(outcome: TrainOutcome, config: TrainConfig, outD
   );
   const { model, thresholds } = fitted;
   const fixed = (source: string) => ({ kind: 'fixed' as const, values: thresholds.values, source });
-  // On validation the rule chooses again on the same calibrated probabilities (the same thresholds, marked optimistic).
-  const validationResult = evaluate(fitted.validation.calibrated, { thresholds: { kind: 'rule', rule }, bootstrap: { resamples: 1000, byCluster: true } });
+  // On validation, the stored thresholds (chosen on these same probabilities, so optimistic there); a finding withheld a
+  // threshold (too few validation positives) gets none here either, as at run time.
+  const validationResult = evaluate(fitted.validation.calibrated, {
+    thresholds: fixed(`${thresholds.rule}, chosen on this same ${validationSource} (optimistic here)`),
+    bootstrap: { resamples: 1000, byCluster: true },
+  });
   const testResult = fitted.test
     ? evaluate(fitted.test.calibrated, { thresholds: fixed(`${thresholds.rule}, chosen on the ${validationSource}`), bootstrap: { resamples: 1000, byCluster: true } })
     : null;

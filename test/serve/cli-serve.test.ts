@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { DEFAULT_MODEL_PATH } from '../../src/api.js';
+import { readModelInfo } from '../../src/models/metadata.js';
+import { readModelFile } from '../../src/onnx/index.js';
 import { REPO_ROOT } from '../helpers/fixtures.js';
 import { makeTestModel } from './helpers.js';
 
@@ -34,11 +37,18 @@ describe('cxr serve', () => {
   it('without --model (npm start): serves the embedded default model with its thresholds and checks', async () => {
     const { address, stop } = await startServe(['--port', '0', '--workers', '1']);
     try {
-      const card = (await (await fetch(`${address}/api/v1/model`)).json()) as { architecture: string; labels: string[]; thresholds: { rule: string; values: Record<string, number> }; calibration: unknown; inputChecks: unknown };
+      const card = (await (await fetch(`${address}/api/v1/model`)).json()) as {
+        architecture: string;
+        labels: string[];
+        thresholds: { rule: string; values: Record<string, number>; withheld?: Record<string, string> };
+        calibration: unknown;
+        inputChecks: unknown;
+      };
       assert.equal(card.architecture, 'mobilenet_v2');
       assert.equal(card.labels.length, 14);
-      assert.equal(card.thresholds.rule, 'youden');
-      assert.deepEqual(Object.keys(card.thresholds.values), card.labels);
+      // The rule the model file stores; every finding has a threshold or the reason it has none.
+      assert.equal(card.thresholds.rule, readModelInfo(readModelFile(DEFAULT_MODEL_PATH)).thresholds?.rule);
+      assert.deepEqual([...Object.keys(card.thresholds.values), ...Object.keys(card.thresholds.withheld ?? {})].sort(), [...card.labels].sort());
       assert.ok(card.calibration && card.inputChecks, 'calibrated, with input checks');
     } finally {
       assert.equal(await stop(), 0);
