@@ -11,7 +11,7 @@ import { DEFAULT_MODEL_PATH } from '../../src/api.js';
 import { auroc } from '../../src/eval/roc.js';
 import { DEFAULT_THRESHOLD_RULE, chooseThreshold, describeThresholdRule, thresholdInterval } from '../../src/eval/thresholds.js';
 import { findingsFromLogits } from '../../src/inference/findings.js';
-import { readModelInfo } from '../../src/models/metadata.js';
+import { readModelInfo, setThresholds } from '../../src/models/metadata.js';
 import { readModelFile } from '../../src/onnx/index.js';
 import { type LabelledImages, chooseThresholds, labelledImages } from '../../src/safety/calibrate.js';
 import { MIN_PER_CLASS, calibratedProbabilities, fitCalibration, labelColumn } from '../../src/safety/calibration.js';
@@ -140,5 +140,25 @@ describe('calibration of the default model on its real validation images', () =>
     // With every image in one cluster, each resample draws all of them: the interval collapses onto the threshold.
     const one = thresholdInterval(scores, truth, DEFAULT_THRESHOLD_RULE, { resamples: 20, clusters: new Int32Array(scores.length) });
     assert.deepEqual([one?.lower, one?.upper], [chosen, chosen]);
+  });
+});
+
+describe('thresholds in the model file', () => {
+  it('new fields round-trip, older thresholds without them still load, and malformed ones are refused naming the field', () => {
+    const model = readModelFile(DEFAULT_MODEL_PATH);
+    const calibration = fitCalibration({ labels, logits, targets: validation.targets, mask: validation.mask }, 'platt', validation.description);
+    const { thresholds } = chooseThresholds(labels, logits, validation, calibration, DEFAULT_THRESHOLD_RULE, { resamples: 100 });
+    setThresholds(model, thresholds);
+    assert.deepEqual(readModelInfo(model).thresholds, thresholds);
+    setThresholds(model, { rule: 'youden', source: 'older model', values: { Effusion: 0.2 } });
+    assert.deepEqual(readModelInfo(model).thresholds?.values, { Effusion: 0.2 });
+    const bad = (extra: object, message: RegExp) => {
+      setThresholds(model, { rule: 'youden', source: 's', values: { Effusion: 0.2 }, ...extra });
+      assert.throws(() => readModelInfo(model, 'm.onnx'), message);
+    };
+    bad({ intervals: { Effusion: [0.3, 0.1] } }, /m\.onnx: metadata "cxr\.thresholds" "intervals" gives "Effusion" \[0\.3,0\.1\]; expected \[lower, upper\]/);
+    bad({ intervals: { Lungs: [0.1, 0.3] } }, /"intervals" names "Lungs", which is not one of the model's labels/);
+    bad({ withheld: { Effusion: 'too few' } }, /gives "Effusion" a threshold and also withholds it/);
+    bad({ withheld: { Hernia: '' } }, /"withheld" must give "Hernia" a reason/);
   });
 });
