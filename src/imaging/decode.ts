@@ -60,13 +60,21 @@ async function decodeRaster(bytes: Uint8Array, source: string, format: ImageForm
   const maxValue = sixteen ? 65535 : 255;
   const pixels = sixteen ? new Uint16Array(count) : new Uint8Array(count);
   const hasAlpha = channels === 2 || channels === 4;
+  // Radiographs are gray: the mean chroma of a colour file tells a photo or a drawing from a film saved in colour.
+  let colourfulness = 0;
   if (channels <= 2) {
     for (let i = 0; i < count; i++) pixels[i] = samples[i * channels];
   } else {
     // PIL's convert('L'): L = R*299/1000 + G*587/1000 + B*114/1000, in its fixed-point form (exact when R = G = B).
+    let chroma = 0;
     for (let i = 0, j = 0; i < count; i++, j += channels) {
-      pixels[i] = Math.floor((samples[j] * 19595 + samples[j + 1] * 38470 + samples[j + 2] * 7471 + 0x8000) / 65536);
+      const r = samples[j];
+      const g = samples[j + 1];
+      const b = samples[j + 2];
+      pixels[i] = Math.floor((r * 19595 + g * 38470 + b * 7471 + 0x8000) / 65536);
+      chroma += Math.max(r, g, b) - Math.min(r, g, b);
     }
+    colourfulness = chroma / (count * maxValue);
   }
   if (colour) {
     const from = space === 'cmyk' ? 'CMYK (via sRGB)' : hasAlpha ? 'RGBA' : 'RGB';
@@ -89,7 +97,7 @@ async function decodeRaster(bytes: Uint8Array, source: string, format: ImageForm
     maxValue,
     format,
     source,
-    metadata: { bitsStored: sixteen ? 16 : 8 },
+    metadata: { bitsStored: sixteen ? 16 : 8, colourfulness },
     notes,
   };
 }

@@ -25,6 +25,8 @@ export interface ImageMetadata {
   bodyPart?: string;
   imageLaterality?: string;
   seriesDescription?: string;
+  /** Mean over pixels of (max - min) of the colour channels, on [0, 1]: 0 for gray files (PNG and JPEG only). */
+  colourfulness?: number;
   sopClassUid?: string;
   transferSyntaxUid?: string;
   /** Bits per sample of the source: PNG bit depth, DICOM Bits Stored. */

@@ -74,15 +74,17 @@ export interface Calibration {
 }
 
 /** The checks that have a threshold stored in the model. */
-export const THRESHOLDED_CHECKS = ['not-chest-xray', 'rotated', 'inverted', 'blank', 'too-small'] as const;
+export const THRESHOLDED_CHECKS = ['not-chest-xray', 'rotated', 'inverted', 'mirrored', 'blank', 'too-small'] as const;
 export type ThresholdedCheck = (typeof THRESHOLDED_CHECKS)[number];
 
 export interface SafetyCheckSpec {
   code: ThresholdedCheck;
   /**
    * Where the score comes from: `ood` (the out-of-distribution output), `head:<i>` (column i of the heads output),
-   * `spread` (1st-99th percentile intensity range), `smoothness` (neighbour correlation) or `shorterSide` (pixels).
-   * A model has at most one check per score.
+   * `spread` (1st-99th percentile intensity range), `smoothness` (neighbour correlation), `shorterSide` (pixels),
+   * `colourfulness` (mean chroma), `layout` (the thumbnail's distance to real films) or `orientation:<rotated|
+   * inverted|mirrored>` (the orientation network). A model has at most one check per score and severity: a score
+   * may warn at one threshold and reject at a higher one.
    */
   score: string;
   threshold: number;
@@ -101,6 +103,8 @@ export interface SafetyMeasurement {
   aurocs: Record<string, number>;
   /** Share of this kind rejected (at least one reject flag) at the stored thresholds. */
   rejected: number;
+  /** Share accepted with a warning (findings shown, marked), where measured. */
+  warned?: number;
 }
 
 export interface SafetyInfo {
@@ -115,7 +119,24 @@ export interface SafetyInfo {
   source: string;
   /** How well each check separated real held-out images from invalid ones, when measured. */
   measured?: SafetyMeasurement[];
+  /** The orientation network (safety/orientation.ts), base64 float32 weights. */
+  orientation?: { hidden: number; thumbnail: number; weights: string };
+  /** The Gaussian of real films' standardised thumbnails (safety/layout.ts), base64 float32 arrays. */
+  layout?: StoredGaussian;
 }
+
+/** A PPCA Gaussian as stored: mean [C], basis [C, k] row-major and variances [k] as base64 float32. */
+export interface StoredGaussian {
+  channels: number;
+  components: number;
+  mean: string;
+  basis: string;
+  variances: string;
+  residualVariance: number;
+}
+
+/** Scores a check may read besides `head:<i>`. */
+export const CHECK_SCORES = ['ood', 'spread', 'smoothness', 'shorterSide', 'colourfulness', 'layout', 'orientation:rotated', 'orientation:inverted', 'orientation:mirrored'] as const;
 
 const KEY = {
   format: 'cxr.format',
@@ -250,10 +271,14 @@ function validSafety(value: unknown, source: string): SafetyInfo {
     const where = `check ${i + 1}`;
     if (!(THRESHOLDED_CHECKS as readonly unknown[]).includes(check?.code)) fail(`${where} has the unknown code ${JSON.stringify(check?.code)}`);
     const head = /^head:(\d+)$/.exec(String(check.score));
-    if (!(['ood', 'spread', 'smoothness', 'shorterSide'].includes(String(check.score)) || (head && Number(head[1]) < (s.heads as string[]).length))) {
+    if (!((CHECK_SCORES as readonly string[]).includes(String(check.score)) || (head && Number(head[1]) < (s.heads as string[]).length))) {
       fail(`${where} (${check.code}) reads the unknown score ${JSON.stringify(check.score)}`);
     }
-    if ((s.checks as SafetyCheckSpec[]).findIndex((c) => c.score === check.score) !== i) fail(`${where} (${check.code}) reads the score "${check.score}" a check before it already reads`);
+    if ((s.checks as SafetyCheckSpec[]).findIndex((c) => c.score === check.score && c.severity === check.severity) !== i) {
+      fail(`${where} (${check.code}) reads the score "${check.score}" at the severity a check before it already has`);
+    }
+    if (String(check.score).startsWith('orientation:') && !s.orientation) fail(`${where} (${check.code}) reads the orientation network, which the metadata does not store`);
+    if (check.score === 'layout' && !s.layout) fail(`${where} (${check.code}) reads the thumbnail Gaussian, which the metadata does not store`);
     if (typeof check.threshold !== 'number' || !Number.isFinite(check.threshold)) fail(`${where} (${check.code}) has no finite threshold`);
     if (check.direction !== 'above' && check.direction !== 'below') fail(`${where} (${check.code}) must have the direction "above" or "below"`);
     if (check.severity !== 'warning' && check.severity !== 'reject') fail(`${where} (${check.code}) must have the severity "warning" or "reject"`);

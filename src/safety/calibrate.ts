@@ -17,7 +17,7 @@ import { type CalibrationMethod, MIN_PER_CLASS, calibratedProbabilities, fitCali
 import { labelPrevalence } from './prior-shift.js';
 import type { Corruption } from './corrupt.js';
 import { type ImageOutputs, type ImageSource, corrupted, fileSource, runImages } from './features.js';
-import { type SafetyFitOptions, column, fitSafety } from './fit.js';
+import { type SafetyFitOptions, column, evenlySpaced, fitSafety } from './fit.js';
 import { verdictOf } from './flags.js';
 
 /** Images with their labels in the model's label order. */
@@ -30,6 +30,8 @@ export interface LabelledImages {
   mask: Float32Array;
   /** Patient of each image. */
   clusters: string[];
+  /** View of each image ('AP', 'PA', or '' where unknown), when known: false refusals are measured per view. */
+  views?: string[];
 }
 
 export interface NegativeSet {
@@ -88,9 +90,11 @@ export interface CalibrateResult {
   operatingPoints: OperatingPointCheck[];
 }
 
-const SYNTHETIC: Record<Exclude<Corruption, 'rotate270'>, string> = {
+const SYNTHETIC: Record<Corruption, string> = {
   rotate90: 'NIH frontal images rotated 90 degrees',
   rotate180: 'NIH frontal images rotated 180 degrees',
+  rotate270: 'NIH frontal images rotated 270 degrees',
+  mirror: 'NIH frontal images mirrored left-right (should warn, not refuse)',
   invert: 'NIH frontal images inverted',
   crop: 'NIH frontal images heavily cropped (30% of each side)',
   blank: 'blank images (one gray level)',
@@ -158,6 +162,12 @@ export async function calibrateModel(model: Model, data: CalibrateData, options:
   ];
   const positivesDescription = data.test && data.test.sources.length > 0 ? data.test.description : data.validation.description;
   const measured: SafetyMeasurement[] = [measureKind(`real frontal chest X-rays, held out (${positivesDescription})`, heldOut, fit.safety, null)];
+  // False refusals per view: bedside AP films differ from PA films, and each must pass.
+  const views = data.test && data.test.sources.length > 0 ? data.test.views : data.validation.views;
+  for (const view of [...new Set(views ?? [])].filter((v) => v !== '').sort()) {
+    const rows = (views ?? []).flatMap((v, i) => (v === view ? [i] : []));
+    measured.push(measureKind(`real frontal chest X-rays, held out, ${view} view`, subsetOutputs(heldOut, rows), fit.safety, null));
+  }
   for (const negative of negatives) {
     say(`measuring the checks on ${negative.sources.length} ${negative.kind}`);
     measured.push(measureKind(negative.kind, await runImages(fitted, negative.sources, run), fit.safety, heldOut));
@@ -316,6 +326,10 @@ function measureKind(kind: string, outputs: ImageOutputs, safety: SafetyInfo, he
         if (spec.score === 'spread') return Float64Array.from(o.statistics, (s) => sign * s.spread);
         if (spec.score === 'shorterSide') return Float64Array.from(o.statistics, (s) => sign * s.shorterSide);
         if (spec.score === 'smoothness') return Float64Array.from(o.statistics, (s) => sign * s.smoothness);
+        if (spec.score === 'colourfulness') return Float64Array.from(o.colourfulness, (v) => sign * v);
+        if (spec.score === 'layout') return Float64Array.from(o.picture ?? [], (p) => sign * (p.layout ?? 0));
+        const turned = /^orientation:(rotated|inverted|mirrored)$/.exec(spec.score);
+        if (turned) return Float64Array.from(o.picture ?? [], (p) => sign * (p.orientation?.[turned[1] as 'rotated'] ?? 0));
         return Float64Array.from(column(o.heads!, Number(spec.score.split(':')[1])), (v) => sign * v);
       };
       const positive = score(heldOut);
@@ -323,14 +337,26 @@ function measureKind(kind: string, outputs: ImageOutputs, safety: SafetyInfo, he
       aurocs[spec.score] = auroc(Float64Array.from([...positive, ...negative]), Uint8Array.from([...positive].map(() => 0).concat([...negative].map(() => 1))));
     }
   }
-  return { kind, images: outputs.ids.length, aurocs, rejected: rejected / outputs.ids.length };
+  const warned = (outputs.flags ?? []).filter((flags) => verdictOf(flags, false) === 'accepted' && flags.some((f) => f.severity === 'warning')).length;
+  return { kind, images: outputs.ids.length, aurocs, rejected: rejected / outputs.ids.length, warned: warned / outputs.ids.length };
 }
 
-/** At most `count` items, evenly spaced over the list (all of them when it is shorter). */
-function evenlySpaced<T>(items: readonly T[], count: number): T[] {
-  if (items.length <= count) return [...items];
-  return Array.from({ length: count }, (_, i) => items[Math.floor((i * items.length) / count)]);
+/** The outputs of some of the images (rows), for measuring a group on its own. */
+function subsetOutputs(o: ImageOutputs, rows: readonly number[]): ImageOutputs {
+  const pick = <T>(items: readonly T[] | undefined) => items && rows.map((i) => items[i]);
+  return {
+    ids: pick(o.ids)!,
+    pooled: { rows: 0, columns: 0, data: new Float32Array(0) },
+    logits: { rows: 0, columns: 0, data: new Float32Array(0) },
+    statistics: pick(o.statistics)!,
+    thumbnails: pick(o.thumbnails)!,
+    colourfulness: Float64Array.from(rows, (i) => o.colourfulness[i]),
+    ...(o.ood ? { ood: Float32Array.from(rows, (i) => o.ood![i]) } : {}),
+    ...(o.picture ? { picture: pick(o.picture) } : {}),
+    ...(o.flags ? { flags: pick(o.flags) } : {}),
+  };
 }
+
 
 /** Labelled images of a dataset's records (labels in the dataset's order, which must be the model's). */
 export function labelledImages(dataset: Dataset, description: string): LabelledImages {
@@ -344,6 +370,14 @@ export function labelledImages(dataset: Dataset, description: string): LabelledI
       mask[i * c + j] = r.mask[j];
     }
   });
-  return { description, sources: dataset.records.map((r) => fileSource(r.imagePath)), targets, mask, clusters: dataset.records.map((r) => r.patientId) };
+  const views = dataset.records.map((r) => (r.metadata?.projection ?? r.metadata?.view ?? '').trim().toUpperCase());
+  return {
+    description,
+    sources: dataset.records.map((r) => fileSource(r.imagePath)),
+    targets,
+    mask,
+    clusters: dataset.records.map((r) => r.patientId),
+    ...(views.some((v) => v !== '') ? { views } : {}),
+  };
 }
 

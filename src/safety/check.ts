@@ -6,7 +6,10 @@
  */
 import type { DecodedImage } from '../imaging/image.js';
 import type { SafetyCheckSpec, SafetyInfo } from '../models/metadata.js';
+import type { GaussianModel } from './detector.js';
 import { type InputCheck, type InputFlag, isFlagged } from './flags.js';
+import { decodeGaussian, layoutScore } from './layout.js';
+import { type OrientationNet, type OrientationScores, decodeOrientationNet, orientationScores, symmetryProbabilities, thumbnail } from './orientation.js';
 import { DEFAULT_IMAGE_THRESHOLDS, type ImageCheckThresholds, type ImageStatistics, dicomFlags, imageFlags, imageStatistics } from './image-checks.js';
 
 /** What the model's safety outputs gave for one image. */
@@ -28,18 +31,26 @@ export function imageThresholds(safety: SafetyInfo | undefined): ImageCheckThres
   const small = find('shorterSide');
   const blank = find('spread');
   const smooth = find('smoothness');
+  const colour = find('colourfulness');
   const d = DEFAULT_IMAGE_THRESHOLDS;
   return {
     minSide: small?.threshold ?? d.minSide,
     minSpread: blank?.threshold ?? d.minSpread,
     minSmoothness: smooth?.threshold ?? d.minSmoothness,
-    rule: { minSide: small?.rule ?? d.rule.minSide, minSpread: blank?.rule ?? d.rule.minSpread, minSmoothness: smooth?.rule ?? d.rule.minSmoothness },
+    maxColourfulness: colour?.threshold ?? d.maxColourfulness,
+    rule: {
+      minSide: small?.rule ?? d.rule.minSide,
+      minSpread: blank?.rule ?? d.rule.minSpread,
+      minSmoothness: smooth?.rule ?? d.rule.minSmoothness,
+      maxColourfulness: colour?.rule ?? d.rule.maxColourfulness,
+    },
   };
 }
 
 export function checkInput(image: DecodedImage, scores: SafetyScores, safety: SafetyInfo | undefined, stats: ImageStatistics = imageStatistics(image)): CheckResult {
   const thresholds = imageThresholds(safety);
-  const flags = [...imageFlags(stats, thresholds), ...dicomFlags(image)];
+  const colourfulness = image.metadata.colourfulness ?? 0;
+  const flags = [...imageFlags(stats, thresholds, colourfulness), ...dicomFlags(image)];
   const checks: InputCheck[] = [
     { code: 'too-small', score: stats.shorterSide, threshold: thresholds.minSide, direction: 'below', flagged: stats.shorterSide < thresholds.minSide },
     { code: 'blank', score: stats.spread, threshold: thresholds.minSpread, direction: 'below', flagged: stats.spread < thresholds.minSpread },
@@ -50,35 +61,71 @@ export function checkInput(image: DecodedImage, scores: SafetyScores, safety: Sa
       direction: 'below',
       flagged: stats.spread >= thresholds.minSpread && stats.smoothness < thresholds.minSmoothness,
     },
+    { code: 'not-chest-xray', score: colourfulness, threshold: thresholds.maxColourfulness, direction: 'above', flagged: colourfulness > thresholds.maxColourfulness },
   ];
   // A model without safety metadata gets the image and DICOM-tag checks only (its card says so).
-  for (const spec of safety?.checks ?? []) {
-    const score = modelScore(spec, scores);
+  const specs = safety?.checks ?? [];
+  const computed = safety ? pictureScores(image, safety) : {};
+  for (const spec of specs) {
+    const score = modelScore(spec, scores, computed);
     if (score === undefined) continue;
     const flagged = isFlagged(score, spec.threshold, spec.direction);
     checks.push({ code: spec.code, score, threshold: spec.threshold, direction: spec.direction, flagged });
-    if (flagged) flags.push({ code: spec.code, severity: spec.severity, message: messageOf(spec, score, image), score, threshold: spec.threshold, rule: spec.rule });
+    // A score that warns at one threshold and rejects at another raises only its most severe flag.
+    const rejectedToo = spec.severity !== 'reject' && specs.some((s) => s !== spec && s.score === spec.score && s.severity === 'reject' && isFlagged(score, s.threshold, s.direction));
+    if (flagged && !rejectedToo) flags.push({ code: spec.code, severity: spec.severity, message: messageOf(spec, score, image), score, threshold: spec.threshold, rule: spec.rule });
   }
   return { flags, checks };
 }
 
+/** The scores computed here from the picture itself (thumbnail layout, orientation), where the model stores their fits. */
+export interface PictureScores {
+  layout?: number;
+  orientation?: OrientationScores;
+}
+
+const decoded = new WeakMap<SafetyInfo, { layout?: GaussianModel; orientation?: OrientationNet }>();
+
+export function pictureScores(image: DecodedImage, safety: SafetyInfo): PictureScores {
+  if (!safety.layout && !safety.orientation) return {};
+  let fits = decoded.get(safety);
+  if (!fits) {
+    fits = { layout: safety.layout && decodeGaussian(safety.layout), orientation: safety.orientation && decodeOrientationNet(safety.orientation) };
+    decoded.set(safety, fits);
+  }
+  const t = thumbnail(image);
+  return {
+    ...(fits.layout ? { layout: layoutScore(fits.layout, t) } : {}),
+    ...(fits.orientation ? { orientation: orientationScores(symmetryProbabilities(fits.orientation, t)) } : {}),
+  };
+}
+
 /** The score a model check reads; undefined for the image checks (spread, shorterSide, smoothness), handled above. */
-function modelScore(spec: SafetyCheckSpec, scores: SafetyScores): number | undefined {
+function modelScore(spec: SafetyCheckSpec, scores: SafetyScores, computed: PictureScores): number | undefined {
   if (spec.score === 'ood') return scores.ood;
+  if (spec.score === 'layout') return computed.layout;
+  const orientation = /^orientation:(rotated|inverted|mirrored)$/.exec(spec.score);
+  if (orientation) return computed.orientation?.[orientation[1] as 'rotated' | 'inverted' | 'mirrored'];
   const head = /^head:(\d+)$/.exec(spec.score);
   return head ? scores.heads?.[Number(head[1])] : undefined;
 }
 
 function messageOf(spec: SafetyCheckSpec, score: number, image: DecodedImage): string {
   const measured = `(score ${score.toFixed(3)}, threshold ${spec.threshold.toFixed(3)})`;
+  const unsure = spec.severity === 'warning' ? 'possibly: ' : '';
   switch (spec.code) {
     case 'not-chest-xray':
-      return `the image does not look like the frontal chest X-rays this model was trained on ${measured}: it may be another body part, another kind of image, or a chest X-ray unlike the training data`;
+      if (spec.score === 'layout') {
+        return `${unsure}the picture is not laid out like a frontal chest X-ray ${measured}: light and dark sit where no chest film of the fitting data has them (a photograph, a document, another body part, or a heavily cropped film)`;
+      }
+      return `${unsure}the image does not look like the frontal chest X-rays this model was trained on ${measured}: it may be another body part, another kind of image, or a chest X-ray unlike the training data`;
     case 'rotated':
-      return `the image looks rotated by 90 or 180 degrees ${measured}: turn it upright and try again`;
+      return `${unsure}the image looks turned by 90, 180 or 270 degrees ${measured}: turn it upright and try again`;
+    case 'mirrored':
+      return `${unsure}the film looks mirrored left-right (heart on the right) ${measured}: a flipped image, or dextrocardia; findings are shown, check the side markers`;
     case 'inverted': {
       const header = image.metadata.photometric === 'MONOCHROME1' && image.metadata.inverted ? '; its header says MONOCHROME1 and was inverted for display, but the pixels may already be MONOCHROME2' : '';
-      return `the image looks inverted, bones dark and air bright ${measured}${header}`;
+      return `${unsure}the image looks inverted, bones dark and air bright ${measured}${header}`;
     }
     default:
       return `${spec.code} ${measured}`;

@@ -6,8 +6,8 @@
 import type { DecodedImage } from '../imaging/image.js';
 import { createRng } from '../imaging/augment.js';
 
-export type Corruption = 'rotate90' | 'rotate180' | 'rotate270' | 'invert' | 'crop' | 'blank' | 'noise';
-export const CORRUPTIONS: readonly Corruption[] = ['rotate90', 'rotate180', 'rotate270', 'invert', 'crop', 'blank', 'noise'];
+export type Corruption = 'rotate90' | 'rotate180' | 'rotate270' | 'mirror' | 'invert' | 'crop' | 'blank' | 'noise';
+export const CORRUPTIONS: readonly Corruption[] = ['rotate90', 'rotate180', 'rotate270', 'mirror', 'invert', 'crop', 'blank', 'noise'];
 
 function derived(image: DecodedImage, width: number, height: number, pixels: Uint8Array | Uint16Array, note: string): DecodedImage {
   return { ...image, width, height, pixels, metadata: { ...image.metadata }, notes: [...image.notes, note], source: `${image.source} [${note}]` };
@@ -33,6 +33,14 @@ export function rotate(image: DecodedImage, degrees: 90 | 180 | 270): DecodedIma
     }
   }
   return derived(image, ow, oh, out, `rotated ${degrees} degrees`);
+}
+
+/** Mirrored left-right: the heart on the right, as a flipped film (or dextrocardia) shows it. */
+export function mirror(image: DecodedImage): DecodedImage {
+  const { width: w, height: h } = image;
+  const out = like(image, image.pixels.length);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) out[y * w + x] = image.pixels[y * w + (w - 1 - x)];
+  return derived(image, w, h, out, 'mirrored');
 }
 
 /** Black for white: what a MONOCHROME1 image looks like when its photometric interpretation is ignored. */
@@ -78,6 +86,8 @@ export function corrupt(image: DecodedImage, kind: Corruption, seed: number): De
       return rotate(image, 180);
     case 'rotate270':
       return rotate(image, 270);
+    case 'mirror':
+      return mirror(image);
     case 'invert':
       return invert(image);
     case 'crop':

@@ -12,9 +12,10 @@ import { type HostTensor, type Model, float32 } from '../onnx/index.js';
 import { OrtSession } from '../runtime/session.js';
 import { type Corruption, corrupt } from './corrupt.js';
 import type { FeatureMatrix } from './detector.js';
-import { checkInput } from './check.js';
+import { type PictureScores, checkInput, pictureScores } from './check.js';
 import type { InputFlag } from './flags.js';
 import { type ImageStatistics, imageStatistics } from './image-checks.js';
+import { rawThumbnail } from './orientation.js';
 
 export interface ImageSource {
   /** Names the image in errors and reports. */
@@ -42,6 +43,12 @@ export interface ImageOutputs {
   /** [images, heads] head probabilities, when the model has the safety subgraph. */
   heads?: FeatureMatrix;
   statistics: ImageStatistics[];
+  /** Each image's raw 32 x 32 thumbnail on [0, 1] (orientation.ts), what the layout and orientation checks read. */
+  thumbnails: Float32Array[];
+  /** Mean chroma of each file (0 for gray ones). */
+  colourfulness: Float64Array;
+  /** Layout and orientation scores, when the model stores those fits. */
+  picture?: PictureScores[];
   /** The flags each image raised, when the model has the safety subgraph. */
   flags?: InputFlag[][];
 }
@@ -66,6 +73,9 @@ export async function runImages(model: Model, sources: readonly ImageSource[], o
   const ood: number[] = [];
   const heads: number[] = [];
   const statistics: ImageStatistics[] = [];
+  const thumbnails: Float32Array[] = [];
+  const colourfulness: number[] = [];
+  const picture: PictureScores[] = [];
   const flags: InputFlag[][] = [];
   let channels = 0;
   try {
@@ -105,7 +115,10 @@ export async function runImages(model: Model, sources: readonly ImageSource[], o
       images.forEach((image, i) => {
         const stats = imageStatistics(image);
         statistics.push(stats);
+        thumbnails.push(rawThumbnail(image));
+        colourfulness.push(image.metadata.colourfulness ?? 0);
         if (!safety) return;
+        picture.push(pictureScores(image, safety));
         const h = safety.heads.length;
         const score = (out[safety.outputs.ood].data as Float32Array)[i];
         const probabilities = h ? (out[safety.outputs.heads].data as Float32Array).subarray(i * h, (i + 1) * h) : undefined;
@@ -123,7 +136,9 @@ export async function runImages(model: Model, sources: readonly ImageSource[], o
     ids: sources.map((s) => s.id),
     pooled: { rows: n, columns: channels, data: Float32Array.from(pooled) },
     logits: { rows: n, columns: info.labels.length, data: Float32Array.from(logits) },
-    ...(safety ? { ood: Float32Array.from(ood), heads: { rows: n, columns: safety.heads.length, data: Float32Array.from(heads) }, flags } : {}),
+    ...(safety ? { ood: Float32Array.from(ood), heads: { rows: n, columns: safety.heads.length, data: Float32Array.from(heads) }, flags, picture } : {}),
     statistics,
+    thumbnails,
+    colourfulness: Float64Array.from(colourfulness),
   };
 }

@@ -1,18 +1,23 @@
 /**
- * Fitting the input checks of a model: the PPCA Gaussian of its pooled features on reference images (the training
- * split), the rotation and inversion heads on those images and turned/inverted copies of them, the safety subgraph,
- * and every threshold on the scores of held-out real images (the validation split), read from the fitted graph
- * itself so that the thresholds apply to exactly what runs later.
+ * Fitting the input checks of a model, on real chest films only (every kind of invalid input stays held out):
+ * - the PPCA Gaussian of the model's pooled features on reference images (the training split): the
+ *   out-of-distribution score, computed in the model's safety subgraph;
+ * - the PPCA Gaussian of the reference films' standardised 32 x 32 thumbnails (layout.ts): how chest-like the
+ *   picture's layout is, whatever the features make of it;
+ * - the orientation network (orientation.ts), trained to tell which of the 16 turns, mirrorings and inversions
+ *   makes a reference film upright;
+ * then every threshold on the scores of held-out real films (the validation split), read through the run-time
+ * code so that the thresholds apply to exactly what runs later. A score that can be unsure warns at a lower
+ * threshold and rejects only at a higher one.
  */
 import { type SafetyCheckSpec, type SafetyInfo, readModelInfo, setSafety } from '../models/metadata.js';
 import type { Model } from '../onnx/index.js';
-import type { Corruption } from './corrupt.js';
-import { type FeatureMatrix, type GaussianModel, type LogisticModel, fitGaussian, fitLogistic, project } from './detector.js';
-import { type ImageOutputs, type ImageSource, type RunOptions, corrupted, runImages } from './features.js';
+import { type FeatureMatrix, fitGaussian } from './detector.js';
+import { type ImageOutputs, type ImageSource, type RunOptions, runImages } from './features.js';
 import { SAFETY_OUTPUTS, attachSafetyGraph, stripSafetyGraph } from './graph.js';
-
-export const HEADS = ['rotated', 'inverted'] as const;
-const ROTATIONS: Corruption[] = ['rotate90', 'rotate180', 'rotate270'];
+import { DEFAULT_IMAGE_THRESHOLDS } from './image-checks.js';
+import { LAYOUT_COMPONENTS, encodeGaussian } from './layout.js';
+import { THUMBNAIL, encodeOrientationNet, fitOrientation, standardise } from './orientation.js';
 
 export interface SafetyFitData {
   /** Real frontal chest X-rays like the training data (the training split): the reference distribution. */
@@ -24,14 +29,14 @@ export interface SafetyFitData {
 }
 
 export interface SafetyFitOptions extends RunOptions {
-  /** Principal directions of the Gaussian (default 64). */
+  /** Principal directions of the feature Gaussian (default 64). */
   components?: number;
-  /** Share of held-out real images each model check may flag (default 0.01: thresholds at the 99th percentile). */
+  /** Share of held-out real images the checks together may refuse (default 0.01); warnings may reach twice that. */
   falseFlagRate?: number;
-  /** Reference images (at most) whose turned and inverted copies train the heads (default 600). */
-  headImages?: number;
-  /** L2 penalty of the heads (default 1, on whitened coordinates). */
-  l2?: number;
+  /** Reference films (at most, evenly spaced) the orientation network is trained on (default 2000). */
+  orientationImages?: number;
+  /** Passes of the orientation network over them (default 30). */
+  orientationEpochs?: number;
   /** Outputs of the model on `reference`, when the caller already has them. */
   referenceOutputs?: ImageOutputs;
   onStage?: (message: string) => void;
@@ -51,8 +56,8 @@ const MAX_BLANK_SPREAD = 0.05;
 export async function fitSafety(model: Model, data: SafetyFitData, options: SafetyFitOptions = {}): Promise<SafetyFit> {
   const say = options.onStage ?? (() => {});
   const rate = options.falseFlagRate ?? 0.01;
-  if (!(rate > 0 && rate < 0.5)) throw new Error(`the false-flag rate must be in (0, 0.5), got ${rate}`);
-  if (data.reference.length < 10) throw new Error(`fitting the input checks needs at least 10 reference images, got ${data.reference.length}`);
+  if (!(rate > 0 && rate < 0.25)) throw new Error(`the false-flag rate must be in (0, 0.25), got ${rate}`);
+  if (data.reference.length < 20) throw new Error(`fitting the input checks needs at least 20 reference images, got ${data.reference.length}`);
   if (data.validation.length < 10) throw new Error(`setting the input-check thresholds needs at least 10 held-out images, got ${data.validation.length}`);
   const base = stripSafetyGraph(model);
   const run = { batchSize: options.batchSize, threads: options.threads };
@@ -60,75 +65,91 @@ export async function fitSafety(model: Model, data: SafetyFitData, options: Safe
   say(`input checks: features of ${data.reference.length} reference images`);
   const reference = options.referenceOutputs ?? (await runImages(base, data.reference, { ...run, onProgress: options.onProgress }));
   const gaussian = fitGaussian(reference.pooled, options.components ?? DEFAULT_COMPONENTS);
-  const headCount = Math.min(data.reference.length, options.headImages ?? 600);
-  const headSources = data.reference.slice(0, headCount);
-  say(`input checks: features of ${headCount} reference images turned and ${headCount} inverted`);
-  const turned = await runImages(base, headSources.map((s, i) => corrupted(s, ROTATIONS[i % 3], i)), { ...run, onProgress: options.onProgress });
-  const inverted = await runImages(base, headSources.map((s, i) => corrupted(s, 'invert', i)), { ...run, onProgress: options.onProgress });
-  const upright = { rows: headCount, columns: reference.pooled.columns, data: reference.pooled.data.subarray(0, headCount * reference.pooled.columns) };
-  const l2 = options.l2 ?? 1;
-  const heads: LogisticModel[] = [fitHead(gaussian, upright, turned.pooled, l2), fitHead(gaussian, upright, inverted.pooled, l2)];
+  const thumbs = reference.thumbnails;
+  const layout = fitGaussian({ rows: thumbs.length, columns: THUMBNAIL * THUMBNAIL, data: concat(thumbs.map(standardise)) }, LAYOUT_COMPONENTS);
+  const films = evenlySpaced(thumbs, options.orientationImages ?? 2000);
+  const epochs = options.orientationEpochs ?? 30;
+  say(`input checks: orientation network on ${films.length} reference films x 16 turns, mirrorings and inversions (${epochs} passes)`);
+  const orientation = fitOrientation(films, { epochs, onEpoch: (epoch) => options.onProgress?.(epoch + 1, epochs) });
 
-  const fitted = attachSafetyGraph(base, gaussian, heads);
+  const fitted = attachSafetyGraph(base, gaussian, []);
   const provisional: SafetyInfo = {
     outputs: { ...SAFETY_OUTPUTS },
-    heads: [...HEADS],
-    detector: describeDetector(gaussian, reference.pooled.rows, readModelInfo(model).io.features),
+    heads: [],
+    detector: describeDetector(gaussian.channels, gaussian.components, reference.pooled.rows, readModelInfo(model).io.features),
     checks: [],
     source: data.validationDescription,
+    orientation: encodeOrientationNet(orientation),
+    layout: encodeGaussian(layout),
   };
   setSafety(fitted, provisional);
   say(`input checks: scores of ${data.validation.length} held-out images`);
   const validation = await runImages(fitted, data.validation, { ...run, onProgress: options.onProgress });
-  const percentile = `${+(100 * (1 - rate)).toFixed(2)}th percentile`;
+  const picture = validation.picture ?? [];
   const held = `${data.validation.length} held-out real images (${data.validationDescription})`;
+  const pct = (q: number) => `${+(100 * q).toFixed(2)}th percentile`;
+  // Two one-class scores each reject at the 1 - rate/2 quantile, so together they refuse at most `rate` of real films.
+  const unusual = (score: 'ood' | 'layout', values: ArrayLike<number>, what: string): SafetyCheckSpec[] => [
+    { code: 'not-chest-xray', score, threshold: quantile(values, 1 - rate), direction: 'above', rule: `${pct(1 - rate)} of ${what} on ${held}`, severity: 'warning' },
+    { code: 'not-chest-xray', score, threshold: quantile(values, 1 - rate / 2), direction: 'above', rule: `${pct(1 - rate / 2)} of ${what} on ${held}`, severity: 'reject' },
+  ];
+  const turned = (code: 'rotated' | 'inverted' | 'mirrored', severity: 'warning' | 'reject'): SafetyCheckSpec => ({
+    code,
+    score: `orientation:${code}`,
+    threshold: Math.max(0.5, quantile(picture.map((p) => p.orientation?.[code] ?? 0), 1 - rate)),
+    direction: 'above',
+    rule: `the orientation network's probability that the film is ${code}: the ${pct(1 - rate)} on ${held}, and at least 0.5`,
+    severity,
+  });
   const checks: SafetyCheckSpec[] = [
+    ...unusual('ood', validation.ood as Float32Array, "the model features' out-of-distribution score"),
+    ...unusual('layout', picture.map((p) => p.layout ?? 0), "the thumbnail layout's distance"),
+    turned('rotated', 'reject'),
+    turned('inverted', 'reject'),
+    // Dextrocardia and flipped films exist: a mirror image is worth a look, never a refusal.
+    turned('mirrored', 'warning'),
     {
       code: 'not-chest-xray',
-      score: 'ood',
-      threshold: quantile(validation.ood as Float32Array, 1 - rate),
+      score: 'colourfulness',
+      threshold: DEFAULT_IMAGE_THRESHOLDS.maxColourfulness,
       direction: 'above',
-      rule: `${percentile} of the out-of-distribution score on ${held}`,
+      rule: DEFAULT_IMAGE_THRESHOLDS.rule.maxColourfulness,
       severity: 'reject',
     },
-    ...HEADS.map((code, j): SafetyCheckSpec => ({
-      code,
-      score: `head:${j}`,
-      threshold: Math.max(0.5, quantile(column(validation.heads as FeatureMatrix, j), 1 - rate)),
-      direction: 'above',
-      rule: `${percentile} of the ${code} head's probability on ${held}, and at least 0.5`,
-      severity: 'reject',
-    })),
     blankCheck(reference, validation),
     smoothnessCheck(reference, validation),
     sizeCheck(reference, validation, readModelInfo(model).preprocessing),
   ];
   const safety = { ...provisional, checks };
   setSafety(fitted, safety);
-  return { model: fitted, safety, validation };
+  // The flags of the validation images were raised before the thresholds existed: raise them again.
+  const scored = await runImages(fitted, data.validation, run);
+  return { model: fitted, safety, validation: scored };
 }
 
-function fitHead(gaussian: GaussianModel, upright: FeatureMatrix, changed: FeatureMatrix, l2: number): LogisticModel {
-  const k = gaussian.components;
-  const n = upright.rows + changed.rows;
-  const x = new Float32Array(n * k);
-  const y = new Uint8Array(n);
-  const add = (m: FeatureMatrix, offset: number, label: number) => {
-    for (let i = 0; i < m.rows; i++) {
-      x.set(project(gaussian, m.data.subarray(i * m.columns, (i + 1) * m.columns)).whitened, (offset + i) * k);
-      y[offset + i] = label;
-    }
-  };
-  add(upright, 0, 0);
-  add(changed, upright.rows, 1);
-  return fitLogistic({ rows: n, columns: k, data: x }, y, l2);
-}
-
-function describeDetector(g: GaussianModel, images: number, features: string): string {
+function describeDetector(channels: number, components: number, images: number, features: string): string {
   return (
-    `squared Mahalanobis distance of the average-pooled "${features}" map (${g.channels} channels) to a Gaussian fitted on ${images} training images ` +
-    `(probabilistic PCA: ${g.components} principal directions plus one shared variance for the rest), divided by ${g.channels}; training images score about 1`
+    `squared Mahalanobis distance of the average-pooled "${features}" map (${channels} channels) to a Gaussian fitted on ${images} training images ` +
+    `(probabilistic PCA: ${components} principal directions plus one shared variance for the rest), divided by ${channels}; training images score about 1. ` +
+    `Beside it, the same distance for the image's standardised ${THUMBNAIL} x ${THUMBNAIL} thumbnail (its layout), and an orientation network that ` +
+    `compares the thumbnail under its 16 turns, mirrorings and inversions`
   );
+}
+
+function concat(rows: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(rows.reduce((n, r) => n + r.length, 0));
+  let offset = 0;
+  for (const r of rows) {
+    out.set(r, offset);
+    offset += r.length;
+  }
+  return out;
+}
+
+/** At most `count` items, evenly spaced over the list (all of them when it is shorter). */
+export function evenlySpaced<T>(items: readonly T[], count: number): T[] {
+  if (items.length <= count) return [...items];
+  return Array.from({ length: count }, (_, i) => items[Math.floor((i * items.length) / count)]);
 }
 
 /** Blank: below half the lowest spread among the real images seen, and never above 0.05. */

@@ -4,7 +4,7 @@
  * see them anyway. Pure types and helpers: the server, the CLI and the browser share them.
  */
 
-export type FlagCode = 'not-chest-xray' | 'lateral-view' | 'inverted' | 'rotated' | 'too-small' | 'blank';
+export type FlagCode = 'not-chest-xray' | 'lateral-view' | 'inverted' | 'rotated' | 'mirrored' | 'too-small' | 'blank';
 export type FlagSeverity = 'info' | 'warning' | 'reject';
 
 export interface InputFlag {

@@ -133,8 +133,10 @@ export interface ImageCheckThresholds {
   minSpread: number;
   /** Flagged `not-chest-xray` (noise-like) when the neighbour correlation is below this. */
   minSmoothness: number;
+  /** Flagged `not-chest-xray` when the file's mean chroma (ImageMetadata.colourfulness) is above this. */
+  maxColourfulness: number;
   /** How they were chosen, in words. */
-  rule: { minSide: string; minSpread: string; minSmoothness: string };
+  rule: { minSide: string; minSpread: string; minSmoothness: string; maxColourfulness: string };
 }
 
 /**
@@ -145,12 +147,28 @@ export const DEFAULT_IMAGE_THRESHOLDS: ImageCheckThresholds = {
   minSide: 32,
   minSpread: 0.05,
   minSmoothness: 0.3,
-  rule: { minSide: 'default: 32 px', minSpread: 'default: 0.05 of the intensity range', minSmoothness: 'default: 0.3' },
+  maxColourfulness: 0.05,
+  rule: {
+    minSide: 'default: 32 px',
+    minSpread: 'default: 0.05 of the intensity range',
+    minSmoothness: 'default: 0.3',
+    maxColourfulness: 'default: 0.05 of the range (a gray film saved in colour scores near 0; a tinted photo of a film on a light box can pass)',
+  },
 };
 
-/** Size and blank checks: the flags raised and the measurements taken. */
-export function imageFlags(stats: ImageStatistics, thresholds: ImageCheckThresholds): InputFlag[] {
+/** Size, blank, noise and colour checks: the flags raised. */
+export function imageFlags(stats: ImageStatistics, thresholds: ImageCheckThresholds, colourfulness = 0): InputFlag[] {
   const flags: InputFlag[] = [];
+  if (colourfulness > thresholds.maxColourfulness) {
+    flags.push({
+      code: 'not-chest-xray',
+      severity: 'reject',
+      message: `the image is in colour (mean chroma ${(colourfulness * 100).toFixed(1)}% of the range); radiographs are gray, so this looks like a photograph, a drawing or a screenshot`,
+      score: colourfulness,
+      threshold: thresholds.maxColourfulness,
+      rule: thresholds.rule.maxColourfulness,
+    });
+  }
   if (stats.shorterSide < thresholds.minSide) {
     flags.push({
       code: 'too-small',

@@ -10,7 +10,7 @@ export { type CalibrationMethod, type FitCalibrationOptions, type LabelledLogits
 export { type FeatureMatrix, type GaussianModel, type LogisticModel, fitGaussian, fitLogistic, mahalanobisScore } from './detector.js';
 export { SAFETY_OUTPUTS, assertSafetyOutputs, attachSafetyGraph, stripSafetyGraph } from './graph.js';
 export { type ImageOutputs, type ImageSource, corrupted, fileSource, runImages } from './features.js';
-export { DEFAULT_COMPONENTS, HEADS, type SafetyFit, type SafetyFitData, type SafetyFitOptions, fitSafety } from './fit.js';
+export { DEFAULT_COMPONENTS, type SafetyFit, type SafetyFitData, type SafetyFitOptions, fitSafety } from './fit.js';
 export {
   type CalibrateData,
   type CalibrateOptions,

@@ -34,7 +34,9 @@ ${withheld.length ? `\n**No threshold, so no decision** (predictions give \`deci
 }
 
 export function safetyMarkdown(safety: SafetyInfo): string {
-  const scores = safety.checks.map((c) => c.score);
+  // One AUROC column per score (a score may warn and reject at two thresholds).
+  const scored = safety.checks.filter((c, i) => safety.checks.findIndex((d) => d.score === c.score) === i);
+  const scores = scored.map((c) => c.score);
   const heading = (c: SafetyInfo['checks'][number]) => `AUROC ${c.code} (${c.score.startsWith('head:') ? `${safety.heads[Number(c.score.slice(5))]} head` : c.score})`;
   const measured = safety.measured ?? [];
   return `## Input checks
@@ -48,11 +50,11 @@ ${safety.checks.map((c) => `| ${c.code} | ${c.score} | ${c.direction} | ${f(c.th
 
 ${
   measured.length
-    ? `Measured: AUROC of each check's score separating real held-out frontal images from each kind of invalid input, and the share rejected at the thresholds above.
+    ? `Measured: AUROC of each check's score separating real held-out frontal images from each kind of invalid input, the share rejected at the thresholds above, and the share accepted with a warning (findings shown, marked).
 
-| input | images | ${safety.checks.map(heading).join(' | ')} | rejected |
-|---|---|${scores.map(() => '---').join('|')}|---|
-${measured.map((m) => `| ${m.kind} | ${m.images} | ${scores.map((c) => f(m.aurocs[c])).join(' | ')} | ${(m.rejected * 100).toFixed(1)}% |`).join('\n')}
+| input | images | rejected | warned | ${scored.map(heading).join(' | ')} |
+|---|---|---|---|${scores.map(() => '---').join('|')}|
+${measured.map((m) => `| ${m.kind} | ${m.images} | ${(m.rejected * 100).toFixed(1)}% | ${m.warned === undefined ? 'n/a' : `${(m.warned * 100).toFixed(1)}%`} | ${scores.map((c) => f(m.aurocs[c])).join(' | ')} |`).join('\n')}
 `
     : 'Not measured on invalid inputs.\n'
 }`;

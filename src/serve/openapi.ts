@@ -94,7 +94,7 @@ const schemas = {
     decisionNote: { type: ['string', 'null'], description: 'why there is no decision (e.g. too few validation positives for a stable threshold); null with a decision' },
   }),
   InputFlag: object({
-    code: { enum: ['not-chest-xray', 'lateral-view', 'inverted', 'rotated', 'too-small', 'blank'] },
+    code: { enum: ['not-chest-xray', 'lateral-view', 'inverted', 'rotated', 'mirrored', 'too-small', 'blank'] },
     severity: { enum: ['info', 'warning', 'reject'] },
     message: { ...string, description: 'the reason, in words' },
     score: { type: ['number', 'null'], description: 'the measured score; null for a flag raised by a DICOM tag' },

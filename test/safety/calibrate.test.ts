@@ -91,7 +91,7 @@ before(async () => {
       test: labelledImages(split.test, 'test patients'),
       negatives,
     },
-    { threads: 2, syntheticNegatives: 40, referenceOutputs },
+    { threads: 2, syntheticNegatives: 40, referenceOutputs, orientationEpochs: 10 },
   );
   modelPath = join(dir, 'calibrated.onnx');
   writeModelFile(modelPath, result.model);
@@ -120,21 +120,37 @@ describe('input checks on real negatives', () => {
     assert.match(real?.kind ?? '', /^real frontal chest X-rays, held out \(test patients\)/);
     assert.ok(real && real.rejected <= 0.1, `${real?.rejected} of held-out real images rejected`);
     assert.deepEqual(
-      result.safety.checks.map((c) => `${c.code} ${c.score}`),
-      ['not-chest-xray ood', 'rotated head:0', 'inverted head:1', 'blank spread', 'not-chest-xray smoothness', 'too-small shorterSide'],
+      result.safety.checks.map((c) => `${c.code} ${c.score} ${c.severity}`),
+      [
+        'not-chest-xray ood warning',
+        'not-chest-xray ood reject',
+        'not-chest-xray layout warning',
+        'not-chest-xray layout reject',
+        'rotated orientation:rotated reject',
+        'inverted orientation:inverted reject',
+        'mirrored orientation:mirrored warning',
+        'not-chest-xray colourfulness reject',
+        'blank spread reject',
+        'not-chest-xray smoothness reject',
+        'too-small shorterSide reject',
+      ],
     );
     for (const check of result.safety.checks) assert.ok(check.rule.length > 20 && Number.isFinite(check.threshold), check.code);
-    assert.match(result.safety.checks[0].rule, /^99th percentile of the out-of-distribution score on 100 held-out real images \(validation patients\)/);
+    assert.match(result.safety.checks[0].rule, /^99th percentile of the model features' out-of-distribution score on 100 held-out real images \(validation patients\)/);
+    assert.match(result.safety.checks[1].rule, /^99.5th percentile/);
+    // Warning below rejection, for both one-class scores.
+    assert.ok(result.safety.checks[0].threshold <= result.safety.checks[1].threshold && result.safety.checks[2].threshold <= result.safety.checks[3].threshold);
   });
 
   it('the written model is self-contained: valid graph, validated metadata, safety outputs', () => {
     const model = readModelFile(modelPath);
     checkGraph(model.graph);
     const info = readModelInfo(model, modelPath);
-    assert.deepEqual(info.safety?.heads, ['rotated', 'inverted']);
+    assert.deepEqual(info.safety?.heads, []);
+    assert.ok(info.safety?.orientation && info.safety.layout, 'the orientation network and the thumbnail Gaussian are stored');
     assert.deepEqual(
       model.graph.outputs.map((o) => o.name),
-      ['logits', 'features', 'safety.ood', 'safety.heads'],
+      ['logits', 'features', 'safety.ood'],
     );
     assert.equal(info.calibration?.method, 'platt');
     assert.equal(info.thresholds?.rule, 'specificity:0.9', 'the default rule');
@@ -164,8 +180,8 @@ describe('input checks on real negatives', () => {
       assert.ok(accepted.length >= 25, `${accepted.length} of 30 held-out NIH images accepted`);
       for (const p of accepted) {
         assert.equal(p.findings.length, 14);
-        assert.equal(p.inputChecks.length, 6);
-        assert.ok(p.inputChecks.every((c) => !c.flagged));
+        assert.equal(p.inputChecks.length, 11);
+        assert.ok(p.inputFlags.every((f) => f.severity !== 'reject'));
       }
     } finally {
       await predictor.close();

@@ -61,12 +61,17 @@ describe('finishRun', () => {
   });
 
   it('fits the input checks and measures them on turned, inverted, cropped, blank and noise images of test patients', () => {
-    assert.deepEqual(card.inputChecks.checks.map((c) => c.code), ['not-chest-xray', 'rotated', 'inverted', 'blank', 'not-chest-xray', 'too-small']);
-    const kinds = (card.inputChecks.measured ?? []).map((m) => m.kind);
-    assert.equal(kinds.length, 7);
-    assert.match(kinds[0], /^real frontal chest X-rays, held out \(test split/);
-    for (const m of card.inputChecks.measured!.slice(1)) assert.ok(Number.isFinite(m.aurocs.ood) && m.images > 0, m.kind);
-    assert.match(markdown, /## Input checks\n[\s\S]*\| input \| images \| AUROC not-chest-xray \(ood\) \|/);
+    assert.deepEqual(
+      card.inputChecks.checks.map((c) => c.code),
+      ['not-chest-xray', 'not-chest-xray', 'not-chest-xray', 'not-chest-xray', 'rotated', 'inverted', 'mirrored', 'not-chest-xray', 'blank', 'not-chest-xray', 'too-small'],
+    );
+    const measured = card.inputChecks.measured ?? [];
+    assert.match(measured[0].kind, /^real frontal chest X-rays, held out \(test split/);
+    for (const kind of [/rotated 90/, /rotated 180/, /rotated 270/, /mirrored/, /inverted$/, /cropped/, /^blank/, /^uniform noise/]) {
+      const m = measured.find((k) => kind.test(k.kind));
+      assert.ok(m && m.images > 0 && Number.isFinite(m.aurocs.ood) && Number.isFinite(m.aurocs['orientation:rotated']), `${kind} measured`);
+    }
+    assert.match(markdown, /## Input checks\n[\s\S]*\| input \| images \| rejected \| warned \| AUROC not-chest-xray \(ood\) \|/);
   });
 
   it('writes the model with its calibration, thresholds and checks, which read back as the card says', () => {

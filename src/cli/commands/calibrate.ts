@@ -3,7 +3,8 @@
  * by patient, so imported or older models answer like trained ones: refusing invalid inputs, with calibrated
  * probabilities and stated thresholds. Writes the model and a report beside it.
  */
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import Papa from 'papaparse';
 import { resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { NIH_FINDINGS } from '../../data/labels.js';
@@ -16,6 +17,9 @@ import { fileSource } from '../../safety/features.js';
 import { calibrationMarkdown, safetyMarkdown } from '../../safety/report.js';
 import { readConfigFile, resolveConfig } from '../../train/config.js';
 import { readDatasets, splitData } from '../../train/data.js';
+import { concatDatasets } from '../../data/dataset.js';
+import { checkNoLeakage } from '../../data/split.js';
+import { decodeImageFile } from '../../imaging/decode.js';
 import { DATA_OPTION, collect, datasetFlag, nonNegativeInt, positiveInt } from '../options.js';
 import { progressBar } from '../progress.js';
 import { MIN_ADAPTATION_IMAGES } from '../../safety/adapt.js';
@@ -29,6 +33,8 @@ interface CalibrateCliOptions {
   split: { train: number; validation: number; test: number };
   seed: number;
   negatives: NegativeFlag[];
+  negativesManifest?: string;
+  add: string[];
   method: 'platt' | 'temperature';
   thresholdRule: string;
   falseFlagRate: number;
@@ -56,6 +62,8 @@ export function calibrateCommand(): Command {
     .option(...DATA_OPTION, collect, [])
     .option('--split <train,validation,test>', 'patient fractions: reference images for the checks, fitting data, held-out data (default 0.7,0.15,0.15)', splitFractions)
     .option('--seed <n>', 'seed of the patient split (default: the recipe\'s, else 0)', nonNegativeInt('seed'))
+    .option('--add <format:labels.csv[:images]>', "more labelled images of patients the model never trained on, split by patient at the same fractions and added to each part (the recipe's own split is kept)", collect, [])
+    .option('--negatives-manifest <csv>', 'a kind,path CSV of real invalid images to measure the checks on (scripts/negatives.sh writes one from Debian packages); files that cannot be decoded are counted and skipped')
     .option('--negatives <kind=path>', 'real invalid images to measure the checks on: a folder or a file, e.g. "natural photographs=photos/" (repeatable; one kind may be given several paths)', negativeFlag, [])
     .option('--method <platt|temperature>', 'calibration per finding', calibrationMethod, 'platt')
     .option('--threshold-rule <rule>', 'operating points: specificity:<0..1> (the lowest threshold keeping that share of validation negatives negative), sensitivity:<0..1>, f1 or youden; each threshold gets a bootstrap CI, and a finding with under 10 validation positives or negatives gets none (no decision)', 'specificity:0.9')
@@ -108,9 +116,15 @@ ${UNLABELLED_HELP}`,
       const say = (message: string) => process.stderr.write(`${message}\n`);
       say('reading the datasets');
       const data = await splitData(await readDatasets(config), config);
+      if (options.add.length > 0) {
+        // Patients the model never trained on: split at the same fractions and added to each part, never to one part only.
+        const extra = await splitData(await readDatasets({ ...config, datasets: options.add.map(datasetFlag) } as typeof config), config);
+        for (const part of ['train', 'validation', 'test'] as const) data[part] = concatDatasets([data[part], extra[part]], { duplicates: 'error' });
+        checkNoLeakage({ train: data.train.records, validation: data.validation.records, test: data.test.records });
+      }
       const describe = (name: string, d: typeof data.train) => `${name} (${d.records.length} images, ${new Set(d.records.map((r) => r.patientId)).size} patients)`;
       say(`${data.train.records.length} reference, ${data.validation.records.length} fitting, ${data.test.records.length} held-out images`);
-      const negatives: NegativeSet[] = [];
+      const negatives: NegativeSet[] = options.negativesManifest ? await manifestNegatives(options.negativesManifest, say) : [];
       for (const n of options.negatives) {
         const files = listImageFiles([n.path]);
         if (files.length === 0) throw new Error(`--negatives ${n.kind}=${n.path}: no image files there`);
@@ -204,4 +218,26 @@ function negativeFlag(value: string, previous: NegativeFlag[]): NegativeFlag[] {
 
 function sameLabels(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((l, i) => l === b[i]);
+}
+
+/** The kinds of a kind,path manifest whose files decode; the rest are counted, not measured. */
+async function manifestNegatives(path: string, say: (message: string) => void): Promise<NegativeSet[]> {
+  const rows = Papa.parse<Record<string, string>>(readFileSync(path, 'utf8'), { header: true, skipEmptyLines: true }).data;
+  if (rows.length === 0 || !('kind' in rows[0]) || !('path' in rows[0])) throw new Error(`--negatives-manifest ${path}: expected a CSV with the columns kind,path`);
+  const sets = new Map<string, NegativeSet>();
+  let undecodable = 0;
+  for (const row of rows) {
+    if (row.kind === 'undecodable') continue;
+    try {
+      await decodeImageFile(row.path);
+    } catch {
+      undecodable++;
+      continue;
+    }
+    const set = sets.get(row.kind) ?? { kind: row.kind, sources: [] };
+    set.sources.push(fileSource(row.path));
+    sets.set(row.kind, set);
+  }
+  say(`negatives: ${rows.length - undecodable} files of ${sets.size} kinds from ${path}${undecodable ? ` (${undecodable} could not be decoded and are left out)` : ''}`);
+  return [...sets.values()];
 }
