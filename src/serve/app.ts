@@ -15,6 +15,7 @@ import errors from './plugins/errors.js';
 import health from './plugins/health.js';
 import model from './plugins/model.js';
 import openapi from './plugins/openapi.js';
+import security from './plugins/security.js';
 import web from './plugins/web.js';
 
 /** Where `npm run build:web` puts the viewer, relative to this compiled file (dist/src/serve/app.js). */
@@ -56,6 +57,7 @@ export async function buildServer(serveOptions: ServeOptions = {}): Promise<Serv
   });
   app.addHook('onClose', async () => pool.close());
   await app.register(errors);
+  await app.register(security, { corsOrigins: options.corsOrigins, allowedHosts: options.allowedHosts });
   await app.register(health, { pool });
   await app.register(model, { card, bytes });
   await app.register(openapi);

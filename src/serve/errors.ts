@@ -7,9 +7,19 @@ export class HttpError extends Error {
     message: string,
     /** Extra response headers (e.g. Retry-After). */
     readonly headers: Record<string, string> = {},
+    /**
+     * What the message is about when that came from the client (its file name, bounded): the answer says
+     * `${subject}: ${message}`, while logs get the message alone, so no client-chosen name reaches a log.
+     */
+    readonly subject?: string,
   ) {
     super(message);
     this.name = 'HttpError';
+  }
+
+  /** The message the client gets. */
+  get answer(): string {
+    return this.subject === undefined ? this.message : `${this.subject}: ${this.message}`;
   }
 }
 

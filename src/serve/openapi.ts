@@ -79,9 +79,12 @@ const schemas = {
     completed: { type: 'integer' },
     rejected: { type: 'integer' },
     timedOut: { type: 'integer' },
-    meanServiceMs: { type: ['number', 'null'] },
+    cancelled: { type: 'integer', description: 'analyses cancelled because their client disconnected' },
+    recycled: { type: 'integer', description: 'workers terminated to stop an analysis (deadline passed or client gone) and replaced' },
+    meanServiceMs: { type: ['number', 'null'], description: 'moving average of the time a worker spends per analysis' },
+    estimatedWaitMs: { type: 'number', description: 'how long a new analysis would wait for a worker (the measured cost of the work ahead per worker)' },
   }),
-  Health: object({ status: { enum: ['ok', 'unavailable'] }, pool: ref('PoolStats') }),
+  Health: object({ status: { enum: ['ok', 'degraded', 'unavailable'] }, pool: ref('PoolStats') }),
   Finding: object({
     name: string,
     probability: { type: 'number', minimum: 0, maximum: 1 },
@@ -169,8 +172,8 @@ export const OPENAPI_DOCUMENT = {
                 required: ['image'],
                 properties: {
                   image: { type: 'string', contentMediaType: 'application/octet-stream', description: 'PNG, JPEG or DICOM, detected by content' },
-                  findings: { type: 'string', description: "comma-separated findings to draw heatmaps for; default all of the model's" },
-                  methods: { type: 'string', description: `comma-separated explanation methods (${EXPLANATION_METHODS.join(', ')}) or "none"; default ${EXPLANATION_METHODS[0]}` },
+                  findings: { type: 'string', description: "comma-separated findings to draw heatmaps for (not empty; repeats count once); default all of the model's" },
+                  methods: { type: 'string', description: `comma-separated explanation methods (${EXPLANATION_METHODS.join(', ')}) or "none"; each runs once however often it is named; default ${EXPLANATION_METHODS[0]}` },
                   heatmap: { enum: [...HEATMAP_FORMATS], default: 'png', description: 'png: overlays as data URLs; raw: maps as base64 float32; both; none: no explanation' },
                   colormap: { enum: [...COLORMAP_NAMES], default: 'turbo' },
                   showRejected: { enum: ['true', 'false'], default: 'false', description: 'give findings and heatmaps even when the input checks reject the image (verdict rejected-shown)' },
@@ -182,10 +185,14 @@ export const OPENAPI_DOCUMENT = {
         responses: {
           200: json(ref('Analysis'), 'the analysis'),
           400: error('malformed form or options (names the field)'),
+          403: error('cross-origin request (Origin not this server nor a configured CORS origin), or a Host that is not loopback on a loopback server'),
           413: error('upload over the size limit'),
           415: error('not multipart, or the file is not PNG, JPEG or DICOM'),
           422: error('the image cannot be decoded (truncated, corrupt, a DICOM without pixels, ...)'),
-          503: { ...error('all workers busy and the queue full; retry after the Retry-After header'), headers: { 'Retry-After': { schema: { type: 'integer' } } } },
+          503: {
+            ...error('all workers busy and the queue full (answered before the upload is read); retry after the Retry-After header, the estimated wait'),
+            headers: { 'Retry-After': { schema: { type: 'integer', minimum: 1 } } },
+          },
           504: error('the analysis did not finish within the server timeout'),
         },
       },
@@ -195,7 +202,10 @@ export const OPENAPI_DOCUMENT = {
       get: { summary: 'The loaded model as one ONNX file (for in-browser private mode)', responses: { 200: { description: 'ONNX bytes', content: { 'application/octet-stream': {} } } } },
     },
     '/healthz': {
-      get: { summary: 'Liveness and load', responses: { 200: json(ref('Health'), 'workers alive'), 503: json(ref('Health'), 'no worker alive') } },
+      get: {
+        summary: 'Liveness and load',
+        responses: { 200: json(ref('Health'), 'workers alive and a new analysis would start soon'), 503: json(ref('Health'), 'degraded (every worker busy and analyses waiting, or the queue full) or unavailable (no worker alive)') },
+      },
     },
     '/api/v1/openapi.json': { get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1', content: { 'application/json': {} } } } } },
   },

@@ -1,5 +1,6 @@
 /** What `cxr serve` can be told, with the defaults a newcomer gets from `npm start`. */
 import { availableParallelism } from 'node:os';
+import { parseOrigins } from './plugins/security.js';
 
 export interface ServeOptions {
   /** A cxr-lens model file; default: the embedded default model (models/default.onnx). */
@@ -14,10 +15,17 @@ export interface ServeOptions {
   maxUploadBytes?: number;
   /** An analysis (queue wait included) taking longer answers 504; default 120 s. */
   analysisTimeoutMs?: number;
-  /** Where uploaded images are kept (one file per request, named by request id); default: nowhere, never on disk. */
+  /**
+   * Where uploaded images are kept (one file per decoded upload, named by a server-generated id, mode 0600; uploads
+   * that cannot be decoded are not kept); default: nowhere, never on disk.
+   */
   saveUploadsTo?: string;
   /** Folder with the built viewer (index.html and assets); default: the package's dist/web. */
   webRoot?: string;
+  /** Origins whose pages may call the API (CORS); default none. */
+  corsOrigins?: string[];
+  /** Host names accepted besides loopback's while listening on loopback (e.g. behind a reverse proxy); default none. */
+  allowedHosts?: string[];
   /** Pino log level, or false for no logs; default 'info'. */
   logLevel?: string | false;
   /** Where JSON log lines go; default stdout. */
@@ -52,5 +60,6 @@ export function resolveServeOptions(options: ServeOptions): ResolvedServeOptions
   positive('queue limit', resolved.queueLimit, 0);
   positive('maximum upload size', resolved.maxUploadBytes);
   positive('analysis timeout', resolved.analysisTimeoutMs);
+  if (resolved.corsOrigins) resolved.corsOrigins = parseOrigins(resolved.corsOrigins);
   return resolved;
 }

@@ -1,10 +1,12 @@
 /**
  * A fixed pool of inference worker threads with a bounded queue. Each worker holds its own ONNX Runtime sessions
  * and runs one analysis at a time; analyses wait in a FIFO queue of at most `queueLimit` entries, and one more is
- * refused at once (QueueFullError, with a retry estimate) instead of piling up. Every analysis has a deadline from
- * the moment it is submitted: when it passes, the caller gets AnalysisTimeoutError; a waiting analysis leaves the
- * queue, a running one finishes in its worker (ONNX Runtime cannot be interrupted) and its result is dropped.
- * A worker that dies is replaced, and only the analysis it was running fails.
+ * refused at once (QueueFullError, with a retry estimate from the measured cost of the work ahead) instead of piling
+ * up. Every analysis has a deadline from the moment it is submitted and may be cancelled by its caller (an
+ * AbortSignal: the HTTP client went away). Either way a waiting analysis leaves the queue, and a running one is
+ * stopped by terminating its worker, which is replaced at once: an analysis cannot be interrupted inside ONNX
+ * Runtime, and a worker left running abandoned work would hold its slot for minutes. A worker that dies is
+ * replaced too, and only the analysis it was running fails.
  */
 import { Worker } from 'node:worker_threads';
 import type { AnalyzeRequest, ExplanationResult, ImageResult, InputFlag, InputVerdict } from './analysis.js';
@@ -50,6 +52,20 @@ export class UnreadableImageError extends Error {}
 
 export class WorkerFailedError extends Error {}
 
+/** The caller cancelled the analysis (its client disconnected). */
+export class AnalysisCancelledError extends Error {
+  constructor(readonly whileQueued: boolean) {
+    super(`the analysis was cancelled (${whileQueued ? 'while waiting for a worker' : 'while running; its worker was replaced'})`);
+  }
+}
+
+export interface AnalyzeCallOptions {
+  /** Wall-clock budget from submission (queue wait included). */
+  timeoutMs: number;
+  /** Aborting it cancels the analysis: dropped from the queue, or its worker terminated and replaced. */
+  signal?: AbortSignal;
+}
+
 export interface PoolOptions {
   modelPath: string;
   workers: number;
@@ -67,13 +83,23 @@ export interface PoolStats {
   completed: number;
   rejected: number;
   timedOut: number;
-  /** Mean time a worker spent per analysis, over the last 50. */
+  /** Analyses cancelled by their caller (client gone), queued or running. */
+  cancelled: number;
+  /** Workers terminated to stop a running analysis (deadline passed or client gone) and replaced. */
+  recycled: number;
+  /** Exponentially weighted mean time a worker spent per analysis (all kinds of request). */
   meanServiceMs: number | null;
+  /** How long a new analysis would wait for a worker: the estimated cost of the queued and running work per worker. */
+  estimatedWaitMs: number;
 }
 
 interface Task {
   id: number;
   message: ToWorker;
+  /** What kind of work this is (the explanation methods asked for), for the cost estimates. */
+  costKey: string;
+  signal?: AbortSignal;
+  onAbort?: () => void;
   resolve: (result: WorkerAnalysis & { queuedMs: number }) => void;
   reject: (error: Error) => void;
   submittedAt: number;
@@ -88,15 +114,23 @@ interface Slot {
   task: Task | null;
 }
 
+/** Weight of the newest duration in the moving averages. */
+const EWMA_ALPHA = 0.3;
+/** Assumed duration of an analysis of a kind never measured yet. */
+const UNMEASURED_MS = 1000;
+
 const WORKER_URL = new URL('./pool-worker.js', import.meta.url);
 
 export class InferencePool {
   private readonly slots: Slot[] = [];
   private readonly queue: Task[] = [];
-  private readonly serviceTimes: number[] = [];
+  /** EWMA of the service time per kind of work (costKey), and over all work under ''. */
+  private readonly serviceMs = new Map<string, number>();
+  /** Workers being started (replacements included). */
+  private starting = 0;
   private nextId = 1;
   private closing = false;
-  private counters = { completed: 0, rejected: 0, timedOut: 0 };
+  private counters = { completed: 0, rejected: 0, timedOut: 0, cancelled: 0, recycled: 0 };
 
   private constructor(private readonly options: PoolOptions) {}
 
@@ -114,12 +148,15 @@ export class InferencePool {
 
   /**
    * Queues an analysis. Rejects with QueueFullError at once when the queue is full, with AnalysisTimeoutError
-   * when `timeoutMs` passes first, with UnreadableImageError for an image that cannot be decoded.
+   * when the deadline passes first, with AnalysisCancelledError when the signal aborts first, with
+   * UnreadableImageError for an image that cannot be decoded.
    */
-  analyze(bytes: Uint8Array, name: string, request: AnalyzeRequest, timeoutMs: number): Promise<WorkerAnalysis & { queuedMs: number }> {
+  analyze(bytes: Uint8Array, name: string, request: AnalyzeRequest, options: AnalyzeCallOptions | number): Promise<WorkerAnalysis & { queuedMs: number }> {
+    const { timeoutMs, signal } = typeof options === 'number' ? { timeoutMs: options, signal: undefined } : options;
     if (this.closing) return Promise.reject(new WorkerFailedError('the server is shutting down'));
+    if (signal?.aborted) return Promise.reject(new AnalysisCancelledError(true));
     const idle = this.slots.find((s) => s.task === null);
-    if (!idle && this.queue.length >= this.options.queueLimit) {
+    if (!idle && this.full) {
       this.counters.rejected++;
       return Promise.reject(new QueueFullError(this.retryAfterSeconds()));
     }
@@ -129,51 +166,107 @@ export class InferencePool {
         id,
         // A private copy: the caller's buffer may be a view into a shared pool, which must not be transferred.
         message: { id, bytes: new Uint8Array(bytes), name, request },
+        costKey: costKeyOf(request),
+        signal,
         resolve,
         reject,
         submittedAt: performance.now(),
         abandoned: false,
-        timer: setTimeout(() => this.expire(task, timeoutMs), timeoutMs),
+        timer: setTimeout(() => this.stop(task, new AnalysisTimeoutError(timeoutMs, this.queue.includes(task)), 'timedOut'), timeoutMs),
       };
+      if (signal) {
+        task.onAbort = () => this.stop(task, new AnalysisCancelledError(this.queue.includes(task)), 'cancelled');
+        signal.addEventListener('abort', task.onAbort, { once: true });
+      }
       if (idle) this.dispatch(idle, task);
       else this.queue.push(task);
     });
   }
 
+  /** True when one more analysis would be refused: every worker busy (or starting) and the queue full. */
+  get full(): boolean {
+    return !this.slots.some((s) => s.task === null) && this.queue.length >= this.options.queueLimit;
+  }
+
+  /** Counts an analysis refused before it was submitted (the route's early check of `full`). */
+  countRejected(): void {
+    this.counters.rejected++;
+  }
+
+  /** True when analyses are waiting because every worker is busy (or the pool has no room at all). */
+  get saturated(): boolean {
+    return !this.slots.some((s) => s.task === null) && (this.queue.length > 0 || this.options.queueLimit === 0 || this.slots.length < this.options.workers);
+  }
+
   get stats(): PoolStats {
-    const times = this.serviceTimes;
+    const mean = this.serviceMs.get('');
     return {
       workers: this.slots.length,
       busy: this.slots.filter((s) => s.task !== null).length,
       queued: this.queue.length,
       queueLimit: this.options.queueLimit,
       ...this.counters,
-      meanServiceMs: times.length ? Math.round(times.reduce((a, b) => a + b, 0) / times.length) : null,
+      meanServiceMs: mean === undefined ? null : Math.round(mean),
+      estimatedWaitMs: Math.round(this.estimatedWaitMs()),
     };
   }
 
-  /** Seconds until a place is likely free: the work ahead divided among the workers. */
+  /**
+   * Milliseconds until a new analysis would likely start: the measured cost of each queued analysis (by its kind)
+   * plus what is left of each running one, shared among the workers.
+   */
+  estimatedWaitMs(): number {
+    const now = performance.now();
+    let work = 0;
+    for (const task of this.queue) work += this.costOf(task.costKey);
+    for (const slot of this.slots) if (slot.task) work += Math.max(0, this.costOf(slot.task.costKey) - (now - slot.task.startedAt!));
+    return work / Math.max(1, this.options.workers);
+  }
+
+  /** Seconds until a place is likely free (Retry-After): the estimated wait, at least 1 s. */
   retryAfterSeconds(): number {
-    const mean = this.stats.meanServiceMs ?? 1000;
-    const ahead = this.queue.length + this.slots.length;
-    return Math.min(60, Math.max(1, Math.ceil((mean * ahead) / this.slots.length / 1000)));
+    return Math.min(3600, Math.max(1, Math.ceil(this.estimatedWaitMs() / 1000)));
+  }
+
+  private costOf(key: string): number {
+    return this.serviceMs.get(key) ?? this.serviceMs.get('') ?? UNMEASURED_MS;
+  }
+
+  private measure(key: string, ms: number): void {
+    for (const k of [key, '']) {
+      const previous = this.serviceMs.get(k);
+      this.serviceMs.set(k, previous === undefined ? ms : previous + EWMA_ALPHA * (ms - previous));
+    }
   }
 
   async close(): Promise<void> {
     this.closing = true;
     for (const task of this.queue.splice(0)) this.fail(task, new WorkerFailedError('the server is shutting down'));
+    for (const slot of this.slots) if (slot.task && !slot.task.abandoned) this.fail(slot.task, new WorkerFailedError('the server is shutting down'));
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 
   private addWorker(): Promise<void> {
+    this.starting++;
+    const done = () => this.starting--;
     const worker = new Worker(WORKER_URL, { workerData: { modelPath: this.options.modelPath, threads: this.options.threadsPerWorker } satisfies WorkerInit });
     return new Promise((resolve, reject) => {
-      const onStartExit = (code: number) => reject(new WorkerFailedError(`an inference worker stopped while loading the model (exit code ${code})`));
-      worker.once('error', reject);
+      const onStartError = (error: Error) => {
+        done();
+        reject(error);
+      };
+      const onStartExit = (code: number) => onStartError(new WorkerFailedError(`an inference worker stopped while loading the model (exit code ${code})`));
+      worker.once('error', onStartError);
       worker.once('exit', onStartExit);
       worker.once('message', (message: FromWorker) => {
-        worker.off('error', reject);
+        done();
+        worker.off('error', onStartError);
         worker.off('exit', onStartExit);
+        if (this.closing) {
+          void worker.terminate();
+          resolve();
+          return;
+        }
         if (message.type === 'init-error') {
           void worker.terminate();
           reject(new Error(message.message));
@@ -201,15 +294,20 @@ export class InferencePool {
     if (task) this.dispatch(slot, task);
   }
 
+  /** Settles a task's caller once: no more timer or abort listener. */
+  private settle(task: Task): void {
+    clearTimeout(task.timer);
+    if (task.onAbort) task.signal?.removeEventListener('abort', task.onAbort);
+    task.abandoned = true;
+  }
+
   private onMessage(slot: Slot, message: FromWorker): void {
     const task = slot.task;
     if (!task || (message.type !== 'done' && message.type !== 'failed') || message.id !== task.id) return;
     slot.task = null;
-    const now = performance.now();
-    this.serviceTimes.push(now - task.startedAt!);
-    if (this.serviceTimes.length > 50) this.serviceTimes.shift();
+    this.measure(task.costKey, performance.now() - task.startedAt!);
     if (!task.abandoned) {
-      clearTimeout(task.timer);
+      this.settle(task);
       if (message.type === 'done') {
         this.counters.completed++;
         task.resolve({ ...message.result, queuedMs: Math.round((task.startedAt! - task.submittedAt) * 10) / 10 });
@@ -224,23 +322,47 @@ export class InferencePool {
     const index = this.slots.indexOf(slot);
     if (index < 0 || this.closing) return;
     this.slots.splice(index, 1);
-    if (slot.task) this.fail(slot.task, new WorkerFailedError(`the inference worker stopped (${error?.message ?? `exit code ${code}`})`));
+    if (slot.task && !slot.task.abandoned) this.fail(slot.task, new WorkerFailedError(`the inference worker stopped (${error?.message ?? `exit code ${code}`})`));
     this.options.onWorkerExit?.({ code, error });
     void slot.worker.terminate();
+    this.replaceWorker();
+  }
+
+  private replaceWorker(): void {
     this.addWorker().catch((e: Error) => this.options.onWorkerExit?.({ code: 1, error: e }));
   }
 
-  private expire(task: Task, timeoutMs: number): void {
+  /**
+   * Ends a task early (deadline passed or caller gone): a queued one leaves the queue; a running one has its worker
+   * terminated, and a fresh worker takes the slot's place (the work it was doing cannot be interrupted otherwise).
+   */
+  private stop(task: Task, error: Error, counter: 'timedOut' | 'cancelled'): void {
+    if (task.abandoned) return;
+    this.settle(task);
+    this.counters[counter]++;
     const queued = this.queue.indexOf(task);
     if (queued >= 0) this.queue.splice(queued, 1);
-    this.counters.timedOut++;
-    task.abandoned = true;
-    task.reject(new AnalysisTimeoutError(timeoutMs, queued >= 0));
+    const slot = this.slots.find((s) => s.task === task);
+    if (slot && !this.closing) {
+      this.slots.splice(this.slots.indexOf(slot), 1);
+      this.counters.recycled++;
+      slot.worker.removeAllListeners('message');
+      slot.worker.removeAllListeners('exit');
+      slot.worker.removeAllListeners('error');
+      slot.worker.on('error', () => undefined);
+      void slot.worker.terminate();
+      this.replaceWorker();
+    }
+    task.reject(error);
   }
 
   private fail(task: Task, error: Error): void {
-    clearTimeout(task.timer);
-    task.abandoned = true;
+    this.settle(task);
     task.reject(error);
   }
+}
+
+/** Analyses with the same explanation methods and heatmap format cost about the same. */
+function costKeyOf(request: AnalyzeRequest): string {
+  return `${request.heatmap === 'none' ? 'none' : [...request.methods].sort().join(',') || 'none'}:${request.findings.length}`;
 }

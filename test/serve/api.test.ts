@@ -144,10 +144,14 @@ describe('cxr serve API', () => {
     assert.ok(entries.some((e) => e.reqId === 'study-42.img-1' && e.msg === 'request completed'));
   });
 
-  it('writes uploads to disk only where configured: here, one file per request named by request id', async () => {
-    const { body } = await postForm(server.url, [{ name: 'image', value: png, filename: 'b.png' }, { name: 'heatmap', value: 'none' }]);
-    assert.ok(readdirSync(uploads).includes(`${body.requestId}.png`));
-    assert.deepEqual(new Uint8Array(readFileSync(join(uploads, `${body.requestId}.png`))), png);
+  it('writes uploads to disk only where configured: here, one file per decoded upload, named by a server-generated id', async () => {
+    const before = new Set(readdirSync(uploads));
+    const { status } = await postForm(server.url, [{ name: 'image', value: png, filename: 'b.png' }, { name: 'heatmap', value: 'none' }]);
+    assert.equal(status, 200);
+    const added = readdirSync(uploads).filter((f) => !before.has(f));
+    assert.equal(added.length, 1);
+    assert.match(added[0], /^[0-9a-f-]{36}\.png$/);
+    assert.deepEqual(new Uint8Array(readFileSync(join(uploads, added[0]))), png);
   });
 });
 

@@ -14,6 +14,8 @@ interface ServeCliOptions {
   maxUploadMb: number;
   timeout: number;
   saveUploads?: string;
+  cors: string[];
+  allowHost: string[];
   logLevel: string;
 }
 
@@ -23,6 +25,9 @@ function port(value: string): number {
   return n;
 }
 
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
 
 export function serveCommand(): Command {
   return new Command('serve')
@@ -35,13 +40,17 @@ export function serveCommand(): Command {
     .option('-q, --queue <n>', 'analyses allowed to wait for a worker; more get 503 + Retry-After', nonNegativeInt('queue'), DEFAULTS.queueLimit)
     .option('--max-upload-mb <n>', 'largest accepted image upload in MB', positiveInt('max upload'), DEFAULTS.maxUploadBytes / 1024 / 1024)
     .option('--timeout <seconds>', 'an analysis taking longer (waiting included) answers 504', positiveInt('timeout'), DEFAULTS.analysisTimeoutMs / 1000)
-    .option('--save-uploads <folder>', 'keep every uploaded image there, named by request id (default: never written to disk)')
+    .option('--save-uploads <folder>', 'keep every decoded upload there, named by a server-generated id (logged as savedAs), mode 0600; undecodable uploads are not kept (default: never written to disk)')
+    .option('--cors <origin>', 'let pages from this origin (scheme://host[:port]) call the API; repeatable (default: no cross-origin calls)', collect, [])
+    .option('--allow-host <name>', 'on a loopback address, also answer requests for this host name (e.g. behind a reverse proxy); repeatable', collect, [])
     .option('--log-level <level>', 'JSON log level: fatal, error, warn, info, debug or silent', 'info')
     .addHelpText(
       'after',
       `
-Logs are JSON lines (pino) on stdout, one per request with its request id. Uploaded images stay in memory
-unless --save-uploads is given. Research use only; not for clinical decisions.
+Logs are JSON lines (pino) on stdout, one per request with its request id; client file names and DICOM free
+text are never logged. Uploaded images stay in memory unless --save-uploads is given. On a loopback address
+(the default) only requests naming loopback in their Host header are answered (DNS rebinding), and cross-origin
+POSTs are refused unless their origin is given with --cors. Research use only; not for clinical decisions.
 
 Examples:
   $ cxr serve                                   the default model, viewer at http://127.0.0.1:8080
@@ -57,6 +66,8 @@ Examples:
         maxUploadBytes: options.maxUploadMb * 1024 * 1024,
         analysisTimeoutMs: options.timeout * 1000,
         saveUploadsTo: options.saveUploads,
+        corsOrigins: options.cors,
+        allowedHosts: options.allowHost,
         logLevel: options.logLevel,
       });
       const address = await app.listen({ host: options.host, port: options.port });

@@ -1,17 +1,25 @@
 /**
  * POST /api/v1/analyze: one image (multipart field "image": PNG, JPEG or DICOM) and options as form fields;
  * answers probabilities for every finding, input flags and heatmaps. The upload stays in memory and goes to an
- * inference worker; it is written to disk only when the server was started with a folder for uploads.
+ * inference worker; it is written to disk only when the server was started with a folder for uploads, and then
+ * only once it decoded (named by a server-generated id, mode 0600).
+ *
+ * Privacy: the client's file name (often a patient name or record number) never reaches a log line and is echoed
+ * back at most NAME_LIMIT characters long; the worker never sees it. Free-text DICOM fields (Series Description,
+ * LUT Explanation) are not answered. Work that cannot be done is refused before the body is read (queue full:
+ * 503 + Retry-After), and an analysis whose client disconnected is cancelled (dropped from the queue, or its
+ * worker replaced).
  */
+import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { detectFormat, isColormap } from '../../imaging/browser.js';
-import { type AnalyzeRequest, type AnalyzeResponse, HEATMAP_FORMATS, type HeatmapFormat, RESEARCH_NOTICE } from '../analysis.js';
+import { detectFormat, type ImageMetadata, isColormap } from '../../imaging/browser.js';
+import { type AnalyzeRequest, type AnalyzeResponse, HEATMAP_FORMATS, type HeatmapFormat, type ImageResult, RESEARCH_NOTICE } from '../analysis.js';
 import { HttpError } from '../errors.js';
 import type { ModelCard } from '../model-card.js';
-import { AnalysisTimeoutError, type InferencePool, QueueFullError, UnreadableImageError } from '../pool.js';
+import { AnalysisCancelledError, AnalysisTimeoutError, type InferencePool, QueueFullError, UnreadableImageError } from '../pool.js';
 
 export interface AnalyzeOptions {
   pool: InferencePool;
@@ -24,6 +32,10 @@ export interface AnalyzeOptions {
 export const ANALYZE_FIELDS = ['findings', 'methods', 'heatmap', 'colormap', 'showRejected'] as const;
 /** Room for the multipart framing and option fields around the image itself. */
 const FORM_OVERHEAD = 64 * 1024;
+/** The longest file name echoed back (longer ones are cut, marked with an ellipsis). */
+export const NAME_LIMIT = 100;
+/** The name the worker (and so every decoder message) uses for an upload; the client's name is put back in answers. */
+const WORKER_NAME = 'upload';
 
 export default async function analyze(app: FastifyInstance, options: AnalyzeOptions): Promise<void> {
   const { pool, card, maxUploadBytes } = options;
@@ -34,31 +46,51 @@ export default async function analyze(app: FastifyInstance, options: AnalyzeOpti
     onRequest: async (request) => {
       const type = request.headers['content-type'] ?? '';
       if (!/^multipart\/form-data\b/i.test(type)) {
-        throw new HttpError(415, 'CXR_NOT_MULTIPART', `send the image as multipart/form-data (a file in the field "image"), not ${type ? `"${type.split(';')[0]}"` : 'a body without a content type'}`);
+        throw new HttpError(415, 'CXR_NOT_MULTIPART', `send the image as multipart/form-data (a file in the field "image"), not ${type ? `"${type.split(';')[0].slice(0, 100)}"` : 'a body without a content type'}`);
       }
       const length = Number(request.headers['content-length']);
       if (length > maxUploadBytes + FORM_OVERHEAD) throw tooLarge(maxUploadBytes, length);
+      // A full queue refuses now, not after receiving and parsing a 50 MB upload it could not analyse anyway.
+      if (pool.full) {
+        pool.countRejected();
+        throw asHttpError(new QueueFullError(pool.retryAfterSeconds()), { connection: 'close' });
+      }
     },
     handler: async (request, reply) => {
+      // The client going away (connection closed before the answer was written) cancels the analysis.
+      const cancel = new AbortController();
+      const onClose = () => {
+        if (!reply.raw.writableFinished) cancel.abort();
+      };
+      reply.raw.once('close', onClose);
       const form = await readForm(request, maxUploadBytes);
       const analyzeRequest = parseOptions(form.fields, card);
       if (!detectFormat(form.bytes)) {
         const head = Array.from(form.bytes.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
-        throw new HttpError(415, 'CXR_UNSUPPORTED_IMAGE', `${form.name}: not a PNG, JPEG or DICOM image (first bytes ${head})`);
+        throw new HttpError(415, 'CXR_UNSUPPORTED_IMAGE', `not a PNG, JPEG or DICOM image (first bytes ${head})`, {}, form.name);
       }
-      if (options.saveUploadsTo) await writeFile(join(options.saveUploadsTo, `${request.id}${extensionOf(form.bytes)}`), form.bytes);
       const started = performance.now();
       let result;
       try {
-        result = await pool.analyze(form.bytes, form.name, analyzeRequest, options.analysisTimeoutMs);
+        result = await pool.analyze(form.bytes, WORKER_NAME, analyzeRequest, { timeoutMs: options.analysisTimeoutMs, signal: cancel.signal });
       } catch (error) {
-        throw asHttpError(error as Error);
+        if (error instanceof AnalysisCancelledError) request.log.info({ whileQueued: error.whileQueued }, 'client disconnected; analysis cancelled');
+        throw asHttpError(error as Error, {}, form.name);
+      } finally {
+        reply.raw.off('close', onClose);
+      }
+      // Kept only once it decoded, under a name the server chose (a caller's X-Request-Id could collide or point
+      // elsewhere), readable by this user only.
+      let savedAs: string | undefined;
+      if (options.saveUploadsTo) {
+        savedAs = `${randomUUID()}${extensionOf(form.bytes)}`;
+        await writeFile(join(options.saveUploadsTo, savedAs), form.bytes, { mode: 0o600, flag: 'wx' });
       }
       const { queuedMs, timings, ...analysis } = result;
       const body: AnalyzeResponse = {
         requestId: request.id,
         model: { architecture: card.architecture, weights: card.weights, sha256: card.sha256 },
-        image: analysis.image,
+        image: publicImage(analysis.image, form.name),
         inputFlags: analysis.inputFlags,
         verdict: analysis.verdict,
         findings: analysis.findings,
@@ -67,12 +99,60 @@ export default async function analyze(app: FastifyInstance, options: AnalyzeOpti
         notice: RESEARCH_NOTICE,
       };
       request.log.info(
-        { image: { format: body.image.format, width: body.image.width, height: body.image.height }, methods: analyzeRequest.methods, verdict: body.verdict, flags: body.inputFlags.map((f) => f.code), timings: body.timings },
+        {
+          image: { format: body.image.format, width: body.image.width, height: body.image.height },
+          methods: analyzeRequest.methods,
+          verdict: body.verdict,
+          flags: body.inputFlags.map((f) => f.code),
+          timings: body.timings,
+          ...(savedAs ? { savedAs } : {}),
+        },
         'analysed',
       );
       return reply.send(body);
     },
   });
+}
+
+/**
+ * A client file name as it may be echoed: the last path component, without control characters, at most
+ * NAME_LIMIT characters (a longer one keeps its start and ends in an ellipsis).
+ */
+export function boundedName(filename: string | undefined): string {
+  const base = (filename ?? '').split(/[\\/]/).pop()!.replace(/[\p{Cc}\p{Cf}]/gu, '').trim();
+  if (!base) return 'upload';
+  const chars = [...base];
+  return chars.length <= NAME_LIMIT ? base : `${chars.slice(0, NAME_LIMIT - 1).join('')}\u2026`;
+}
+
+/** DICOM fields a client may get back: coded values and numbers, never free text written by people. */
+const PUBLIC_METADATA: readonly (keyof ImageMetadata)[] = [
+  'viewPosition', 'patientAge', 'patientSex', 'pixelSpacing', 'pixelSpacingSource', 'photometric', 'modality', 'bodyPart',
+  'imageLaterality', 'colourfulness', 'sopClassUid', 'transferSyntaxUid', 'bitsStored', 'presentationIntent',
+  'presentationLutShape', 'window', 'inverted',
+];
+/** Coded DICOM strings are at most 16 characters (CS); anything longer in them is not a code. */
+const CODE_LIMIT = 64;
+
+function publicImage(image: ImageResult, name: string): ImageResult {
+  const metadata: Record<string, unknown> = {};
+  for (const key of PUBLIC_METADATA) {
+    let value: unknown = image.metadata[key];
+    if (value === undefined) continue;
+    if (typeof value === 'string') value = value.slice(0, CODE_LIMIT);
+    if (key === 'window' && typeof value === 'object' && value && 'explanation' in value) {
+      const { explanation: _free, ...rest } = value as { explanation?: string };
+      value = rest;
+    }
+    metadata[key] = value;
+  }
+  return {
+    ...image,
+    name,
+    // Notes can quote a field's value (an unparsable Patient Age): bounded, and a few at most.
+    notes: image.notes.slice(0, 20).map((note) => (note.length > 200 ? `${note.slice(0, 199)}\u2026` : note)),
+    metadata: metadata as ImageMetadata,
+  };
 }
 
 interface Form {
@@ -91,7 +171,7 @@ async function readForm(request: FastifyRequest, maxUploadBytes: number): Promis
           part.file.resume();
           throw new HttpError(400, 'CXR_UNKNOWN_FIELD', `unexpected file field "${part.fieldname}"; send the image in the field "image"`);
         }
-        file = { bytes: await part.toBuffer(), name: part.filename || 'upload' };
+        file = { bytes: await part.toBuffer(), name: boundedName(part.filename) };
       } else {
         if (!(ANALYZE_FIELDS as readonly string[]).includes(part.fieldname)) {
           throw new HttpError(400, 'CXR_UNKNOWN_FIELD', `unknown form field "${part.fieldname}"; the fields are image, ${ANALYZE_FIELDS.join(', ')}`);
@@ -110,19 +190,24 @@ async function readForm(request: FastifyRequest, maxUploadBytes: number): Promis
     throw new HttpError(400, 'CXR_BAD_FORM', `the multipart form cannot be read: ${(error as Error).message}`);
   }
   if (!file) throw new HttpError(400, 'CXR_NO_IMAGE', 'the form has no image; send the file in the field "image"');
-  if (file.bytes.length === 0) throw new HttpError(400, 'CXR_EMPTY_IMAGE', `${file.name}: the uploaded file is empty`);
+  if (file.bytes.length === 0) throw new HttpError(400, 'CXR_EMPTY_IMAGE', 'the uploaded file is empty', {}, file.name);
   return { ...file, fields };
 }
 
 function parseOptions(fields: Record<string, string>, card: ModelCard): AnalyzeRequest {
   const list = (value: string | undefined) => (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-  const findings = fields.findings === undefined ? [...card.labels] : list(fields.findings);
+  const findings = fields.findings === undefined ? [...card.labels] : [...new Set(list(fields.findings))];
+  if (findings.length === 0) throw new HttpError(400, 'CXR_BAD_OPTION', `findings is empty; name at least one of ${card.labels.join(', ')}, or leave the field out for all`);
   for (const name of findings) {
-    if (!card.labels.includes(name)) throw new HttpError(400, 'CXR_UNKNOWN_FINDING', `findings: the model has no finding "${name}"; it knows ${card.labels.join(', ')}`);
+    if (!card.labels.includes(name)) throw new HttpError(400, 'CXR_UNKNOWN_FINDING', `findings: the model has no finding "${name.slice(0, 100)}"; it knows ${card.labels.join(', ')}`);
   }
-  const methods = fields.methods === undefined ? [card.explanationMethods[0]] : fields.methods.trim() === 'none' ? [] : list(fields.methods);
+  // Each method at most once (occlusion,occlusion,... would repeat the same work), so at most the known methods.
+  const methods = fields.methods === undefined ? [card.explanationMethods[0]] : fields.methods.trim() === 'none' ? [] : [...new Set(list(fields.methods))];
+  if (fields.methods !== undefined && fields.methods.trim() !== 'none' && methods.length === 0) {
+    throw new HttpError(400, 'CXR_BAD_OPTION', `methods is empty; name one or more of ${card.explanationMethods.join(', ')}, or none`);
+  }
   for (const method of methods) {
-    if (!card.explanationMethods.includes(method)) throw new HttpError(400, 'CXR_UNKNOWN_METHOD', `methods: unknown explanation method "${method}"; choose from ${card.explanationMethods.join(', ')} or none`);
+    if (!card.explanationMethods.includes(method)) throw new HttpError(400, 'CXR_UNKNOWN_METHOD', `methods: unknown explanation method "${method.slice(0, 100)}"; choose from ${card.explanationMethods.join(', ')} or none`);
   }
   const heatmap = (fields.heatmap ?? 'png') as HeatmapFormat;
   if (!HEATMAP_FORMATS.includes(heatmap)) throw new HttpError(400, 'CXR_BAD_OPTION', `heatmap must be one of ${HEATMAP_FORMATS.join(', ')}, got "${fields.heatmap}"`);
@@ -138,10 +223,15 @@ function tooLarge(limit: number, declared?: number): HttpError {
   return new HttpError(413, 'CXR_UPLOAD_TOO_LARGE', `the upload${declared ? ` (${mb(declared)})` : ''} is larger than this server's limit of ${mb(limit)} per image`, { connection: 'close' });
 }
 
-function asHttpError(error: Error): Error {
-  if (error instanceof QueueFullError) return new HttpError(503, 'CXR_BUSY', error.message, { 'retry-after': String(error.retryAfterSeconds) });
-  if (error instanceof AnalysisTimeoutError) return new HttpError(504, 'CXR_TIMEOUT', error.message);
-  if (error instanceof UnreadableImageError) return new HttpError(422, 'CXR_UNREADABLE_IMAGE', error.message);
+function asHttpError(error: Error, headers: Record<string, string> = {}, name?: string): Error {
+  if (error instanceof QueueFullError) return new HttpError(503, 'CXR_BUSY', error.message, { 'retry-after': String(error.retryAfterSeconds), ...headers });
+  if (error instanceof AnalysisTimeoutError) return new HttpError(504, 'CXR_TIMEOUT', error.message, headers);
+  // Nobody reads this answer (the client left); it is logged with its own code.
+  if (error instanceof AnalysisCancelledError) return new HttpError(499, 'CXR_CLIENT_GONE', error.message, headers);
+  if (error instanceof UnreadableImageError) {
+    const message = error.message.startsWith(`${WORKER_NAME}: `) ? error.message.slice(WORKER_NAME.length + 2) : error.message;
+    return new HttpError(422, 'CXR_UNREADABLE_IMAGE', message, headers, name);
+  }
   return error;
 }
 

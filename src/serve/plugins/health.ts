@@ -1,16 +1,22 @@
-/** GET /healthz: is the server able to analyse images (workers alive), and how loaded is it. */
+/**
+ * GET /healthz: is the server able to analyse images, and how loaded is it. 200 "ok" while a new analysis would
+ * start soon; 503 "degraded" while every worker is busy and analyses wait (or the queue is full), so a load balancer
+ * sends work elsewhere and a monitor sees the saturation; 503 "unavailable" with no worker alive.
+ */
 import type { FastifyInstance } from 'fastify';
 import type { InferencePool, PoolStats } from '../pool.js';
 
 export interface HealthBody {
-  status: 'ok' | 'unavailable';
+  status: 'ok' | 'degraded' | 'unavailable';
   pool: PoolStats;
 }
 
 export default async function health(app: FastifyInstance, options: { pool: InferencePool }): Promise<void> {
   app.get('/healthz', async (_request, reply) => {
     const pool = options.pool.stats;
-    const body: HealthBody = { status: pool.workers > 0 ? 'ok' : 'unavailable', pool };
-    return reply.code(pool.workers > 0 ? 200 : 503).send(body);
+    const status = pool.workers === 0 ? 'unavailable' : options.pool.saturated || options.pool.full ? 'degraded' : 'ok';
+    const body: HealthBody = { status, pool };
+    if (status !== 'ok') reply.header('retry-after', String(options.pool.retryAfterSeconds()));
+    return reply.code(status === 'ok' ? 200 : 503).send(body);
   });
 }
