@@ -3,9 +3,11 @@
  * with the pure decoder. Node-only (fs, sharp); the browser uses decodeDicom and its own PNG/JPEG decoding.
  */
 import { readFile } from 'node:fs/promises';
+import { inflateRawSync } from 'node:zlib';
 import sharp from 'sharp';
+import { checkDeclaredSize, ImageTooLargeError, resolveBudget, type DecodeBudget } from './budget.js';
 import { detectFormat } from './detect.js';
-import { decodeDicom, MAX_PIXELS, type DicomDecodeOptions } from './dicom/decode-dicom.js';
+import { decodeDicom, tooMuchInflated, type DicomDecodeOptions } from './dicom/decode-dicom.js';
 import type { DecodedImage, ImageFormat } from './image.js';
 
 export type DecodeOptions = DicomDecodeOptions;
@@ -32,25 +34,38 @@ export async function decodeImage(bytes: Uint8Array, source = '<buffer>', option
     const head = Array.from(bytes.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
     throw new Error(`${source}: unrecognised image format (not PNG, JPEG or DICOM; first bytes ${head})`);
   }
-  if (detected.format === 'dicom') return decodeDicom(bytes, source, options);
+  if (detected.format === 'dicom') return decodeDicom(bytes, source, { inflateRaw: (data, limit) => inflateCapped(data, limit, source), ...options });
   return decodeRaster(bytes, source, detected.format, options);
+}
+
+/** node:zlib's raw inflate, stopped by zlib itself as soon as the output passes `limit` bytes. */
+function inflateCapped(data: Uint8Array, limit: number, source: string): Uint8Array {
+  try {
+    return inflateRawSync(data, { maxOutputLength: limit });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw tooMuchInflated(source, limit);
+    throw e;
+  }
 }
 
 /** PNG/JPEG through sharp (libspng / libjpeg-turbo), converted to one gray channel with PIL's 'L' weights. */
 async function decodeRaster(bytes: Uint8Array, source: string, format: ImageFormat, options: DecodeOptions): Promise<DecodedImage> {
   const notes: string[] = [];
+  const budget = resolveBudget(options.budget);
   let decoded: Awaited<ReturnType<typeof rawPixels>>;
   try {
-    decoded = await rawPixels(bytes);
+    decoded = await rawPixels(bytes, source, budget);
   } catch (e) {
+    if (e instanceof ImageTooLargeError) throw e;
     throw new Error(`${source}: cannot decode ${format.toUpperCase()}: ${(e as Error).message}`);
   }
-  const { data, info, orientation, colour, space } = decoded;
+  const { data, info, orientation, colour, space, downscaledFrom } = decoded;
 
   const { width, height, channels } = info;
   const minSide = options.minSide ?? 8;
   if (width < minSide || height < minSide) throw new Error(`${source}: image is ${width}x${height}, smaller than ${minSide} pixels on a side`);
   if (orientation && orientation > 1) notes.push(`EXIF orientation ${orientation} applied`);
+  if (downscaledFrom) notes.push(`downscaled from ${downscaledFrom} to ${width}x${height} while decoding (working resolution: ${budget.maxWorkingSide} px on the long side)`);
   const sixteen = data.byteLength === width * height * channels * 2;
   const samples = sixteen
     ? new Uint16Array(data.buffer, data.byteOffset, data.byteLength / 2)
@@ -105,20 +120,35 @@ async function decodeRaster(bytes: Uint8Array, source: string, format: ImageForm
 /**
  * Raw interleaved samples at the file's own depth (8 or 16 bit), EXIF orientation applied. The output colourspace is
  * set explicitly: left alone, libvips hands gray+alpha and some gray JPEGs back as sRGB and 16-bit colour as 8-bit.
+ * The header's size is checked against the budget before any pixel is decoded; an image larger than the working
+ * resolution is shrunk while it is decoded (libjpeg's shrink-on-load, then libvips' streaming resize), so the full
+ * resolution is never held.
  */
-async function rawPixels(bytes: Uint8Array) {
+async function rawPixels(bytes: Uint8Array, source: string, budget: DecodeBudget) {
   // failOn 'warning' turns truncated or corrupt files into errors instead of partially grey images.
-  const image = sharp(bytes, { failOn: 'warning', limitInputPixels: MAX_PIXELS });
-  const meta = await image.metadata();
+  // The header alone first (no pixels decoded), so the refusal names the size and the budget.
+  const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
+  if (meta.width === undefined || meta.height === undefined) throw new Error('no image size in the header');
+  checkDeclaredSize(source, meta.width, meta.height, budget);
+  const image = sharp(bytes, { failOn: 'warning', limitInputPixels: budget.maxPixels, sequentialRead: true });
   const sixteen = meta.depth === 'ushort';
   const gray = meta.space === 'b-w' || meta.space === 'grey16';
   // 8-bit gray+alpha has no two-channel 8-bit target; as sRGB+alpha its three colour channels are equal.
   const target = gray ? (sixteen ? 'grey16' : meta.hasAlpha ? 'srgb' : 'b-w') : sixteen ? 'rgb16' : 'srgb';
   const orientation = meta.orientation;
   const oriented = orientation && orientation > 1 ? image.autoOrient() : image;
-  const { data, info } = await oriented
+  const max = budget.maxWorkingSide;
+  const large = Math.max(meta.width, meta.height) > max;
+  // Lanczos-3, libvips' default; JPEGs are first shrunk by libjpeg (by 2, 4 or 8) while decoding.
+  const sized = large ? oriented.resize(max, max, { fit: 'inside', withoutEnlargement: true }) : oriented;
+  const { data, info } = await sized
     .toColourspace(target)
     .raw({ depth: sixteen ? 'ushort' : 'uchar' })
     .toBuffer({ resolveWithObject: true });
-  return { data, info, orientation, colour: !gray, space: meta.space };
+  const expected = info.width * info.height * info.channels * (sixteen ? 2 : 1);
+  if (data.byteLength !== expected || data.byteLength > budget.maxDecodedBytes) {
+    throw new Error(`the decoder returned ${data.byteLength} bytes for ${info.width}x${info.height}x${info.channels} (budget ${budget.maxDecodedBytes})`);
+  }
+  const downscaledFrom = large ? `${meta.width}x${meta.height}` : undefined;
+  return { data, info, orientation, colour: !gray, space: meta.space, downscaledFrom };
 }

@@ -141,3 +141,27 @@ export function resample(
   }
   return out;
 }
+
+/**
+ * A gray image resampled to `outWidth` x `outHeight`, rounded and clamped back to its own integer type. Done in
+ * bands of 256 output rows (the filter reads past a band's box, so the result is the whole-image resample's), so
+ * the float buffers are a few MiB however large the image.
+ */
+export function resizeGray<T extends Uint8Array | Uint16Array>(pixels: T, width: number, height: number, outWidth: number, outHeight: number): T {
+  const eight = pixels instanceof Uint8Array;
+  const out = eight ? new Uint8Array(outWidth * outHeight) : new Uint16Array(outWidth * outHeight);
+  const top = eight ? 255 : 65535;
+  const scale = height / outHeight;
+  const band = 256;
+  for (let y = 0; y < outHeight; y += band) {
+    const rows = Math.min(band, outHeight - y);
+    const box = { x0: 0, x1: width, y0: y * scale, y1: y + rows === outHeight ? height : (y + rows) * scale };
+    const resized = resample(pixels, width, height, outWidth, rows, box);
+    const base = y * outWidth;
+    for (let i = 0; i < resized.length; i++) {
+      const v = Math.round(resized[i]);
+      out[base + i] = v < 0 ? 0 : v > top ? top : v;
+    }
+  }
+  return out as T;
+}

@@ -4,21 +4,31 @@
  */
 import dicomParser from 'dicom-parser';
 import type { DataSet, Element } from 'dicom-parser';
-import { inflateSync } from 'fflate';
+import { Inflate } from 'fflate';
+import { checkDeclaredSize, DEFAULT_DECODE_BUDGET, fitWithin, ImageTooLargeError, inflateLimit, resolveBudget, type DecodeBudget } from '../budget.js';
 import { detectFormat } from '../detect.js';
 import type { DecodedImage } from '../image.js';
+import { resizeGray } from '../resample.js';
 import { decodeFrame, TRANSFER_SYNTAXES, type TransferSyntax } from './codecs.js';
+import { frameSize } from './frame-size.js';
 import { applyDisplayLut, buildDisplayLut, type Lut, type ModalityTransform, type VoiTransform } from './grayscale.js';
 import { readMetadata } from './metadata.js';
 
 const IMPLICIT_LE = '1.2.840.10008.1.2';
 const EXPLICIT_LE = '1.2.840.10008.1.2.1';
-/** 2^28 pixels (16384 x 16384), the same limit sharp applies to PNG and JPEG here. */
-export const MAX_PIXELS = 2 ** 28;
+/** The default decode budget's pixel limit (DEFAULT_DECODE_BUDGET.maxPixels), the same for PNG, JPEG and DICOM. */
+export const MAX_PIXELS = DEFAULT_DECODE_BUDGET.maxPixels;
 
 export interface DicomDecodeOptions {
   /** Smallest accepted width and height in pixels (default 8): smaller "images" are not radiographs. */
   minSide?: number;
+  /** Overrides of DEFAULT_DECODE_BUDGET (pixel, byte and aspect limits, working resolution). */
+  budget?: Partial<DecodeBudget>;
+  /**
+   * Raw inflate of a deflated data set that throws once the output would pass `limit` bytes (Node passes
+   * node:zlib's, several times faster); default inflateBounded (fflate, streamed, browser-safe).
+   */
+  inflateRaw?: (deflated: Uint8Array, limit: number) => Uint8Array;
 }
 
 export async function decodeDicom(bytes: Uint8Array, source: string, options: DicomDecodeOptions = {}): Promise<DecodedImage> {
@@ -28,7 +38,15 @@ export async function decodeDicom(bytes: Uint8Array, source: string, options: Di
   const detected = detectFormat(bytes);
   if (detected?.format !== 'dicom') fail('not a DICOM file (no DICM marker at byte 128 and no recognisable data set)');
   const notes: string[] = [];
-  const ds = parse(bytes, source, detected?.format === 'dicom' && !detected.part10 ? detected.explicitVr : undefined, notes);
+  const budget = resolveBudget(options.budget);
+  const inflate = (deflated: Uint8Array): Uint8Array => {
+    const limit = inflateLimit(budget);
+    if (!options.inflateRaw) return inflateBounded(deflated, limit, source);
+    const inflated = options.inflateRaw(deflated, limit);
+    if (inflated.length > limit) throw tooMuchInflated(source, limit);
+    return inflated;
+  };
+  const ds = parse(bytes, source, detected?.format === 'dicom' && !detected.part10 ? detected.explicitVr : undefined, notes, inflate);
 
   const tsUid = ds.string('x00020010')?.trim() ?? IMPLICIT_LE;
   const syntax = TRANSFER_SYNTAXES[tsUid] ?? fail(`unsupported transfer syntax ${tsUid}`);
@@ -50,7 +68,7 @@ export async function decodeDicom(bytes: Uint8Array, source: string, options: Di
   const minSide = options.minSide ?? 8;
   if (width < 1 || height < 1) fail(`image has zero size (${width}x${height})`);
   if (width < minSide || height < minSide) fail(`image is ${width}x${height}, smaller than ${minSide} pixels on a side`);
-  if (width * height > MAX_PIXELS) fail(`image is ${width}x${height}, more than ${MAX_PIXELS} pixels`);
+  checkDeclaredSize(source, width, height, budget);
   const bitsAllocated = ds.uint16('x00280100') ?? fail('Bits Allocated (0028,0100) is missing');
   if (bitsAllocated !== 8 && bitsAllocated !== 16) fail(`Bits Allocated ${bitsAllocated} is not supported (only 8 and 16)`);
   const bitsStored = ds.uint16('x00280101') ?? bitsAllocated;
@@ -76,6 +94,18 @@ export async function decodeDicom(bytes: Uint8Array, source: string, options: Di
     } catch (e) {
       return fail(`corrupt encapsulated pixel data: ${describe(e)}`);
     }
+    // The codec allocates what the frame's own header declares: check that before decoding, not only Rows/Columns.
+    let declared: ReturnType<typeof frameSize>;
+    try {
+      declared = frameSize(syntax.decoder, encoded);
+    } catch (e) {
+      return fail(`cannot decode ${syntax.name} pixel data: ${describe(e)}`);
+    }
+    if (declared) {
+      checkDeclaredSize(source, declared.width, declared.height, budget, `the ${syntax.name} frame`);
+      const same = (declared.width === width && declared.height === height) || (declared.transposable && declared.width === height && declared.height === width);
+      if (!same) fail(`the ${syntax.name} frame is ${declared.width}x${declared.height} but Rows/Columns say ${width}x${height}; refused before decoding`);
+    }
     try {
       raw = await decodeFrame(syntax.decoder, encoded, { width, height, bitsAllocated, bitsStored, signed, photometric });
     } catch (e) {
@@ -97,7 +127,7 @@ export async function decodeDicom(bytes: Uint8Array, source: string, options: Di
   const voi = readVoiTransform(ds, negativeInput, notes, fail);
   const outputMax = 2 ** Math.max(8, bitsStored) - 1;
   const display = buildDisplayLut({ bitsStored, signed, modality, voi, invert, outputMax });
-  const pixels = applyDisplayLut(raw, count, { bitsAllocated: bytesPerSample === 1 ? 8 : 16, bitsStored, shift, signed }, display);
+  let pixels = applyDisplayLut(raw, count, { bitsAllocated: bytesPerSample === 1 ? 8 : 16, bitsStored, shift, signed }, display);
   if (photometric === 'MONOCHROME1') notes.push('MONOCHROME1 inverted');
   if (presentationLutShape === 'INVERSE' && photometric !== 'MONOCHROME1') notes.push('Presentation LUT Shape INVERSE applied');
 
@@ -106,15 +136,50 @@ export async function decodeDicom(bytes: Uint8Array, source: string, options: Di
   metadata.bitsStored = bitsStored;
   metadata.window = display.applied;
   metadata.inverted = invert;
-  return { width, height, pixels, maxValue: outputMax, format: 'dicom', source, metadata, notes };
+  // The working resolution: larger images are downscaled here, once, so nothing downstream holds the full size.
+  const working = fitWithin(width, height, budget.maxWorkingSide);
+  if (working.width !== width || working.height !== height) {
+    pixels = resizeGray(pixels, width, height, working.width, working.height);
+    notes.push(`downscaled from ${width}x${height} to ${working.width}x${working.height} (working resolution: ${budget.maxWorkingSide} px on the long side)`);
+    if (metadata.pixelSpacing) metadata.pixelSpacing = [(metadata.pixelSpacing[0] * height) / working.height, (metadata.pixelSpacing[1] * width) / working.width];
+  }
+  return { width: working.width, height: working.height, pixels, maxValue: outputMax, format: 'dicom', source, metadata, notes };
+}
+
+/**
+ * Raw-inflates `deflated`, stopping with ImageTooLargeError as soon as the output passes `limit` bytes: fed in
+ * small pieces, so a bomb (1 MiB of zeros per kilobyte) never makes more than a few MiB past the limit.
+ */
+export function inflateBounded(deflated: Uint8Array, limit: number, source: string): Uint8Array {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const inflater = new Inflate((chunk) => {
+    total += chunk.length;
+    if (total > limit) throw tooMuchInflated(source, limit);
+    chunks.push(chunk);
+  });
+  const piece = 16384;
+  for (let at = 0; at < deflated.length; at += piece) inflater.push(deflated.subarray(at, at + piece), at + piece >= deflated.length);
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.length;
+  }
+  return out;
+}
+
+export function tooMuchInflated(source: string, limit: number): ImageTooLargeError {
+  return new ImageTooLargeError(`${source}: the deflated data set inflates to more than ${limit} bytes (the decode budget); refused`);
 }
 
 /** Parses with dicom-parser, turning its string/object throws into one clear Error. */
-function parse(bytes: Uint8Array, source: string, headerlessExplicit: boolean | undefined, notes: string[]): DataSet {
+function parse(bytes: Uint8Array, source: string, headerlessExplicit: boolean | undefined, notes: string[], inflate: (deflated: Uint8Array) => Uint8Array): DataSet {
   const options: dicomParser.ParseDicomOptions = {
-    // Deflated data sets: inflate with fflate so the same code runs in browsers (dicom-parser would need pako).
+    // Deflated data sets: inflate with fflate so the same code runs in browsers (dicom-parser would need pako),
+    // within the decode budget.
     inflater: ((array: Uint8Array, position: number) => {
-      const inflated = inflateSync(array.subarray(position));
+      const inflated = inflate(array.subarray(position));
       const full = new Uint8Array(position + inflated.length);
       full.set(array.subarray(0, position));
       full.set(inflated, position);
@@ -128,6 +193,7 @@ function parse(bytes: Uint8Array, source: string, headerlessExplicit: boolean | 
   try {
     return dicomParser.parseDicom(bytes, options);
   } catch (e) {
+    if (e instanceof ImageTooLargeError) throw e;
     throw new Error(`${source}: corrupt or truncated DICOM: ${describe(e)}`);
   }
 }
