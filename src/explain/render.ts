@@ -2,10 +2,10 @@
  * A finding's map drawn over the original image (any resolution, DICOM included) as a PNG, and the map itself
  * downsampled for clients that draw their own overlays.
  */
-import { type DecodedImage, type OverlayOptions, encodePng, heatmapToSource, overlayHeatmap, resample } from '../imaging/index.js';
+import { type BoundedOverlayOptions, type DecodedImage, encodePng, overlayModelMap, resample } from '../imaging/index.js';
 import type { Explanation, FindingMap, GridMap } from './types.js';
 
-export interface RenderOptions extends OverlayOptions {
+export interface RenderOptions extends BoundedOverlayOptions {
   /**
    * zlib level of the PNG, 0-9; default 1, as OpenCV's imwrite: a 1024 px overlay encodes in ~40 ms at level 1
    * and ~270 ms at level 6, for files 16% larger (1.2 against 1.0 MB).
@@ -13,11 +13,14 @@ export interface RenderOptions extends OverlayOptions {
   compressionLevel?: number;
 }
 
-/** The map resampled onto the original image and blended over it (gray X-ray kept readable); PNG bytes (RGB). */
+/**
+ * The map resampled onto the original image and blended over it (gray X-ray kept readable); PNG bytes (RGB), at
+ * the image's size or at most `maxSide` (default MAX_OVERLAY_SIDE, 2048 px) on the long side.
+ */
 export async function renderHeatmap(image: DecodedImage, explanation: Pick<Explanation, 'geometry'>, finding: FindingMap, options: RenderOptions = {}): Promise<Uint8Array> {
   const { map } = finding;
-  const rgb = overlayHeatmap(image, heatmapToSource(map.data, map.width, map.height, explanation.geometry), options);
-  return encodePng(rgb, image.width, image.height, 3, { level: options.compressionLevel ?? 1 });
+  const { rgb, width, height } = overlayModelMap(image, map.data, map.width, map.height, explanation.geometry, options);
+  return encodePng(rgb, width, height, 3, { level: options.compressionLevel ?? 1 });
 }
 
 /** Every finding's overlay; the PNG encodings run concurrently in node:zlib's threads. */

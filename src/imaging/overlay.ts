@@ -3,8 +3,14 @@
  * with opacity proportional to its value (weak evidence leaves the X-ray untouched), with an optional contour
  * where the map crosses a threshold. Output is RGB. Pure.
  */
+import { fitWithin } from './budget.js';
 import { type ColormapName, colormapTable } from './colormap.js';
+import { type Geometry, heatmapToSource } from './geometry.js';
 import type { DecodedImage } from './image.js';
+import { resizeGray } from './resample.js';
+
+/** Default long side of a drawn overlay: 2048 px (14 overlays of a 4096 px image would be 700 MB of RGB). */
+export const MAX_OVERLAY_SIDE = 2048;
 
 export interface OverlayOptions {
   colormap?: ColormapName;
@@ -73,4 +79,35 @@ function drawContour(rgb: Uint8Array, map: Float32Array, max: number, width: num
       if (edge) rgb.fill(255, (y * width + x) * 3, (y * width + x) * 3 + 3);
     }
   }
+}
+
+export interface BoundedOverlayOptions extends OverlayOptions {
+  /** Longest side of the drawn overlay in pixels; default MAX_OVERLAY_SIDE. Larger images are area-downscaled first. */
+  maxSide?: number;
+}
+
+/**
+ * A model-space map (`mapWidth` x `mapHeight` over the model input, mapped by `geometry`) drawn over `image`
+ * at most `maxSide` px on the long side: the image is downscaled and the map resampled straight to that size,
+ * so neither the map nor the RGB is ever held at a larger size. RGB pixels and their size.
+ */
+export function overlayModelMap(
+  image: Pick<DecodedImage, 'width' | 'height' | 'pixels' | 'maxValue'>,
+  map: Float32Array,
+  mapWidth: number,
+  mapHeight: number,
+  geometry: Geometry,
+  options: BoundedOverlayOptions = {},
+): { rgb: Uint8Array; width: number; height: number } {
+  const maxSide = options.maxSide ?? MAX_OVERLAY_SIDE;
+  if (!(Number.isInteger(maxSide) && maxSide >= 1)) throw new Error(`overlay maxSide must be a positive whole number, got ${maxSide}`);
+  const { width, height } = fitWithin(image.width, image.height, maxSide);
+  const scaled = width === image.width && height === image.height;
+  const pixels = scaled ? image.pixels : resizeGray(image.pixels, image.width, image.height, width, height);
+  // The same mapping onto the smaller grid: source pixel x of the original is x * width / image.width here.
+  const g: Geometry = scaled
+    ? geometry
+    : { ...geometry, sourceWidth: width, sourceHeight: height, scaleX: (geometry.scaleX * image.width) / width, scaleY: (geometry.scaleY * image.height) / height };
+  const onSource = heatmapToSource(map, mapWidth, mapHeight, g);
+  return { rgb: overlayHeatmap({ width, height, pixels, maxValue: image.maxValue }, onSource, options), width, height };
 }
