@@ -8,12 +8,39 @@ import { loadModel } from '../api.js';
 import { Explainer, type ExplanationMethod, renderHeatmap } from '../explain/index.js';
 import { decodeImage, type DecodedImage } from '../imaging/index.js';
 import { Predictor } from '../inference/predictor.js';
+import { OrtSession } from '../runtime/session.js';
 import type { AnalyzeRequest, ExplanationResult, MapResult } from './analysis.js';
-import type { FromWorker, ToWorker, WorkerAnalysis, WorkerInit } from './pool.js';
+import { CONTROL_CANCEL, CONTROL_IN_RUN, type FromWorker, type ToWorker, type WorkerAnalysis, type WorkerInit } from './pool.js';
 
 const port = parentPort!;
 const init = workerData as WorkerInit;
 const post = (message: FromWorker, transfer: ArrayBuffer[] = []) => port.postMessage(message, transfer);
+
+/**
+ * Cooperative cancellation: the pool writes the id of an analysis to stop into shared memory; this worker checks
+ * it before and after every ONNX Runtime run (every session in this thread goes through OrtSession.run, so the
+ * check is wrapped around it here rather than threaded through the prediction and explanation code) and between
+ * overlays. It also says when it is inside a run, the one moment the pool must not terminate it.
+ */
+const control = new Int32Array(init.control);
+let current = 0;
+class Cancelled extends Error {
+  readonly kind = 'cancelled';
+}
+function checkCancelled(): void {
+  if (current !== 0 && Atomics.load(control, CONTROL_CANCEL) === current) throw new Cancelled(`analysis ${current} cancelled`);
+}
+const run = OrtSession.prototype.run;
+OrtSession.prototype.run = async function (this: OrtSession, ...args: Parameters<typeof run>) {
+  checkCancelled();
+  Atomics.store(control, CONTROL_IN_RUN, 1);
+  try {
+    return await run.apply(this, args);
+  } finally {
+    Atomics.store(control, CONTROL_IN_RUN, 0);
+    checkCancelled();
+  }
+};
 
 try {
   const { model, path } = loadModel(init.modelPath);
@@ -24,10 +51,13 @@ try {
   // with the reason.
   await explainer.prepare(['gradcam']).catch(() => undefined);
   port.on('message', (message: ToWorker) => {
+    current = message.id;
     analyze(predictor, explainer, message).then(
       (result) => post({ type: 'done', id: message.id, result }),
-      (error: unknown) => post({ type: 'failed', id: message.id, kind: (error as { kind?: 'image' }).kind ?? 'internal', message: (error as Error).message }),
-    );
+      (error: unknown) => post({ type: 'failed', id: message.id, kind: (error as { kind?: 'image' | 'cancelled' }).kind ?? 'internal', message: (error as Error).message }),
+    ).finally(() => {
+      current = 0;
+    });
   });
   post({ type: 'ready' });
 } catch (error) {
@@ -43,6 +73,7 @@ async function analyze(predictor: Predictor, explainer: Explainer, job: ToWorker
     throw Object.assign(error as Error, { kind: 'image' as const });
   }
   const decodeMs = clock();
+  checkCancelled();
   const [prediction] = await predictor.predict([image], { showRejected: job.request.showRejected });
   const predictMs = clock();
   const explanations: ExplanationResult[] = [];
@@ -64,6 +95,7 @@ async function explain(explainer: Explainer, image: DecodedImage, method: Explan
   const explanation = await explainer.explain(image, { findings: request.findings, method });
   const maps: MapResult[] = [];
   for (const finding of explanation.findings) {
+    checkCancelled();
     const entry: MapResult = { finding: finding.finding };
     if (request.heatmap === 'png' || request.heatmap === 'both') {
       const png = await renderHeatmap(image, explanation, finding, { colormap: request.colormap });

@@ -4,9 +4,12 @@
  * refused at once (QueueFullError, with a retry estimate from the measured cost of the work ahead) instead of piling
  * up. Every analysis has a deadline from the moment it is submitted and may be cancelled by its caller (an
  * AbortSignal: the HTTP client went away). Either way a waiting analysis leaves the queue, and a running one is
- * stopped by terminating its worker, which is replaced at once: an analysis cannot be interrupted inside ONNX
- * Runtime, and a worker left running abandoned work would hold its slot for minutes. A worker that dies is
- * replaced too, and only the analysis it was running fails.
+ * told to stop through memory shared with its worker, which checks it before and after every ONNX Runtime run
+ * (an occlusion map is hundreds of them) and between overlays, so the worker is free again within one forward
+ * pass. Terminating the worker instead is not safe while ONNX Runtime is inside a run (the process aborts when the
+ * run completes into a torn-down thread), so that is only the fallback for a worker that has not stopped after
+ * CANCEL_GRACE_MS and is not inside a run; it is then replaced. A worker that dies is replaced too, and only the
+ * analysis it was running fails.
  */
 import { Worker } from 'node:worker_threads';
 import type { AnalyzeRequest, ExplanationResult, ImageResult, InputFlag, InputVerdict } from './analysis.js';
@@ -15,7 +18,12 @@ import type { Finding } from '../inference/findings.js';
 export interface WorkerInit {
   modelPath: string;
   threads: number;
+  /** Shared Int32Array: [CONTROL_CANCEL] the id of the analysis to stop, [CONTROL_IN_RUN] 1 while inside an ONNX Runtime run. */
+  control: SharedArrayBuffer;
 }
+
+export const CONTROL_CANCEL = 0;
+export const CONTROL_IN_RUN = 1;
 
 export type ToWorker = { id: number; bytes: Uint8Array; name: string; request: AnalyzeRequest };
 
@@ -33,7 +41,7 @@ export type FromWorker =
   | { type: 'ready' }
   | { type: 'init-error'; message: string }
   | { type: 'done'; id: number; result: WorkerAnalysis }
-  | { type: 'failed'; id: number; kind: 'image' | 'internal'; message: string };
+  | { type: 'failed'; id: number; kind: 'image' | 'internal' | 'cancelled'; message: string };
 
 export class QueueFullError extends Error {
   constructor(readonly retryAfterSeconds: number) {
@@ -112,7 +120,11 @@ interface Task {
 interface Slot {
   worker: Worker;
   task: Task | null;
+  control: Int32Array;
 }
+
+/** How long a worker told to stop an analysis has before it is terminated (when not inside a run) and replaced. */
+const CANCEL_GRACE_MS = 5000;
 
 /** Weight of the newest duration in the moving averages. */
 const EWMA_ALPHA = 0.3;
@@ -249,7 +261,8 @@ export class InferencePool {
   private addWorker(): Promise<void> {
     this.starting++;
     const done = () => this.starting--;
-    const worker = new Worker(WORKER_URL, { workerData: { modelPath: this.options.modelPath, threads: this.options.threadsPerWorker } satisfies WorkerInit });
+    const control = new SharedArrayBuffer(8);
+    const worker = new Worker(WORKER_URL, { workerData: { modelPath: this.options.modelPath, threads: this.options.threadsPerWorker, control } satisfies WorkerInit });
     return new Promise((resolve, reject) => {
       const onStartError = (error: Error) => {
         done();
@@ -272,7 +285,7 @@ export class InferencePool {
           reject(new Error(message.message));
           return;
         }
-        const slot: Slot = { worker, task: null };
+        const slot: Slot = { worker, task: null, control: new Int32Array(control) };
         this.slots.push(slot);
         worker.on('message', (m: FromWorker) => this.onMessage(slot, m));
         worker.on('error', (error) => this.onExit(slot, 1, error));
@@ -305,7 +318,8 @@ export class InferencePool {
     const task = slot.task;
     if (!task || (message.type !== 'done' && message.type !== 'failed') || message.id !== task.id) return;
     slot.task = null;
-    this.measure(task.costKey, performance.now() - task.startedAt!);
+    // A stopped analysis did not show what a whole one costs.
+    if (!task.abandoned) this.measure(task.costKey, performance.now() - task.startedAt!);
     if (!task.abandoned) {
       this.settle(task);
       if (message.type === 'done') {
@@ -333,8 +347,8 @@ export class InferencePool {
   }
 
   /**
-   * Ends a task early (deadline passed or caller gone): a queued one leaves the queue; a running one has its worker
-   * terminated, and a fresh worker takes the slot's place (the work it was doing cannot be interrupted otherwise).
+   * Ends a task early (deadline passed or caller gone): a queued one leaves the queue; a running one is told to
+   * stop (its worker reports back and takes the next task), with termination and replacement as the fallback.
    */
   private stop(task: Task, error: Error, counter: 'timedOut' | 'cancelled'): void {
     if (task.abandoned) return;
@@ -344,6 +358,17 @@ export class InferencePool {
     if (queued >= 0) this.queue.splice(queued, 1);
     const slot = this.slots.find((s) => s.task === task);
     if (slot && !this.closing) {
+      Atomics.store(slot.control, CONTROL_CANCEL, task.id);
+      this.recycleIfStuck(slot, task, CANCEL_GRACE_MS);
+    }
+    task.reject(error);
+  }
+
+  /** Terminates and replaces a worker still on a stopped task after `delayMs`, once it is not inside a run. */
+  private recycleIfStuck(slot: Slot, task: Task, delayMs: number): void {
+    setTimeout(() => {
+      if (slot.task !== task || !this.slots.includes(slot) || this.closing) return;
+      if (Atomics.load(slot.control, CONTROL_IN_RUN) === 1) return this.recycleIfStuck(slot, task, 250);
       this.slots.splice(this.slots.indexOf(slot), 1);
       this.counters.recycled++;
       slot.worker.removeAllListeners('message');
@@ -352,8 +377,7 @@ export class InferencePool {
       slot.worker.on('error', () => undefined);
       void slot.worker.terminate();
       this.replaceWorker();
-    }
-    task.reject(error);
+    }, delayMs).unref();
   }
 
   private fail(task: Task, error: Error): void {

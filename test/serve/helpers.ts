@@ -41,13 +41,13 @@ export interface Field {
   filename?: string;
 }
 
-export async function postForm(url: string, fields: Field[], headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; body: any }> {
+export async function postForm(url: string, fields: Field[], headers: Record<string, string> = {}, signal?: AbortSignal): Promise<{ status: number; headers: Headers; body: any }> {
   const form = new FormData();
   for (const f of fields) {
     if (typeof f.value === 'string') form.append(f.name, f.value);
     else form.append(f.name, new Blob([f.value]), f.filename ?? 'upload');
   }
-  const response = await fetch(`${url}/api/v1/analyze`, { method: 'POST', body: form, headers });
+  const response = await fetch(`${url}/api/v1/analyze`, { method: 'POST', body: form, headers, signal });
   return { status: response.status, headers: response.headers, body: await response.json() };
 }
 
