@@ -2,7 +2,7 @@
  * Predicting files and folders: inputs are listed, decoded a batch at a time, and predicted; a file that cannot
  * be read gets its error in the results (named, nothing else lost) instead of stopping the run.
  */
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, realpathSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { type DecodedImage, decodeImageFile } from '../imaging/index.js';
 import type { Prediction, Predictor } from './predictor.js';
@@ -23,7 +23,10 @@ export interface ListOptions {
 
 /**
  * Expands folders into their image files (known extensions, and extension-less files, which DICOM often is),
- * keeps files as given, and throws naming any input that does not exist.
+ * keeps files as given, and throws naming any input that does not exist. Symbolic links in folders are followed:
+ * to a file like a file, to a folder (with --recursive) like a folder, except one already being listed (a link
+ * loop, or a second way into the same folder), which is skipped; a dangling link with an image name is listed,
+ * so its error is reported with the results instead of the file silently missing.
  */
 export function listImageFiles(inputs: readonly string[], options: ListOptions = {}): string[] {
   if (inputs.length === 0) throw new Error('no input images given');
@@ -41,14 +44,26 @@ export function listImageFiles(inputs: readonly string[], options: ListOptions =
   return files;
 }
 
-function imagesInFolder(folder: string, recursive: boolean): string[] {
+function imagesInFolder(folder: string, recursive: boolean, visited = new Set<string>()): string[] {
+  const real = realpathSync(folder);
+  if (visited.has(real)) return [];
+  visited.add(real);
   const found: string[] = [];
   for (const entry of readdirSync(folder, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
     if (entry.name.startsWith('.')) continue;
     const path = join(folder, entry.name);
-    if (entry.isDirectory()) {
-      if (recursive) found.push(...imagesInFolder(path, true));
-    } else if (entry.isFile()) {
+    let kind: 'file' | 'folder' | 'dangling' | 'other' = entry.isDirectory() ? 'folder' : entry.isFile() ? 'file' : 'other';
+    if (entry.isSymbolicLink()) {
+      try {
+        const target = statSync(path);
+        kind = target.isDirectory() ? 'folder' : target.isFile() ? 'file' : 'other';
+      } catch {
+        kind = 'dangling';
+      }
+    }
+    if (kind === 'folder') {
+      if (recursive) found.push(...imagesInFolder(path, true, visited));
+    } else if (kind === 'file' || kind === 'dangling') {
       const ext = extname(entry.name).toLowerCase();
       if (ext === '' || IMAGE_EXTENSIONS.includes(ext)) found.push(path);
     }

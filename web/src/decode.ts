@@ -7,6 +7,15 @@
 import { decode as decodePngBytes } from 'fast-png';
 import { type DecodedImage, decodeDicom, detectFormat, initCodecs } from '../../src/imaging/browser.js';
 import codecsWasmUrl from 'dcmjs-codecs/build/dcmjs-native-codecs.wasm?url';
+import dcmjsCodecs from 'dcmjs-codecs';
+
+// dcmjs-codecs fetches its WebAssembly through eval("fetch(...)"), which the server's Content-Security-Policy
+// (no 'unsafe-eval') forbids; fetch it directly instead. Compiling it needs only 'wasm-unsafe-eval'.
+(dcmjsCodecs.NativeCodecs as unknown as { _getWebAssemblyBytes: () => Promise<ArrayBuffer> })._getWebAssemblyBytes = async () => {
+  const response = await fetch(codecsWasmUrl);
+  if (!response.ok) throw new Error(`cannot load the DICOM codecs (${codecsWasmUrl}: HTTP ${response.status})`);
+  return response.arrayBuffer();
+};
 
 export async function decodeInBrowser(bytes: Uint8Array, name: string): Promise<DecodedImage> {
   if (bytes.length === 0) throw new Error(`${name}: file is empty`);
