@@ -58,4 +58,20 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * Started by bin/cxr.js's launcher (which re-launches Node with malloc settings): if the launcher dies without
+ * passing a signal on (kill -9), its IPC channel closes and this process stops itself as on SIGTERM (training
+ * saves a checkpoint, the server closes), instead of running on as an orphan in someone's run folder.
+ */
+export function watchLauncher(): void {
+  if (!process.env.CXR_LAUNCHER_PID || !process.channel) return;
+  delete process.env.CXR_LAUNCHER_PID;
+  process.channel.unref(); // the channel alone must not keep this process alive
+  process.once('disconnect', () => {
+    process.stderr.write('cxr: the launcher process is gone; stopping\n');
+    process.kill(process.pid, 'SIGTERM');
+  });
+}
+
+watchLauncher();
 process.exitCode = await main(process.argv);
