@@ -18,6 +18,7 @@ import { TrainingSession } from '../runtime/training-session.js';
 import { batches } from './batches.js';
 import { unfoldBatchNorms } from './batchnorm.js';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { lockRunFolder } from './lock.js';
 import type { TrainConfig } from './config.js';
 import { type SplitData, readDatasets, splitData } from './data.js';
 import { LearningRateSchedule, type ScheduleState } from './schedule.js';
@@ -29,7 +30,7 @@ export type TrainEvent =
   | { type: 'epoch'; epoch: number; epochs: number; phase: string; steps: number }
   | { type: 'step'; epoch: number; step: number; steps: number; loss: number; lr: number; imagesPerSecond: number }
   | { type: 'validation'; epoch: number; meanAuroc: number; perClass: (number | null)[]; best: boolean }
-  | { type: 'checkpoint'; path: string; reason: 'epoch' | 'interrupt' };
+  | { type: 'checkpoint'; path: string; reason: 'epoch' | 'interrupt' | 'periodic' };
 
 export interface TrainOptions {
   config: TrainConfig;
@@ -39,7 +40,22 @@ export interface TrainOptions {
   resume?: boolean;
   /** Aborting stops after the current step, with a checkpoint to resume from. */
   signal?: AbortSignal;
+  /**
+   * Checkpoints within an epoch as well, so that a crash (or kill -9) loses at most this much work: after every
+   * `steps` steps and/or once `seconds` have passed since the last checkpoint. Default: every 300 seconds.
+   * Resuming from any checkpoint reproduces the uninterrupted run (order, augmentation and dropout are drawn
+   * from the seed, epoch and position).
+   */
+  checkpointEvery?: { steps?: number; seconds?: number };
   onEvent?: (event: TrainEvent) => void;
+}
+
+/** Thrown when the signal aborts training before its first step: there is nothing new to checkpoint. */
+export class TrainingInterruptedError extends Error {
+  constructor(resume: boolean) {
+    super(`interrupted before the first training step; ${resume ? 'the checkpoint is unchanged' : 'nothing was saved to resume'}`);
+    this.name = 'TrainingInterruptedError';
+  }
 }
 
 export interface EpochRecord {
@@ -56,6 +72,7 @@ export interface TrainOutcome {
   status: 'completed' | 'early-stopped' | 'interrupted';
   /** The best model so far (by validation mean AUROC). */
   bestModelPath: string;
+  /** -1 when interrupted before the first epoch ended (no model yet). */
   bestEpoch: number;
   history: EpochRecord[];
   data: SplitData;
@@ -89,11 +106,25 @@ export const RUN_FILES = {
 } as const;
 
 export async function train(options: TrainOptions): Promise<TrainOutcome> {
-  const { config, outDir } = options;
+  const { outDir } = options;
   const emit = options.onEvent ?? (() => {});
   mkdirSync(outDir, { recursive: true });
+  // One process per run folder: a second trainer (a --resume while this one runs) is refused, naming this pid.
+  const lock = lockRunFolder(outDir, (message) => emit({ type: 'info', message }));
+  try {
+    return await trainLocked(options, emit);
+  } finally {
+    lock.release();
+  }
+}
+
+async function trainLocked(options: TrainOptions, emit: (event: TrainEvent) => void): Promise<TrainOutcome> {
+  const { config, outDir } = options;
   const path = (name: keyof typeof RUN_FILES) => join(outDir, RUN_FILES[name]);
   const log = (entry: Record<string, unknown>) => appendFileSync(path('log'), `${JSON.stringify({ time: new Date().toISOString(), ...entry })}\n`);
+  const stopIfAborted = () => {
+    if (options.signal?.aborted) throw new TrainingInterruptedError(options.resume === true);
+  };
 
   const resumed = options.resume ? loadResume(path('checkpoint'), path('config'), config) : undefined;
   if (!options.resume && existsSync(path('checkpoint'))) {
@@ -105,6 +136,7 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
   const data = await splitData(await readDatasets(config), config);
   writeFileSync(path('split'), `${JSON.stringify(splitIds(data))}\n`);
   emit({ type: 'info', message: `${data.train.records.length} training, ${data.validation.records.length} validation, ${data.test.records.length} test images` });
+  stopIfAborted();
 
   const spec = imagenetPreprocessing(config.model.size, config.model.size, config.model.channels);
   spec.resize = config.model.resize;
@@ -115,14 +147,18 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
     onProgress: (p) => emit({ type: 'cache', done: p.done, total: p.total }),
   });
   try {
+    stopIfAborted();
     let progress: Progress;
     let phaseModel: Model;
     if (resumed) {
       progress = resumed.progress;
       phaseModel = readModelFile(path('phaseStart'));
       emit({ type: 'info', message: `resuming at epoch ${progress.epoch + 1}, batch ${progress.batch}` });
+      // Steps logged after this checkpoint (a crash) are done again: readers keep the last line of each step.
+      log({ event: 'resumed', epoch: progress.epoch, step: progress.batch, globalStep: progress.globalStep });
     } else {
       const start = await startingModel(config, data, cache, emit);
+      stopIfAborted();
       phaseModel = start.model;
       writeModelFile(path('phaseStart'), phaseModel);
       progress = {
@@ -163,6 +199,11 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
       sessionPhase = resumed.phase.name;
     }
     let status: TrainOutcome['status'] = 'completed';
+    const every = options.checkpointEvery ?? { seconds: 300 };
+    let lastCheckpoint = { step: progress.globalStep, time: performance.now() };
+    const periodicDue = () =>
+      (every.steps !== undefined && progress.globalStep - lastCheckpoint.step >= every.steps) ||
+      (every.seconds !== undefined && performance.now() - lastCheckpoint.time >= every.seconds * 1000);
     try {
       for (; progress.epoch < config.epochs; progress.epoch++) {
         const phase = phaseOf(config, progress.epoch);
@@ -200,6 +241,12 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
           log({ event: 'step', epoch: progress.epoch, step: progress.batch, globalStep: progress.globalStep, loss, lr });
           emit({ type: 'step', epoch: progress.epoch, step: progress.batch, steps: stepsPerEpoch, loss, lr, imagesPerSecond });
           if (options.signal?.aborted) break;
+          if (progress.batch < stepsPerEpoch && periodicDue()) {
+            saveCheckpoint(path('checkpoint'), config, progress, schedule, active, phase);
+            lastCheckpoint = { step: progress.globalStep, time: performance.now() };
+            log({ event: 'checkpoint', epoch: progress.epoch, step: progress.batch, globalStep: progress.globalStep });
+            emit({ type: 'checkpoint', path: path('checkpoint'), reason: 'periodic' });
+          }
         }
         if (options.signal?.aborted && progress.batch < stepsPerEpoch) {
           saveCheckpoint(path('checkpoint'), config, progress, schedule, active, phase);
@@ -237,6 +284,7 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
         // Patience running out on the last epoch is a completed run, not an early stop.
         const stop = patience > 0 && progress.epochsWithoutImprovement >= patience && progress.epoch + 1 < config.epochs;
         saveCheckpoint(path('checkpoint'), config, { ...progress, epoch: progress.epoch + 1 }, schedule, active, phase);
+        lastCheckpoint = { step: progress.globalStep, time: performance.now() };
         emit({ type: 'checkpoint', path: path('checkpoint'), reason: 'epoch' });
         if (stop) {
           status = 'early-stopped';
@@ -251,7 +299,8 @@ export async function train(options: TrainOptions): Promise<TrainOutcome> {
     } finally {
       await session?.release();
     }
-    if (progress.bestEpoch < 0) throw new Error('training stopped before the first validation; resume it to get a model');
+    // Interrupted in the first epoch: no model yet, but a checkpoint to resume from (bestEpoch stays -1).
+    if (progress.bestEpoch < 0 && status !== 'interrupted') throw new Error('training stopped before the first validation; resume it to get a model');
     return { status, bestModelPath: path('best'), bestEpoch: progress.bestEpoch, history: progress.history, data, start: progress.start };
   } finally {
     await cache.close();

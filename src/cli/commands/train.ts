@@ -1,11 +1,13 @@
 /** `cxr train`: a recipe (file and/or flags) -> a trained, self-describing model with its model card. */
+import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
-import { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
 import { applyOverride, readConfigFile, resolveConfig } from '../../train/config.js';
 import { finishRun } from '../../train/finish.js';
 
-import { type TrainEvent, train } from '../../train/trainer.js';
+import { lockRunFolder } from '../../train/lock.js';
+import { type TrainEvent, TrainingInterruptedError, train } from '../../train/trainer.js';
 import { DATA_OPTION, collect, datasetFlag, positiveInt } from '../options.js';
 
 interface TrainCliOptions {
@@ -22,7 +24,19 @@ interface TrainCliOptions {
   size?: number;
   seed?: number;
   threads?: number;
+  checkpointEvery: { steps?: number; seconds?: number };
 }
+
+/** `200` (steps), `90s`, `5m` or `1h`. */
+function checkpointInterval(value: string): { steps?: number; seconds?: number } {
+  const m = /^(\d+)(s|m|h)?$/.exec(value.trim());
+  const n = m ? Number(m[1]) : Number.NaN;
+  if (!m || n <= 0) throw new InvalidArgumentError(`expected a number of steps (200) or a time (90s, 5m, 1h), got "${value}"`);
+  return m[2] ? { seconds: n * { s: 1, m: 60, h: 3600 }[m[2] as 's' | 'm' | 'h'] } : { steps: n };
+}
+
+/** The exit status of a process stopped by a signal: 128 + its number (SIGHUP 129, SIGINT 130, SIGTERM 143). */
+const SIGNAL_EXIT: Record<string, number> = { SIGHUP: 129, SIGINT: 130, SIGTERM: 143 };
 
 export function trainCommand(): Command {
   return new Command('train')
@@ -39,6 +53,7 @@ export function trainCommand(): Command {
     .option('-s, --size <px>', 'input size', positiveInt('size'))
     .option('--seed <n>', 'seed of the split, order, augmentation and initialisation', (v) => Number.parseInt(v, 10))
     .option('-t, --threads <n>', 'ONNX Runtime threads', positiveInt('threads'))
+    .option('--checkpoint-every <steps|time>', 'also checkpoint within epochs: every N steps, or 90s, 5m, 1h', checkpointInterval, { seconds: 300 })
     .option('--set <key=value>', 'any recipe setting, e.g. --set loss.kind=focal --set freeze.headEpochs=1 (repeatable)', collect, [])
     .addHelpText(
       'after',
@@ -57,7 +72,9 @@ The recipe's settings and their defaults:
   augmentation        { rotationDeg: 7, translate: 0.05, scale: 0.07, flipProbability: 0, brightness: 0.1, contrast: 0.1 } | none
 
 Patients never straddle splits; the test split is scored once, with the best model by validation mean AUROC.
-Ctrl-C stops after the current step and saves a checkpoint; --resume continues exactly.
+Ctrl-C, SIGTERM or SIGHUP stop after the current step and save a checkpoint (exit status 130, 143, 129); a
+crash loses at most --checkpoint-every of work. --resume continues exactly, from the next batch. One process
+per run folder: a --resume while the run is still going is refused (run.lock names its pid).
 
 Examples:
   $ cxr train --config configs/default-model.yaml --out runs/default
@@ -85,29 +102,54 @@ Examples:
         applyOverride(raw, assignment.slice(0, eq), assignment.slice(eq + 1));
       }
       const config = resolveConfig(raw, options.config ?? 'the command line');
+      // The run folder is this process's until it exits: training and then the model, card and evaluation.
+      mkdirSync(options.out, { recursive: true });
+      const lock = lockRunFolder(options.out, (message) => process.stderr.write(`${message}\n`));
       const controller = new AbortController();
-      let interrupts = 0;
-      const onInterrupt = () => {
-        interrupts += 1;
-        if (interrupts > 1) process.exit(130);
-        process.stderr.write('\nstopping after this step and saving a checkpoint (Ctrl-C again to quit at once)\n');
+      let stoppedBy: NodeJS.Signals | undefined;
+      const onSignal = (signal: NodeJS.Signals) => {
+        if (stoppedBy) {
+          // A second Ctrl-C quits at once; a repeated SIGTERM/SIGHUP (a supervisor, a process group) waits.
+          if (signal === 'SIGINT') {
+            process.stderr.write('\nquitting without a checkpoint\n');
+            process.exit(SIGNAL_EXIT.SIGINT);
+          }
+          return;
+        }
+        stoppedBy = signal;
+        process.stderr.write(`\n${signal}: stopping after this step and saving a checkpoint${signal === 'SIGINT' ? ' (Ctrl-C again to quit at once)' : ''}\n`);
         controller.abort();
       };
-      process.on('SIGINT', onInterrupt);
+      const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+      for (const signal of signals) process.on(signal, onSignal);
       const display = new TrainDisplay();
+      const resumeHint = `cxr train ${options.config ? `--config ${options.config} ` : ''}--out ${options.out} --resume`;
       try {
-        const outcome = await train({ config, outDir: options.out, resume: options.resume, signal: controller.signal, onEvent: (e) => display.show(e) });
+        const outcome = await train({
+          config,
+          outDir: options.out,
+          resume: options.resume,
+          signal: controller.signal,
+          checkpointEvery: options.checkpointEvery,
+          onEvent: (e) => display.show(e),
+        });
         display.stop();
         if (outcome.status === 'interrupted') {
-          process.stdout.write(`interrupted; continue with: cxr train ${options.config ? `--config ${options.config} ` : ''}--out ${options.out} --resume\n`);
-          process.exitCode = 130;
+          process.stdout.write(`interrupted; continue with: ${resumeHint}\n`);
+          process.exitCode = SIGNAL_EXIT[stoppedBy ?? 'SIGINT'];
           return;
         }
         const run = await finishRun(outcome, config, options.out, (message) => process.stderr.write(`${message}\n`));
         process.stdout.write(`\n${run.summary}\n`);
+      } catch (error) {
+        if (!(error instanceof TrainingInterruptedError)) throw error;
+        display.stop();
+        process.stderr.write(`${error.message}\n`);
+        process.exitCode = SIGNAL_EXIT[stoppedBy ?? 'SIGINT'];
       } finally {
         display.stop();
-        process.off('SIGINT', onInterrupt);
+        for (const signal of signals) process.off(signal, onSignal);
+        lock.release();
       }
     });
 }
@@ -147,6 +189,7 @@ class TrainDisplay {
         break;
       case 'checkpoint':
         if (e.reason === 'interrupt') this.line(`checkpoint saved: ${e.path}`);
+        else if (e.reason === 'periodic' && !this.tty) this.line(`checkpoint saved: ${e.path}`);
         break;
     }
   }
