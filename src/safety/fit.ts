@@ -16,7 +16,7 @@ import { type FeatureMatrix, fitGaussian } from './detector.js';
 import { type ImageOutputs, type ImageSource, type RunOptions, runImages } from './features.js';
 import { SAFETY_OUTPUTS, attachSafetyGraph, stripSafetyGraph } from './graph.js';
 import { DEFAULT_IMAGE_THRESHOLDS } from './image-checks.js';
-import { LAYOUT_COMPONENTS, encodeGaussian } from './layout.js';
+import { LAYOUT_COMPONENTS, encodeGaussian, layoutScore } from './layout.js';
 import { THUMBNAIL, encodeOrientationNet, fitOrientation, standardise } from './orientation.js';
 
 export interface SafetyFitData {
@@ -50,6 +50,8 @@ export interface SafetyFit {
 }
 
 export const DEFAULT_COMPONENTS = 64;
+/** How far beyond the largest layout distance of any real film seen the layout check refuses (see fitSafety). */
+const LAYOUT_MARGIN = 2;
 /** No blank check below this spread is needed on real radiographs: set at half the lowest spread seen, at most this. */
 const MAX_BLANK_SPREAD = 0.05;
 
@@ -88,11 +90,14 @@ export async function fitSafety(model: Model, data: SafetyFitData, options: Safe
   const picture = validation.picture ?? [];
   const held = `${data.validation.length} held-out real images (${data.validationDescription})`;
   const pct = (q: number) => `${+(100 * q).toFixed(2)}th percentile`;
-  // Two one-class scores each reject at the 1 - rate/2 quantile, so together they refuse at most `rate` of real films.
-  const unusual = (score: 'ood' | 'layout', values: ArrayLike<number>, what: string): SafetyCheckSpec[] => [
-    { code: 'not-chest-xray', score, threshold: quantile(values, 1 - rate), direction: 'above', rule: `${pct(1 - rate)} of ${what} on ${held}`, severity: 'warning' },
-    { code: 'not-chest-xray', score, threshold: quantile(values, 1 - rate / 2), direction: 'above', rule: `${pct(1 - rate / 2)} of ${what} on ${held}`, severity: 'reject' },
-  ];
+  const warnAt = (score: 'ood' | 'layout', values: ArrayLike<number>, what: string): SafetyCheckSpec => ({
+    code: 'not-chest-xray',
+    score,
+    threshold: quantile(values, 1 - rate),
+    direction: 'above',
+    rule: `${pct(1 - rate)} of ${what} on ${held}`,
+    severity: 'warning',
+  });
   const turned = (code: 'rotated' | 'inverted' | 'mirrored', severity: 'warning' | 'reject'): SafetyCheckSpec => ({
     code,
     score: `orientation:${code}`,
@@ -101,9 +106,22 @@ export async function fitSafety(model: Model, data: SafetyFitData, options: Safe
     rule: `the orientation network's probability that the film is ${code}: the ${pct(1 - rate)} on ${held}, and at least 0.5`,
     severity,
   });
+  const oodValues = validation.ood as Float32Array;
+  const layoutValues = picture.map((p) => p.layout ?? 0);
+  // The feature score refuses at the 1 - rate/2 quantile of held-out films. The layout score is sure only far beyond
+  // every real film seen: films framed by wide white collimation borders, common among PA films, score up to about
+  // twice the largest of the fitting data (a first fit refusing at the quantile turned away 9% of held-out PA films).
+  const seenLayout = Math.max(...layoutValues, ...thumbs.map((t) => layoutScore(layout, standardise(t))));
   const checks: SafetyCheckSpec[] = [
-    ...unusual('ood', validation.ood as Float32Array, "the model features' out-of-distribution score"),
-    ...unusual('layout', picture.map((p) => p.layout ?? 0), "the thumbnail layout's distance"),
+    warnAt('ood', oodValues, "the model features' out-of-distribution score"),
+    { ...warnAt('ood', oodValues, "the model features' out-of-distribution score"), threshold: quantile(oodValues, 1 - rate / 2), rule: `${pct(1 - rate / 2)} of the model features' out-of-distribution score on ${held}`, severity: 'reject' },
+    warnAt('layout', layoutValues, "the thumbnail layout's distance"),
+    {
+      ...warnAt('layout', layoutValues, "the thumbnail layout's distance"),
+      threshold: Math.max(quantile(layoutValues, 1 - rate / 2), LAYOUT_MARGIN * seenLayout),
+      rule: `${LAYOUT_MARGIN} x the largest thumbnail layout distance among the ${thumbs.length + layoutValues.length} real films seen (${seenLayout.toFixed(3)}), and at least its ${pct(1 - rate / 2)} on ${held}`,
+      severity: 'reject',
+    },
     turned('rotated', 'reject'),
     turned('inverted', 'reject'),
     // Dextrocardia and flipped films exist: a mirror image is worth a look, never a refusal.

@@ -180,7 +180,7 @@ export function fitOrientation(films: readonly Float32Array[], options: Orientat
       const batch = order.slice(start, start + batchSize);
       for (const g of grads) g.fill(0);
       for (const i of batch) {
-        const t = standardise(jitter(films[i], random));
+        const t = standardise(reframe(films[i], random));
         const u = new Float64Array(SYMMETRIES);
         for (let g = 0; g < SYMMETRIES; g++) {
           symmetryInto(t, g, inputs[g]);
@@ -225,7 +225,7 @@ export function fitOrientation(films: readonly Float32Array[], options: Orientat
  * A raw thumbnail as another site might frame it: zoomed in up to 15%, or shrunk into a frame of collimation or
  * padding (bright or dark, as film borders are), shifted by up to 2 pixels, and passed through a random gamma.
  */
-function jitter(t: Float32Array, random: () => number): Float32Array {
+export function reframe(t: Float32Array, random: () => number): Float32Array {
   const n = THUMBNAIL;
   const framed = random() < 0.5;
   const scale = framed ? 0.65 + 0.35 * random() : 1 + 0.15 * random();

@@ -146,7 +146,7 @@ function limitations(data: SplitData, test: EvaluationResult | null): string[] {
   return notes;
 }
 
-function cardMarkdown(card: ModelCard): string {
+export function cardMarkdown(card: ModelCard): string {
   const f = (v: number | null | undefined, digits = 3) => (v === null || v === undefined ? 'n/a' : v.toFixed(digits));
   const test = card.metrics.test;
   const val = card.metrics.validation;

@@ -116,7 +116,9 @@ describe('calibration and safety metadata are validated on read', () => {
     ['safety', 'cxr.safety', { ...good, checks: [{ ...good.checks[0], score: 'head:3' }] }, /check 1 \(not-chest-xray\) reads the unknown score "head:3"/],
     ['safety', 'cxr.safety', { ...good, checks: [{ ...good.checks[0], threshold: null }] }, /check 1 \(not-chest-xray\) has no finite threshold/],
     ['safety', 'cxr.safety', { ...good, checks: [{ ...good.checks[0], direction: 'sideways' }] }, /must have the direction "above" or "below"/],
-    ['safety', 'cxr.safety', { ...good, checks: [good.checks[0], good.checks[0]] }, /check 2 \(not-chest-xray\) reads the score "ood" a check before it already reads/],
+    ['safety', 'cxr.safety', { ...good, checks: [good.checks[0], good.checks[0]] }, /check 2 \(not-chest-xray\) reads the score "ood" at the severity a check before it already has/],
+    ['safety', 'cxr.safety', { ...good, checks: [{ ...good.checks[0], score: 'orientation:rotated' }] }, /reads the orientation network, which the metadata does not store/],
+    ['safety', 'cxr.safety', { ...good, checks: [{ ...good.checks[0], score: 'layout' }] }, /reads the thumbnail Gaussian, which the metadata does not store/],
   ];
   for (const [what, key, value, message] of cases) {
     it(`${what}: ${message.source.slice(0, 60)}`, () => {
@@ -126,5 +128,9 @@ describe('calibration and safety metadata are validated on read', () => {
   it('a valid description reads back as written', () => {
     const info = readModelInfo(withKey('cxr.safety', good), 'm.onnx');
     assert.deepEqual(info.safety, good);
+  });
+  it('one score may warn at one threshold and reject at a higher one', () => {
+    const two = { ...good, checks: [{ ...good.checks[0], severity: 'warning', threshold: 1.5 }, good.checks[0]] };
+    assert.deepEqual(readModelInfo(withKey('cxr.safety', two), 'm.onnx').safety, two);
   });
 });

@@ -5,7 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import Papa from 'papaparse';
-import { resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { NIH_FINDINGS } from '../../data/labels.js';
 import { parseThresholdRule } from '../../eval/thresholds.js';
@@ -17,6 +17,9 @@ import { fileSource } from '../../safety/features.js';
 import { calibrationMarkdown, safetyMarkdown } from '../../safety/report.js';
 import { readConfigFile, resolveConfig } from '../../train/config.js';
 import { readDatasets, splitData } from '../../train/data.js';
+import { recalibratedCard } from '../../train/card-update.js';
+import { type ModelCard, cardMarkdown } from '../../train/finish.js';
+import { evaluationToHtml } from '../../eval/index.js';
 import { concatDatasets } from '../../data/dataset.js';
 import { checkNoLeakage } from '../../data/split.js';
 import { decodeImageFile } from '../../imaging/decode.js';
@@ -34,6 +37,7 @@ interface CalibrateCliOptions {
   seed: number;
   negatives: NegativeFlag[];
   negativesManifest?: string;
+  card?: string;
   add: string[];
   method: 'platt' | 'temperature';
   thresholdRule: string;
@@ -63,6 +67,7 @@ export function calibrateCommand(): Command {
     .option('--split <train,validation,test>', 'patient fractions: reference images for the checks, fitting data, held-out data (default 0.7,0.15,0.15)', splitFractions)
     .option('--seed <n>', 'seed of the patient split (default: the recipe\'s, else 0)', nonNegativeInt('seed'))
     .option('--add <format:labels.csv[:images]>', "more labelled images of patients the model never trained on, split by patient at the same fractions and added to each part (the recipe's own split is kept)", collect, [])
+    .option('--card <model-card.json>', "the training run's model card: written again beside --out (.card.json, .card.md, .test-report.html) with the new calibration, thresholds and checks, and metrics on this split")
     .option('--negatives-manifest <csv>', 'a kind,path CSV of real invalid images to measure the checks on (scripts/negatives.sh writes one from Debian packages); files that cannot be decoded are counted and skipped')
     .option('--negatives <kind=path>', 'real invalid images to measure the checks on: a folder or a file, e.g. "natural photographs=photos/" (repeatable; one kind may be given several paths)', negativeFlag, [])
     .option('--method <platt|temperature>', 'calibration per finding', calibrationMethod, 'platt')
@@ -177,6 +182,17 @@ ${UNLABELLED_HELP}`,
         `${base}.calibration.md`,
         `# Calibration and input checks of ${options.out}\n\nFrom ${options.model}; data split by patient (seed ${config.seed}).\n\n${calibrationMarkdown(result.calibration, result.thresholds, result.operatingPoints)}\n${safetyMarkdown(result.safety)}`,
       );
+      if (options.card) {
+        // The training card brought up to date: new calibration, thresholds and checks, metrics on this split.
+        const card = recalibratedCard(JSON.parse(readFileSync(options.card, 'utf8')) as ModelCard, result, {
+          validation: describe('validation split', data.validation),
+          test: data.test.records.length > 0 ? describe('test split', data.test) : undefined,
+          file: basename(options.out),
+        });
+        writeFileSync(`${base}.card.json`, `${JSON.stringify(card, null, 2)}\n`);
+        writeFileSync(`${base}.card.md`, cardMarkdown(card));
+        if (card.metrics.test) writeFileSync(`${base}.test-report.html`, evaluationToHtml(card.metrics.test, { title: `Test split of ${info.architecture} (${basename(options.out)})` }));
+      }
       const ece = result.test ?? result.validation;
       process.stdout.write(
         [
