@@ -94,6 +94,8 @@ interface Progress {
   schedule: ScheduleState;
   history: EpochRecord[];
   start: TrainOutcome['start'];
+  /** Set in the last checkpoint of a run whose training is over: resuming it only finishes (model, card). */
+  done?: 'completed' | 'early-stopped';
 }
 
 export const RUN_FILES = {
@@ -193,19 +195,20 @@ async function trainLocked(options: TrainOptions, emit: (event: TrainEvent) => v
       });
     let session: TrainingSession | undefined;
     let sessionPhase = '';
-    if (resumed) {
+    if (resumed && !progress.done) {
       session = await createSession(phaseModel, resumed.phase);
       session.loadState(resumed.state);
       sessionPhase = resumed.phase.name;
     }
-    let status: TrainOutcome['status'] = 'completed';
+    let status: TrainOutcome['status'] = progress.done ?? 'completed';
+    if (progress.done) emit({ type: 'info', message: 'training had finished; the best model is in the run folder' });
     const every = options.checkpointEvery ?? { seconds: 300 };
     let lastCheckpoint = { step: progress.globalStep, time: performance.now() };
     const periodicDue = () =>
       (every.steps !== undefined && progress.globalStep - lastCheckpoint.step >= every.steps) ||
       (every.seconds !== undefined && performance.now() - lastCheckpoint.time >= every.seconds * 1000);
     try {
-      for (; progress.epoch < config.epochs; progress.epoch++) {
+      for (; !progress.done && progress.epoch < config.epochs; progress.epoch++) {
         const phase = phaseOf(config, progress.epoch);
         if (phase.name !== sessionPhase) {
           if (session) {
@@ -283,7 +286,8 @@ async function trainLocked(options: TrainOptions, emit: (event: TrainEvent) => v
         const patience = config.earlyStopping.patience;
         // Patience running out on the last epoch is a completed run, not an early stop.
         const stop = patience > 0 && progress.epochsWithoutImprovement >= patience && progress.epoch + 1 < config.epochs;
-        saveCheckpoint(path('checkpoint'), config, { ...progress, epoch: progress.epoch + 1 }, schedule, active, phase);
+        const done = stop ? 'early-stopped' : progress.epoch + 1 >= config.epochs ? 'completed' : undefined;
+        saveCheckpoint(path('checkpoint'), config, { ...progress, epoch: progress.epoch + 1, done }, schedule, active, phase);
         lastCheckpoint = { step: progress.globalStep, time: performance.now() };
         emit({ type: 'checkpoint', path: path('checkpoint'), reason: 'epoch' });
         if (stop) {

@@ -106,8 +106,15 @@ Examples:
       mkdirSync(options.out, { recursive: true });
       const lock = lockRunFolder(options.out, (message) => process.stderr.write(`${message}\n`));
       const controller = new AbortController();
+      const resumeHint = `cxr train ${options.config ? `--config ${options.config} ` : ''}--out ${options.out} --resume`;
       let stoppedBy: NodeJS.Signals | undefined;
+      let finishing = false;
       const onSignal = (signal: NodeJS.Signals) => {
+        if (finishing) {
+          // Training is over and checkpointed: the model, card and evaluation can be written again later.
+          process.stderr.write(`\n${signal}: stopped while writing the model and its card; ${resumeHint} writes them\n`);
+          process.exit(SIGNAL_EXIT[signal]);
+        }
         if (stoppedBy) {
           // A second Ctrl-C quits at once; a repeated SIGTERM/SIGHUP (a supervisor, a process group) waits.
           if (signal === 'SIGINT') {
@@ -123,7 +130,6 @@ Examples:
       const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
       for (const signal of signals) process.on(signal, onSignal);
       const display = new TrainDisplay();
-      const resumeHint = `cxr train ${options.config ? `--config ${options.config} ` : ''}--out ${options.out} --resume`;
       try {
         const outcome = await train({
           config,
@@ -139,6 +145,13 @@ Examples:
           process.exitCode = SIGNAL_EXIT[stoppedBy ?? 'SIGINT'];
           return;
         }
+        if (stoppedBy) {
+          // Stopped as the last step ended: the run is checkpointed, writing the model is left for later.
+          process.stdout.write(`training finished, but ${stoppedBy} came before the model and its card were written; ${resumeHint} writes them\n`);
+          process.exitCode = SIGNAL_EXIT[stoppedBy];
+          return;
+        }
+        finishing = true;
         const run = await finishRun(outcome, config, options.out, (message) => process.stderr.write(`${message}\n`));
         process.stdout.write(`\n${run.summary}\n`);
       } catch (error) {
