@@ -214,7 +214,16 @@ describe('cxr train and serve under signals', () => {
 
     // 5. Resume after the crash: the stale lock is taken over, training continues from the periodic checkpoint.
     const fifth = train(out, ['--resume'], false);
-    await trainToEnd(fifth, out);
+    await until('the end-of-training checkpoint', () => existsSync(join(out, 'checkpoint.ckpt')) && progressOf(out).epoch === 1, 240_000, fifth);
+    // SIGTERM after training, while the model, card and evaluation are written: no waiting for them, a way to finish later.
+    const finishAt = performance.now();
+    fifth.child.kill('SIGTERM');
+    const finish = await fifth.exited;
+    t.diagnostic(`SIGTERM after training -> exit ${finish.code} in ${(finish.at - finishAt).toFixed(0)} ms`);
+    assert.equal(finish.code, 143, fifth.stderr());
+    assert.ok(finish.at - finishAt < 20_000);
+    assert.match(fifth.stdout() + fifth.stderr(), /--resume writes them/);
+    assert.equal((readCheckpoint(join(out, 'checkpoint.ckpt')).header.progress as { done?: string }).done, 'completed', 'resuming only finishes');
     assert.match(fifth.stderr(), new RegExp(`took over the run lock of pid ${fourth.child.pid} .*which no longer runs`));
     assert.equal(logOf(out).filter((l) => l.event === 'resumed').at(-1)?.step, k4.batch);
 
@@ -228,6 +237,32 @@ describe('cxr train and serve under signals', () => {
     }
     assert.deepEqual(lossesOf(out), lossesOf(referenceDir), 'every step has the same loss');
     assert.equal(lossesOf(out).length, STEPS);
+  });
+
+  const hasScript = spawnSync('script', ['--version']).status === 0;
+  it('Ctrl-C on a terminal reaches the trainer once: a checkpoint and exit 130, not "quit at once"', { skip: !hasScript && 'needs script(1) for a pseudo-terminal' }, async (t) => {
+    // script(1) runs the launcher on a pseudo-terminal; ^C written to it is the terminal's SIGINT to the foreground group.
+    const out = join(dir, 'terminal');
+    const env = { ...process.env };
+    delete env.GLIBC_TUNABLES;
+    delete env.CXR_NO_REEXEC;
+    const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(CXR)} train --config ${JSON.stringify(recipe)} --out ${JSON.stringify(out)}`;
+    const child = spawn('script', ['-qfec', command, '/dev/null'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+    started.push(child);
+    let screen = '';
+    child.stdout.on('data', (d) => (screen += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await until('3 steps', () => lastStep(out) >= 3, 120_000);
+    const at = performance.now();
+    child.stdin.write('\x03');
+    const code = await exited;
+    t.diagnostic(`Ctrl-C -> exit ${code} in ${(performance.now() - at).toFixed(0)} ms`);
+    assert.equal(code, 130, screen);
+    assert.match(screen, /SIGINT: stopping after this step and saving a checkpoint/);
+    assert.doesNotMatch(screen, /quitting without a checkpoint/);
+    assert.match(screen, /checkpoint saved: /);
+    const progress = progressOf(out);
+    assert.ok(progress.batch >= 3 && progress.batch < STEPS);
   });
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
