@@ -32,3 +32,5 @@ $CXR calibrate --model "$RUN/best.onnx" --config configs/default-model.yaml \
   --add "nih:$DATA/nih-cxr14-subset2/Data_Entry.csv:$DATA/nih-cxr14-subset2/images" \
   --card "$RUN/model-card.json" --out models/default.onnx "$@"
 node dist/scripts/transfer.js models/default.transfer
+# The transfer table travels in the card too, one level down.
+{ echo; sed 's/^#/##/' models/default.transfer.md; } >> models/default.card.md

@@ -163,7 +163,7 @@ const md: string[] = [
   '',
   `Produced by \`node dist/scripts/transfer.js\` (scripts/transfer.ts) from models/default.onnx's logits. Per source: Platt calibration and ${RULE} thresholds fitted on the source (a finding needs ${MIN_PER_CLASS} source positives and negatives for a threshold), then tested on the ${targetRun.records.length} AP films of nih-cxr14-subset2 that the model's input checks accept (${targetRun.rejected} rejected). EM (Saerens et al. 2002) estimates each calibrated finding's target prevalence from the unlabelled target images (95% percentile bootstrap over images, 1000 resamples, seed 0); the adapted model shifts each logit and threshold by logit(EM) - logit(source prevalence).`,
   '',
-  "**Read with care.** nih-cxr14-subset2 was chosen by label: every image is 'No Finding' or has Pneumonia among its labels, so most findings have few positives among its AP films (n per row below), and their realised sensitivities have wide uncertainty. The default model is weak (test mean AUROC 0.642).",
+  "**Read with care.** nih-cxr14-subset2 was chosen by label: every image is 'No Finding' or has Pneumonia among its labels, so most findings have few positives among its AP films (n per row below), and their realised sensitivities have wide uncertainty. The default model is weak (its card gives its test AUROCs).",
   '',
 ];
 for (const r of results) {

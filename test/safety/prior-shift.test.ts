@@ -12,8 +12,8 @@ import { DEFAULT_MODEL_PATH } from '../../src/api.js';
 import { readNihDataset } from '../../src/data/nih.js';
 import { chooseThreshold, parseThresholdRule } from '../../src/eval/thresholds.js';
 import { findingsFromLogits } from '../../src/inference/findings.js';
-import { type Adaptation, readAdaptation, readModelInfo, setAdaptation } from '../../src/models/metadata.js';
-import { readModelFile } from '../../src/onnx/index.js';
+import { type Adaptation, readAdaptation, readModelInfo, setAdaptation, setCalibration } from '../../src/models/metadata.js';
+import { readModelFile, writeModelFile } from '../../src/onnx/index.js';
 import { calibratedProbabilities, fitCalibration } from '../../src/safety/calibration.js';
 import { fileSource, runImages } from '../../src/safety/features.js';
 import { adaptableLabels, adaptationRecord, applyPriorShift, estimatePrevalences, estimatePrior, labelPrevalence } from '../../src/safety/prior-shift.js';
@@ -170,11 +170,20 @@ describe('cxr calibrate --unlabelled', () => {
     names.forEach((name, i) => copyFileSync(sharedDataPath('nih-cxr14-subset2', 'images', name), join(folder, i % 2 ? 'ward' : '', name)));
     writeFileSync(join(folder, 'broken.png'), 'not a png');
     const out = join(dir, 'adapted.onnx');
-    // The default model stores no calibration prevalence (calibrated before it was stored): without labelled data it is refused.
-    const refused = cxr('calibrate', '-m', DEFAULT_MODEL_PATH, '--unlabelled', folder, '-o', out);
+    // The shipped model stores the prevalence its calibration was fitted at, and adapts from it directly.
+    const direct = cxr('calibrate', '-m', DEFAULT_MODEL_PATH, '--unlabelled', folder, '-o', join(dir, 'direct.onnx'), '--resamples', '100', '-t', '2');
+    assert.equal(direct.code, 0, direct.stderr);
+    assert.match(readAdaptation(readModelFile(join(dir, 'direct.onnx')))!.sourcePrior, /^the calibration's stored prevalence/);
+    // A model calibrated before the prevalence was stored is refused without labelled data, and adapts with them.
+    const legacy = join(dir, 'legacy.onnx');
+    const old = readModelFile(DEFAULT_MODEL_PATH);
+    const { prevalence: _dropped, ...calibration } = readModelInfo(old).calibration!;
+    setCalibration(old, calibration);
+    writeModelFile(legacy, old);
+    const refused = cxr('calibrate', '-m', legacy, '--unlabelled', folder, '-o', out);
     assert.notEqual(refused.code, 0);
     assert.match(refused.stderr, /does not store the prevalence[\s\S]*--reference[\s\S]*--config/);
-    const run = cxr('calibrate', '-m', DEFAULT_MODEL_PATH, '--config', join(REPO_ROOT, 'configs', 'default-model.yaml'), '--unlabelled', folder, '-o', out, '--resamples', '100', '-t', '2');
+    const run = cxr('calibrate', '-m', legacy, '--config', join(REPO_ROOT, 'configs', 'default-model.yaml'), '--unlabelled', folder, '-o', out, '--resamples', '100', '-t', '2');
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /images: 24 used, 0 rejected by the input checks, 1 unreadable/);
     assert.match(run.stdout, /finding\s+source prevalence\s+local prevalence \[95% CI\]\s+logit shift\s+threshold/);

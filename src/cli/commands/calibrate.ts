@@ -10,7 +10,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { NIH_FINDINGS } from '../../data/labels.js';
 import { parseThresholdRule } from '../../eval/thresholds.js';
 import { listImageFiles } from '../../inference/files.js';
-import { readModelInfo } from '../../models/metadata.js';
+import { type SafetyInfo, readModelInfo } from '../../models/metadata.js';
 import { readModelFile, writeModelFile } from '../../onnx/index.js';
 import { type NegativeSet, calibrateModel, labelledImages, meanEce } from '../../safety/calibrate.js';
 import { fileSource } from '../../safety/features.js';
@@ -175,7 +175,7 @@ ${UNLABELLED_HELP}`,
         calibration: result.calibration,
         thresholds: result.thresholds,
         operatingPoints: result.operatingPoints,
-        inputChecks: result.safety,
+        inputChecks: withoutWeights(result.safety),
       };
       writeFileSync(`${base}.calibration.json`, `${JSON.stringify(report, null, 2)}\n`);
       writeFileSync(
@@ -189,7 +189,7 @@ ${UNLABELLED_HELP}`,
           test: data.test.records.length > 0 ? describe('test split', data.test) : undefined,
           file: basename(options.out),
         });
-        writeFileSync(`${base}.card.json`, `${JSON.stringify(card, null, 2)}\n`);
+        writeFileSync(`${base}.card.json`, `${JSON.stringify({ ...card, inputChecks: withoutWeights(card.inputChecks) }, null, 2)}\n`);
         writeFileSync(`${base}.card.md`, cardMarkdown(card));
         if (card.metrics.test) writeFileSync(`${base}.test-report.html`, evaluationToHtml(card.metrics.test, { title: `Test split of ${info.architecture} (${basename(options.out)})` }));
       }
@@ -256,4 +256,14 @@ async function manifestNegatives(path: string, say: (message: string) => void): 
   }
   say(`negatives: ${rows.length - undecodable} files of ${sets.size} kinds from ${path}${undecodable ? ` (${undecodable} could not be decoded and are left out)` : ''}`);
   return [...sets.values()];
+}
+
+/** The checks as a report shows them: the fitted networks' numbers stay in the model, their size is said. */
+function withoutWeights(safety: SafetyInfo): Omit<SafetyInfo, 'orientation' | 'layout'> & { orientation?: string; layout?: string } {
+  const { orientation, layout, ...rest } = safety;
+  return {
+    ...rest,
+    ...(orientation ? { orientation: `a ${orientation.thumbnail}x${orientation.thumbnail} -> ${orientation.hidden} -> 1 network, weights in the model's cxr.safety metadata` } : {}),
+    ...(layout ? { layout: `PPCA Gaussian of ${layout.channels} thumbnail pixels, ${layout.components} directions, in the model's cxr.safety metadata` } : {}),
+  };
 }
