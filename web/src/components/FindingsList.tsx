@@ -78,11 +78,13 @@ export function FindingsList(props: {
             <li key={f.name} data-finding={f.name} data-probability={String(f.probability)} data-decision={decision}>
               <button type="button" aria-pressed={selected} onClick={() => props.onSelect(f.name)} class={`finding ${decision}${selected ? ' selected' : ''}`}>
                 <DecisionIcon decision={decision} />
-                <span class="finding-name">{f.name.replace(/_/g, ' ')}</span>
+                <span class="finding-name">
+                  {f.name.replace(/_/g, ' ')}
+                  {f.calibrated === false && !noneCalibrated && <small class="uncalibrated" title="not recalibrated: the plain sigmoid of the logit"> uncalibrated</small>}
+                </span>
                 <span class={`finding-call ${decision}`}>{LABEL[decision]}</span>
                 <span class="finding-value" title={f.calibrated === true ? 'calibrated probability' : f.calibrated === false ? 'not recalibrated: the plain sigmoid' : undefined}>
                   {percent(f.probability)}
-                  {f.calibrated === false && !noneCalibrated && <small class="uncalibrated">uncalibrated</small>}
                 </span>
                 <span class="bar" aria-hidden="true">
                   <span class="bar-fill" style={{ width: `${f.probability * 100}%` }} />
