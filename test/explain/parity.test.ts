@@ -73,10 +73,13 @@ for (const [arch, reference] of Object.entries(fixture.architectures)) {
 
     for (const gradientSize of [...new Set(reference.input_gradients.map((g) => g.size))]) {
       const cases = reference.input_gradients.filter((g) => g.size === gradientSize);
-      // Where PyTorch's own float32 run is far from float64 (the 128 px DenseNet, see the generator), no float32
-      // engine can be held to 1e-4: there we ask to be no further than twice PyTorch float32's distance.
-      const bound = Math.max(TOLERANCE, ...cases.map((g) => 2 * g.torch_float32_error));
-      it(`input gradients of two findings at ${gradientSize} px within ${bound.toExponential(1)} of PyTorch`, async (t) => {
+      // The norm and a random projection of the input gradient are sums over every pixel and well conditioned: 1e-4.
+      // Single pixels are not: PyTorch's own float32 run lands up to 7e-3 from float64 on this network (the 128 px
+      // case, see the generator), and how far a float32 engine lands depends on its summation order, which differs
+      // between CPUs (AVX2 and AVX-512 kernels) even for the same engine. So pixels are held to twice the largest
+      // distance PyTorch float32 itself shows on this network, at any size, not to one machine's lucky order.
+      const pixelBound = Math.max(TOLERANCE, ...reference.input_gradients.map((g) => 2 * g.torch_float32_error));
+      it(`input gradients of two findings at ${gradientSize} px: norm and projection within ${TOLERANCE.toExponential(0)}, pixels within ${pixelBound.toExponential(1)} of PyTorch`, async (t) => {
         const { model } = importWeights(readFixture('zoo', `${arch}.pth.br`), `${arch}.pth`, { height: gradientSize, width: gradientSize });
         const sized = gradientSize === size ? explainer : await Explainer.create(model, { threads: 2 });
         try {
@@ -101,9 +104,9 @@ for (const [arch, reference] of Object.entries(fixture.architectures)) {
             const sampleError = relativeError(samples, expected.samples);
             const normError = Math.abs(Math.sqrt(norm) - expected.norm) / expected.norm;
             const projectionError = Math.abs(projection - expected.projection) / (expected.norm * Math.sqrt((4 * ours.length) / 3));
-            const error = Math.max(sampleError, normError, projectionError);
-            t.diagnostic(`class ${expected.class}: ${error.toExponential(2)} (samples ${sampleError.toExponential(2)}, norm ${normError.toExponential(2)}, projection ${projectionError.toExponential(2)}; PyTorch float32: ${expected.torch_float32_error.toExponential(2)})`);
-            assert.ok(error <= bound, `class ${expected.class}: ${error}`);
+            t.diagnostic(`class ${expected.class}: samples ${sampleError.toExponential(2)}, norm ${normError.toExponential(2)}, projection ${projectionError.toExponential(2)}; PyTorch float32: ${expected.torch_float32_error.toExponential(2)}`);
+            assert.ok(Math.max(normError, projectionError) <= TOLERANCE, `class ${expected.class}: norm ${normError}, projection ${projectionError}`);
+            assert.ok(sampleError <= pixelBound, `class ${expected.class}: pixels ${sampleError}`);
           });
         } finally {
           if (sized !== explainer) await sized.close();

@@ -17,6 +17,20 @@ import { runOnce } from '../helpers/session.js';
 const parity = JSON.parse(readFileSync(fixturePath('zoo', 'parity.json'), 'utf8'));
 const IMAGENET_LABELS = Array.from({ length: 1000 }, (_, i) => `imagenet_${i}`);
 
+
+/**
+ * ONNX Runtime's u8s8 int8 kernels are exact only with VNNI instructions; on AVX2 without them the 16-bit
+ * intermediate sums saturate (ONNX Runtime's quantisation docs), so the int8 model's own output is then no reference
+ * for our float dequantisation: there the photos' expected ImageNet classes are the check.
+ */
+const EXACT_INT8 = (() => {
+  try {
+    return /\b(avx512_vnni|avx_vnni|amx_int8)\b/.test(readFileSync('/proc/cpuinfo', 'utf8'));
+  } catch {
+    return true;
+  }
+})();
+
 describe('import by structure', () => {
   it('a default torch.onnx.export with BatchNorms folded into convolutions reproduces torchvision', async () => {
     const result = importWeights(readFixture('zoo', 'densenet121.fused.onnx.br'), 'densenet121.fused.onnx', { height: 64, width: 64 });
@@ -32,7 +46,7 @@ describe('import by structure', () => {
     assert.ok(relativeError(outputs.features.data as Float32Array, expected.subarray(logitCount)) < 1e-4);
   });
 
-  it("the ONNX model zoo's int8 MobileNetV2 dequantises to a float model that classifies real photos like the original", async () => {
+  it("the ONNX model zoo's int8 MobileNetV2 dequantises to a float model that classifies real photos like the original", async (t) => {
     const file = sharedDataPath('weights', 'mobilenetv2-12-int8.onnx');
     const bytes = readFileSync(file);
     const result = importWeights(bytes, file, { labels: IMAGENET_LABELS });
@@ -53,8 +67,12 @@ describe('import by structure', () => {
         const a = (await ours.run({ image: x })).logits.data as Float32Array;
         const b = (await original.run({ input: x })).output.data as Float32Array;
         const topOurs = topK(a, 1)[0];
-        assert.ok(topK(b, 3).includes(topOurs), `${photo}: our top class ${topOurs} is not in the int8 model's top 3 ${topK(b, 3)}`);
-        assert.ok(correlation(a, b) > 0.95, `${photo}: logits correlate ${correlation(a, b)} with the int8 model's`);
+        if (EXACT_INT8) {
+          assert.ok(topK(b, 3).includes(topOurs), `${photo}: our top class ${topOurs} is not in the int8 model's top 3 ${topK(b, 3)}`);
+          assert.ok(correlation(a, b) > 0.95, `${photo}: logits correlate ${correlation(a, b)} with the int8 model's`);
+        } else {
+          t.diagnostic(`${photo}: logits correlate ${correlation(a, b).toFixed(3)} with ONNX Runtime's int8 run, which saturates on this CPU (no VNNI)`);
+        }
         if (expectedClasses) assert.ok((expectedClasses as readonly number[]).includes(topOurs), `${photo}: top class ${topOurs}`);
       }
     } finally {
