@@ -106,8 +106,8 @@ describe('cxr predict with the checks', () => {
     const csvPath = join(dir, 'out.csv');
     cxr('predict', hip, nihImage, '--model', calibrated, '--csv', csvPath);
     const [header, hipRow] = readFileSync(csvPath, 'utf8').trim().split('\n');
-    assert.match(header, /^file,Atelectasis,.*,Hernia,error$/);
-    assert.match(hipRow, /^[^,]+,,,,,,,,,,,,,,,"?rejected by the input checks: the DICOM file shows the hip/);
+    assert.match(header, /^file,Atelectasis,.*,Hernia,verdict,flags,error$/);
+    assert.match(hipRow, /^[^,]+,,,,,,,,,,,,,,,rejected,[^,]*not-chest-xray[^,]*,"?rejected by the input checks: the DICOM file shows the hip/);
   });
 });
 
