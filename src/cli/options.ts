@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
 import { NIH_FINDINGS } from '../data/labels.js';
+import { type Model, readModelFile } from '../onnx/index.js';
 
 export function positiveInt(name: string) {
   return (value: string): number => {
@@ -62,4 +63,14 @@ export function labelList(value: string): string[] {
   const duplicate = labels.find((l, i) => labels.indexOf(l) !== i);
   if (duplicate) throw new InvalidArgumentError(`label "${duplicate}" appears twice`);
   return labels;
+}
+
+/** The model a command rewrites: read with its path in any error, and never the file the result goes to. */
+export function readModelToRewrite(path: string, out: string): Model {
+  if (resolve(out) === resolve(path)) throw new Error(`--out must differ from --model (${path}); the input model is not overwritten`);
+  try {
+    return readModelFile(path);
+  } catch (error) {
+    throw new Error(`${path}: ${(error as Error).message}`);
+  }
 }

@@ -4,17 +4,16 @@
  * the input checks reject, estimates each finding's local prevalence with a 95% bootstrap interval, shifts the
  * calibration and thresholds by the same logit, writes the adapted model and prints a table.
  */
-import { resolve } from 'node:path';
 import { NIH_FINDINGS } from '../../data/labels.js';
 import { listImageFiles } from '../../inference/files.js';
 import { type ModelInfo, readModelInfo } from '../../models/metadata.js';
-import { readModelFile, writeModelFile } from '../../onnx/index.js';
+import { writeModelFile } from '../../onnx/index.js';
 import { adaptToPrevalence, storedPrevalence } from '../../safety/adapt.js';
 import { fileSource } from '../../safety/features.js';
 import { labelPrevalence } from '../../safety/prior-shift.js';
 import { readConfigFile, resolveConfig } from '../../train/config.js';
 import { readDatasets, splitData } from '../../train/data.js';
-import { datasetFlag } from '../options.js';
+import { datasetFlag, readModelToRewrite } from '../options.js';
 import { progressBar } from '../progress.js';
 
 export interface UnlabelledOptions {
@@ -47,13 +46,7 @@ recipe (its validation split). The record is stored in the model ("cxr.adaptatio
 
 export async function calibrateUnlabelled(options: UnlabelledOptions): Promise<void> {
   const say = (message: string) => process.stderr.write(`${message}\n`);
-  if (resolve(options.out) === resolve(options.model)) throw new Error(`--out must differ from --model (${options.model}); the input model is not overwritten`);
-  let model;
-  try {
-    model = readModelFile(options.model);
-  } catch (error) {
-    throw new Error(`${options.model}: ${(error as Error).message}`);
-  }
+  const model = readModelToRewrite(options.model, options.out);
   const info = readModelInfo(model, options.model);
   if (!info.calibration) throw new Error(`${options.model}: the model has no calibration; a prior shift needs calibrated probabilities (fit one first: cxr calibrate --model ${options.model} --data ...)`);
   const files = listImageFiles([options.unlabelled], { recursive: true });

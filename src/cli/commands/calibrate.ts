@@ -5,13 +5,13 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import Papa from 'papaparse';
-import { basename, resolve } from 'node:path';
+import { basename } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { NIH_FINDINGS } from '../../data/labels.js';
 import { parseThresholdRule } from '../../eval/thresholds.js';
 import { listImageFiles } from '../../inference/files.js';
 import { type SafetyInfo, readModelInfo } from '../../models/metadata.js';
-import { readModelFile, writeModelFile } from '../../onnx/index.js';
+import { writeModelFile } from '../../onnx/index.js';
 import { type NegativeSet, calibrateModel, labelledImages, meanEce } from '../../safety/calibrate.js';
 import { fileSource } from '../../safety/features.js';
 import { calibrationMarkdown, safetyMarkdown } from '../../safety/report.js';
@@ -23,7 +23,7 @@ import { evaluationToHtml } from '../../eval/index.js';
 import { concatDatasets } from '../../data/dataset.js';
 import { checkNoLeakage } from '../../data/split.js';
 import { decodeImageFile } from '../../imaging/decode.js';
-import { DATA_OPTION, collect, datasetFlag, nonNegativeInt, positiveInt } from '../options.js';
+import { DATA_OPTION, collect, datasetFlag, nonNegativeInt, positiveInt, readModelToRewrite } from '../options.js';
 import { progressBar } from '../progress.js';
 import { MIN_ADAPTATION_IMAGES } from '../../safety/adapt.js';
 import { UNLABELLED_HELP, calibrateUnlabelled } from './calibrate-unlabelled.js';
@@ -103,14 +103,8 @@ ${UNLABELLED_HELP}`,
       }
       if (options.reference) throw new Error('--reference is for --unlabelled (the labelled data behind the source prevalence); to fit on labels use --data');
       if (!options.config && options.data.length === 0) throw new Error('give the labelled data: --config <recipe> or --data format:labels.csv[:images]');
-      if (resolve(options.out) === resolve(options.model)) throw new Error(`--out must differ from --model (${options.model}); the input model is not overwritten`);
       const thresholdRule = parseThresholdRule(options.thresholdRule);
-      let model;
-      try {
-        model = readModelFile(options.model);
-      } catch (error) {
-        throw new Error(`${options.model}: ${(error as Error).message}`);
-      }
+      const model = readModelToRewrite(options.model, options.out);
       const info = readModelInfo(model, options.model);
       const raw = options.config ? readConfigFile(options.config) : {};
       if (options.data.length > 0) raw.datasets = options.data.map(datasetFlag);
