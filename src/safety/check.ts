@@ -17,6 +17,8 @@ export interface SafetyScores {
   ood?: number;
   /** One probability per head, in the order of SafetyInfo.heads. */
   heads?: ArrayLike<number>;
+  /** The picture's own scores, when the caller has computed them already (pictureScores). */
+  picture?: PictureScores;
 }
 
 export interface CheckResult {
@@ -65,7 +67,7 @@ export function checkInput(image: DecodedImage, scores: SafetyScores, safety: Sa
   ];
   // A model without safety metadata gets the image and DICOM-tag checks only (its card says so).
   const specs = safety?.checks ?? [];
-  const computed = safety ? pictureScores(image, safety) : {};
+  const computed = scores.picture ?? (safety ? pictureScores(image, safety) : {});
   for (const spec of specs) {
     const score = modelScore(spec, scores, computed);
     if (score === undefined) continue;

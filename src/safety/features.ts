@@ -118,13 +118,14 @@ export async function runImages(model: Model, sources: readonly ImageSource[], o
         thumbnails.push(rawThumbnail(image));
         colourfulness.push(image.metadata.colourfulness ?? 0);
         if (!safety) return;
-        picture.push(pictureScores(image, safety));
+        const own = pictureScores(image, safety);
+        picture.push(own);
         const h = safety.heads.length;
         const score = (out[safety.outputs.ood].data as Float32Array)[i];
         const probabilities = h ? (out[safety.outputs.heads].data as Float32Array).subarray(i * h, (i + 1) * h) : undefined;
         ood.push(score);
         if (probabilities) heads.push(...probabilities);
-        flags.push(checkInput(image, { ood: score, heads: probabilities }, safety, stats).flags);
+        flags.push(checkInput(image, { ood: score, heads: probabilities, picture: own }, safety, stats).flags);
       });
       options.onProgress?.(Math.min(start + batchSize, sources.length), sources.length);
     }
