@@ -51,6 +51,8 @@ export async function buildServer(serveOptions: ServeOptions = {}): Promise<Serv
     threadsPerWorker: options.threadsPerWorker,
     queueLimit: options.queueLimit,
     onWorkerExit: ({ code, error }) => app.log.error({ code, err: error }, 'an inference worker stopped; starting another'),
+    workerMaxRssMb: options.workerMaxRssMb,
+    onWorkerRetired: ({ rssMb, limitMb }) => app.log.info({ rssMb, limitMb }, 'memory above the worker mark after an analysis; replacing that worker'),
   });
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);

@@ -81,6 +81,8 @@ const schemas = {
     timedOut: { type: 'integer' },
     cancelled: { type: 'integer', description: 'analyses cancelled because their client disconnected' },
     recycled: { type: 'integer', description: 'workers terminated to stop an analysis (deadline passed or client gone) and replaced' },
+    retired: { type: 'integer', description: "workers replaced between analyses because the server's resident memory was above --worker-max-rss" },
+    rssMb: { type: 'number', description: 'resident memory of the whole server process now, in MB' },
     meanServiceMs: { type: ['number', 'null'], description: 'moving average of the time a worker spends per analysis' },
     estimatedWaitMs: { type: 'number', description: 'how long a new analysis would wait for a worker (the measured cost of the work ahead per worker)' },
   }),

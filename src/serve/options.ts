@@ -16,6 +16,12 @@ export interface ServeOptions {
   /** An analysis (queue wait included) taking longer answers 504; default 120 s. */
   analysisTimeoutMs?: number;
   /**
+   * Memory high-water mark in MB: when the server process's RSS is above it after an analysis, the worker that ran
+   * it is replaced before its next one (never during one). Default: never (the serving malloc settings of bin/cxr.js
+   * already return large buffers).
+   */
+  workerMaxRssMb?: number;
+  /**
    * Where uploaded images are kept (one file per decoded upload, named by a server-generated id, mode 0600; uploads
    * that cannot be decoded are not kept); default: nowhere, never on disk.
    */
@@ -60,6 +66,7 @@ export function resolveServeOptions(options: ServeOptions): ResolvedServeOptions
   positive('queue limit', resolved.queueLimit, 0);
   positive('maximum upload size', resolved.maxUploadBytes);
   positive('analysis timeout', resolved.analysisTimeoutMs);
+  if (resolved.workerMaxRssMb !== undefined) positive('worker memory mark (MB)', resolved.workerMaxRssMb);
   if (resolved.corsOrigins) resolved.corsOrigins = parseOrigins(resolved.corsOrigins);
   return resolved;
 }

@@ -10,6 +10,21 @@
  * run completes into a torn-down thread), so that is only the fallback for a worker that has not stopped after
  * CANCEL_GRACE_MS and is not inside a run; it is then replaced. A worker that dies is replaced too, and only the
  * analysis it was running fails.
+ *
+ * Slow work never takes every worker: an analysis asking for occlusion (hundreds of forward passes), or of a kind
+ * measured to take SLOW_MS or more, may run on at most workers - 1 workers (with 2 or more), and a quick analysis
+ * queued behind slow ones starts first on the worker kept for it. A flood of occlusion requests then delays
+ * slow work only, not every client's (bench/results/serve.json, occlusion_flood). The queue limit counts both.
+ *
+ * Memory high-water mark (`workerMaxRssMb`): worker threads share one process, so a worker's own resident memory
+ * cannot be told apart from the others'. After each analysis the process's RSS is read; above the mark, the worker
+ * that just finished is retired before it takes another job (never during one): terminated, which releases its ONNX
+ * Runtime sessions and arenas, its V8 heap and its decoders' buffers, and replaced by a fresh one. One worker is
+ * retired at a time, and at most one per RETIRE_INTERVAL_MS, so the others keep serving while the replacement loads
+ * the model and a working set that sits near the mark does not make every analysis pay for a model load. Freed memory only goes back
+ * to the system when the allocator returns it, which is why `cxr serve` runs with serving malloc settings
+ * (bin/cxr.js). A mark below the RSS of a freshly started pool would retire a worker after every analysis; start()
+ * refuses it.
  */
 import { Worker } from 'node:worker_threads';
 import type { AnalyzeRequest, ExplanationResult, ImageResult, InputFlag, InputVerdict } from './analysis.js';
@@ -81,6 +96,10 @@ export interface PoolOptions {
   queueLimit: number;
   /** Told when a worker stops unexpectedly and is replaced (for logging). */
   onWorkerExit?: (event: { code: number; error?: Error }) => void;
+  /** Process RSS in MB above which a worker that finished an analysis is replaced before its next one; default: never. */
+  workerMaxRssMb?: number;
+  /** Told when a worker is retired at the memory high-water mark (for logging). */
+  onWorkerRetired?: (event: { rssMb: number; limitMb: number }) => void;
 }
 
 export interface PoolStats {
@@ -95,6 +114,10 @@ export interface PoolStats {
   cancelled: number;
   /** Workers terminated to stop a running analysis (deadline passed or client gone) and replaced. */
   recycled: number;
+  /** Workers retired between analyses because the process's RSS was above the high-water mark, and replaced. */
+  retired: number;
+  /** Resident memory of the whole server process now, in MB. */
+  rssMb: number;
   /** Exponentially weighted mean time a worker spent per analysis (all kinds of request). */
   meanServiceMs: number | null;
   /** How long a new analysis would wait for a worker: the estimated cost of the queued and running work per worker. */
@@ -126,6 +149,15 @@ interface Slot {
 /** How long a worker told to stop an analysis has before it is terminated (when not inside a run) and replaced. */
 const CANCEL_GRACE_MS = 5000;
 
+/**
+ * At most one worker is retired at the memory mark per this interval: where the server's working set itself sits
+ * near the mark, retiring after every analysis would halve throughput (measured) and give little back.
+ */
+const RETIRE_INTERVAL_MS = 30_000;
+
+/** An analysis of a kind measured to take this long or longer is slow work (at most workers - 1 workers). */
+const SLOW_MS = 2000;
+
 /** Weight of the newest duration in the moving averages. */
 const EWMA_ALPHA = 0.3;
 /** Assumed duration of an analysis of a kind never measured yet. */
@@ -142,7 +174,8 @@ export class InferencePool {
   private starting = 0;
   private nextId = 1;
   private closing = false;
-  private counters = { completed: 0, rejected: 0, timedOut: 0, cancelled: 0, recycled: 0 };
+  private lastRetiredAt = -Infinity;
+  private counters = { completed: 0, rejected: 0, timedOut: 0, cancelled: 0, recycled: 0, retired: 0 };
 
   private constructor(private readonly options: PoolOptions) {}
 
@@ -151,6 +184,13 @@ export class InferencePool {
     const pool = new InferencePool(options);
     try {
       await Promise.all(Array.from({ length: options.workers }, () => pool.addWorker()));
+      const limit = options.workerMaxRssMb;
+      if (limit !== undefined && rssMb() >= limit) {
+        throw new Error(
+          `the worker memory mark (${limit} MB) is not above the server's resident memory with its workers started and idle (${Math.round(rssMb())} MB); ` +
+            'every worker would be replaced after every analysis. Give a higher mark, or fewer workers',
+        );
+      }
     } catch (error) {
       await pool.close();
       throw error;
@@ -168,7 +208,9 @@ export class InferencePool {
     if (this.closing) return Promise.reject(new WorkerFailedError('the server is shutting down'));
     if (signal?.aborted) return Promise.reject(new AnalysisCancelledError(true));
     const idle = this.slots.find((s) => s.task === null);
-    if (!idle && this.full) {
+    const costKey = costKeyOf(request);
+    const startsNow = idle !== undefined && this.mayStart(costKey, request);
+    if (!startsNow && this.queue.length >= this.options.queueLimit) {
       this.counters.rejected++;
       return Promise.reject(new QueueFullError(this.retryAfterSeconds()));
     }
@@ -178,7 +220,7 @@ export class InferencePool {
         id,
         // A private copy: the caller's buffer may be a view into a shared pool, which must not be transferred.
         message: { id, bytes: new Uint8Array(bytes), name, request },
-        costKey: costKeyOf(request),
+        costKey,
         signal,
         resolve,
         reject,
@@ -190,9 +232,21 @@ export class InferencePool {
         task.onAbort = () => this.stop(task, new AnalysisCancelledError(this.queue.includes(task)), 'cancelled');
         signal.addEventListener('abort', task.onAbort, { once: true });
       }
-      if (idle) this.dispatch(idle, task);
+      if (startsNow) this.dispatch(idle, task);
       else this.queue.push(task);
     });
+  }
+
+  /** Slow work: occlusion asked for, or a kind measured at SLOW_MS or more. */
+  private isSlow(costKey: string, request: AnalyzeRequest): boolean {
+    return request.methods.includes('occlusion') || (this.serviceMs.get(costKey) ?? 0) >= SLOW_MS;
+  }
+
+  /** Whether an analysis may take an idle worker now: quick work always, slow work while another worker is left for quick work. */
+  private mayStart(costKey: string, request: AnalyzeRequest): boolean {
+    if (this.options.workers < 2 || !this.isSlow(costKey, request)) return true;
+    const slowRunning = this.slots.filter((s) => s.task && this.isSlow(s.task.costKey, s.task.message.request)).length;
+    return slowRunning < this.options.workers - 1;
   }
 
   /** True when one more analysis would be refused: every worker busy (or starting) and the queue full. */
@@ -218,6 +272,7 @@ export class InferencePool {
       queued: this.queue.length,
       queueLimit: this.options.queueLimit,
       ...this.counters,
+      rssMb: Math.round(rssMb()),
       meanServiceMs: mean === undefined ? null : Math.round(mean),
       estimatedWaitMs: Math.round(this.estimatedWaitMs()),
     };
@@ -290,7 +345,7 @@ export class InferencePool {
         worker.on('message', (m: FromWorker) => this.onMessage(slot, m));
         worker.on('error', (error) => this.onExit(slot, 1, error));
         worker.on('exit', (code) => this.onExit(slot, code));
-        this.next(slot);
+        this.pump();
         resolve();
       });
     });
@@ -302,9 +357,14 @@ export class InferencePool {
     slot.worker.postMessage(task.message, [task.message.bytes.buffer as ArrayBuffer]);
   }
 
-  private next(slot: Slot): void {
-    const task = this.queue.shift();
-    if (task) this.dispatch(slot, task);
+  /** Gives each idle worker the first queued analysis that may start (quick work passes slow work held back). */
+  private pump(): void {
+    for (const slot of this.slots) {
+      if (slot.task !== null) continue;
+      const index = this.queue.findIndex((t) => this.mayStart(t.costKey, t.message.request));
+      if (index < 0) return;
+      this.dispatch(slot, this.queue.splice(index, 1)[0]);
+    }
   }
 
   /** Settles a task's caller once: no more timer or abort listener. */
@@ -329,7 +389,35 @@ export class InferencePool {
         task.reject(message.kind === 'image' ? new UnreadableImageError(message.message) : new WorkerFailedError(message.message));
       }
     }
-    this.next(slot);
+    this.retireAtHighWater(slot);
+    this.pump();
+  }
+
+  /**
+   * Between analyses: replaces this idle worker when the process's RSS is above the high-water mark and no other
+   * worker is being started (one at a time, so the pool never stops serving). True when it was retired.
+   */
+  private retireAtHighWater(slot: Slot): boolean {
+    const limit = this.options.workerMaxRssMb;
+    if (limit === undefined || this.closing || this.starting > 0 || performance.now() - this.lastRetiredAt < RETIRE_INTERVAL_MS) return false;
+    const rss = rssMb();
+    if (rss <= limit) return false;
+    this.lastRetiredAt = performance.now();
+    this.slots.splice(this.slots.indexOf(slot), 1);
+    this.counters.retired++;
+    this.detachAndTerminate(slot);
+    this.options.onWorkerRetired?.({ rssMb: Math.round(rss), limitMb: limit });
+    this.replaceWorker();
+    return true;
+  }
+
+  /** Terminates a worker whose messages and exit no longer concern the pool. */
+  private detachAndTerminate(slot: Slot): void {
+    slot.worker.removeAllListeners('message');
+    slot.worker.removeAllListeners('exit');
+    slot.worker.removeAllListeners('error');
+    slot.worker.on('error', () => undefined);
+    void slot.worker.terminate();
   }
 
   private onExit(slot: Slot, code: number, error?: Error): void {
@@ -371,12 +459,9 @@ export class InferencePool {
       if (Atomics.load(slot.control, CONTROL_IN_RUN) === 1) return this.recycleIfStuck(slot, task, 250);
       this.slots.splice(this.slots.indexOf(slot), 1);
       this.counters.recycled++;
-      slot.worker.removeAllListeners('message');
-      slot.worker.removeAllListeners('exit');
-      slot.worker.removeAllListeners('error');
-      slot.worker.on('error', () => undefined);
-      void slot.worker.terminate();
+      this.detachAndTerminate(slot);
       this.replaceWorker();
+      this.pump();
     }, delayMs).unref();
   }
 
@@ -389,4 +474,9 @@ export class InferencePool {
 /** Analyses with the same explanation methods and heatmap format cost about the same. */
 function costKeyOf(request: AnalyzeRequest): string {
   return `${request.heatmap === 'none' ? 'none' : [...request.methods].sort().join(',') || 'none'}:${request.findings.length}`;
+}
+
+/** Resident memory of this process (every thread), in MB. */
+function rssMb(): number {
+  return process.memoryUsage.rss() / 2 ** 20;
 }

@@ -13,6 +13,7 @@ interface ServeCliOptions {
   queue: number;
   maxUploadMb: number;
   timeout: number;
+  workerMaxRss?: number;
   saveUploads?: string;
   cors: string[];
   allowHost: string[];
@@ -40,6 +41,7 @@ export function serveCommand(): Command {
     .option('-q, --queue <n>', 'analyses allowed to wait for a worker; more get 503 + Retry-After', nonNegativeInt('queue'), DEFAULTS.queueLimit)
     .option('--max-upload-mb <n>', 'largest accepted image upload in MB', positiveInt('max upload'), DEFAULTS.maxUploadBytes / 1024 / 1024)
     .option('--timeout <seconds>', 'an analysis taking longer (waiting included) answers 504', positiveInt('timeout'), DEFAULTS.analysisTimeoutMs / 1000)
+    .option('--worker-max-rss <MB>', "replace a worker after an analysis that leaves the server's resident memory above this many MB (between analyses, never during one; default: never)", positiveInt('worker max rss'))
     .option('--save-uploads <folder>', 'keep every decoded upload there, named by a server-generated id (logged as savedAs), mode 0600; undecodable uploads are not kept (default: never written to disk)')
     .option('--cors <origin>', 'let pages from this origin (scheme://host[:port]) call the API; repeatable (default: no cross-origin calls)', collect, [])
     .option('--allow-host <name>', 'on a loopback address, also answer requests for this host name (e.g. behind a reverse proxy); repeatable', collect, [])
@@ -65,6 +67,7 @@ Examples:
         queueLimit: options.queue,
         maxUploadBytes: options.maxUploadMb * 1024 * 1024,
         analysisTimeoutMs: options.timeout * 1000,
+        workerMaxRssMb: options.workerMaxRss,
         saveUploadsTo: options.saveUploads,
         corsOrigins: options.cors,
         allowedHosts: options.allowHost,
@@ -76,7 +79,8 @@ Examples:
       process.once('SIGTERM', stop);
       process.stderr.write(
         `cxr-lens viewer: ${address}/  (model ${card.file}: ${card.architecture}; weights: ${card.weights})\n` +
-          `  ${resolved.workers} workers x ${resolved.threadsPerWorker} thread(s), queue ${resolved.queueLimit}; API at ${address}/api/v1/openapi.json\n` +
+          `  ${resolved.workers} workers x ${resolved.threadsPerWorker} thread(s), queue ${resolved.queueLimit}` +
+          `${resolved.workerMaxRssMb ? `, workers replaced above ${resolved.workerMaxRssMb} MB resident` : ''}; API at ${address}/api/v1/openapi.json\n` +
           '  Research use only; not for clinical decisions.\n',
       );
     });
