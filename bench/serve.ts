@@ -8,10 +8,21 @@
  * Predictor.predict for one image (1 thread), so speedup = in-process ms / HTTP p50 ms is the HTTP-and-queueing
  * overhead factor (below 1: HTTP costs that much on top).
  *
+ * Issue 17's load cases, on a server with the default queue (16), each for a fixed time:
+ * - saturation (16 clients) and overload (64 clients): successful throughput; the overload case's headline is
+ *   ms per successful analysis against saturation's (speedup < 1: overload lost throughput);
+ * - abandoned clients: 8 clients that leave mid-upload or while their occlusion analysis waits or runs, beside 2
+ *   normal clients; and a slow-method flood: 8 clients sending occlusion analyses (all 14 findings, overlays)
+ *   beside 2 normal clients. Headline: the normal clients' p99 against the same 2 clients alone.
+ * And memory: the server under training and serving malloc settings (and serving with --worker-max-rss), its RSS
+ * idle, during and after a burst of 4096 px PNGs (real NIH films upscaled, Grad-CAM overlays), and after every
+ * hostile input of scripts/hostile-inputs.ts; and the normal throughput under each setting.
+ *
  * Run: npm run build && GLIBC_TUNABLES=... node dist/bench/serve.js
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import type { IncomingHttpHeaders } from 'node:http';
+import { Agent, type IncomingHttpHeaders, request as httpRequest } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,12 +33,18 @@ import { decodeImage } from '../src/imaging/index.js';
 import { Predictor } from '../src/inference/predictor.js';
 import { importWeights } from '../src/models/import/index.js';
 import { writeModelFile } from '../src/onnx/index.js';
-import { BENCH_DIR, headlineCase, median, round, writeResults } from './lib.js';
+import { hostileInputs } from '../scripts/hostile-inputs.js';
+import sharp from 'sharp';
+import { BENCH_DIR, headlineCase, median, option, round, writeResults } from './lib.js';
 
 const DATA = join(BENCH_DIR, '..', '..', 'shared', 'data');
 const IMAGES = readdirSync(join(DATA, 'nih-cxr14-subset', 'images')).sort().slice(0, 16);
 const WORKERS = 2;
 const BOUNDARY = 'cxr-bench-boundary';
+/** Large images are analysed as the viewer asks, for two findings (Grad-CAM, 2048 px overlays). */
+const LARGE_FIELDS = { methods: 'gradcam', heatmap: 'png', findings: 'Effusion,Cardiomegaly' };
+/** The --worker-max-rss of the memory case that uses it. */
+const WORKER_MAX_RSS_MB = 640;
 
 function multipart(file: Uint8Array, name: string, fields: Record<string, string>): Buffer {
   const parts: Buffer[] = [];
@@ -41,9 +58,16 @@ interface Running {
   url: string;
 }
 
-async function startServer(model: string, queue: number): Promise<Running> {
-  const child = spawn(process.execPath, [join(BENCH_DIR, '..', 'bin', 'cxr.js'), 'serve', '--model', model, '--port', '0', '--workers', String(WORKERS), '--threads', '1', '--queue', String(queue), '--log-level', 'warn'], {
-    env: { ...process.env, GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? 'glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736' },
+/** bin/cxr.js's malloc settings: TRAINING_TUNABLES (every command but serve) and SERVING_TUNABLES (cxr serve). */
+const MALLOC = {
+  training: 'glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736',
+  serving: 'glibc.malloc.mmap_threshold=16777216:glibc.malloc.trim_threshold=33554432',
+} as const;
+
+async function startServer(model: string, queue: number, tunables: string = MALLOC.serving, extra: string[] = []): Promise<Running> {
+  // GLIBC_TUNABLES given, so the launcher does not re-launch: the child is the server itself (its RSS is read).
+  const child = spawn(process.execPath, [join(BENCH_DIR, '..', 'bin', 'cxr.js'), 'serve', '--model', model, '--port', '0', '--workers', String(WORKERS), '--threads', '1', '--queue', String(queue), '--log-level', 'warn', ...extra], {
+    env: { ...process.env, GLIBC_TUNABLES: tunables },
   });
   child.stdout.resume();
   const url = await new Promise<string>((resolve, reject) => {
@@ -124,6 +148,236 @@ async function load(server: Running, clients: number, amount: number, fields: Re
   };
 }
 
+interface Sample {
+  status: number;
+  ms: number;
+}
+
+const agent = new Agent({ keepAlive: true, maxSockets: 256 });
+
+/**
+ * One POST of a prepared multipart body. `abandon`: 'upload' sends half the body and closes the connection;
+ * 'waiting' sends it all and closes `afterMs` later (while the analysis waits or runs). Resolves null when abandoned.
+ */
+function post(url: string, body: Buffer, abandon?: { when: 'upload' | 'waiting'; afterMs: number }): Promise<Sample | null> {
+  const started = performance.now();
+  return new Promise((resolve) => {
+    const req = httpRequest(`${url}/api/v1/analyze`, {
+      method: 'POST',
+      agent: abandon ? undefined : agent,
+      headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}`, 'content-length': String(body.length) },
+    });
+    req.on('response', (res) => {
+      res.resume();
+      res.on('end', () => resolve({ status: res.statusCode!, ms: performance.now() - started }));
+    });
+    req.on('error', () => resolve(abandon ? null : { status: 0, ms: performance.now() - started }));
+    if (abandon) {
+      req.write(abandon.when === 'upload' ? body.subarray(0, body.length >> 1) : body);
+      setTimeout(() => req.destroy(), abandon.afterMs);
+    } else {
+      req.end(body);
+    }
+  });
+}
+
+function percentile(values: number[], p: number): number {
+  if (!values.length) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
+}
+
+interface ClientsResult {
+  clients: number;
+  requests: number;
+  statuses: Record<string, number>;
+  /** Successful (200) analyses per second over the run. */
+  ok_per_s: number;
+  /** Latency of the successful analyses. */
+  ok_latency_ms: { p50: number; p99: number; max: number };
+  /** Latency of every answer (503s included). */
+  all_latency_ms: { p50: number; p99: number };
+}
+
+function summarize(clients: number, samples: Sample[], seconds: number): ClientsResult {
+  const statuses: Record<string, number> = {};
+  for (const s of samples) statuses[s.status] = (statuses[s.status] ?? 0) + 1;
+  const ok = samples.filter((s) => s.status === 200).map((s) => s.ms);
+  const all = samples.map((s) => s.ms);
+  return {
+    clients,
+    requests: samples.length,
+    statuses,
+    ok_per_s: round(ok.length / seconds, 2),
+    ok_latency_ms: { p50: round(percentile(ok, 50), 1), p99: round(percentile(ok, 99), 1), max: round(Math.max(...ok), 1) },
+    all_latency_ms: { p50: round(percentile(all, 50), 1), p99: round(percentile(all, 99), 1) },
+  };
+}
+
+/** `clients` closed-loop clients, each sending the next of `bodies` as soon as its previous answer came, until `stopAt`. */
+async function clients(url: string, count: number, bodies: Buffer[], stopAt: number, abandon?: (i: number) => { when: 'upload' | 'waiting'; afterMs: number }): Promise<{ samples: Sample[]; abandoned: number }> {
+  const samples: Sample[] = [];
+  let abandoned = 0;
+  let n = 0;
+  await Promise.all(
+    Array.from({ length: count }, async (_, c) => {
+      for (let i = c; performance.now() < stopAt; i += count) {
+        const sample = await post(url, bodies[i % bodies.length], abandon?.(n++));
+        if (sample) samples.push(sample);
+        else abandoned++;
+        // A refused client waits a little before trying again, as a well-behaved client would (less than Retry-After).
+        if (sample?.status === 503) await sleep(50);
+      }
+    }),
+  );
+  return { samples, abandoned };
+}
+
+async function health(url: string): Promise<{ status: string; pool: Record<string, number> }> {
+  return (await (await fetch(`${url}/healthz`)).json()) as { status: string; pool: Record<string, number> };
+}
+
+/** Waits until /healthz says ok (the pool drained), at most `ms`; returns how long it took. */
+async function untilHealthy(url: string, ms = 60_000): Promise<number> {
+  const start = performance.now();
+  while (performance.now() - start < ms) {
+    if ((await health(url)).status === 'ok') return round(performance.now() - start, 0);
+    await sleep(100);
+  }
+  return NaN;
+}
+
+async function loadCases(model: string, normalBodies: Buffer[], occlusionBodies: Buffer[]) {
+  const server = await startServer(model, 16);
+  const out: Record<string, unknown> = {};
+  try {
+    const pid = server.child.pid!;
+    await clients(server.url, 2, normalBodies, performance.now() + 2000); // warm-up
+    const timed = async (seconds: number, run: (stopAt: number) => Promise<void>) => {
+      const rss = { before: rssMb(pid), peak: 0, after: 0 };
+      const sampler = setInterval(() => (rss.peak = Math.max(rss.peak, rssMb(pid))), 200);
+      await run(performance.now() + seconds * 1000);
+      clearInterval(sampler);
+      rss.after = rssMb(pid);
+      rss.peak = Math.max(rss.peak, rss.after);
+      return rss;
+    };
+    const LOAD_S = 6;
+    let normal = await clients(server.url, 2, normalBodies, 0);
+    let rss = await timed(LOAD_S, async (stopAt) => void (normal = await clients(server.url, 2, normalBodies, stopAt)));
+    out.normal_2_clients_alone = { ...summarize(2, normal.samples, LOAD_S), rss_mb: rss };
+
+    for (const count of [16, 64]) {
+      rss = await timed(LOAD_S, async (stopAt) => void (normal = await clients(server.url, count, normalBodies, stopAt)));
+      out[`clients_${count}`] = { ...summarize(count, normal.samples, LOAD_S), rss_mb: rss, healthy_after_ms: await untilHealthy(server.url) };
+    }
+
+    // Abandoned: 8 clients that alternately leave mid-upload and 300 ms after sending an occlusion request.
+    const before = (await health(server.url)).pool;
+    let leaving = { samples: [] as Sample[], abandoned: 0 };
+    rss = await timed(LOAD_S, async (stopAt) => {
+      [normal, leaving] = await Promise.all([
+        clients(server.url, 2, normalBodies, stopAt),
+        clients(server.url, 8, occlusionBodies, stopAt, (i) => (i % 2 ? { when: 'upload', afterMs: 100 } : { when: 'waiting', afterMs: 300 })),
+      ]);
+    });
+    const healthyAfter = await untilHealthy(server.url);
+    const afterStats = (await health(server.url)).pool;
+    out.abandoned_clients = {
+      normal: summarize(2, normal.samples, LOAD_S),
+      abandoning_clients: 8,
+      abandoned: leaving.abandoned,
+      answered_before_leaving: leaving.samples.length,
+      cancelled_by_server: afterStats.cancelled - before.cancelled,
+      workers_recycled: afterStats.recycled - before.recycled,
+      healthy_after_ms: healthyAfter,
+      rss_mb: rss,
+    };
+
+    // Slow-method flood: 8 clients sending occlusion analyses beside the 2 normal clients.
+    let flood = { samples: [] as Sample[], abandoned: 0 };
+    rss = await timed(LOAD_S * 2, async (stopAt) => {
+      [normal, flood] = await Promise.all([clients(server.url, 2, normalBodies, stopAt), clients(server.url, 8, occlusionBodies, stopAt)]);
+    });
+    out.occlusion_flood = {
+      normal: summarize(2, normal.samples, LOAD_S * 2),
+      flood: summarize(8, flood.samples, LOAD_S * 2),
+      healthy_after_ms: await untilHealthy(server.url),
+      rss_mb: rss,
+    };
+    out.pool_after = (await health(server.url)).pool;
+  } finally {
+    await stopServer(server);
+  }
+  return out;
+}
+
+/** 4096 px PNGs made from real NIH films (Lanczos upscaling), as a modern detector would send them. */
+async function largePngs(count: number): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for (const name of IMAGES.slice(0, count)) {
+    out.push(await sharp(readFileSync(join(DATA, 'nih-cxr14-subset', 'images', name))).resize(4096, 4096, { kernel: 'lanczos3' }).png({ compressionLevel: 6 }).toBuffer());
+  }
+  return out;
+}
+
+async function memoryCase(model: string, tunables: string, extra: string[], large: Buffer[], normalBodies: Buffer[], hostile: { name: string; body: Buffer }[]) {
+  const server = await startServer(model, 16, tunables, extra);
+  try {
+    const pid = server.child.pid!;
+    await clients(server.url, 2, normalBodies, performance.now() + 2000); // warm-up
+    await sleep(500);
+    const idle = rssMb(pid);
+    let peak = idle;
+    const sampler = setInterval(() => (peak = Math.max(peak, rssMb(pid))), 100);
+    // Each large image once, 4 clients at once.
+    const burstStart = performance.now();
+    const sent = await Promise.all(
+      Array.from({ length: 4 }, async (_, c) => {
+        const s: Sample[] = [];
+        for (let i = c; i < large.length; i += 4) s.push((await post(server.url, large[i % large.length]))!);
+        return s;
+      }),
+    );
+    const burst = { samples: sent.flat() };
+    const burstMs = performance.now() - burstStart;
+    const burstPeak = peak;
+    await sleep(2000);
+    const afterBurst = rssMb(pid);
+    peak = afterBurst;
+    const hostileStatuses: Record<string, number> = {};
+    let slowestHostileMs = 0;
+    for (const h of hostile) {
+      const s = (await post(server.url, h.body))!;
+      hostileStatuses[`${h.name}`] = s.status;
+      slowestHostileMs = Math.max(slowestHostileMs, s.ms);
+    }
+    const hostilePeak = peak;
+    await sleep(2000);
+    clearInterval(sampler);
+    const afterHostile = rssMb(pid);
+    const stop = performance.now() + 4000;
+    const normal = await clients(server.url, 4, normalBodies, stop);
+    return {
+      glibc_tunables: tunables,
+      options: extra.join(' ') || undefined,
+      rss_mb: { idle, burst_peak: burstPeak, after_burst: afterBurst, hostile_peak: hostilePeak, after_hostile: afterHostile, after_normal_load: rssMb(pid) },
+      large_burst: { images: burst.samples.length, statuses: countStatuses(burst.samples), seconds: round(burstMs / 1000, 1), p99_ms: round(percentile(burst.samples.map((s) => s.ms), 99), 0) },
+      hostile: { statuses: hostileStatuses, slowest_ms: round(slowestHostileMs, 0) },
+      normal_4_clients_after: summarize(4, normal.samples, 4),
+      pool: (await health(server.url)).pool,
+    };
+  } finally {
+    await stopServer(server);
+  }
+}
+
+function countStatuses(samples: Sample[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const s of samples) out[s.status] = (out[s.status] ?? 0) + 1;
+  return out;
+}
+
 async function inProcessReference(model: string) {
   const { model: loaded } = loadModel(model);
   const files = IMAGES.map((name) => new Uint8Array(readFileSync(join(DATA, 'nih-cxr14-subset', 'images', name))));
@@ -154,6 +408,23 @@ async function main(): Promise<void> {
   const weights = join(DATA, 'weights', 'mobilenetv2-12-int8.onnx');
   writeModelFile(model, importWeights(new Uint8Array(readFileSync(weights)), weights, { newHead: true, height: 224, width: 224 }).model);
 
+  // --only load|memory: that part alone, printed, no results written (for development).
+  const only = option('only');
+  if (only) {
+    const nih = IMAGES.map((name) => new Uint8Array(readFileSync(join(DATA, 'nih-cxr14-subset', 'images', name))));
+    const normalBodies = nih.map((f, i) => multipart(f, IMAGES[i], { heatmap: 'none' }));
+    if (only === 'load') {
+      const occlusionBodies = nih.slice(0, 4).map((f, i) => multipart(f, IMAGES[i], { methods: 'occlusion', heatmap: 'png' }));
+      process.stdout.write(`${JSON.stringify(await loadCases(model, normalBodies, occlusionBodies), null, 1)}\n`);
+    } else {
+      const large = (await largePngs(4)).map((png, i) => multipart(png, `large-${i}.png`, LARGE_FIELDS));
+      const hostile = (await hostileInputs()).map((h) => ({ name: h.name, body: multipart(h.bytes, h.name, { methods: 'gradcam', heatmap: 'png', showRejected: 'true' }) }));
+      const tunables = option('tunables') ?? MALLOC.serving;
+      const extra = option('extra')?.split(' ') ?? [];
+      process.stdout.write(`${JSON.stringify(await memoryCase(model, tunables, extra, large, normalBodies, hostile), null, 1)}\n`);
+    }
+    return;
+  }
   const reference = await inProcessReference(model);
   process.stdout.write(`in process: decode + predict ${round(reference.predictMs, 1)} ms, + Grad-CAM heatmaps ${round(reference.explainMs)} ms\n`);
 
@@ -175,6 +446,23 @@ async function main(): Promise<void> {
   }
   for (const [name, r] of Object.entries(runs)) process.stdout.write(`${name}: ${JSON.stringify(r)}\n`);
 
+  const body = (file: Uint8Array, name: string, fields: Record<string, string>) => multipart(file, name, fields);
+  const nihFiles = IMAGES.map((name) => new Uint8Array(readFileSync(join(DATA, 'nih-cxr14-subset', 'images', name))));
+  const normalBodies = nihFiles.map((f, i) => body(f, IMAGES[i], { heatmap: 'none' }));
+  const occlusionBodies = nihFiles.slice(0, 4).map((f, i) => body(f, IMAGES[i], { methods: 'occlusion', heatmap: 'png' }));
+  const load2 = await loadCases(model, normalBodies, occlusionBodies);
+  const L = load2 as unknown as Record<'clients_16' | 'clients_64' | 'normal_2_clients_alone', ClientsResult> & Record<'abandoned_clients' | 'occlusion_flood', { normal: ClientsResult }>;
+  process.stdout.write(`load: ${JSON.stringify(load2)}\n`);
+
+  const large = (await largePngs(4)).map((png, i) => body(png, `large-${i}.png`, LARGE_FIELDS));
+  const hostile = (await hostileInputs()).map((h) => ({ name: h.name, body: body(h.bytes, h.name, { methods: 'gradcam', heatmap: 'png', showRejected: 'true' }) }));
+  const memory = {
+    training_malloc: await memoryCase(model, MALLOC.training, [], large, normalBodies, hostile),
+    serving_malloc: await memoryCase(model, MALLOC.serving, [], large, normalBodies, hostile),
+    serving_malloc_worker_max_rss: await memoryCase(model, MALLOC.serving, ['--worker-max-rss', String(WORKER_MAX_RSS_MB)], large, normalBodies, hostile),
+  };
+  process.stdout.write(`memory: ${JSON.stringify(memory)}\n`);
+
   const overload = runs.overload_32_clients_queue_4;
   const answered = Object.values(overload.statuses).reduce((a, b) => a + b, 0);
   const referenceText = 'the same work in process without HTTP: decode + Predictor.predict, 1 thread (speedup < 1 = HTTP + queueing overhead)';
@@ -183,10 +471,16 @@ async function main(): Promise<void> {
       analyze_concurrency_1: headlineCase(runs.concurrency_1.latency_ms.p50, reference.predictMs, referenceText),
       analyze_concurrency_4: headlineCase(runs.concurrency_4.latency_ms.p50, reference.predictMs, referenceText),
       analyze_heatmaps_concurrency_2: headlineCase(runs.heatmaps_concurrency_2.latency_ms.p50, reference.explainMs, 'in process without HTTP: decode + Grad-CAM for 14 findings + 14 overlay PNGs, 1 thread'),
+      // Not against another program: each against the same server without the attack (speedup < 1: what it costs).
+      overload_64_clients_ms_per_success: headlineCase(1000 / L.clients_64.ok_per_s, 1000 / L.clients_16.ok_per_s, 'ms per successful analysis (1000 / throughput) at saturation: 16 clients, same server, queue 16 (speedup < 1: overload lost throughput)'),
+      normal_p99_with_abandoning_clients: headlineCase(L.abandoned_clients.normal.ok_latency_ms.p99, L.normal_2_clients_alone.ok_latency_ms.p99, 'p99 of the same 2 normal clients with no other load (speedup < 1: slowed by the 8 abandoning clients)'),
+      normal_p99_during_occlusion_flood: headlineCase(L.occlusion_flood.normal.ok_latency_ms.p99, L.normal_2_clients_alone.ok_latency_ms.p99, 'p99 of the same 2 normal clients with no other load (speedup < 1: slowed by the flood of 8 occlusion clients)'),
     },
-    setup: { server: `cxr serve, ${WORKERS} workers x 1 thread, MobileNetV2 224 px (new head)`, images: `${IMAGES.length} NIH PNGs 512x512, cycled`, client: 'autocannon, loopback, same machine' },
+    setup: { server: `cxr serve, ${WORKERS} workers x 1 thread, MobileNetV2 224 px (new head)`, server_malloc: `bin/cxr.js's serving settings (${MALLOC.serving}) except where a memory case says otherwise; the machine line is this benchmark's own process`, images: `${IMAGES.length} NIH PNGs 512x512, cycled`, client: 'autocannon (runs), closed-loop node:http clients (load, memory); loopback, same machine' },
     in_process_ms: { predict: round(reference.predictMs), predict_with_heatmaps: round(reference.explainMs) },
     runs,
+    load: load2,
+    memory,
     overload: {
       rate_503: round((overload.statuses[503] ?? 0) / answered, 3),
       only_200_or_503: Object.keys(overload.statuses).every((s) => s === '200' || s === '503'),
