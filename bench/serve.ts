@@ -9,8 +9,9 @@
  * overhead factor (below 1: HTTP costs that much on top).
  *
  * Issue 17's load cases, on a server with the default queue (16), each for a fixed time:
- * - saturation (16 clients) and overload (64 clients): successful throughput; the overload case's headline is
- *   ms per successful analysis against saturation's (speedup < 1: overload lost throughput);
+ * - saturation (16 clients) and overload (64 clients retrying 50 ms after a 503; and 64 honouring Retry-After):
+ *   successful throughput; the overload case's headline is ms per successful analysis against saturation's
+ *   (speedup < 1: overload lost throughput);
  * - abandoned clients: 8 clients that leave mid-upload or while their occlusion analysis waits or runs, beside 2
  *   normal clients; and a slow-method flood: 8 clients sending occlusion analyses (all 14 findings, overlays)
  *   beside 2 normal clients. Headline: the normal clients' p99 against the same 2 clients alone.
@@ -151,6 +152,8 @@ async function load(server: Running, clients: number, amount: number, fields: Re
 interface Sample {
   status: number;
   ms: number;
+  /** Retry-After of a 503, in seconds. */
+  retryAfter?: number;
 }
 
 const agent = new Agent({ keepAlive: true, maxSockets: 256 });
@@ -169,7 +172,8 @@ function post(url: string, body: Buffer, abandon?: { when: 'upload' | 'waiting';
     });
     req.on('response', (res) => {
       res.resume();
-      res.on('end', () => resolve({ status: res.statusCode!, ms: performance.now() - started }));
+      const retryAfter = Number(res.headers['retry-after']);
+      res.on('end', () => resolve({ status: res.statusCode!, ms: performance.now() - started, ...(retryAfter ? { retryAfter } : {}) }));
     });
     req.on('error', () => resolve(abandon ? null : { status: 0, ms: performance.now() - started }));
     if (abandon) {
@@ -215,7 +219,14 @@ function summarize(clients: number, samples: Sample[], seconds: number): Clients
 }
 
 /** `clients` closed-loop clients, each sending the next of `bodies` as soon as its previous answer came, until `stopAt`. */
-async function clients(url: string, count: number, bodies: Buffer[], stopAt: number, abandon?: (i: number) => { when: 'upload' | 'waiting'; afterMs: number }): Promise<{ samples: Sample[]; abandoned: number }> {
+async function clients(
+  url: string,
+  count: number,
+  bodies: Buffer[],
+  stopAt: number,
+  abandon?: (i: number) => { when: 'upload' | 'waiting'; afterMs: number },
+  honourRetryAfter = false,
+): Promise<{ samples: Sample[]; abandoned: number }> {
   const samples: Sample[] = [];
   let abandoned = 0;
   let n = 0;
@@ -225,8 +236,8 @@ async function clients(url: string, count: number, bodies: Buffer[], stopAt: num
         const sample = await post(url, bodies[i % bodies.length], abandon?.(n++));
         if (sample) samples.push(sample);
         else abandoned++;
-        // A refused client waits a little before trying again, as a well-behaved client would (less than Retry-After).
-        if (sample?.status === 503) await sleep(50);
+        // A refused client waits 50 ms before trying again (impatient), or what Retry-After says (up to the end).
+        if (sample?.status === 503) await sleep(honourRetryAfter && sample.retryAfter ? Math.min(sample.retryAfter * 1000, Math.max(0, stopAt - performance.now())) : 50);
       }
     }),
   );
@@ -271,6 +282,10 @@ async function loadCases(model: string, normalBodies: Buffer[], occlusionBodies:
       rss = await timed(LOAD_S, async (stopAt) => void (normal = await clients(server.url, count, normalBodies, stopAt)));
       out[`clients_${count}`] = { ...summarize(count, normal.samples, LOAD_S), rss_mb: rss, healthy_after_ms: await untilHealthy(server.url) };
     }
+    // The same 64 clients waiting as long as Retry-After says after a 503: what is left of the overload's cost is
+    // the impatient clients' retries (client and server share the 2 cores).
+    rss = await timed(LOAD_S, async (stopAt) => void (normal = await clients(server.url, 64, normalBodies, stopAt, undefined, true)));
+    out.clients_64_honouring_retry_after = { ...summarize(64, normal.samples, LOAD_S), rss_mb: rss, healthy_after_ms: await untilHealthy(server.url) };
 
     // Abandoned: 8 clients that alternately leave mid-upload and 300 ms after sending an occlusion request.
     const before = (await health(server.url)).pool;
