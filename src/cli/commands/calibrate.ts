@@ -72,7 +72,7 @@ export function calibrateCommand(): Command {
     .option('--negatives <kind=path>', 'real invalid images to measure the checks on: a folder or a file, e.g. "natural photographs=photos/" (repeatable; one kind may be given several paths)', negativeFlag, [])
     .option('--method <platt|temperature>', 'calibration per finding', calibrationMethod, 'platt')
     .option('--threshold-rule <rule>', 'operating points: specificity:<0..1> (the lowest threshold keeping that share of validation negatives negative), sensitivity:<0..1>, f1 or youden; each threshold gets a bootstrap CI, and a finding with under 10 validation positives or negatives gets none (no decision)', 'specificity:0.9')
-    .option('--false-flag-rate <rate>', 'share of held-out real images each model check may flag: thresholds at its 1 - rate quantile', rate, 0.01)
+    .option('--false-flag-rate <rate>', 'share of held-out real films the input checks together may refuse (their warnings may reach twice that)', rate, 0.01)
     .option('--components <n>', 'principal directions of the out-of-distribution Gaussian', positiveInt('components'), 64)
     .option('--synthetic <n>', 'held-out images turned, inverted, cropped, blanked or replaced by noise, per kind, to measure the checks on (0: none)', nonNegativeInt('synthetic'), 100)
     .option('-b, --batch-size <n>', 'images per ONNX Runtime run', positiveInt('batch size'), 16)
@@ -84,9 +84,11 @@ export function calibrateCommand(): Command {
     .addHelpText(
       'after',
       `
-The data is split by patient: the first part is the reference distribution of the out-of-distribution score
-(and trains the rotation and inversion heads), the second fits the calibration, the thresholds and the checks'
-thresholds, the third is held out and only measured on (ECE after calibration, the checks' false rejections).
+The data is split by patient: the first part is the reference distribution of the input checks (the feature and
+thumbnail-layout Gaussians; its films, each under its 16 turns, mirrorings and inversions, train the orientation
+network), the second fits the calibration, the thresholds and the checks' thresholds, the third is held out and
+only measured on (ECE after calibration, the checks' false refusals, per view where the labels give views). The
+checks are fitted on real films only: every --negatives kind is measured, never fitted on.
 Calibration comes first; thresholds are chosen on the calibrated probabilities.
 
 Examples:
@@ -203,7 +205,7 @@ ${UNLABELLED_HELP}`,
 
 function rate(value: string): number {
   const n = Number(value);
-  if (!(n > 0 && n < 0.5)) throw new InvalidArgumentError(`expected a rate in (0, 0.5), e.g. 0.01, got "${value}"`);
+  if (!(n > 0 && n < 0.25)) throw new InvalidArgumentError(`expected a rate in (0, 0.25), e.g. 0.01, got "${value}"`);
   return n;
 }
 
