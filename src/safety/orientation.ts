@@ -147,8 +147,8 @@ export interface OrientationFitOptions {
 
 /**
  * Fits u on upright real films: each film's 16 symmetries, trained (Adam, cross-entropy) to pick the identity.
- * Every epoch sees each film once with a small random shift and gamma, so the network cannot key on one exposure
- * or one framing. `films` are raw thumbnails (rawThumbnail).
+ * Every epoch sees each film once, reframed at random (`reframe`: zoom, collimation-like frames, shift, gamma), so
+ * the network cannot key on one exposure or one framing. `films` are raw thumbnails (rawThumbnail).
  */
 export function fitOrientation(films: readonly Float32Array[], options: OrientationFitOptions = {}): OrientationNet {
   if (films.length < 20) throw new Error(`fitting the orientation check needs at least 20 upright films, got ${films.length}`);
