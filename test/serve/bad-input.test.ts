@@ -3,11 +3,10 @@
  * message names the problem, and the server goes on serving real images afterwards.
  */
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { el, writeDicom } from '../imaging/dicom-writer.js';
-import { assertMatchesSpec, makeTestModel, NIH_IMAGE, postForm, startServer } from './helpers.js';
+import { assertMatchesSpec, largeUpload, makeTestModel, NIH_IMAGE, postForm, startServer } from './helpers.js';
 
 const png = new Uint8Array(readFileSync(NIH_IMAGE));
 let server: Awaited<ReturnType<typeof startServer>>;
@@ -24,38 +23,6 @@ function assertError(result: { status: number; body: any }, status: number, code
   assert.match(result.body.message, message);
 }
 
-/** Sends `total` bytes of a PNG-looking file as multipart, declared up front or chunked, stopping once answered. */
-function hugeUpload(url: string, total: number, chunked: boolean): Promise<{ status: number; body: any; sent: number }> {
-  const boundary = 'cxr-test-boundary';
-  const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="huge.png"\r\nContent-Type: image/png\r\n\r\n`);
-  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
-  const headers: Record<string, string> = { 'content-type': `multipart/form-data; boundary=${boundary}` };
-  if (!chunked) headers['content-length'] = String(head.length + total + tail.length);
-  return new Promise((resolve, reject) => {
-    const req = request(`${url}/api/v1/analyze`, { method: 'POST', headers });
-    let answered = false;
-    let sent = 0;
-    req.on('response', (res) => {
-      answered = true;
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(Buffer.concat(chunks).toString('utf8')), sent }));
-    });
-    // The server closes the connection after refusing; writes still in flight then fail, which is expected.
-    req.on('error', (error) => answered || reject(error));
-    const chunk = Buffer.alloc(1 << 20);
-    png.subarray(0, 64).forEach((b, i) => (chunk[i] = b));
-    const pump = () => {
-      while (!answered && sent < total) {
-        sent += chunk.length;
-        if (!req.write(chunk)) return void req.once('drain', pump);
-      }
-      if (!answered) req.end(tail);
-    };
-    req.write(head);
-    pump();
-  });
-}
 
 describe('bad input to POST /api/v1/analyze', () => {
   it('garbage bytes: 415 naming the file and its first bytes', async () => {
@@ -73,13 +40,13 @@ describe('bad input to POST /api/v1/analyze', () => {
   });
 
   it('a 200 MB upload with its length declared: 413 before the body is read', async () => {
-    const result = await hugeUpload(server.url, 200 * 1024 * 1024, false);
+    const result = await largeUpload(server.url, 200 * 1024 * 1024);
     assertError(result, 413, 'CXR_UPLOAD_TOO_LARGE', /200\.0 MB\) is larger than this server's limit of 50\.0 MB/);
     assert.ok(result.sent < 200 * 1024 * 1024, 'the client was stopped before sending everything');
   });
 
   it('a 200 MB chunked upload (no length): 413 once the limit is crossed', async () => {
-    const result = await hugeUpload(server.url, 200 * 1024 * 1024, true);
+    const result = await largeUpload(server.url, 200 * 1024 * 1024, { chunked: true });
     assertError(result, 413, 'CXR_UPLOAD_TOO_LARGE', /larger than this server's limit of 50\.0 MB/);
   });
 

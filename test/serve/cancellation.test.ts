@@ -6,12 +6,11 @@
  * with a Retry-After from the measured cost of the work ahead.
  */
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { PoolStats } from '../../src/serve/index.js';
-import { assertMatchesSpec, makeTestModel, NIH_IMAGE, postForm, startServer, type Field } from './helpers.js';
+import { assertMatchesSpec, largeUpload, makeTestModel, NIH_IMAGE, postForm, startServer, type Field } from './helpers.js';
 
 const png = new Uint8Array(readFileSync(NIH_IMAGE));
 const modelPath = makeTestModel();
@@ -167,31 +166,3 @@ describe('a running analysis past its deadline', () => {
   });
 });
 
-/** Sends `total` bytes of multipart body with its length declared, stopping once answered. */
-function largeUpload(url: string, total: number): Promise<{ status: number; body: any; sent: number; retryAfter?: string }> {
-  const boundary = 'cxr-test-boundary';
-  const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="big.png"\r\nContent-Type: image/png\r\n\r\n`);
-  return new Promise((resolve, reject) => {
-    const req = request(`${url}/api/v1/analyze`, { method: 'POST', headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': String(head.length + total) } });
-    let answered = false;
-    let sent = 0;
-    req.on('response', (res) => {
-      answered = true;
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(Buffer.concat(chunks).toString('utf8')), sent, retryAfter: res.headers['retry-after'] as string | undefined }));
-    });
-    req.on('error', (error) => answered || reject(error));
-    const chunk = Buffer.alloc(1 << 20);
-    png.subarray(0, 64).forEach((b, i) => (chunk[i] = b));
-    const pump = () => {
-      while (!answered && sent < total) {
-        sent += chunk.length;
-        if (!req.write(chunk)) return void req.once('drain', pump);
-      }
-      if (!answered) req.end();
-    };
-    req.write(head);
-    pump();
-  });
-}

@@ -1,7 +1,8 @@
 /** Shared by the server and browser tests: a real model, real NIH images, a running server, the OpenAPI check. */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
@@ -63,4 +64,40 @@ export function assertMatchesSpec(path: keyof typeof OPENAPI_DOCUMENT.paths, met
   assert.ok(ref, `${method.toUpperCase()} ${path} ${status} has no JSON schema`);
   const validate = ajv.getSchema(`openapi${ref}`)!;
   assert.ok(validate(body), `${method.toUpperCase()} ${path} ${status} does not match ${ref}: ${ajv.errorsText(validate.errors)}`);
+}
+
+/**
+ * Sends `total` bytes of a PNG-looking file (a real PNG's first bytes, then zeros) as a multipart upload, its
+ * length declared up front or chunked, and stops sending as soon as the server answers (refusals come early).
+ */
+export function largeUpload(url: string, total: number, options: { chunked?: boolean } = {}): Promise<{ status: number; body: any; sent: number; retryAfter?: string }> {
+  const boundary = 'cxr-test-boundary';
+  const head = Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="huge.png"\r\nContent-Type: image/png\r\n\r\n`);
+  const tail = Buffer.from(`\r\n--${boundary}--\r\n`);
+  const headers: Record<string, string> = { 'content-type': `multipart/form-data; boundary=${boundary}` };
+  if (!options.chunked) headers['content-length'] = String(head.length + total + tail.length);
+  return new Promise((resolve, reject) => {
+    const req = request(`${url}/api/v1/analyze`, { method: 'POST', headers });
+    let answered = false;
+    let sent = 0;
+    req.on('response', (res) => {
+      answered = true;
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, body: JSON.parse(Buffer.concat(chunks).toString('utf8')), sent, retryAfter: res.headers['retry-after'] as string | undefined }));
+    });
+    // The server closes the connection after refusing; writes still in flight then fail, which is expected.
+    req.on('error', (error) => answered || reject(error));
+    const chunk = Buffer.alloc(1 << 20);
+    chunk.set(readFileSync(NIH_IMAGE).subarray(0, 64));
+    const pump = () => {
+      while (!answered && sent < total) {
+        sent += chunk.length;
+        if (!req.write(chunk)) return void req.once('drain', pump);
+      }
+      if (!answered) req.end(tail);
+    };
+    req.write(head);
+    pump();
+  });
 }
