@@ -125,6 +125,8 @@ ${UNLABELLED_HELP}`,
       }
       const describe = (name: string, d: typeof data.train) => `${name} (${d.records.length} images, ${new Set(d.records.map((r) => r.patientId)).size} patients)`;
       say(`${data.train.records.length} reference, ${data.validation.records.length} fitting, ${data.test.records.length} held-out images`);
+      // The training card is read before the long work, so a wrong path or file fails at once.
+      const trainingCard = options.card ? readTrainingCard(options.card) : undefined;
       const negatives: NegativeSet[] = options.negativesManifest ? await manifestNegatives(options.negativesManifest, say) : [];
       for (const n of options.negatives) {
         const files = listImageFiles([n.path]);
@@ -178,9 +180,9 @@ ${UNLABELLED_HELP}`,
         `${base}.calibration.md`,
         `# Calibration and input checks of ${options.out}\n\nFrom ${options.model}; data split by patient (seed ${config.seed}).\n\n${calibrationMarkdown(result.calibration, result.thresholds, result.operatingPoints)}\n${safetyMarkdown(result.safety)}`,
       );
-      if (options.card) {
+      if (trainingCard) {
         // The training card brought up to date: new calibration, thresholds and checks, metrics on this split.
-        const card = recalibratedCard(JSON.parse(readFileSync(options.card, 'utf8')) as ModelCard, result, {
+        const card = recalibratedCard(trainingCard, result, {
           validation: describe('validation split', data.validation),
           test: data.test.records.length > 0 ? describe('test split', data.test) : undefined,
           file: basename(options.out),
@@ -234,7 +236,13 @@ function sameLabels(a: readonly string[], b: readonly string[]): boolean {
 
 /** The kinds of a kind,path manifest whose files decode; the rest are counted, not measured. */
 async function manifestNegatives(path: string, say: (message: string) => void): Promise<NegativeSet[]> {
-  const rows = Papa.parse<Record<string, string>>(readFileSync(path, 'utf8'), { header: true, skipEmptyLines: true }).data;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new Error(`--negatives-manifest ${path}: ${(error as Error).message}`);
+  }
+  const rows = Papa.parse<Record<string, string>>(text, { header: true, skipEmptyLines: true }).data;
   if (rows.length === 0 || !('kind' in rows[0]) || !('path' in rows[0])) throw new Error(`--negatives-manifest ${path}: expected a CSV with the columns kind,path`);
   const sets = new Map<string, NegativeSet>();
   let undecodable = 0;
@@ -262,4 +270,17 @@ function withoutWeights(safety: SafetyInfo): Omit<SafetyInfo, 'orientation' | 'l
     ...(orientation ? { orientation: `a ${orientation.thumbnail}x${orientation.thumbnail} -> ${orientation.hidden} -> 1 network, weights in the model's cxr.safety metadata` } : {}),
     ...(layout ? { layout: `PPCA Gaussian of ${layout.channels} thumbnail pixels, ${layout.components} directions, in the model's cxr.safety metadata` } : {}),
   };
+}
+
+function readTrainingCard(path: string): ModelCard {
+  let card: Partial<ModelCard>;
+  try {
+    card = JSON.parse(readFileSync(path, 'utf8')) as Partial<ModelCard>;
+  } catch (error) {
+    throw new Error(`--card ${path}: ${(error as Error).message}`);
+  }
+  if (typeof card !== 'object' || card === null || !card.model || !card.trainingData || !card.metrics) {
+    throw new Error(`--card ${path}: not a cxr train model card (model-card.json with model, trainingData and metrics)`);
+  }
+  return card as ModelCard;
 }
