@@ -25,9 +25,9 @@ export function nonNegativeInt(name: string) {
 export const DATA_OPTION = ['-d, --data <format:labels.csv[:images]>', "a dataset, e.g. nih:Data_Entry.csv:images (repeatable; replaces the recipe's)"] as const;
 
 /** One `--data` value, `format:labels.csv[:images]`, as a recipe's dataset entry with absolute paths. */
-export function datasetFlag(value: string): { format: string; csv: string; images?: string } {
+export function datasetFlag(value: string, option = '--data'): { format: string; csv: string; images?: string } {
   const [format, csv, images] = value.split(':');
-  if (!['nih', 'chexpert', 'csv'].includes(format) || !csv) throw new Error(`--data expects format:labels.csv[:images] with format nih, chexpert or csv, got "${value}"`);
+  if (!['nih', 'chexpert', 'csv'].includes(format) || !csv) throw new Error(`${option} expects format:labels.csv[:images] with format nih, chexpert or csv, got "${value}"`);
   return { format, csv: resolve(csv), ...(images ? { images: resolve(images) } : {}) };
 }
 

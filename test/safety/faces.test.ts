@@ -71,6 +71,7 @@ describe('cxr calibrate', () => {
       [['--model', base, '--data', data, '--card', join(dir, 'no-card.json'), '--out', join(dir, 'x.onnx')], /--card .*no-card\.json: .*(no such file|ENOENT)/i],
       [['--model', base, '--data', data, '--card', data.split(':')[1], '--out', join(dir, 'x.onnx')], /--card .*: .*(JSON|not a cxr train model card)/],
       [['--model', base, '--data', data, '--negatives-manifest', data.split(':')[1], '--out', join(dir, 'x.onnx')], /--negatives-manifest .*: expected a CSV with the columns kind,path/],
+      [['--model', base, '--data', data, '--add', 'nih-only', '--out', join(dir, 'x.onnx')], /--add expects format:labels\.csv\[:images\]/],
       [['--model', base, '--data', data, '--negatives-manifest', join(dir, 'none.csv'), '--out', join(dir, 'x.onnx')], /--negatives-manifest .*none\.csv: .*(no such file|ENOENT)/i],
       [['--model', base, '--data', data, '--threshold-rule', 'median', '--out', join(dir, 'x.onnx')], /unknown threshold rule "median"/],
       [['--model', base, '--data', data, '--method', 'isotonic', '--out', join(dir, 'x.onnx')], /expected platt or temperature, got "isotonic"/],

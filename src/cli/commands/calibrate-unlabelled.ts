@@ -103,7 +103,7 @@ async function referencePrevalence(options: UnlabelledOptions, info: ModelInfo):
     );
   }
   const raw = options.config ? readConfigFile(options.config) : {};
-  if (options.reference) raw.datasets = [datasetFlag(options.reference)];
+  if (options.reference) raw.datasets = [datasetFlag(options.reference, '--reference')];
   raw.labels = info.labels.length === NIH_FINDINGS.length && info.labels.every((l, i) => l === NIH_FINDINGS[i]) ? 'nih' : info.labels;
   if (options.seed !== undefined) raw.seed = options.seed;
   const config = resolveConfig(raw, options.config ?? 'the command line');

@@ -109,7 +109,7 @@ ${UNLABELLED_HELP}`,
       const model = readModelToRewrite(options.model, options.out);
       const info = readModelInfo(model, options.model);
       const raw = options.config ? readConfigFile(options.config) : {};
-      if (options.data.length > 0) raw.datasets = options.data.map(datasetFlag);
+      if (options.data.length > 0) raw.datasets = options.data.map((value) => datasetFlag(value));
       raw.labels = sameLabels(info.labels, NIH_FINDINGS) ? 'nih' : info.labels;
       if (options.split) raw.split = { method: 'patient', ...options.split };
       if (options.seed !== undefined) raw.seed = options.seed;
@@ -119,7 +119,7 @@ ${UNLABELLED_HELP}`,
       const data = await splitData(await readDatasets(config), config);
       if (options.add.length > 0) {
         // Patients the model never trained on: split at the same fractions and added to each part, never to one part only.
-        const extra = await splitData(await readDatasets({ ...config, datasets: options.add.map(datasetFlag) } as typeof config), config);
+        const extra = await splitData(await readDatasets({ ...config, datasets: options.add.map((value) => datasetFlag(value, '--add')) } as typeof config), config);
         for (const part of ['train', 'validation', 'test'] as const) data[part] = concatDatasets([data[part], extra[part]], { duplicates: 'error' });
         checkNoLeakage({ train: data.train.records, validation: data.validation.records, test: data.test.records });
       }

@@ -84,7 +84,7 @@ Examples:
     )
     .action(async (options: TrainCliOptions) => {
       const raw = options.config ? readConfigFile(options.config) : {};
-      if (options.data.length > 0) raw.datasets = options.data.map(datasetFlag);
+      if (options.data.length > 0) raw.datasets = options.data.map((value) => datasetFlag(value));
       const flags: [string, unknown][] = [
         ['model.architecture', options.arch],
         ['model.pretrained', options.pretrained && resolve(options.pretrained)],
