@@ -1,6 +1,7 @@
 /** The `cxr` command line: a thin face over the library (api.ts). Only this folder prints to the terminal. */
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../version.js';
+import { batchCommand } from './commands/batch.js';
 import { buildCommand } from './commands/build.js';
 import { calibrateCommand } from './commands/calibrate.js';
 import { evalCommand } from './commands/eval.js';
@@ -11,6 +12,7 @@ import { localizeEvalCommand } from './commands/localize-eval.js';
 import { predictCommand } from './commands/predict.js';
 import { serveCommand } from './commands/serve.js';
 import { trainCommand } from './commands/train.js';
+import { workerCommand } from './commands/worker.js';
 
 export function createProgram(): Command {
   const program = new Command('cxr')
@@ -30,7 +32,9 @@ Examples:
   $ cxr predict scans/ --model chexnet.onnx --csv out.csv
   $ cxr info chexnet.onnx                              what a model expects and outputs
   $ cxr calibrate -m chexnet.onnx -d nih:Data_Entry_2017.csv:images -o chexnet-checked.onnx
-                                                       calibration, thresholds and input checks`,
+                                                       calibration, thresholds and input checks
+  $ cxr batch submit scans/ --redis redis://127.0.0.1:6379 --name site-a
+                                                       a batch for \`cxr worker\`s on a Redis queue`,
     );
   program.addCommand(predictCommand());
   program.addCommand(trainCommand());
@@ -42,6 +46,8 @@ Examples:
   program.addCommand(localizeEvalCommand());
   program.addCommand(calibrateCommand());
   program.addCommand(serveCommand());
+  program.addCommand(batchCommand());
+  program.addCommand(workerCommand());
   return program;
 }
 

@@ -92,15 +92,18 @@ function describeModel(info: ModelInfo, path: string) {
 }
 
 function toJson(model: ReturnType<typeof describeModel>, results: FileResult[]) {
-  const entry = (r: FileResult) => {
-    if (!r.prediction) return { file: r.file, error: r.error };
-    const { image, verdict, inputFlags, inputChecks, findings } = r.prediction;
-    return { file: r.file, image, verdict, inputFlags, inputChecks, findings };
-  };
-  return results.length === 1 ? { model, ...entry(results[0]) } : { model, images: results.map(entry) };
+  return results.length === 1 ? { model, ...jsonEntry(results[0]) } : { model, images: results.map(jsonEntry) };
 }
 
-function toCsv(results: FileResult[], labels: string[]): string {
+/** One image as --json gives it (also a line of `cxr batch results --jsonl`). */
+export function jsonEntry(r: FileResult) {
+  if (!r.prediction) return { file: r.file, error: r.error };
+  const { image, verdict, inputFlags, inputChecks, findings } = r.prediction;
+  return { file: r.file, image, verdict, inputFlags, inputChecks, findings };
+}
+
+/** The --csv table (also `cxr batch results --csv`'s). */
+export function toCsv(results: FileResult[], labels: string[]): string {
   // The columns `cxr eval` reads: a rejected input has no probabilities, and its "error" says why; an input shown
   // anyway keeps its probabilities, its verdict (rejected-shown) and its flags.
   return predictionsToCsv(

@@ -1,0 +1,81 @@
+/**
+ * What a batch job is, and where a batch lives in Redis. One job per image, in one BullMQ queue shared by every
+ * batch and worker. A job carries everything a worker on another machine needs: the image's source, the options
+ * and the SHA-256 of the model file the batch was submitted for, so no worker ever mixes models in one batch.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+
+/** The BullMQ queue every batch and worker uses. */
+export const QUEUE_NAME = 'cxr-predict';
+export const JOB_VERSION = 1;
+
+/**
+ * Where the image comes from. Files are read by path, so workers on other machines need the same path (a shared
+ * mount); the PACS connection adds its own kind (DICOMweb UIDs) beside this one.
+ */
+export interface FileSource {
+  kind: 'file';
+  path: string;
+}
+export type JobSource = FileSource;
+
+export interface JobOptions {
+  /** Give findings even for inputs the input checks reject (marked `rejected-shown`), as `cxr predict --show-rejected`. */
+  showRejected: boolean;
+}
+
+export interface BatchJobData {
+  version: typeof JOB_VERSION;
+  batch: string;
+  /** Position in the batch, so results come back in the submitted order. */
+  index: number;
+  source: JobSource;
+  /** SHA-256 (hex) of the ONNX model file the batch is scored with. */
+  modelHash: string;
+  options: JobOptions;
+}
+
+const BATCH_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+export function checkBatchId(id: string): string {
+  if (!BATCH_ID.test(id)) throw new Error(`batch id "${id}": use 1-64 letters, digits, '-' or '_'`);
+  return id;
+}
+
+/** A new batch id when none is given: the date and time, and random letters so two submissions never meet. */
+export function newBatchId(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*/, '').replace('T', '-');
+  return `batch-${stamp}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/**
+ * The job id of one image in a batch: derived, not random, so submitting the same batch again finds the jobs it
+ * already has (BullMQ ignores an add whose id exists). Hashed so that no path appears in ids or logs.
+ */
+export function jobIdFor(batch: string, source: JobSource): string {
+  const key = createHash('sha256').update(`${source.kind}\0${source.path}`).digest('hex').slice(0, 32);
+  return `${batch}.${key}`;
+}
+
+/** Redis keys of a batch, beside BullMQ's own: its description, its results and its failures, each by job id. */
+export function batchKeys(batch: string) {
+  const base = `cxr:batch:${batch}`;
+  return { meta: base, results: `${base}:results`, failures: `${base}:failures` };
+}
+
+/** The job's data as a worker must see it; anything else (a newer client, a hand-made job) is refused by name. */
+export function parseJobData(data: unknown): BatchJobData {
+  const d = data as Partial<BatchJobData> | null;
+  if (!d || d.version !== JOB_VERSION) throw new Error(`job format ${String(d?.version)} is not the one this worker reads (${JOB_VERSION}): upgrade the worker or resubmit`);
+  if (typeof d.batch !== 'string' || typeof d.index !== 'number' || typeof d.modelHash !== 'string') throw new Error('job without batch, index or model hash');
+  if (d.source?.kind !== 'file' || typeof d.source.path !== 'string') throw new Error(`job source kind "${String(d.source?.kind)}" is not one this worker reads`);
+  return { version: JOB_VERSION, batch: d.batch, index: d.index, source: d.source, modelHash: d.modelHash, options: { showRejected: d.options?.showRejected === true } };
+}
+
+/** SHA-256 of a file, streamed (model files are tens of MB). */
+export async function fileSha256(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}

@@ -1,0 +1,115 @@
+/**
+ * Submitting a batch: one BullMQ job per image, ids derived from the batch and the image, so submitting the same
+ * batch again adds nothing that is queued or done; it only sends failed images (the dead-letter list) round again.
+ */
+import { createHash } from 'node:crypto';
+import { Job, Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { loadModel } from '../api.js';
+import { type BatchJobData, JOB_VERSION, QUEUE_NAME, batchKeys, checkBatchId, fileSha256, jobIdFor } from './job.js';
+
+export interface SubmitOptions {
+  batch: string;
+  /** Absolute paths, as the workers will read them. */
+  files: readonly string[];
+  /** The model file the batch is for; default: the embedded default model. Workers must have the same file. */
+  modelPath?: string;
+  showRejected?: boolean;
+  /** Tries per image before it is kept as a failure; default 3. */
+  attempts?: number;
+  /** First wait before a retry, doubling each time; default 2000 ms. */
+  backoffMs?: number;
+}
+
+export interface SubmitOutcome {
+  batch: string;
+  total: number;
+  modelHash: string;
+  /** Images now waiting for a worker (new, or still queued from an earlier submission). */
+  queued: number;
+  /** Images with a result already. */
+  done: number;
+  /** Failed images sent round again. */
+  retried: number;
+}
+
+/** Redis round trips carry this many images at a time. */
+const CHUNK = 1000;
+
+export async function submitBatch(redis: Redis, options: SubmitOptions): Promise<SubmitOutcome> {
+  const batch = checkBatchId(options.batch);
+  if (options.files.length === 0) throw new Error(`batch ${batch}: no images to submit`);
+  const { info, path: modelPath } = loadModel(options.modelPath);
+  const modelHash = await fileSha256(modelPath);
+  const jobOptions = { showRejected: options.showRejected ?? false };
+  const jobs = options.files.map((path, index) => {
+    const data: BatchJobData = { version: JOB_VERSION, batch, index, source: { kind: 'file', path }, modelHash, options: jobOptions };
+    return { id: jobIdFor(batch, data.source), data };
+  });
+  const keys = batchKeys(batch);
+  const listHash = createHash('sha256').update(jobs.map((j) => j.id).join('\n')).digest('hex');
+  await describeBatch(redis, keys.meta, { batch, total: jobs.length, modelHash, listHash, labels: info.labels, modelFile: modelPath, options: jobOptions });
+
+  const queue = new Queue<BatchJobData>(QUEUE_NAME, { connection: redis });
+  queue.on('error', () => {}); // connection trouble surfaces as the failed command below, with its message
+  const outcome: SubmitOutcome = { batch, total: jobs.length, modelHash, queued: 0, done: 0, retried: 0 };
+  try {
+    for (let start = 0; start < jobs.length; start += CHUNK) {
+      const chunk = jobs.slice(start, start + CHUNK);
+      const ids = chunk.map((j) => j.id);
+      const [done, failed] = await Promise.all([redis.hmget(keys.results, ...ids), redis.hmget(keys.failures, ...ids)]);
+      const fresh = chunk.filter((_, i) => done[i] === null && failed[i] === null);
+      outcome.done += done.filter((d) => d !== null).length;
+      await queue.addBulk(
+        fresh.map(({ id, data }) => ({
+          name: 'predict',
+          data,
+          opts: { jobId: id, attempts: options.attempts ?? 3, backoff: { type: 'exponential', delay: options.backoffMs ?? 2000 }, removeOnComplete: true, removeOnFail: false },
+        })),
+      );
+      outcome.queued += fresh.length;
+      for (const [i, reason] of failed.entries()) {
+        if (reason === null || done[i] !== null) continue;
+        outcome.retried += await retryFailed(queue, redis, keys.failures, ids[i]);
+      }
+    }
+  } finally {
+    await queue.close();
+  }
+  return outcome;
+}
+
+interface BatchDescription {
+  batch: string;
+  total: number;
+  modelHash: string;
+  listHash: string;
+  labels: readonly string[];
+  modelFile: string;
+  options: BatchJobData['options'];
+}
+
+/** Writes the batch's description once; a second submission must be the same images for the same model. */
+async function describeBatch(redis: Redis, key: string, d: BatchDescription): Promise<void> {
+  const fields = { total: String(d.total), modelHash: d.modelHash, listHash: d.listHash, labels: JSON.stringify(d.labels), modelFile: d.modelFile, options: JSON.stringify(d.options), submittedAt: String(Date.now()) };
+  // HSETNX on one field makes the first submission win a race between two identical ones.
+  const created = await redis.hsetnx(key, 'listHash', d.listHash);
+  if (created) {
+    await redis.hset(key, fields);
+    return;
+  }
+  const [modelHash, listHash, total] = await redis.hmget(key, 'modelHash', 'listHash', 'total');
+  if (modelHash !== null && modelHash !== d.modelHash) {
+    throw new Error(`batch ${d.batch} was submitted for model sha256 ${modelHash.slice(0, 12)}…, not this one (${d.modelHash.slice(0, 12)}…): give it another --name`);
+  }
+  if (listHash !== d.listHash) throw new Error(`batch ${d.batch} already holds ${total} other images: a batch's images are fixed when it is first submitted; give this one another --name`);
+}
+
+/** Sends a failed job round again; 0 when it is no longer in the failed set (a worker or a submission took it). */
+async function retryFailed(queue: Queue<BatchJobData>, redis: Redis, failuresKey: string, id: string): Promise<number> {
+  const job = await Job.fromId<BatchJobData>(queue, id);
+  if (!job || (await job.getState()) !== 'failed') return 0;
+  await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
+  await redis.hdel(failuresKey, id);
+  return 1;
+}

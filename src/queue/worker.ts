@@ -1,0 +1,139 @@
+/**
+ * A batch worker: loads the model once, then takes jobs from the shared queue until closed. Each image is decoded
+ * and predicted exactly as `cxr predict` does (the same decoder and Predictor); its result is written to the
+ * batch's results in Redis under the job's id, so a job run twice (its worker died after the write) still leaves
+ * one result. A job for another model file is refused for good rather than scored with the wrong model.
+ */
+import { readFile } from 'node:fs/promises';
+import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { createPredictor, resolveModelPath } from '../api.js';
+import { decodeImage } from '../imaging/index.js';
+import type { Predictor } from '../inference/predictor.js';
+import { type BatchJobData, QUEUE_NAME, batchKeys, fileSha256, parseJobData } from './job.js';
+import type { StoredFailure, StoredResult } from './results.js';
+
+export interface BatchWorkerOptions {
+  /** The model file; default: the embedded default model. Only batches submitted for this file are taken. */
+  modelPath?: string;
+  /** Jobs in flight at once in this process; default 1. */
+  concurrency?: number;
+  /** ONNX Runtime threads; default: all cores (give 1 to each of several workers on one machine). */
+  threads?: number;
+  /**
+   * How long a job stays claimed without its worker renewing the claim; a killed worker's job goes back to the
+   * queue after this. Default 30 s.
+   */
+  lockDurationMs?: number;
+  /** What happened, by job id only (never file names): for logs. */
+  onEvent?: (event: WorkerEvent) => void;
+}
+
+export type WorkerEvent =
+  | { event: 'completed'; job: string; ms: number }
+  | { event: 'failed'; job: string; attempt: number; attempts: number; final: boolean; reason: string }
+  | { event: 'stalled'; job: string }
+  | { event: 'error'; message: string };
+
+export class BatchWorker {
+  private constructor(
+    readonly modelHash: string,
+    private readonly worker: Worker<BatchJobData>,
+    private readonly queue: Queue<BatchJobData>,
+    private readonly predictor: Predictor,
+  ) {}
+
+  static async start(redis: Redis, options: BatchWorkerOptions = {}): Promise<BatchWorker> {
+    const modelPath = resolveModelPath(options.modelPath);
+    const modelHash = await fileSha256(modelPath);
+    const predictor = await createPredictor(modelPath, { threads: options.threads, batchSize: 1 });
+    const emit = options.onEvent ?? (() => {});
+    const lockDuration = options.lockDurationMs ?? 30_000;
+    const worker = new Worker<BatchJobData>(QUEUE_NAME, (job) => runJob(job, redis, predictor, modelHash), {
+      connection: redis,
+      concurrency: options.concurrency ?? 1,
+      lockDuration,
+      // Dead workers' jobs are looked for as often as a claim can expire, so none waits two lock periods.
+      stalledInterval: lockDuration,
+      // A Redis restart can cost a running job its claim once; a job that keeps killing its workers fails.
+      maxStalledCount: 2,
+    });
+    worker.on('completed', (job) => emit({ event: 'completed', job: job.id ?? '?', ms: (job.finishedOn ?? Date.now()) - (job.processedOn ?? Date.now()) }));
+    worker.on('failed', (job, error) => {
+      if (!job) return;
+      const attempts = job.opts.attempts ?? 1;
+      emit({ event: 'failed', job: job.id ?? '?', attempt: job.attemptsMade, attempts, final: isFinal(job, error, 0), reason: error.message });
+    });
+    worker.on('stalled', (job) => emit({ event: 'stalled', job }));
+    worker.on('error', (error) => emit({ event: 'error', message: error.message }));
+    const queue = new Queue<BatchJobData>(QUEUE_NAME, { connection: redis });
+    queue.on('error', (error) => emit({ event: 'error', message: error.message }));
+    await worker.waitUntilReady();
+    return new BatchWorker(modelHash, worker, queue, predictor);
+  }
+
+  /**
+   * Resolves once the queue has nothing waiting, delayed or running anywhere (checked twice, `pollMs` apart), so a
+   * worker told to exit when idle still outlives another worker's job that may come back after its worker died.
+   */
+  async whenIdle(pollMs = 1000): Promise<void> {
+    let quietPolls = 0;
+    while (quietPolls < 2) {
+      await new Promise((resolve) => setTimeout(resolve, pollMs));
+      const counts = await this.queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'paused', 'waiting-children');
+      quietPolls = Object.values(counts).every((n) => n === 0) ? quietPolls + 1 : 0;
+    }
+  }
+
+  /** Stops taking jobs and waits for the running ones; `force` hands them back instead (claimed until their lock expires). */
+  async close(force = false): Promise<void> {
+    await this.worker.close(force);
+    await this.queue.close();
+    await this.predictor.close();
+  }
+}
+
+/** Whether this failure is the job's last: refused for good, or no tries left (attemptsMade counts earlier ones). */
+function isFinal(job: Job<BatchJobData>, error: Error, attemptsBefore: number): boolean {
+  return error instanceof UnrecoverableError || error.name === 'UnrecoverableError' || job.attemptsMade + attemptsBefore >= (job.opts.attempts ?? 1);
+}
+
+async function runJob(job: Job<BatchJobData>, redis: Redis, predictor: Predictor, modelHash: string): Promise<void> {
+  const id = job.id ?? '';
+  const keys = batchKeys(typeof job.data?.batch === 'string' ? job.data.batch : 'unknown');
+  try {
+    let data: BatchJobData;
+    try {
+      data = parseJobData(job.data);
+    } catch (error) {
+      throw new UnrecoverableError((error as Error).message);
+    }
+    if (data.modelHash !== modelHash) {
+      throw new UnrecoverableError(`refused: the batch is for model sha256 ${data.modelHash.slice(0, 12)}…, this worker has ${modelHash.slice(0, 12)}…; one batch is never scored with two models (start workers with the batch's --model)`);
+    }
+    await redis.hsetnx(keys.meta, 'startedAt', String(Date.now()));
+    // Named "image" in messages: the path stays out of reasons and logs (the job id is beside them).
+    const image = await decodeImage(await readImage(data.source.path), 'image');
+    const [prediction] = await predictor.predict([image], { showRejected: data.options.showRejected });
+    const result: StoredResult = { index: data.index, file: data.source.path, prediction };
+    await redis.multi().hset(keys.results, id, JSON.stringify(result)).hdel(keys.failures, id).hset(keys.meta, 'finishedAt', String(Date.now())).exec();
+  } catch (error) {
+    // The failure is recorded with the batch before BullMQ files the job as failed, so `batch status` sees every
+    // image that will get no result, with the reason (a crash in between leaves the job to run again).
+    if (isFinal(job, error as Error, 1)) {
+      const failure: StoredFailure = { index: typeof job.data?.index === 'number' ? job.data.index : -1, file: String(job.data?.source?.path ?? ''), reason: (error as Error).message, attempts: job.attemptsMade + 1 };
+      await redis.multi().hset(keys.failures, id, JSON.stringify(failure)).hset(keys.meta, 'finishedAt', String(Date.now())).exec();
+    }
+    throw error;
+  }
+}
+
+/** The file's bytes; a read error names the kind (ENOENT ...), not the path, since messages reach logs. */
+async function readImage(path: string): Promise<Uint8Array> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new Error(code === 'ENOENT' ? 'image file not found' : `cannot read the image file (${code ?? (error as Error).message})`);
+  }
+}
