@@ -47,7 +47,7 @@ export async function connectRedis(url: string, options: RedisConnectOptions = {
   checkUrl(url);
   const shown = displayRedisUrl(url);
   const attempts = options.attempts ?? 5;
-  let lastError = 'no answer';
+  let lastError = 'connection closed';
   let everReady = false;
   const redis = new Redis(url, {
     maxRetriesPerRequest: null,
@@ -63,6 +63,8 @@ export async function connectRedis(url: string, options: RedisConnectOptions = {
   redis.on('error', (error: Error) => {
     lastError = error.message || (error as NodeJS.ErrnoException).code || String(error);
   });
+  // An outage later on must not be described by the last one's error.
+  redis.on('ready', () => (lastError = 'connection closed'));
   await new Promise<void>((resolve, reject) => {
     const ready = () => {
       redis.off('end', end);
