@@ -30,6 +30,11 @@ export class RedisServer {
     return server;
   }
 
+  /** The server's process id (for its CPU time in bench/batch). */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
