@@ -143,4 +143,17 @@ describe('readPytorchCheckpoint on checkpoints written by PyTorch 1.13', () => {
     assert.deepEqual([...stateDict.keys()], ['weight', 'bias']);
     assert.deepEqual(stateDict.get('weight')?.dims, [2, 3]);
   });
+
+  it("reads a whole pickled model's parameters and buffers in state_dict() order, zip and legacy format", () => {
+    // whole_module.pth is the tiny DenseNet after one training step: same names and shapes, other values.
+    const { stateDict, report } = readPytorchCheckpointWithReport(fixture('whole_module.pth'), 'whole_module.pth');
+    assert.equal(report.moduleClass, 'torchvision.models.densenet.DenseNet');
+    const want = expected('densenet_tiny.pth').tensors;
+    assert.deepEqual([...stateDict.keys()], Object.keys(want));
+    for (const [name, tensor] of stateDict) assert.deepEqual(tensor.dims, want[name].shape, name);
+    assert.equal(stateDict.get('features.norm0.num_batches_tracked')?.data[0], 8n, 'the training step counted');
+    const linear = readPytorchCheckpointWithReport(fixture('whole_module_legacy.pt'), 'linear.pt');
+    assert.equal(linear.report.moduleClass, 'torch.nn.modules.linear.Linear');
+    assert.deepEqual([...linear.stateDict].map(([name, t]) => [name, t.dims]), [['weight', [2, 2]], ['bias', [2]]]);
+  });
 });

@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { zipSync } from 'fflate';
 import {
   CheckpointError,
@@ -83,17 +86,40 @@ describe('files that are not checkpoints', () => {
 });
 
 describe('checkpoints that hold something other than weights', () => {
-  it('names the class of a pickled whole module (zip format) and asks for model.state_dict()', () => {
+  it('refuses a whole pickled model of a class it does not know, naming the class', () => {
     assertRefused(
-      fixture('whole_module.pth'),
-      'whole_module.pth',
+      fixture('ecosystem/unknown_module_class.pth'),
+      'mine.pth',
       'whole-module',
-      /whole model object \(torchvision\.models\.densenet\.DenseNet\).*torch\.save\(model\.state_dict\(\)/,
+      /whole model object of class model\.CheXNetPlus, which this reader does not know: .*never runs code .*torch\.save\(model\.state_dict\(\)/,
     );
   });
 
-  it('names the class of a pickled whole module (legacy format)', () => {
-    assertRefused(fixture('whole_module_legacy.pt'), 'm.pt', 'whole-module', /\(torch\.nn\.modules\.linear\.Linear\)/);
+  it('refuses a known model class whose pickle also calls builtins.eval, naming eval', () => {
+    assertRefused(fixture('ecosystem/module_with_eval.pth'), 'linear.pth', 'unknown-global', /Python global __builtin__\.eval,.*never runs code/);
+  });
+
+  it('runs nothing a whole-module pickle asks for: an os.system call inside a known module is refused and never happens', () => {
+    const marker = join(mkdtempSync(join(tmpdir(), 'cxr-pickle-')), 'ran');
+    // A Linear module whose state holds os.system('touch <marker>'): unpickling it in Python would create the file.
+    const pickle = new PickleWriter()
+      .proto()
+      .global('torch.nn.modules.linear', 'Linear')
+      .op(0x29, 0x81) // EMPTY_TUPLE, NEWOBJ
+      .emptyDict()
+      .mark()
+      .str('hook')
+      .global('os', 'system')
+      .mark()
+      .str(`touch ${marker}`)
+      .tuple()
+      .reduce()
+      .setitems()
+      .op(0x62) // BUILD
+      .stop()
+      .bytes();
+    assertRefused(zipCheckpoint(pickle, {}), 'hooked.pth', 'unknown-global', /Python global os\.system,/);
+    assert.equal(existsSync(marker), false);
   });
 
   it('names an unknown global and does not rebuild it', () => {

@@ -7,7 +7,8 @@ import type { PickledCheckpoint } from './pickled-checkpoint.js';
 import { describeNonCheckpoint } from '../sniff.js';
 import {
   type KeyRename,
-  findPickledModule,
+  type ModuleAttributes,
+  findUnknownModule,
   isBookkeepingKey,
   normalizeStateDictKeys,
   selectStateDict,
@@ -36,6 +37,10 @@ export interface CheckpointReport {
   /** Entries kept in the state dict that hold no weights (BatchNorm's num_batches_tracked): callers may skip them. */
   bookkeeping: string[];
   renamedKeys: KeyRename[];
+  /** The class of the whole pickled module (torch.save(model)) the weights were read from, if they were. */
+  moduleClass?: string;
+  /** That module's attributes describing its outputs (torchxrayvision's targets and op_threshs). */
+  moduleAttributes?: ModuleAttributes;
 }
 
 export interface PytorchCheckpoint {
@@ -99,6 +104,7 @@ export function readPytorchCheckpointWithReport(
       convertedToFloat32,
       bookkeeping: [...stateDict.keys()].filter(isBookkeepingKey),
       renamedKeys,
+      ...(selection.moduleClass ? { moduleClass: selection.moduleClass, moduleAttributes: selection.moduleAttributes } : {}),
     },
   };
 }
@@ -109,28 +115,30 @@ function openContainer(bytes: Uint8Array, fileName: string): PickledCheckpoint {
   throw new CheckpointError(fileName, 'not-a-checkpoint', `not a PyTorch checkpoint: it looks like ${describeNonCheckpoint(bytes)}`);
 }
 
-/** Whole pickled modules and any Python global we do not rebuild are refused before anything is decoded. */
+/**
+ * Any Python global we do not rebuild is refused before anything is decoded; a whole pickled module of a class we
+ * do not know gets its own message, since its forward pass could compute anything.
+ */
 function refuseWhatIsNotWeights(pickled: PickledCheckpoint, fileName: string): void {
-  const module = findPickledModule(pickled.root);
+  const [first, ...others] = pickled.unknownGlobals;
+  if (first === undefined) return;
+  const module = findUnknownModule(pickled.root);
   if (module) {
     const where = module.entry === undefined ? '' : ` in its entry '${module.entry}'`;
     throw new CheckpointError(
       fileName,
       'whole-module',
-      `the checkpoint pickles a whole model object (${module.className})${where} instead of its weights; ` +
-        'only Python with that class can rebuild it. Load it in Python and save the weights: ' +
-        'torch.save(model.state_dict(), "weights.pth")',
+      `the checkpoint pickles a whole model object of class ${module.className}${where}, which this reader does not know: ` +
+        "it reads whole models only of torch.nn's layers and torchvision's and torchxrayvision's classifiers, and never " +
+        'runs code from a file. Load it in Python and save the weights: torch.save(model.state_dict(), "weights.pth")',
     );
   }
-  const [first, ...others] = pickled.unknownGlobals;
-  if (first !== undefined) {
-    const more = others.length ? ` (and ${others.length} more: ${others.slice(0, 3).join(', ')}${others.length > 3 ? ', ...' : ''})` : '';
-    throw new CheckpointError(
-      fileName,
-      'unknown-global',
-      `the checkpoint refers to the Python global ${first}${more}, which this reader does not rebuild: it only ` +
-        'rebuilds tensors and plain containers and never runs code from a file. Save only the weights in Python: ' +
-        'torch.save(model.state_dict(), "weights.pth")',
-    );
-  }
+  const more = others.length ? ` (and ${others.length} more: ${others.slice(0, 3).join(', ')}${others.length > 3 ? ', ...' : ''})` : '';
+  throw new CheckpointError(
+    fileName,
+    'unknown-global',
+    `the checkpoint refers to the Python global ${first}${more}, which this reader does not rebuild: it only ` +
+      'rebuilds tensors, plain containers and known model classes, and never runs code from a file. Save only the ' +
+      'weights in Python: torch.save(model.state_dict(), "weights.pth")',
+  );
 }

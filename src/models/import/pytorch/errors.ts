@@ -4,7 +4,7 @@ export type CheckpointErrorReason =
   | 'truncated'
   /** Not written by torch.save at all (an image, an ONNX model, text, ...). */
   | 'not-a-checkpoint'
-  /** torch.save(model): a whole nn.Module, which only Python with the model's code can rebuild. */
+  /** torch.save(model) of a class this reader does not know: only Python with the model's code can rebuild it. */
   | 'whole-module'
   /** A TorchScript archive (torch.jit.save). */
   | 'torchscript'

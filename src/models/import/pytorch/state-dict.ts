@@ -1,10 +1,10 @@
 /** Finding the state dict inside what a checkpoint pickles, and normalising its key names. */
 import { PickledObject } from './pickle.js';
-import { TensorRef } from './torch-globals.js';
+import { PickledModule, TensorRef } from './torch-globals.js';
 
 /**
  * Keys under which training scripts store the weights, in the order they are tried. `model` may also hold a whole
- * nn.Module (refused elsewhere) or a name such as 'densenet121' (skipped).
+ * nn.Module (read when its classes are known) or a name such as 'densenet121' (skipped).
  */
 export const WEIGHT_KEYS = ['state_dict', 'model_state_dict', 'model', 'net', 'network', 'module'] as const;
 
@@ -14,6 +14,54 @@ export interface Selection {
   entryPath: string[];
   /** Top-level entries that were not used (training state such as epoch or optimizer, other models). */
   ignoredEntries: string[];
+  /** The class of the whole pickled module the weights were read from, if they were. */
+  moduleClass?: string;
+  /** That module's own attributes that describe its outputs (torchxrayvision keeps these). */
+  moduleAttributes?: ModuleAttributes;
+}
+
+export interface ModuleAttributes {
+  /** `targets` or `pathologies`: the name of each output ('' for an output that was not trained). */
+  labels?: string[];
+  /** `op_threshs` kept as a plain list rather than a buffer (torchxrayvision before it registered one). */
+  operatingPoints?: number[];
+}
+
+/**
+ * What model.state_dict() would return, read from a pickled module's state: each module's `_parameters`, then its
+ * persistent `_buffers`, then its `_modules` in order, names joined with dots; None entries skipped.
+ */
+export function moduleStateDict(module: PickledModule): Map<string, TensorRef> {
+  const out = new Map<string, TensorRef>();
+  const visit = (m: PickledModule, prefix: string) => {
+    const nonPersistent = m.state.get('_non_persistent_buffers_set');
+    for (const [field, skip] of [['_parameters', undefined], ['_buffers', nonPersistent]] as const) {
+      const entries = m.state.get(field);
+      if (!(entries instanceof Map)) continue;
+      for (const [name, value] of entries) {
+        if (value instanceof TensorRef && !(skip instanceof Set && skip.has(name))) out.set(`${prefix}${String(name)}`, value);
+      }
+    }
+    const children = m.state.get('_modules');
+    if (children instanceof Map) for (const [name, child] of children) if (child instanceof PickledModule) visit(child, `${prefix}${String(name)}.`);
+  };
+  visit(module, '');
+  return out;
+}
+
+function moduleAttributes(module: PickledModule): ModuleAttributes {
+  const attributes: ModuleAttributes = {};
+  const labels = module.state.get('targets') ?? module.state.get('pathologies');
+  if (Array.isArray(labels) && labels.every((l) => typeof l === 'string')) attributes.labels = labels;
+  const points = module.state.get('op_threshs');
+  if (Array.isArray(points) && points.every((p) => typeof p === 'number')) attributes.operatingPoints = points;
+  return attributes;
+}
+
+function fromModule(module: PickledModule, entryPath: string[], ignoredEntries: string[]): Selection {
+  const weights = moduleStateDict(module);
+  if (weights.size === 0) throw new Error(`the pickled ${module.className}${entryPath.length ? ` in entry '${entryPath[0]}'` : ''} holds no tensors`);
+  return { weights, entryPath, ignoredEntries, moduleClass: module.className, moduleAttributes: moduleAttributes(module) };
 }
 
 /** A dict with string keys whose values are all tensors: what model.state_dict() returns. */
@@ -34,6 +82,7 @@ export function describeValue(value: unknown): string {
   if (value === null) return 'None';
   if (value instanceof TensorRef) return `a tensor of shape [${value.size.join(', ')}]`;
   if (value instanceof PickledObject) return `an instance of ${value.cls.qualifiedName}`;
+  if (value instanceof PickledModule) return `a pickled ${value.className} module`;
   if (value instanceof Map) {
     const tensors = [...value.values()].filter((item) => item instanceof TensorRef).length;
     return `a dict of ${value.size} entries${tensors ? ` (${tensors} of them tensors)` : ''}`;
@@ -65,28 +114,31 @@ function stateDictProblem(value: unknown): string | undefined {
  */
 export function selectStateDict(root: unknown, entry?: string): Selection {
   if (isStateDict(root)) return { weights: root, entryPath: [], ignoredEntries: [] };
+  if (root instanceof PickledModule) return fromModule(root, [], []);
   if (!(root instanceof Map)) throw new Error(`the checkpoint is ${describeValue(root)}, not a dict of tensors`);
   if (root.size === 0) throw new Error('the checkpoint is an empty dict: it holds no weights');
   const keys = [...root.keys()];
-  const select = (key: string): Selection => ({
-    weights: root.get(key) as Map<string, TensorRef>,
-    entryPath: [key],
-    ignoredEntries: keys.filter((other) => other !== key).map(String),
-  });
+  const select = (key: string): Selection => {
+    const value = root.get(key);
+    const ignoredEntries = keys.filter((other) => other !== key).map(String);
+    if (value instanceof PickledModule) return fromModule(value, [key], ignoredEntries);
+    return { weights: value as Map<string, TensorRef>, entryPath: [key], ignoredEntries };
+  };
+  const holdsWeights = (value: unknown) => isStateDict(value) || value instanceof PickledModule;
 
   if (entry !== undefined) {
     if (!root.has(entry)) throw new Error(`the checkpoint has no entry '${entry}' (it has: ${keys.map(String).join(', ')})`);
-    const problem = stateDictProblem(root.get(entry));
+    const problem = root.get(entry) instanceof PickledModule ? undefined : stateDictProblem(root.get(entry));
     if (problem) throw new Error(`entry '${entry}' is not a state dict: ${problem}`);
     return select(entry);
   }
-  for (const key of WEIGHT_KEYS) if (isStateDict(root.get(key))) return select(key);
+  for (const key of WEIGHT_KEYS) if (holdsWeights(root.get(key))) return select(key);
 
   let best: string | undefined;
   let bestElements = -1;
   for (const [key, value] of root) {
-    if (typeof key !== 'string' || !isStateDict(value)) continue;
-    const elements = tensorElements(value);
+    if (typeof key !== 'string' || !holdsWeights(value)) continue;
+    const elements = tensorElements(value instanceof PickledModule ? moduleStateDict(value) : (value as Map<string, TensorRef>));
     if (elements > bestElements) [best, bestElements] = [key, elements];
   }
   if (best !== undefined) return select(best);
@@ -97,8 +149,11 @@ export function selectStateDict(root: unknown, entry?: string): Selection {
   throw new Error(`no state dict found: the checkpoint is a dict of ${listed.join(', ')}${keys.length > 8 ? ', ...' : ''}`);
 }
 
-/** The first whole nn.Module pickled at the top of the checkpoint or in one of its entries, with where it is. */
-export function findPickledModule(root: unknown): { className: string; entry?: string } | undefined {
+/**
+ * The first whole nn.Module of a class this reader does not know, pickled at the top of the checkpoint or in one of
+ * its entries, with where it is.
+ */
+export function findUnknownModule(root: unknown): { className: string; entry?: string } | undefined {
   if (isModule(root)) return { className: root.cls.qualifiedName };
   if (!(root instanceof Map)) return undefined;
   for (const [key, value] of root) if (isModule(value)) return { className: value.cls.qualifiedName, entry: String(key) };

@@ -141,6 +141,40 @@ function latin1Bytes(text: string): Uint8Array {
   return bytes;
 }
 
+/**
+ * An nn.Module of a class whose pickled state we read as data (`_parameters`, `_buffers`, `_modules` and plain
+ * attributes); nothing of the class ever runs, and its state is whatever the pickle's BUILD gives, unchecked.
+ */
+export class PickledModule implements AcceptsState {
+  state = new Map<unknown, unknown>();
+  constructor(readonly className: string) {}
+
+  setState(state: unknown): void {
+    if (state instanceof Map) this.state = state;
+  }
+}
+
+/**
+ * Module classes whose pickles (torch.save(model)) are read: torch.nn's layers and containers, torchvision's
+ * classification models and torchxrayvision's classifiers. Their state is all the reader needs; a class outside
+ * this list is refused by name, since its forward pass could compute anything.
+ */
+export const READABLE_MODULE_CLASSES = [
+  ...['container.Sequential', 'container.ModuleList', 'container.ModuleDict', 'conv.Conv2d', 'batchnorm.BatchNorm2d']
+    .concat(['activation.ReLU', 'activation.ReLU6', 'activation.Sigmoid', 'pooling.MaxPool2d', 'pooling.AvgPool2d'])
+    .concat(['pooling.AdaptiveAvgPool2d', 'linear.Linear', 'linear.Identity', 'dropout.Dropout', 'flatten.Flatten'])
+    .concat(['upsampling.Upsample'])
+    .map((name) => `torch.nn.modules.${name}`),
+  'torch.nn.parallel.data_parallel.DataParallel',
+  ...['DenseNet', '_DenseBlock', '_DenseLayer', '_Transition'].map((name) => `torchvision.models.densenet.${name}`),
+  ...['ResNet', 'Bottleneck', 'BasicBlock'].map((name) => `torchvision.models.resnet.${name}`),
+  ...['MobileNetV2', 'InvertedResidual', 'ConvBNReLU', 'ConvBNActivation'].map((name) => `torchvision.models.mobilenetv2.${name}`),
+  'torchvision.ops.misc.Conv2dNormActivation',
+  'torchvision.ops.misc.ConvNormActivation',
+  'torchvision.models.alexnet.AlexNet',
+  ...['DenseNet', '_DenseBlock', '_DenseLayer', '_Transition', 'ResNet'].map((name) => `torchxrayvision.models.${name}`),
+];
+
 /** Globals that are only ever passed around as values (storage classes, dtypes), never called. */
 const DATA_ONLY: GlobalImplementation = {};
 const TORCH_DTYPES = ['float16', 'bfloat16', 'float32', 'float64', 'half', 'float', 'double', 'long', 'int', 'short']
@@ -189,6 +223,7 @@ const KNOWN_GLOBALS = new Map<string, GlobalImplementation>([
   ['numpy.core.multiarray.scalar', { call: numpyScalar }],
   ['numpy._core.multiarray.scalar', { call: numpyScalar }],
   ...[...STORAGE_TYPES.keys(), ...TORCH_DTYPES].map((name): [string, GlobalImplementation] => [`torch.${name}`, DATA_ONLY]),
+  ...READABLE_MODULE_CLASSES.map((name): [string, GlobalImplementation] => [name, { call: () => new PickledModule(name) }]),
 ]);
 
 function iterable(value: unknown): unknown[] {
