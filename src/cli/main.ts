@@ -9,6 +9,7 @@ import { explainCommand } from './commands/explain.js';
 import { importCommand } from './commands/import.js';
 import { infoCommand } from './commands/info.js';
 import { localizeEvalCommand } from './commands/localize-eval.js';
+import { pacsCommand } from './commands/pacs.js';
 import { predictCommand } from './commands/predict.js';
 import { serveCommand } from './commands/serve.js';
 import { trainCommand } from './commands/train.js';
@@ -46,6 +47,7 @@ Examples:
   program.addCommand(localizeEvalCommand());
   program.addCommand(calibrateCommand());
   program.addCommand(serveCommand());
+  program.addCommand(pacsCommand());
   program.addCommand(batchCommand());
   program.addCommand(workerCommand());
   return program;

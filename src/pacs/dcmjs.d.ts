@@ -11,6 +11,7 @@ declare module 'dcmjs' {
     new (meta: Record<string, unknown>): DicomDict;
   }
   const dcmjs: {
+    log: { setLevel(level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'silent'): void };
     data: {
       DicomDict: DicomDictConstructor;
       DicomMessage: {

@@ -4,6 +4,9 @@ import { VERSION } from '../version.js';
 import { IMPLEMENTATION_CLASS_UID } from './uid.js';
 
 const { DicomDict, DicomMetaDictionary } = dcmjs.data;
+// dcmjs logs attribute values it finds odd (a birth date it truncates, say) to the console: patient data must not
+// reach a log, and every problem that matters reaches the caller as an error anyway.
+dcmjs.log.setLevel('silent');
 export const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
 
 export function writePart10(dataset: NaturalDataset & { SOPClassUID: string; SOPInstanceUID: string }): Uint8Array {

@@ -99,7 +99,7 @@ export async function dicom3tools(file: Uint8Array, sr: boolean): Promise<{ erro
     // dsrdump runs strict (no relaxing options): it fails on an SR it cannot read. dciodvfy exits 0 or 1 with findings on stderr; only lines starting "Error" are violations.
     const checked = await run('dciodvfy', [path]).catch((e: { stdout: string; stderr: string }) => e);
     const errors = `${checked.stdout}\n${checked.stderr}`.split('\n').filter((l) => /^Error/.test(l));
-    const dump = sr ? (await run('dsrdump', [path])).stdout : '';
+    const dump = sr ? (await run('dsrdump', ['+Pl', path])).stdout : '';
     return { errors, dump };
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,115 @@
+/**
+ * The PACS loop: find CR/DX instances that have no result of this model yet, retrieve them (WADO-RS), analyse them
+ * in batches (analyse.ts: the Predictor and input checks of `cxr predict`), and store the heatmaps and then the SR
+ * (STOW-RS). Whether an instance is done is asked of the PACS: its SR has a UID fixed by the instance and the model
+ * file (sr.ts), so it is done exactly when the PACS holds an SR with that UID. Nothing is remembered locally: a run
+ * killed at any point is resumed by running again, on this machine or another, and an instance killed mid-way is
+ * redone whole. Two runs at once waste work but cannot duplicate results: the same UIDs are written, and the PACS
+ * keeps one instance per UID. The SR is written last, so an instance with an SR has its heatmaps too.
+ */
+import type { Analyser, Analysis } from './analyse.js';
+import { type DicomJson, stringValue, TAGS } from './dicom-json.js';
+import { DicomWebClient, type InstanceRef, PacsError } from './dicomweb.js';
+import { buildHeatmapSc } from './sc.js';
+import { sourceInstance } from './source.js';
+import { buildResultSr, type HeatmapRef, srUids } from './sr.js';
+import { uidTag } from './uid.js';
+
+export const DEFAULT_MODALITIES = ['CR', 'DX'];
+
+export interface ProcessorOptions {
+  /** Modalities to analyse; default CR and DX (projection radiographs: a CT slice is not a chest film). */
+  modalities?: readonly string[];
+  onEvent?: (event: PacsEvent) => void;
+}
+
+/** What happened, for a status line. Instances are named by `uidTag` (a hash), never by UID or patient data. */
+export type PacsEvent =
+  | { type: 'scan'; candidates: number; done: number; pending: number }
+  | { type: 'instance'; instance: string; verdict: 'accepted' | 'rejected' | 'undecodable'; positives: number; heatmaps: number }
+  | { type: 'skipped'; instance: string; reason: string };
+
+export interface PassSummary {
+  candidates: number;
+  alreadyDone: number;
+  accepted: number;
+  rejected: number;
+  undecodable: number;
+  /** Instances that could not be retrieved any more (deleted meanwhile): left for the next pass. */
+  skipped: number;
+  heatmaps: number;
+}
+
+interface Pending {
+  ref: InstanceRef;
+  searched: DicomJson;
+}
+
+export class PacsProcessor {
+  private readonly modalities: readonly string[];
+
+  constructor(
+    readonly client: DicomWebClient,
+    readonly analyser: Analyser,
+    private readonly options: ProcessorOptions = {},
+  ) {
+    this.modalities = options.modalities ?? DEFAULT_MODALITIES;
+    if (this.modalities.length === 0) throw new Error('no modalities to analyse were given');
+  }
+
+  /** Instances of the chosen modalities without this model's SR in the PACS, and how many have one. */
+  async pending(): Promise<{ pending: Pending[]; candidates: number }> {
+    const candidates: Pending[] = [];
+    for (const modality of this.modalities) {
+      const found = await this.client.searchInstances({ Modality: modality });
+      DicomWebClient.refs(found).forEach((ref, i) => candidates.push({ ref, searched: found[i] }));
+    }
+    const reports = new Set((await this.client.searchInstances({ Modality: 'SR' })).map((d) => stringValue(d, TAGS.SOPInstanceUID)));
+    const sha = this.analyser.model.sha256;
+    return { pending: candidates.filter((c) => !reports.has(srUids({ study: c.ref.study, sop: c.ref.sop }, sha).sop)), candidates: candidates.length };
+  }
+
+  /**
+   * One pass over everything pending; a PACS failure (down past the retries) ends the pass with a PacsError. An
+   * aborted `signal` ends it after the batch in hand (whose results are stored first).
+   */
+  async processPending(signal?: AbortSignal): Promise<PassSummary> {
+    const { pending, candidates } = await this.pending();
+    const summary: PassSummary = { candidates, alreadyDone: candidates - pending.length, accepted: 0, rejected: 0, undecodable: 0, skipped: 0, heatmaps: 0 };
+    this.options.onEvent?.({ type: 'scan', candidates, done: summary.alreadyDone, pending: pending.length });
+    for (let start = 0; start < pending.length && !signal?.aborted; start += this.analyser.batchSize) {
+      const batch: { item: Pending; bytes: Uint8Array }[] = [];
+      for (const item of pending.slice(start, start + this.analyser.batchSize)) {
+        try {
+          batch.push({ item, bytes: await this.client.retrieveInstance(item.ref) });
+        } catch (e) {
+          // Gone since the search (deleted, moved): nothing to answer for; anything else stops the pass.
+          if (!(e instanceof PacsError && e.status === 404)) throw e;
+          summary.skipped++;
+          this.options.onEvent?.({ type: 'skipped', instance: uidTag(item.ref.sop), reason: 'no longer in the PACS' });
+        }
+      }
+      const analyses = await this.analyser.analyse(batch.map((b) => ({ bytes: b.bytes, label: `instance ${uidTag(b.item.ref.sop)}` })));
+      for (const [i, { item, bytes }] of batch.entries()) {
+        const written = await this.store(item, bytes, analyses[i]);
+        summary[written.verdict]++;
+        summary.heatmaps += written.heatmaps;
+        this.options.onEvent?.({ type: 'instance', instance: uidTag(item.ref.sop), ...written });
+      }
+    }
+    return summary;
+  }
+
+  private async store(item: Pending, bytes: Uint8Array, analysis: Analysis): Promise<{ verdict: 'accepted' | 'rejected' | 'undecodable'; positives: number; heatmaps: number }> {
+    const source = sourceInstance(item.ref, item.searched, bytes);
+    const model = this.analyser.model;
+    const now = new Date();
+    const heatmaps: (HeatmapRef & { file: Uint8Array })[] = analysis.heatmaps.map((h, i) => ({ finding: h.finding, ...buildHeatmapSc(source, h, model, i + 1, now) }));
+    if (heatmaps.length > 0) await this.client.store(heatmaps.map((h) => h.file));
+    await this.client.store([buildResultSr(source, analysis.outcome, model, heatmaps, now).file]);
+    const { outcome } = analysis;
+    if (outcome.kind === 'undecodable') return { verdict: 'undecodable', positives: 0, heatmaps: 0 };
+    const positives = outcome.prediction.findings.filter((f) => f.decision === 'positive').length;
+    return { verdict: outcome.prediction.verdict === 'accepted' ? 'accepted' : 'rejected', positives, heatmaps: heatmaps.length };
+  }
+}

@@ -1,0 +1,44 @@
+/** Running the real `cxr` (bin/cxr.js, as users do) from the PACS tests, and what the tests compare with. */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { REPO_ROOT } from '../helpers/fixtures.js';
+import type { DicomWebClient } from '../../src/pacs/dicomweb.js';
+import { DICOM_DIR } from './orthanc.js';
+import { readSr, type SrValues } from './sr-read.js';
+
+const run = promisify(execFile);
+export const CXR = join(REPO_ROOT, 'bin', 'cxr.js');
+
+/** The real DICOM files of ../shared/data/dicom (not the derived ones), read in place. */
+export function dicomFiles(): string[] {
+  return readdirSync(DICOM_DIR)
+    .filter((f) => f.endsWith('.dcm'))
+    .sort()
+    .map((f) => join(DICOM_DIR, f));
+}
+
+export async function cxr(args: string[], timeoutMs = 120_000): Promise<{ stdout: string; stderr: string }> {
+  return run(process.execPath, [CXR, ...args], { timeout: timeoutMs, maxBuffer: 64 << 20, env: { ...process.env, GLIBC_TUNABLES: undefined } });
+}
+
+/** `cxr pacs` started in its own process group, so a test can kill it and everything it started at once. */
+export function startCxr(args: string[]): ChildProcess {
+  return spawn(process.execPath, [CXR, ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GLIBC_TUNABLES: undefined } });
+}
+
+/** A file's SOP Instance UID, read by dcmtk's dcmdump (files without a meta header included). */
+export async function sopInstanceUid(file: string): Promise<string> {
+  const { stdout } = await run('dcmdump', ['-q', '+P', '0008,0018', file]);
+  const uid = /\[([\d.]+)\]/.exec(stdout)?.[1];
+  if (!uid) throw new Error(`no SOP Instance UID in ${file}`);
+  return uid;
+}
+
+/** Every SR in the PACS, read back, with the SOP Instance UID of the image each refers to. */
+export async function readAllSrs(client: DicomWebClient): Promise<SrValues[]> {
+  const { DicomWebClient: Client } = await import('../../src/pacs/dicomweb.js');
+  const refs = Client.refs(await client.searchInstances({ Modality: 'SR' }));
+  return Promise.all(refs.map(async (ref) => readSr(await client.retrieveInstance(ref))));
+}
