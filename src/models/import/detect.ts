@@ -18,9 +18,10 @@ const CONV_COUNTS: [ArchitectureName, number][] = [
   ['alexnet', 5],
 ];
 
+/** The architecture whose signature key the names hold, also behind a wrapper prefix (torchxrayvision's `model.`). */
 export function architectureFromNames(names: Iterable<string>): ArchitectureName | undefined {
-  const set = new Set(names);
-  return SIGNATURE_KEYS.find(([, key]) => set.has(key))?.[0];
+  const list = [...names];
+  return SIGNATURE_KEYS.find(([, key]) => list.some((name) => name === key || name.endsWith(`.${key}`)))?.[0];
 }
 
 export function architectureFromLayers(layers: ForeignLayer[]): ArchitectureName | undefined {
