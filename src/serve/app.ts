@@ -9,6 +9,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { loadModel } from '../api.js';
 import { modelCard, type ModelCard } from './model-card.js';
 import { type ResolvedServeOptions, resolveServeOptions, type ServeOptions } from './options.js';
+import { AdmissionGate } from './admission.js';
 import { InferencePool } from './pool.js';
 import analyze from './plugins/analyze.js';
 import errors from './plugins/errors.js';
@@ -24,11 +25,14 @@ export const DEFAULT_WEB_ROOT = fileURLToPath(new URL('../../web/', import.meta.
 export interface Server {
   app: FastifyInstance;
   pool: InferencePool;
+  admission: AdmissionGate;
   card: ModelCard;
   options: ResolvedServeOptions;
 }
 
 const REQUEST_ID = /^[\w.:-]{1,64}$/;
+/** Requests allowed to wait for admission per worker and queue place. */
+const WAITING_PER_PLACE = 4;
 
 export async function buildServer(serveOptions: ServeOptions = {}): Promise<Server> {
   const options = resolveServeOptions(serveOptions);
@@ -54,22 +58,30 @@ export async function buildServer(serveOptions: ServeOptions = {}): Promise<Serv
     workerMaxRssMb: options.workerMaxRssMb,
     onWorkerRetired: ({ rssMb, limitMb }) => app.log.info({ rssMb, limitMb }, 'memory above the worker mark after an analysis; replacing that worker'),
   });
+  // Requests may wait for room with their uploads unread: a few times what the pool itself holds, each costing a
+  // socket and at most one chunk of its upload.
+  const admission = new AdmissionGate(() => pool.room, {
+    waitMs: options.admissionWaitMs,
+    maxWaiting: WAITING_PER_PLACE * (options.workers + options.queueLimit),
+  });
+  pool.onRoom(() => admission.roomChanged());
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
   });
   app.addHook('onClose', async () => pool.close());
   await app.register(errors);
   await app.register(security, { corsOrigins: options.corsOrigins, allowedHosts: options.allowedHosts });
-  await app.register(health, { pool });
+  await app.register(health, { pool, admission });
   await app.register(model, { card, bytes });
   await app.register(openapi);
   await app.register(analyze, {
     pool,
+    admission,
     card,
     maxUploadBytes: options.maxUploadBytes,
     analysisTimeoutMs: options.analysisTimeoutMs,
     saveUploadsTo: options.saveUploadsTo,
   });
   await app.register(web, { root: options.webRoot ?? DEFAULT_WEB_ROOT });
-  return { app, pool, card, options };
+  return { app, pool, admission, card, options };
 }

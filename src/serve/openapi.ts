@@ -86,7 +86,13 @@ const schemas = {
     meanServiceMs: { type: ['number', 'null'], description: 'moving average of the time a worker spends per analysis' },
     estimatedWaitMs: { type: 'number', description: 'how long a new analysis would wait for a worker (the measured cost of the work ahead per worker)' },
   }),
-  Health: object({ status: { enum: ['ok', 'degraded', 'unavailable'] }, pool: ref('PoolStats') }),
+  AdmissionStats: object({
+    waiting: { type: 'integer', description: 'requests waiting, uploads unread, for room in the pool (at most --admission-wait each)' },
+    admittedAfterWaiting: { type: 'integer' },
+    refusedAfterWaiting: { type: 'integer', description: 'requests answered 503 because no room appeared within the admission wait' },
+    refusedAtOnce: { type: 'integer', description: 'requests answered 503 at once: no admission wait configured, or too many already waiting' },
+  }),
+  Health: object({ status: { enum: ['ok', 'degraded', 'unavailable'] }, pool: ref('PoolStats'), admission: ref('AdmissionStats') }),
   Finding: object({
     name: string,
     probability: { type: 'number', minimum: 0, maximum: 1 },

@@ -11,6 +11,11 @@ export interface ServeOptions {
   threadsPerWorker?: number;
   /** Analyses allowed to wait for a worker; beyond it requests get 503 with Retry-After. Default 16. */
   queueLimit?: number;
+  /**
+   * How long a request that finds every worker busy and the queue full waits (its upload unread) for a place
+   * before 503 + Retry-After; 0 refuses at once. Default 1 s.
+   */
+  admissionWaitMs?: number;
   /** Largest accepted upload in bytes; default 50 MB. */
   maxUploadBytes?: number;
   /** An analysis (queue wait included) taking longer answers 504; default 120 s. */
@@ -40,13 +45,14 @@ export interface ServeOptions {
 
 export const DEFAULTS = {
   queueLimit: 16,
+  admissionWaitMs: 1000,
   threadsPerWorker: 1,
   maxUploadBytes: 50 * 1024 * 1024,
   analysisTimeoutMs: 120_000,
 } as const;
 
-export type ResolvedServeOptions = Required<Pick<ServeOptions, 'workers' | 'threadsPerWorker' | 'queueLimit' | 'maxUploadBytes' | 'analysisTimeoutMs'>> &
-  Omit<ServeOptions, 'workers' | 'threadsPerWorker' | 'queueLimit' | 'maxUploadBytes' | 'analysisTimeoutMs'>;
+export type ResolvedServeOptions = Required<Pick<ServeOptions, 'workers' | 'threadsPerWorker' | 'queueLimit' | 'admissionWaitMs' | 'maxUploadBytes' | 'analysisTimeoutMs'>> &
+  Omit<ServeOptions, 'workers' | 'threadsPerWorker' | 'queueLimit' | 'admissionWaitMs' | 'maxUploadBytes' | 'analysisTimeoutMs'>;
 
 /** Fills in defaults and rejects nonsense with a message naming the option. */
 export function resolveServeOptions(options: ServeOptions): ResolvedServeOptions {
@@ -55,6 +61,7 @@ export function resolveServeOptions(options: ServeOptions): ResolvedServeOptions
     workers: options.workers ?? availableParallelism(),
     threadsPerWorker: options.threadsPerWorker ?? DEFAULTS.threadsPerWorker,
     queueLimit: options.queueLimit ?? DEFAULTS.queueLimit,
+    admissionWaitMs: options.admissionWaitMs ?? DEFAULTS.admissionWaitMs,
     maxUploadBytes: options.maxUploadBytes ?? DEFAULTS.maxUploadBytes,
     analysisTimeoutMs: options.analysisTimeoutMs ?? DEFAULTS.analysisTimeoutMs,
   };
@@ -64,6 +71,7 @@ export function resolveServeOptions(options: ServeOptions): ResolvedServeOptions
   positive('workers', resolved.workers);
   positive('threads per worker', resolved.threadsPerWorker);
   positive('queue limit', resolved.queueLimit, 0);
+  positive('admission wait (ms)', resolved.admissionWaitMs, 0);
   positive('maximum upload size', resolved.maxUploadBytes);
   positive('analysis timeout', resolved.analysisTimeoutMs);
   if (resolved.workerMaxRssMb !== undefined) positive('worker memory mark (MB)', resolved.workerMaxRssMb);

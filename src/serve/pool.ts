@@ -176,6 +176,7 @@ export class InferencePool {
   private closing = false;
   private lastRetiredAt = -Infinity;
   private counters = { completed: 0, rejected: 0, timedOut: 0, cancelled: 0, recycled: 0, retired: 0 };
+  private readonly roomListeners = new Set<() => void>();
 
   private constructor(private readonly options: PoolOptions) {}
 
@@ -252,6 +253,16 @@ export class InferencePool {
   /** True when one more analysis would be refused: every worker busy (or starting) and the queue full. */
   get full(): boolean {
     return !this.slots.some((s) => s.task === null) && this.queue.length >= this.options.queueLimit;
+  }
+
+  /** Analyses the pool would take now without refusing one: idle workers and free places in the queue. */
+  get room(): number {
+    return this.slots.filter((s) => s.task === null).length + Math.max(0, this.options.queueLimit - this.queue.length);
+  }
+
+  /** Calls `listener` whenever room may have appeared (an analysis started, finished or left the queue, a worker started). */
+  onRoom(listener: () => void): void {
+    this.roomListeners.add(listener);
   }
 
   /** Counts an analysis refused before it was submitted (the route's early check of `full`). */
@@ -362,9 +373,10 @@ export class InferencePool {
     for (const slot of this.slots) {
       if (slot.task !== null) continue;
       const index = this.queue.findIndex((t) => this.mayStart(t.costKey, t.message.request));
-      if (index < 0) return;
+      if (index < 0) break;
       this.dispatch(slot, this.queue.splice(index, 1)[0]);
     }
+    for (const listener of this.roomListeners) listener();
   }
 
   /** Settles a task's caller once: no more timer or abort listener. */
@@ -443,7 +455,10 @@ export class InferencePool {
     this.settle(task);
     this.counters[counter]++;
     const queued = this.queue.indexOf(task);
-    if (queued >= 0) this.queue.splice(queued, 1);
+    if (queued >= 0) {
+      this.queue.splice(queued, 1);
+      for (const listener of this.roomListeners) listener();
+    }
     const slot = this.slots.find((s) => s.task === task);
     if (slot && !this.closing) {
       Atomics.store(slot.control, CONTROL_CANCEL, task.id);

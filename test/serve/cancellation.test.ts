@@ -24,7 +24,8 @@ let server: Awaited<ReturnType<typeof startServer>>;
 let slowMs = 0;
 
 before(async () => {
-  server = await startServer({ modelPath, workers: 1, queueLimit: 1 });
+  // No admission wait: a request that finds the queue full is refused at once (concurrency.test covers waiting).
+  server = await startServer({ modelPath, workers: 1, queueLimit: 1, admissionWaitMs: 0 });
 });
 after(() => server.app.close());
 

@@ -1,6 +1,7 @@
 /**
- * The worker pool under load: a full queue answers 503 with Retry-After at once (nothing is lost: every other
- * request is answered 200), an analysis past its deadline answers 504, and the server keeps serving.
+ * The worker pool under load: a full queue answers 503 with Retry-After (at once without an admission wait; with
+ * one, after waiting unread for a place, and a place that frees admits the next waiting request), nothing is lost
+ * (every other request is answered 200), an analysis past its deadline answers 504, and the server keeps serving.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -13,7 +14,10 @@ const modelPath = makeTestModel();
 const image = { name: 'image', value: png, filename: 'chest.png' };
 
 async function health(url: string) {
-  return (await (await fetch(`${url}/healthz`)).json()) as { pool: { busy: number; queued: number; completed: number; rejected: number; timedOut: number } };
+  return (await (await fetch(`${url}/healthz`)).json()) as {
+    pool: { busy: number; queued: number; completed: number; rejected: number; timedOut: number; cancelled: number };
+    admission: { waiting: number; admittedAfterWaiting: number; refusedAfterWaiting: number; refusedAtOnce: number };
+  };
 }
 
 async function until(condition: () => Promise<boolean>, what: string): Promise<void> {
@@ -24,10 +28,10 @@ async function until(condition: () => Promise<boolean>, what: string): Promise<v
   throw new Error(`gave up waiting until ${what}`);
 }
 
-describe('one worker, a queue of one', () => {
+describe('one worker, a queue of one, no admission wait', () => {
   let server: Awaited<ReturnType<typeof startServer>>;
   before(async () => {
-    server = await startServer({ modelPath, workers: 1, queueLimit: 1 });
+    server = await startServer({ modelPath, workers: 1, queueLimit: 1, admissionWaitMs: 0 });
   });
   after(() => server.app.close());
 
@@ -52,6 +56,56 @@ describe('one worker, a queue of one', () => {
     assert.equal(first.body.explanations[0].maps.length, 14);
     const stats = (await health(server.url)).pool;
     assert.deepEqual([stats.busy, stats.queued, stats.rejected], [0, 0, 3]);
+  });
+});
+
+describe('one worker, no queue, requests waiting for admission', () => {
+  let server: Awaited<ReturnType<typeof startServer>>;
+  before(async () => {
+    // maxWaiting is 4 per place: 4 here (one worker, no queue).
+    server = await startServer({ modelPath, workers: 1, queueLimit: 0, admissionWaitMs: 60_000 });
+  });
+  after(() => server.app.close());
+  /** Occlusion for all 14 findings: hundreds of forward passes, seconds in the one worker. */
+  const slow = () => postForm(server.url, [image, { name: 'methods', value: 'occlusion' }, { name: 'heatmap', value: 'png' }]);
+
+  it('while the worker is busy, waiting requests are admitted in turn as it frees (all 200), and one beyond the limit is refused at once', async () => {
+    const before = await health(server.url);
+    const started = performance.now();
+    const busy = slow();
+    await until(async () => (await health(server.url)).pool.busy === 1, 'the worker is busy');
+    const waiting = Array.from({ length: 4 }, () => postForm(server.url, [image, { name: 'heatmap', value: 'none' }]));
+    await until(async () => (await health(server.url)).admission.waiting === 4, 'four requests wait');
+    const beyond = await postForm(server.url, [image, { name: 'heatmap', value: 'none' }]);
+    assert.equal(beyond.status, 503);
+    assertMatchesSpec('/api/v1/analyze', 'post', 503, beyond.body);
+    assert.ok(Number(beyond.headers.get('retry-after')) >= 1);
+
+    assert.equal((await busy).status, 200);
+    console.log(`# the occlusion analysis held the worker ${Math.round(performance.now() - started)} ms`);
+    const answers = await Promise.all(waiting);
+    assert.deepEqual(answers.map((r) => r.status), [200, 200, 200, 200]);
+    const stats = await health(server.url);
+    assert.deepEqual([stats.pool.busy, stats.admission.waiting], [0, 0]);
+    assert.equal(stats.admission.admittedAfterWaiting - before.admission.admittedAfterWaiting, 4);
+    assert.equal(stats.admission.refusedAtOnce - before.admission.refusedAtOnce, 1);
+    assert.equal(stats.pool.rejected - before.pool.rejected, 1);
+  });
+
+  it('a client that leaves while waiting is not analysed: once admitted, its analysis is cancelled before it runs', async () => {
+    const before = await health(server.url);
+    const busy = slow();
+    await until(async () => (await health(server.url)).pool.busy === 1, 'the worker is busy');
+    const leaving = new AbortController();
+    const gone = postForm(server.url, [image, { name: 'heatmap', value: 'none' }], {}, leaving.signal).catch((e: Error) => e);
+    await until(async () => (await health(server.url)).admission.waiting === 1, 'one request waits');
+    leaving.abort();
+    assert.ok((await gone) instanceof Error);
+    assert.equal((await busy).status, 200);
+    await until(async () => (await health(server.url)).pool.cancelled === before.pool.cancelled + 1, "the left client's analysis is cancelled");
+    const stats = await health(server.url);
+    assert.equal(stats.pool.completed - before.pool.completed, 1, 'only the busy analysis completed');
+    assert.deepEqual([stats.pool.busy, stats.pool.queued, stats.admission.waiting], [0, 0, 0]);
   });
 });
 

@@ -11,6 +11,7 @@ interface ServeCliOptions {
   workers?: number;
   threads: number;
   queue: number;
+  admissionWait: number;
   maxUploadMb: number;
   timeout: number;
   workerMaxRss?: number;
@@ -39,6 +40,7 @@ export function serveCommand(): Command {
     .option('-w, --workers <n>', 'inference worker threads (default: the number of cores)', positiveInt('workers'))
     .option('-t, --threads <n>', 'ONNX Runtime threads per worker', positiveInt('threads'), DEFAULTS.threadsPerWorker)
     .option('-q, --queue <n>', 'analyses allowed to wait for a worker; more get 503 + Retry-After', nonNegativeInt('queue'), DEFAULTS.queueLimit)
+    .option('--admission-wait <ms>', 'with the queue full, how long a request waits (its upload unread) for a place before 503; 0 refuses at once', nonNegativeInt('admission wait'), DEFAULTS.admissionWaitMs)
     .option('--max-upload-mb <n>', 'largest accepted image upload in MB', positiveInt('max upload'), DEFAULTS.maxUploadBytes / 1024 / 1024)
     .option('--timeout <seconds>', 'an analysis taking longer (waiting included) answers 504', positiveInt('timeout'), DEFAULTS.analysisTimeoutMs / 1000)
     .option('--worker-max-rss <MB>', "replace a worker after an analysis that leaves the server's resident memory above this many MB (between analyses, never during one; default: never)", positiveInt('worker max rss'))
@@ -65,6 +67,7 @@ Examples:
         workers: options.workers,
         threadsPerWorker: options.threads,
         queueLimit: options.queue,
+        admissionWaitMs: options.admissionWait,
         maxUploadBytes: options.maxUploadMb * 1024 * 1024,
         analysisTimeoutMs: options.timeout * 1000,
         workerMaxRssMb: options.workerMaxRss,

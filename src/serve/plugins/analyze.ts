@@ -6,9 +6,9 @@
  *
  * Privacy: the client's file name (often a patient name or record number) never reaches a log line and is echoed
  * back at most NAME_LIMIT characters long; the worker never sees it. Free-text DICOM fields (Series Description,
- * LUT Explanation) are not answered. Work that cannot be done is refused before the body is read (queue full:
- * 503 + Retry-After), and an analysis whose client disconnected is cancelled (dropped from the queue, or its
- * worker replaced).
+ * LUT Explanation) are not answered. Work that cannot be done is refused before the body is read (no room in the
+ * pool within the admission wait: 503 + Retry-After; admission.ts), and an analysis whose client disconnected is
+ * cancelled (dropped from the queue, or its worker replaced).
  */
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -18,11 +18,13 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { detectFormat, type ImageMetadata, isColormap } from '../../imaging/browser.js';
 import { type AnalyzeRequest, type AnalyzeResponse, HEATMAP_FORMATS, type HeatmapFormat, type ImageResult, RESEARCH_NOTICE } from '../analysis.js';
 import { HttpError } from '../errors.js';
+import type { Admission, AdmissionGate } from '../admission.js';
 import type { ModelCard } from '../model-card.js';
 import { AnalysisCancelledError, AnalysisTimeoutError, type InferencePool, QueueFullError, UnreadableImageError } from '../pool.js';
 
 export interface AnalyzeOptions {
   pool: InferencePool;
+  admission: AdmissionGate;
   card: ModelCard;
   maxUploadBytes: number;
   analysisTimeoutMs: number;
@@ -38,7 +40,9 @@ export const NAME_LIMIT = 100;
 const WORKER_NAME = 'upload';
 
 export default async function analyze(app: FastifyInstance, options: AnalyzeOptions): Promise<void> {
-  const { pool, card, maxUploadBytes } = options;
+  const { pool, admission, card, maxUploadBytes } = options;
+  const admitted = new WeakMap<FastifyRequest, Admission>();
+  const release = async (request: FastifyRequest) => admitted.get(request)?.release();
   await app.register(multipart, { limits: { fileSize: maxUploadBytes, files: 1, fields: ANALYZE_FIELDS.length, fieldSize: 4096, parts: ANALYZE_FIELDS.length + 1 } });
 
   app.post('/api/v1/analyze', {
@@ -50,12 +54,18 @@ export default async function analyze(app: FastifyInstance, options: AnalyzeOpti
       }
       const length = Number(request.headers['content-length']);
       if (length > maxUploadBytes + FORM_OVERHEAD) throw tooLarge(maxUploadBytes, length);
-      // A full queue refuses now, not after receiving and parsing a 50 MB upload it could not analyse anyway.
-      if (pool.full) {
+      // No room: wait for some with the upload unread, and refuse without receiving a 50 MB upload it could not
+      // analyse anyway.
+      const admission_ = await admission.enter();
+      if (!admission_) {
         pool.countRejected();
         throw asHttpError(new QueueFullError(pool.retryAfterSeconds()), { connection: 'close' });
       }
+      admitted.set(request, admission_);
     },
+    // Whatever ends the request (an answer, an error, the client leaving) frees the room it was promised.
+    onResponse: release,
+    onRequestAbort: release,
     handler: async (request, reply) => {
       // The client going away (connection closed before the answer was written) cancels the analysis.
       const cancel = new AbortController();
@@ -72,7 +82,10 @@ export default async function analyze(app: FastifyInstance, options: AnalyzeOpti
       const started = performance.now();
       let result;
       try {
-        result = await pool.analyze(form.bytes, WORKER_NAME, analyzeRequest, { timeoutMs: options.analysisTimeoutMs, signal: cancel.signal });
+        const analysis = pool.analyze(form.bytes, WORKER_NAME, analyzeRequest, { timeoutMs: options.analysisTimeoutMs, signal: cancel.signal });
+        // Submitted: the pool's queue now holds the place the admission promised.
+        admitted.get(request)?.release();
+        result = await analysis;
       } catch (error) {
         if (error instanceof AnalysisCancelledError) request.log.info({ whileQueued: error.whileQueued }, 'client disconnected; analysis cancelled');
         throw asHttpError(error as Error, {}, form.name);

@@ -4,18 +4,20 @@
  * sends work elsewhere and a monitor sees the saturation; 503 "unavailable" with no worker alive.
  */
 import type { FastifyInstance } from 'fastify';
+import type { AdmissionGate } from '../admission.js';
 import type { InferencePool, PoolStats } from '../pool.js';
 
 export interface HealthBody {
   status: 'ok' | 'degraded' | 'unavailable';
   pool: PoolStats;
+  admission: AdmissionGate['stats'];
 }
 
-export default async function health(app: FastifyInstance, options: { pool: InferencePool }): Promise<void> {
+export default async function health(app: FastifyInstance, options: { pool: InferencePool; admission: AdmissionGate }): Promise<void> {
   app.get('/healthz', async (_request, reply) => {
     const pool = options.pool.stats;
     const status = pool.workers === 0 ? 'unavailable' : options.pool.saturated || options.pool.full ? 'degraded' : 'ok';
-    const body: HealthBody = { status, pool };
+    const body: HealthBody = { status, pool, admission: options.admission.stats };
     if (status !== 'ok') reply.header('retry-after', String(options.pool.retryAfterSeconds()));
     return reply.code(status === 'ok' ? 200 : 503).send(body);
   });
