@@ -4,4 +4,5 @@ export { type BatchJobData, type JobOptions, type JobSource, QUEUE_NAME, checkBa
 export { listBatchSources } from './sources.js';
 export { submitBatch, type SubmitOptions, type SubmitOutcome } from './submit.js';
 export { BatchWorker, type BatchWorkerOptions, type WorkerEvent } from './worker.js';
-export { batchResults, batchStatus, type BatchStatus, type StoredFailure, type StoredResult } from './results.js';
+export { heatmapFindings, type HeatmapRequest, type StoredHeatmaps } from './heatmaps.js';
+export { batchResults, batchStatus, type BatchResult, type BatchStatus, type StoredFailure, type StoredResult } from './results.js';

@@ -5,6 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
+import { isAbsolute } from 'node:path';
+import { isExplanationMethod } from '../explain/index.js';
+import type { HeatmapRequest } from './heatmaps.js';
 
 /** The BullMQ queue every batch and worker uses. */
 export const QUEUE_NAME = 'cxr-predict';
@@ -23,6 +26,8 @@ export type JobSource = FileSource;
 export interface JobOptions {
   /** Give findings even for inputs the input checks reject (marked `rejected-shown`), as `cxr predict --show-rejected`. */
   showRejected: boolean;
+  /** Overlays of the positive findings, written into a shared folder (`cxr batch submit --heatmaps M --out DIR`). */
+  heatmaps?: HeatmapRequest;
 }
 
 export interface BatchJobData {
@@ -70,7 +75,9 @@ export function parseJobData(data: unknown): BatchJobData {
   if (!d || d.version !== JOB_VERSION) throw new Error(`job format ${String(d?.version)} is not the one this worker reads (${JOB_VERSION}): upgrade the worker or resubmit`);
   if (typeof d.batch !== 'string' || typeof d.index !== 'number' || typeof d.modelHash !== 'string') throw new Error('job without batch, index or model hash');
   if (d.source?.kind !== 'file' || typeof d.source.path !== 'string') throw new Error(`job source kind "${String(d.source?.kind)}" is not one this worker reads`);
-  return { version: JOB_VERSION, batch: d.batch, index: d.index, source: d.source, modelHash: d.modelHash, options: { showRejected: d.options?.showRejected === true } };
+  const heatmaps = d.options?.heatmaps;
+  if (heatmaps !== undefined && (!isExplanationMethod(heatmaps.method) || typeof heatmaps.out !== 'string' || !isAbsolute(heatmaps.out))) throw new Error('job asks for heatmaps without a known method and an absolute folder');
+  return { version: JOB_VERSION, batch: d.batch, index: d.index, source: d.source, modelHash: d.modelHash, options: { showRejected: d.options?.showRejected === true, ...(heatmaps ? { heatmaps } : {}) } };
 }
 
 /** SHA-256 of a file, streamed (model files are tens of MB). */

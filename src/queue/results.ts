@@ -5,6 +5,7 @@
 import type { Redis } from 'ioredis';
 import type { FileResult } from '../inference/files.js';
 import type { Prediction } from '../inference/predictor.js';
+import type { StoredHeatmaps } from './heatmaps.js';
 import { batchKeys, checkBatchId } from './job.js';
 
 /** One image's result as a worker stores it. */
@@ -12,7 +13,12 @@ export interface StoredResult {
   index: number;
   file: string;
   prediction: Prediction;
+  /** Where its overlays were written, when the batch asked for them. */
+  heatmaps?: StoredHeatmaps;
 }
+
+/** A result as `cxr predict` gives it, with the job's overlays when there are any. */
+export type BatchResult = FileResult & { heatmaps?: StoredHeatmaps };
 
 /** An image that failed every try (or was refused): its reason, as the decoder or the worker said it. */
 export interface StoredFailure {
@@ -80,15 +86,15 @@ export async function batchStatus(redis: Redis, batch: string): Promise<BatchSta
  * Every image of the batch that has finished, in the submitted order, as `cxr predict` gives them: a prediction,
  * or the failure's reason as its error. Read with HSCAN, a slice at a time, so a large batch never blocks Redis.
  */
-export async function batchResults(redis: Redis, batch: string): Promise<FileResult[]> {
+export async function batchResults(redis: Redis, batch: string): Promise<BatchResult[]> {
   const status = await batchStatus(redis, batch);
-  const entries = new Map<string, { index: number; result: FileResult }>(status.failures.map((f) => [f.job, { index: f.index, result: { file: f.file, error: f.reason } }]));
+  const entries = new Map<string, { index: number; result: BatchResult }>(status.failures.map((f) => [f.job, { index: f.index, result: { file: f.file, error: f.reason } }]));
   const stream = redis.hscanStream(batchKeys(batch).results, { count: 500 });
   // HSCAN may return a field twice (while Redis resizes the hash): keyed by job id, it counts once.
   for await (const slice of stream as AsyncIterable<string[]>) {
     for (let i = 0; i + 1 < slice.length; i += 2) {
       const stored = JSON.parse(slice[i + 1]) as StoredResult;
-      entries.set(slice[i], { index: stored.index, result: { file: stored.file, prediction: stored.prediction } });
+      entries.set(slice[i], { index: stored.index, result: { file: stored.file, prediction: stored.prediction, ...(stored.heatmaps ? { heatmaps: stored.heatmaps } : {}) } });
     }
   }
   return [...entries.values()].sort((a, b) => a.index - b.index).map((e) => e.result);

@@ -3,9 +3,11 @@
  * batch again adds nothing that is queued or done; it only sends failed images (the dead-letter list) round again.
  */
 import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
 import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { loadModel } from '../api.js';
+import type { HeatmapRequest } from './heatmaps.js';
 import { type BatchJobData, JOB_VERSION, QUEUE_NAME, batchKeys, checkBatchId, fileSha256, jobIdFor } from './job.js';
 
 export interface SubmitOptions {
@@ -15,6 +17,8 @@ export interface SubmitOptions {
   /** The model file the batch is for; default: the embedded default model. Workers must have the same file. */
   modelPath?: string;
   showRejected?: boolean;
+  /** Overlays of each image's positive findings, written by the workers into `out` (a folder they all share). */
+  heatmaps?: HeatmapRequest;
   /** Tries per image before it is kept as a failure; default 3. */
   attempts?: number;
   /** First wait before a retry, doubling each time; default 2000 ms. */
@@ -41,7 +45,7 @@ export async function submitBatch(redis: Redis, options: SubmitOptions): Promise
   if (options.files.length === 0) throw new Error(`batch ${batch}: no images to submit`);
   const { info, path: modelPath } = loadModel(options.modelPath);
   const modelHash = await fileSha256(modelPath);
-  const jobOptions = { showRejected: options.showRejected ?? false };
+  const jobOptions: BatchJobData['options'] = { showRejected: options.showRejected ?? false, ...(options.heatmaps ? { heatmaps: { ...options.heatmaps, out: resolve(options.heatmaps.out) } } : {}) };
   const jobs = options.files.map((path, index) => {
     const data: BatchJobData = { version: JOB_VERSION, batch, index, source: { kind: 'file', path }, modelHash, options: jobOptions };
     return { id: jobIdFor(batch, data.source), data };

@@ -7,9 +7,12 @@
 import { readFile } from 'node:fs/promises';
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { createPredictor, resolveModelPath } from '../api.js';
+import { loadModel } from '../api.js';
+import { Explainer } from '../explain/index.js';
 import { decodeImage } from '../imaging/index.js';
-import type { Predictor } from '../inference/predictor.js';
+import { Predictor } from '../inference/predictor.js';
+import type { Model } from '../onnx/index.js';
+import { writeHeatmaps } from './heatmaps.js';
 import { type BatchJobData, QUEUE_NAME, batchKeys, fileSha256, parseJobData } from './job.js';
 import type { StoredFailure, StoredResult } from './results.js';
 
@@ -35,21 +38,44 @@ export type WorkerEvent =
   | { event: 'stalled'; job: string }
   | { event: 'error'; message: string };
 
+/** The model, loaded once per worker: its predictor, and its explainer when a batch first asks for heatmaps. */
+class Scorer {
+  private explainer?: Promise<Explainer>;
+
+  constructor(
+    readonly hash: string,
+    readonly predictor: Predictor,
+    private readonly model: Model,
+    private readonly source: string,
+    private readonly threads: number | undefined,
+  ) {}
+
+  explainerFor(): Promise<Explainer> {
+    this.explainer ??= Explainer.create(this.model, { threads: this.threads, source: this.source });
+    return this.explainer;
+  }
+
+  async close(): Promise<void> {
+    await this.predictor.close();
+    await (await this.explainer)?.close();
+  }
+}
+
 export class BatchWorker {
   private constructor(
     readonly modelHash: string,
     private readonly worker: Worker<BatchJobData>,
     private readonly queue: Queue<BatchJobData>,
-    private readonly predictor: Predictor,
+    private readonly scorer: Scorer,
   ) {}
 
   static async start(redis: Redis, options: BatchWorkerOptions = {}): Promise<BatchWorker> {
-    const modelPath = resolveModelPath(options.modelPath);
-    const modelHash = await fileSha256(modelPath);
-    const predictor = await createPredictor(modelPath, { threads: options.threads, batchSize: 1 });
+    const { model, path } = loadModel(options.modelPath);
+    const predictor = await Predictor.create(model, { threads: options.threads, batchSize: 1, source: path });
+    const scorer = new Scorer(await fileSha256(path), predictor, model, path, options.threads);
     const emit = options.onEvent ?? (() => {});
     const lockDuration = options.lockDurationMs ?? 30_000;
-    const worker = new Worker<BatchJobData>(QUEUE_NAME, (job) => runJob(job, redis, predictor, modelHash), {
+    const worker = new Worker<BatchJobData>(QUEUE_NAME, (job) => runJob(job, redis, scorer), {
       connection: redis,
       concurrency: options.concurrency ?? 1,
       lockDuration,
@@ -69,7 +95,7 @@ export class BatchWorker {
     const queue = new Queue<BatchJobData>(QUEUE_NAME, { connection: redis });
     queue.on('error', (error) => emit({ event: 'error', message: error.message }));
     await worker.waitUntilReady();
-    return new BatchWorker(modelHash, worker, queue, predictor);
+    return new BatchWorker(scorer.hash, worker, queue, scorer);
   }
 
   /**
@@ -89,7 +115,7 @@ export class BatchWorker {
   async close(force = false): Promise<void> {
     await this.worker.close(force);
     await this.queue.close();
-    await this.predictor.close();
+    await this.scorer.close();
   }
 }
 
@@ -98,7 +124,8 @@ function isFinal(job: Job<BatchJobData>, error: Error, attemptsBefore: number): 
   return error instanceof UnrecoverableError || error.name === 'UnrecoverableError' || job.attemptsMade + attemptsBefore >= (job.opts.attempts ?? 1);
 }
 
-async function runJob(job: Job<BatchJobData>, redis: Redis, predictor: Predictor, modelHash: string): Promise<void> {
+async function runJob(job: Job<BatchJobData>, redis: Redis, scorer: Scorer): Promise<void> {
+  const modelHash = scorer.hash;
   const id = job.id ?? '';
   const keys = batchKeys(typeof job.data?.batch === 'string' ? job.data.batch : 'unknown');
   try {
@@ -114,8 +141,10 @@ async function runJob(job: Job<BatchJobData>, redis: Redis, predictor: Predictor
     await redis.hsetnx(keys.meta, 'startedAt', String(Date.now()));
     // Named "image" in messages: the path stays out of reasons and logs (the job id is beside them).
     const image = await decodeImage(await readImage(data.source.path), 'image');
-    const [prediction] = await predictor.predict([image], { showRejected: data.options.showRejected });
+    const [prediction] = await scorer.predictor.predict([image], { showRejected: data.options.showRejected });
     const result: StoredResult = { index: data.index, file: data.source.path, prediction };
+    const heatmaps = data.options.heatmaps;
+    if (heatmaps && prediction.verdict !== 'rejected') result.heatmaps = await writeHeatmaps(await scorer.explainerFor(), image, prediction, heatmaps, data.index, data.source.path);
     await redis.multi().hset(keys.results, id, JSON.stringify(result)).hdel(keys.failures, id).hset(keys.meta, 'finishedAt', String(Date.now())).exec();
   } catch (error) {
     // The failure is recorded with the batch before BullMQ files the job as failed, so `batch status` sees every

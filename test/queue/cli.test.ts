@@ -33,7 +33,7 @@ after(async () => {
 });
 
 describe('cxr batch and cxr worker', () => {
-  it('--help lists them, and each teaches with examples', () => {
+  it('--help lists them, and each teaches with examples; --heatmaps is checked before anything is queued', () => {
     const help = cxr('--help');
     for (const command of ['batch', 'worker']) assert.match(help.stdout, new RegExp(`\\n  ${command} `));
     for (const sub of [['batch', 'submit'], ['batch', 'status'], ['batch', 'results'], ['worker']]) {
@@ -41,6 +41,10 @@ describe('cxr batch and cxr worker', () => {
       assert.equal(run.code, 0);
       assert.match(run.stdout, /--redis <url>[\s\S]*Examples:\n  \$ cxr /, sub.join(' '));
     }
+    const unpaired = cxr('batch', 'submit', images, '--redis', server.url, '--heatmaps', 'gradcam');
+    assert.equal(unpaired.code, 1);
+    assert.match(unpaired.stderr, /--heatmaps and --out go together/);
+    assert.match(cxr('batch', 'submit', images, '--redis', server.url, '--heatmaps', 'magic', '--out', dir).stderr, /unknown explanation method "magic"; choose one of gradcam/);
   });
 
   it('an unreachable Redis: retries with back-off said on stderr, then exit 1 naming the server', () => {

@@ -2,19 +2,21 @@
  * The queue as a library, on a real redis-server and real NIH films: a batch scored by a worker gives exactly what
  * `cxr predict` gives; a corrupt image lands in the failures (and BullMQ's failed set) with the decoder's message
  * while the rest complete; submitting again does no work twice; a worker with another model file refuses the
- * batch; an unreachable Redis is a clear error after retries.
+ * batch; heatmaps drawn in jobs; an unreachable Redis is a clear error after retries.
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { DEFAULT_MODEL_PATH, createPredictor } from '../../src/api.js';
+import { DEFAULT_MODEL_PATH, createPredictor, loadModel } from '../../src/api.js';
+import { Explainer, renderHeatmap } from '../../src/explain/index.js';
+import { decodeImageFile } from '../../src/imaging/index.js';
 import { toCsv } from '../../src/cli/commands/predict.js';
 import { listImageFiles, predictFiles } from '../../src/inference/files.js';
-import { BatchWorker, QUEUE_NAME, type WorkerEvent, batchResults, batchStatus, connectRedis, listBatchSources, submitBatch } from '../../src/queue/index.js';
+import { BatchWorker, QUEUE_NAME, type WorkerEvent, batchResults, heatmapFindings, batchStatus, connectRedis, listBatchSources, submitBatch } from '../../src/queue/index.js';
 import { sharedDataPath } from '../helpers/fixtures.js';
 import { RedisServer } from './redis.js';
 
@@ -123,6 +125,31 @@ describe('batch queue', () => {
     assert.equal(again.retried, files.length);
     await work({ modelPath: otherModel });
     assert.deepEqual((await batchStatus(redis, 'other-model')).done, files.length);
+  });
+
+  it('heatmaps in a job: an overlay per positive finding, the bytes `cxr explain`\'s library draws', async () => {
+    const files = (await listBatchSources(images)).filter((f) => !f.endsWith('corrupt.png'));
+    const out = join(dir, 'heatmaps');
+    await submitBatch(redis, { batch: 'maps', files, heatmaps: { method: 'gradcam', out } });
+    await work();
+    const results = await batchResults(redis, 'maps');
+    assert.equal(results.length, files.length);
+    const { model } = loadModel();
+    const explainer = await Explainer.create(model, { threads: 1 });
+    let overlays = 0;
+    for (const [index, r] of results.entries()) {
+      const prediction = r.prediction!;
+      assert.equal(r.heatmaps?.folder, join(out, `${index}-${basename(r.file, '.png')}`));
+      assert.deepEqual(Object.keys(r.heatmaps.files).sort(), heatmapFindings(prediction).sort());
+      for (const [finding, file] of Object.entries(r.heatmaps.files)) {
+        const image = await decodeImageFile(r.file);
+        const explanation = await explainer.explain(image, { findings: [finding], method: 'gradcam' });
+        assert.deepEqual(readFileSync(join(r.heatmaps.folder, file)), Buffer.from(await renderHeatmap(image, explanation, explanation.findings[0])), file);
+        overlays++;
+      }
+    }
+    await explainer.close();
+    assert.ok(overlays > 0, 'some film has a positive finding');
   });
 
   it('an unreachable Redis: retries with back-off, then an error naming the server (not its password)', async () => {

@@ -2,6 +2,7 @@
 import { writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import type { Redis } from 'ioredis';
+import { EXPLANATION_METHODS, checkMethod } from '../../explain/index.js';
 import { type BatchStatus, batchResults, batchStatus, connectRedis, listBatchSources, newBatchId, submitBatch } from '../../queue/index.js';
 import { positiveInt, nonNegativeInt } from '../options.js';
 import { progressBar } from '../progress.js';
@@ -47,6 +48,8 @@ interface SubmitFlags {
   showRejected?: boolean;
   attempts: number;
   backoff: number;
+  heatmaps?: string;
+  out?: string;
 }
 
 function submitCommand(): Command {
@@ -60,6 +63,8 @@ function submitCommand(): Command {
     .option('--show-rejected', 'give findings even for inputs the input checks reject (marked rejected-shown)')
     .option('--attempts <n>', 'tries per image before it is kept as a failure', positiveInt('attempts'), 3)
     .option('--backoff <ms>', 'wait before the first retry, doubling after each', nonNegativeInt('backoff'), 2000)
+    .option('--heatmaps <method>', `also write an overlay PNG per positive finding (every finding for a model without thresholds): ${EXPLANATION_METHODS.join(', ')}`)
+    .option('--out <dir>', 'with --heatmaps: the folder for them, one sub-folder per image (<position>-<name>); workers must all see it')
     .addHelpText(
       'after',
       `
@@ -69,13 +74,16 @@ other machines need them at the same place. The batch id alone goes to stdout, t
 
 Examples:
   $ cxr batch submit scans/ --redis redis://127.0.0.1:6379 --name site-a
+  $ cxr batch submit scans/ --redis redis://127.0.0.1:6379 --heatmaps gradcam --out /shared/site-a-heatmaps
   $ id=$(cxr batch submit todo.csv --redis redis://127.0.0.1:6379 --model chexnet.onnx)`,
     )
     .action(async (input: string, flags: SubmitFlags) => {
+      if ((flags.heatmaps === undefined) !== (flags.out === undefined)) throw new Error('--heatmaps and --out go together: the method, and the folder the overlays are written to');
+      const heatmaps = flags.heatmaps !== undefined && flags.out !== undefined ? { method: checkMethod(flags.heatmaps), out: flags.out } : undefined;
       const files = await listBatchSources(input, { recursive: flags.recursive });
       const batch = flags.name ?? newBatchId();
       const outcome = await withRedis(flags.redis, (redis) =>
-        submitBatch(redis, { batch, files, modelPath: flags.model, showRejected: flags.showRejected, attempts: flags.attempts, backoffMs: flags.backoff }),
+        submitBatch(redis, { batch, files, modelPath: flags.model, showRejected: flags.showRejected, attempts: flags.attempts, backoffMs: flags.backoff, heatmaps }),
       );
       process.stdout.write(`${outcome.batch}\n`);
       process.stderr.write(
@@ -167,7 +175,7 @@ function resultsCommand(): Command {
     .argument('<id>', 'the batch id')
     .addOption(REDIS_OPTION)
     .option('--csv <file>', 'write file, a probability per finding, verdict, flags and error (the failures\' reasons), as `cxr predict --csv`')
-    .option('--jsonl <file>', 'write one JSON object per image, as an entry of `cxr predict --json`')
+    .option('--jsonl <file>', 'write one JSON object per image, as an entry of `cxr predict --json` (and its overlays\' folder and files when the batch has heatmaps)')
     .addHelpText(
       'after',
       `
@@ -182,7 +190,7 @@ Examples:
       if (!flags.csv && !flags.jsonl) throw new Error('say where to write the results: --csv FILE and/or --jsonl FILE');
       const { status, results } = await withRedis(flags.redis, async (redis) => ({ status: await batchStatus(redis, id), results: await batchResults(redis, id) }));
       if (flags.csv) writeFileSync(flags.csv, toCsv(results, status.labels));
-      if (flags.jsonl) writeFileSync(flags.jsonl, results.map((r) => `${JSON.stringify(jsonEntry(r))}\n`).join(''));
+      if (flags.jsonl) writeFileSync(flags.jsonl, results.map((r) => `${JSON.stringify({ ...jsonEntry(r), ...(r.heatmaps ? { heatmaps: r.heatmaps } : {}) })}\n`).join(''));
       process.stderr.write(`batch ${id}: ${results.length - status.failed} results, ${status.failed} failures, ${status.pending} pending\n`);
       if (status.failed > 0 || status.pending > 0) process.exitCode = 1;
     });
