@@ -23,9 +23,12 @@ export async function cxr(args: string[], timeoutMs = 120_000): Promise<{ stdout
   return run(process.execPath, [CXR, ...args], { timeout: timeoutMs, maxBuffer: 64 << 20, env: { ...process.env, GLIBC_TUNABLES: undefined } });
 }
 
-/** `cxr pacs` started in its own process group, so a test can kill it and everything it started at once. */
+/**
+ * `cxr` as one process (GLIBC_TUNABLES set, as bin/cxr.js would set it, so it does not re-launch Node in a child):
+ * a kill -9 of this pid is a kill -9 of the process doing the work.
+ */
 export function startCxr(args: string[]): ChildProcess {
-  return spawn(process.execPath, [CXR, ...args], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GLIBC_TUNABLES: undefined } });
+  return spawn(process.execPath, [CXR, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, GLIBC_TUNABLES: 'glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736' } });
 }
 
 /** A file's SOP Instance UID, read by dcmtk's dcmdump (files without a meta header included). */
