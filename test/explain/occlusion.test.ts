@@ -102,15 +102,4 @@ describe('rendering', () => {
     await assert.rejects(renderHeatmap(image, { geometry }, findings[0], { compressionLevel: 10 }), /compression level must be a whole number 0-9, got 10/);
   });
 
-  it('colour maps run from dark to bright as published', () => {
-    assert.deepEqual(colormap('jet', 0.5), [128, 255, 128]);
-    assert.deepEqual(colormap('jet', 0), [0, 0, 128]);
-    const [r0, g0, b0] = colormap('inferno', 0);
-    const [r1, g1, b1] = colormap('inferno', 1);
-    assert.ok(r0 + g0 + b0 < 30 && r1 > 240 && g1 > 240 && b1 > 120, 'inferno: black to pale yellow');
-    assert.ok(colormap('turbo', 0).reduce((a, b) => a + b) < 120, 'turbo starts dark');
-    const [tr, , tb] = colormap('turbo', 0.15);
-    const [hr, , hb] = colormap('turbo', 0.9);
-    assert.ok(tb > tr && hr > hb, 'turbo: blue to red');
-  });
 });
