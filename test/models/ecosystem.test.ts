@@ -46,9 +46,12 @@ function opNorm(p: number, threshold: number | undefined): number {
   return p < threshold ? p / (threshold * 2) : 1 - (1 - p) / ((1 - threshold) * 2);
 }
 
-function importFixture(file: string): ImportResult {
-  return importWeights(readFixture('pytorch', 'ecosystem', file), file.replace(/\.br$/, ''));
+function importFixture(file: string, as = file.replace(/\.br$/, '')): ImportResult {
+  return importWeights(readFixture('pytorch', 'ecosystem', file), as);
 }
+
+const XRV_ALL_RELEASE = 'nih-pc-chex-mimic_ch-google-openi-kaggle-densenet121-d121-tw-lr001-rot45-tr15-sc15-seed0-best.pt';
+const XRV_RESNET_RELEASE = 'pc-nih-rsna-siim-vin-resnet50-test512-e400-state.pt';
 
 /** The imported model's logits on the real films, each through the model's own stored preprocessing. */
 async function logitsOnFilms(result: ImportResult): Promise<Float32Array> {
@@ -67,14 +70,17 @@ function inFileOrder(ours: Float32Array, labels: string[], fileLabels: readonly 
 }
 
 describe('torchxrayvision checkpoints', () => {
-  for (const [name, arch, file] of [
-    ['xrv_densenet121', 'densenet121', 'xrv_densenet121.pth.br'],
-    ['xrv_densenet121', 'densenet121', 'xrv_densenet121_module.pt.br'],
-    ['xrv_resnet50', 'resnet50', 'xrv_resnet50.pth.br'],
+  // State dicts of xrv's models (op_threshs inside), and its releases as published (a whole pickled DenseNet without
+  // op_threshs; the ResNet's inner torchvision state dict), whose operating points come from xrv's table by file name.
+  for (const [name, arch, file, as] of [
+    ['xrv_densenet121', 'densenet121', 'xrv_densenet121.pth.br', 'weights.pth'],
+    ['xrv_densenet121', 'densenet121', 'xrv_densenet121_module.pt.br', XRV_ALL_RELEASE],
+    ['xrv_resnet50', 'resnet50', 'xrv_resnet50.pth.br', 'weights.pth'],
+    ['xrv_resnet50', 'resnet50', 'xrv_resnet50_published.pth.br', XRV_RESNET_RELEASE],
   ] as const) {
-    it(`${file}: recognised as xrv, NIH's 14 first, op_threshs as thresholds, logits and op_norm outputs match PyTorch on real films`, async (t) => {
+    it(`${file} as ${as}: recognised as xrv, NIH's 14 first, op_threshs as thresholds, logits and op_norm outputs match PyTorch on real films`, async (t) => {
       const c = expected.cases[name];
-      const result = importFixture(file);
+      const result = importFixture(file, as);
       const info = readModelInfo(result.model);
       assert.equal(result.architecture, arch);
       assert.equal(result.preset.name, 'xrv');
@@ -89,10 +95,11 @@ describe('torchxrayvision checkpoints', () => {
       const points = c.op_threshs ?? [];
       XRV_PATHOLOGIES.forEach((label, i) => {
         const point = points[i];
-        if (point === null) assert.match(info.thresholds?.withheld?.[label] ?? '', /op_threshs is NaN/, label);
+        if (point === null) assert.match(info.thresholds?.withheld?.[label] ?? '', /no operating point .*op_threshs is NaN/, label);
         else assert.ok(Math.abs((info.thresholds?.values[label] ?? NaN) - point) < 1e-7, `${label}: ${info.thresholds?.values[label]} vs ${point}`);
       });
       assert.match(info.thresholds?.rule ?? '', /op_threshs/);
+      assert.match(info.thresholds?.source ?? '', as === 'weights.pth' ? /stored in weights\.pth/ : /torchxrayvision's ".*-all" weights .*matched by the file name/);
 
       const ours = inFileOrder(await logitsOnFilms(result), info.labels, XRV_PATHOLOGIES);
       const logitError = relativeError(ours, c.logits.flat());
@@ -107,6 +114,24 @@ describe('torchxrayvision checkpoints', () => {
       assert.ok(sides.includes(true) && sides.includes(false), 'the films fall on both sides of the operating points');
     });
   }
+});
+
+describe('torchxrayvision releases without operating points in the file', () => {
+  it("under the name of xrv's NIH-only weights: the 4 untrained outputs are kept without thresholds", () => {
+    const result = importFixture('xrv_densenet121_module.pt.br', 'nih-densenet121-d121-tw-lr001-rot45-tr15-sc15-seed0-best.pt');
+    const thresholds = readModelInfo(result.model).thresholds;
+    assert.deepEqual(Object.keys(thresholds?.values ?? {}), [...NIH_FINDINGS]);
+    assert.equal(thresholds?.values.Hernia, 0.0004403434);
+    for (const extra of XRV_EXTRAS) assert.match(thresholds?.withheld?.[extra] ?? '', /not trained for these weights/, extra);
+    assert.ok(result.notes.some((n) => /marks 4 outputs as not trained .*Lung Lesion/.test(n)), result.notes.join('\n'));
+  });
+
+  it('under another name: no thresholds, and the notes say why', () => {
+    const result = importFixture('xrv_densenet121_module.pt.br', 'renamed.pt');
+    assert.equal(result.preset.name, 'xrv');
+    assert.equal(readModelInfo(result.model).thresholds, undefined);
+    assert.ok(result.notes.some((n) => /no operating points: the file holds no op_threshs/.test(n)), result.notes.join('\n'));
+  });
 });
 
 describe('CheXNet re-implementations', () => {

@@ -20,7 +20,7 @@ import { alignByStructure } from './align.js';
 import { architectureFromLayers, architectureFromNames } from './detect.js';
 import { extractForeignLayers, resolveConstants } from './foreign-layers.js';
 import { type Rename, alignKeyNames, summariseRenames } from './keys.js';
-import { type PixelContract, type PresetName, nihFirstOrder, operatingPointThresholds, presetContract, recognisePreset, xrvSourceLabels } from './presets.js';
+import { type PixelContract, type PresetName, XRV_RELEASES, nihFirstOrder, operatingPointThresholds, presetContract, recognisePreset, xrvSourceLabels } from './presets.js';
 import { isPickle } from './pytorch/legacy-format.js';
 import { readPytorchCheckpointWithReport } from './pytorch/index.js';
 import { isZip } from './pytorch/zip-format.js';
@@ -108,7 +108,11 @@ function importCheckpoint(bytes: Uint8Array, fileName: string, options: ImportOp
   if (options.newHead || !head) return finish(plan, fileName, options);
 
   const classes = head.dims[0];
-  const source = options.labels ?? (preset.name === 'xrv' ? xrvSourceLabels(classes, report.moduleAttributes?.labels) : undefined);
+  // torchxrayvision's releases carry no operating points: its models.py adds them by weights, i.e. by file name.
+  const release = preset.name === 'xrv' && !points ? XRV_RELEASES[basename(fileName)] : undefined;
+  const operatingPoints = points ?? release?.opThreshs;
+  const xrv = preset.name === 'xrv' ? xrvSourceLabels(classes, report.moduleAttributes?.labels ?? release?.labels) : undefined;
+  const source = options.labels ?? xrv?.labels;
   if (source && source.length === classes) {
     // Given labels name the file's outputs as they are; torchxrayvision's are reordered so that NIH's come first.
     const order = options.labels ? source.map((_, i) => i) : nihFirstOrder(source);
@@ -118,11 +122,14 @@ function importCheckpoint(bytes: Uint8Array, fileName: string, options: ImportOp
       notes.push(`outputs reordered: NIH's findings first in NIH's order${rest.length ? `, then ${rest.join(', ')}` : ''}`);
     }
     plan.labels = order.map((i) => source[i]);
-    if (points) {
-      if (points.length === classes) plan.thresholds = operatingPointThresholds(plan.labels, order.map((i) => points[i]), basename(fileName));
-      else notes.push(`op_threshs has ${points.length} values for ${classes} outputs: not used as thresholds`);
-    }
-  } else if (points) {
+    const untrained = options.labels ? [] : (xrv?.untrained ?? []);
+    if (untrained.length) notes.push(`torchxrayvision marks ${untrained.length} outputs as not trained for these weights (${untrained.join(', ')}): kept, without thresholds`);
+    if (operatingPoints?.length === classes) {
+      const where = release ? `op_threshs of torchxrayvision's "${release.weights}" weights (its models.py), matched by the file name ${basename(fileName)}` : `op_threshs stored in ${basename(fileName)}`;
+      plan.thresholds = operatingPointThresholds(plan.labels, order.map((i) => operatingPoints[i]), where, untrained);
+    } else if (operatingPoints) notes.push(`op_threshs has ${operatingPoints.length} values for ${classes} outputs: not used as thresholds`);
+    else if (preset.name === 'xrv') notes.push("no operating points: the file holds no op_threshs and its name is not one of torchxrayvision's published weights");
+  } else if (operatingPoints) {
     notes.push('op_threshs not used as thresholds: the outputs have no names (give the labels)');
   }
   return finish(plan, fileName, options);
