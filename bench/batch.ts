@@ -6,7 +6,9 @@
  * its last result (submission is timed on its own). The machine is shared, so beside wall-clock times each case
  * has its CPU time per image (the workers' and Redis's from /proc, the in-process case's from process.cpuUsage),
  * which neighbours' load disturbs far less. Redis's side: CPU, commands and memory per image, for the README's
- * estimate of a large fleet.
+ * estimate of a large fleet, with two more inputs to it: the CPU per image of NIH's full-size 1024 px films (in
+ * process), and submitting a batch of NIH's size (112,120 jobs; the paths are made up, no worker runs): its time
+ * and Redis memory per queued job.
  *
  * Run: npm run build && GLIBC_TUNABLES=... node dist/bench/batch.js [--images 160] [--rounds 2]
  */
@@ -16,12 +18,16 @@ import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { createPredictor } from '../src/api.js';
 import { predictFiles } from '../src/inference/files.js';
-import { submitBatch } from '../src/queue/index.js';
+import { Queue } from 'bullmq';
+import { QUEUE_NAME, submitBatch } from '../src/queue/index.js';
 import { cxr, startWorker, until, type WorkerProcess } from '../test/queue/processes.js';
 import { RedisServer } from '../test/queue/redis.js';
 import { BENCH_DIR, countOption, headlineCase, median, round, writeResults } from './lib.js';
 
-const FOLDER = join(BENCH_DIR, '..', '..', 'shared', 'data', 'nih-cxr14-subset', 'images');
+const SUBSET = join(BENCH_DIR, '..', '..', 'shared', 'data', 'nih-cxr14-subset');
+const FOLDER = join(SUBSET, 'images');
+const FULL_SIZE = readdirSync(join(SUBSET, 'images-1024')).filter((f) => f.endsWith('.png')).sort().map((f) => join(SUBSET, 'images-1024', f));
+const NIH_IMAGES = 112_120;
 const N = countOption('images', 160);
 const ROUNDS = countOption('rounds', 2);
 const FILES = readdirSync(FOLDER).filter((f) => f.endsWith('.png')).sort().slice(0, N).map((f) => join(FOLDER, f));
@@ -33,16 +39,35 @@ function cpuMs(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
-async function inProcess(): Promise<{ ms: number; cpuMs: number }> {
+async function inProcess(files: readonly string[] = FILES): Promise<{ ms: number; cpuMs: number }> {
   const predictor = await createPredictor(undefined, { threads: 1, batchSize: 16 });
   await predictFiles(predictor, WARM_UP);
   const started = performance.now();
   const cpu = process.cpuUsage();
-  await predictFiles(predictor, FILES);
+  await predictFiles(predictor, files);
   const used = process.cpuUsage(cpu);
   const ms = performance.now() - started;
   await predictor.close();
-  return { ms: ms / FILES.length, cpuMs: (used.user + used.system) / 1000 / FILES.length };
+  return { ms: ms / files.length, cpuMs: (used.user + used.system) / 1000 / files.length };
+}
+
+async function usedMemory(redis: Redis): Promise<number> {
+  return Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1]);
+}
+
+/** A batch of NIH's size submitted (made-up paths, no workers): how long, and Redis's memory per waiting job. */
+async function submitAtNihScale(redis: Redis): Promise<{ jobs: number; submit_s: number; queued_bytes_per_job: number }> {
+  const files = Array.from({ length: NIH_IMAGES }, (_, i) => `/data/nih/images/${String(Math.floor(i / 4)).padStart(8, '0')}_${String(i % 4).padStart(3, '0')}.png`);
+  const before = await usedMemory(redis);
+  const started = performance.now();
+  await submitBatch(redis, { batch: 'nih-scale', files });
+  const seconds = (performance.now() - started) / 1000;
+  const bytes = (await usedMemory(redis)) - before;
+  const queue = new Queue(QUEUE_NAME, { connection: redis });
+  await queue.obliterate({ force: true });
+  await queue.close();
+  await redis.del('cxr:batch:nih-scale');
+  return { jobs: NIH_IMAGES, submit_s: round(seconds, 2), queued_bytes_per_job: round(bytes / NIH_IMAGES) };
 }
 
 /** `cxr predict` on the same files as users run it: start-up and model loading included. */
@@ -122,6 +147,8 @@ async function main(): Promise<void> {
     }
     one.push(...(await fleet(server, redis, 1)));
     two.push(...(await fleet(server, redis, 2)));
+    const fullSize = await inProcess(FULL_SIZE);
+    const nihScale = await submitAtNihScale(redis);
     const best = (rounds: Round[], key: 'ms_per_image' | 'worker_cpu_ms_per_image' = 'ms_per_image') => Math.min(...rounds.map((x) => x[key]));
     const inProcessMs = Math.min(...local.map((x) => x.ms));
     const oneMs = best(one);
@@ -142,6 +169,8 @@ async function main(): Promise<void> {
         cpu: cpus()[0]?.model,
         note: 'a shared 2-core machine: other engineers\' tests and builds ran beside this benchmark, so numbers are noisy; best of the rounds is reported',
       },
+      full_size_1024px: { images: FULL_SIZE.length, in_process_ms_per_image: round(fullSize.ms), in_process_cpu_ms_per_image: round(fullSize.cpuMs) },
+      submit_at_nih_scale: nihScale,
       in_process_ms_per_image: local.map((x) => round(x.ms)),
       in_process_cpu_ms_per_image: local.map((x) => round(x.cpuMs)),
       predict_command_ms_per_image: command.map((x) => round(x)),
@@ -152,6 +181,7 @@ async function main(): Promise<void> {
         commands_per_image: one[0].redis_commands_per_image,
         cpu_ms_per_image: Math.min(...[...one, ...two].map((x) => x.redis_cpu_ms_per_image)),
         commands_note: "Redis's total_commands_processed, which counts the commands inside BullMQ's Lua scripts",
+        cpu_note: 'redis-server CPU time over a round divided by its images; includes this benchmark\'s polling (an upper bound); /proc counts 10 ms ticks',
       },
     });
     process.stdout.write(`${path}\n`);

@@ -22,3 +22,4 @@ export * as data from './data/index.js';
 export * as evaluation from './eval/index.js';
 export * as explain from './explain/index.js';
 export * as safety from './safety/index.js';
+export * as queue from './queue/index.js';
