@@ -92,7 +92,6 @@ function importCheckpoint(bytes: Uint8Array, fileName: string, options: ImportOp
     ? { name: options.preset, reason: 'chosen with the preset option' }
     : recognisePreset({
         architecture,
-        dict: weights,
         moduleClass: report.moduleClass,
         hasOperatingPoints: points !== undefined,
         wrapperPrefix: aligned.prefix,
@@ -118,7 +117,7 @@ function importCheckpoint(bytes: Uint8Array, fileName: string, options: ImportOp
     const order = options.labels ? source.map((_, i) => i) : nihFirstOrder(source);
     if (order.some((from, to) => from !== to)) {
       permuteRows(aligned.dict, [headWeight, headBias], order);
-      const rest = order.slice(NIH_FINDINGS.length).map((i) => source[i]);
+      const rest = source.filter((name) => !(NIH_FINDINGS as readonly string[]).includes(name));
       notes.push(`outputs reordered: NIH's findings first in NIH's order${rest.length ? `, then ${rest.join(', ')}` : ''}`);
     }
     plan.labels = order.map((i) => source[i]);

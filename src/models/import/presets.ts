@@ -11,7 +11,6 @@ import { NIH_FINDINGS } from '../../data/labels.js';
 import { IMAGENET_MEAN, IMAGENET_STD, type PreprocessingSpec } from '../../imaging/spec.js';
 import type { Thresholds } from '../metadata.js';
 import type { ArchitectureName } from '../zoo/index.js';
-import type { StateDict } from './state-dict.js';
 
 export const PRESET_NAMES = ['xrv', 'chexnet', 'imagenet'] as const;
 export type PresetName = (typeof PRESET_NAMES)[number];
@@ -109,8 +108,6 @@ export function presetContract(name: PresetName, architecture: ArchitectureName)
 
 export interface Evidence {
   architecture: ArchitectureName;
-  /** The state dict after DataParallel prefixes and legacy names were normalised, before wrapper prefixes went. */
-  dict: StateDict;
   moduleClass?: string;
   hasOperatingPoints: boolean;
   /** The wrapper prefix removed from the keys (e.g. `densenet121.`), '' when none. */
