@@ -77,8 +77,9 @@ unexpected or mis-shaped tensor is reported by name. The model outputs logits: a
 
 Presets (recognised from the file; --preset overrides, the options after it override parts of it):
   xrv       torchxrayvision: 1 channel scaled to [-1024, 1024], centre crop, 224 px (ResNet-50: 512 px).
-            Its 18 outputs are renamed in NIH's spelling with NIH's 14 findings first, and its op_threshs
-            become the model's thresholds (a NaN one: no decision for that output).
+            Its 18 outputs keep its names (NIH's spelling) with NIH's 14 findings first; its op_threshs (in
+            the file, or in its table for its published file names) become the model's thresholds, and an
+            output without one (NaN, or not trained for those weights) gets no decision.
   chexnet   CheXNet re-implementations: ImageNet mean/std on 3 channels, shorter side to 224, centre crop.
   imagenet  torchvision's ImageNet mean/std on 3 channels, 224 px, letterboxed.
 
