@@ -12,6 +12,7 @@ import { localizeEvalCommand } from './commands/localize-eval.js';
 import { pacsCommand } from './commands/pacs.js';
 import { predictCommand } from './commands/predict.js';
 import { serveCommand } from './commands/serve.js';
+import { tokenCommand } from './commands/token.js';
 import { trainCommand } from './commands/train.js';
 import { workerCommand } from './commands/worker.js';
 
@@ -47,6 +48,7 @@ Examples:
   program.addCommand(localizeEvalCommand());
   program.addCommand(calibrateCommand());
   program.addCommand(serveCommand());
+  program.addCommand(tokenCommand());
   program.addCommand(pacsCommand());
   program.addCommand(batchCommand());
   program.addCommand(workerCommand());

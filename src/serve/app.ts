@@ -4,6 +4,7 @@
  * listens (or injects requests in tests) and closes.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { loadModel } from '../api.js';
@@ -11,7 +12,9 @@ import { modelCard, type ModelCard } from './model-card.js';
 import { type ResolvedServeOptions, resolveServeOptions, type ServeOptions } from './options.js';
 import { AdmissionGate } from './admission.js';
 import { InferencePool } from './pool.js';
+import { readTokenFile } from './tokens.js';
 import analyze from './plugins/analyze.js';
+import auth from './plugins/auth.js';
 import errors from './plugins/errors.js';
 import health from './plugins/health.js';
 import model from './plugins/model.js';
@@ -38,7 +41,10 @@ export async function buildServer(serveOptions: ServeOptions = {}): Promise<Serv
   const options = resolveServeOptions(serveOptions);
   const loaded = loadModel(options.modelPath);
   const { card, bytes } = modelCard(loaded);
+  const tokens = options.authTokensFile === undefined ? undefined : readTokenFile(options.authTokensFile);
+  const https = options.tlsCertFile === undefined ? null : { cert: readPem(options.tlsCertFile, 'certificate'), key: readPem(options.tlsKeyFile!, 'private key') };
   const app = Fastify({
+    https,
     logger: options.logLevel === false ? false : { level: options.logLevel ?? 'info', ...(options.logStream ? { stream: options.logStream } : {}) },
     // A caller's X-Request-Id is kept (when it is a plain token) so logs can be joined across services.
     genReqId: (request) => {
@@ -71,6 +77,7 @@ export async function buildServer(serveOptions: ServeOptions = {}): Promise<Serv
   app.addHook('onClose', async () => pool.close());
   await app.register(errors);
   await app.register(security, { corsOrigins: options.corsOrigins, allowedHosts: options.allowedHosts });
+  if (tokens) await app.register(auth, { tokens });
   await app.register(health, { pool, admission });
   await app.register(model, { card, bytes });
   await app.register(openapi);
@@ -84,4 +91,12 @@ export async function buildServer(serveOptions: ServeOptions = {}): Promise<Serv
   });
   await app.register(web, { root: options.webRoot ?? DEFAULT_WEB_ROOT });
   return { app, pool, admission, card, options };
+}
+
+function readPem(path: string, what: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new Error(`cannot read the TLS ${what} ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
 }

@@ -159,6 +159,11 @@ const schemas = {
   }),
 };
 
+const UNAUTHORIZED = {
+  ...error('the server runs with --auth and the request has no valid bearer token (answered before the upload is read)'),
+  headers: { 'WWW-Authenticate': { schema: { type: 'string' } } },
+};
+
 export const OPENAPI_DOCUMENT = {
   openapi: '3.1.0',
   jsonSchemaDialect: 'https://json-schema.org/draft/2020-12/schema',
@@ -193,6 +198,7 @@ export const OPENAPI_DOCUMENT = {
         responses: {
           200: json(ref('Analysis'), 'the analysis'),
           400: error('malformed form or options (names the field)'),
+          401: UNAUTHORIZED,
           403: error('cross-origin request (Origin not this server nor a configured CORS origin), or a Host that is not loopback on a loopback server'),
           413: error('upload over the size limit'),
           415: error('not multipart, or the file is not PNG, JPEG or DICOM'),
@@ -205,7 +211,7 @@ export const OPENAPI_DOCUMENT = {
         },
       },
     },
-    '/api/v1/model': { get: { summary: 'The model card', responses: { 200: json(ref('ModelCard'), 'the loaded model') } } },
+    '/api/v1/model': { get: { summary: 'The model card', responses: { 200: json(ref('ModelCard'), 'the loaded model'), 401: UNAUTHORIZED } } },
     '/models/current.onnx': {
       get: { summary: 'The loaded model as one ONNX file (for in-browser private mode)', responses: { 200: { description: 'ONNX bytes', content: { 'application/octet-stream': {} } } } },
     },
@@ -217,5 +223,7 @@ export const OPENAPI_DOCUMENT = {
     },
     '/api/v1/openapi.json': { get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1', content: { 'application/json': {} } } } } },
   },
-  components: { schemas },
+  // Without --auth every route is open (a single user on loopback); with it, the /api/ routes but this document need a token.
+  security: [{}, { apiToken: [] }],
+  components: { schemas, securitySchemes: { apiToken: { type: 'http', scheme: 'bearer', description: 'a token from `cxr token create`, when the server runs with --auth' } } },
 } as const;

@@ -37,6 +37,11 @@ export interface ServeOptions {
   corsOrigins?: string[];
   /** Host names accepted besides loopback's while listening on loopback (e.g. behind a reverse proxy); default none. */
   allowedHosts?: string[];
+  /** A token file (`cxr token create`): every API route but the OpenAPI document then needs a bearer token; default: no authentication. */
+  authTokensFile?: string;
+  /** PEM certificate (chain) and private key: the server then speaks HTTPS; default plain HTTP. Both or neither. */
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
   /** Pino log level, or false for no logs; default 'info'. */
   logLevel?: string | false;
   /** Where JSON log lines go; default stdout. */
@@ -75,6 +80,9 @@ export function resolveServeOptions(options: ServeOptions): ResolvedServeOptions
   positive('maximum upload size', resolved.maxUploadBytes);
   positive('analysis timeout', resolved.analysisTimeoutMs);
   if (resolved.workerMaxRssMb !== undefined) positive('worker memory mark (MB)', resolved.workerMaxRssMb);
+  if ((resolved.tlsCertFile === undefined) !== (resolved.tlsKeyFile === undefined)) {
+    throw new Error('HTTPS needs both a certificate (--tls-cert) and its private key (--tls-key)');
+  }
   if (resolved.corsOrigins) resolved.corsOrigins = parseOrigins(resolved.corsOrigins);
   return resolved;
 }

@@ -251,12 +251,16 @@ describe('privacy', () => {
     for (const leak of ['DOE', 'MRN-4417', 'xxxxxxxxxx']) assert.ok(!written.includes(leak), `the log mentions "${leak}"`);
   });
 
-  it('free-text DICOM fields (Series Description) are neither answered nor logged', async () => {
+  it('free-text and patient DICOM fields (Series Description, name, ID, birth date, accession) are neither answered nor logged', async () => {
     const decoded = await decodeImageFile(NIH_IMAGE);
     const pixels = decoded.pixels as Uint8Array;
     const dicom = writeDicom(
       grayImage({ rows: decoded.height, columns: decoded.width, bitsAllocated: 8, bitsStored: 8, samples: pixels }, [
         el(0x0008103e, 'LO', 'SMITH JANE follow-up 4417'),
+        el(0x00100010, 'PN', 'ROE^RICHARD'),
+        el(0x00100020, 'LO', 'MRN-99120'),
+        el(0x00100030, 'DA', '19470311'),
+        el(0x00080050, 'SH', 'ACC-55731'),
         el(0x00185101, 'CS', 'PA'),
         el(0x00180015, 'CS', 'CHEST'),
       ]),
@@ -267,8 +271,12 @@ describe('privacy', () => {
     assertMatchesSpec('/api/v1/analyze', 'post', 200, result.body);
     assert.equal(result.body.image.metadata.viewPosition, 'PA', 'coded fields are kept');
     assert.equal(result.body.image.metadata.seriesDescription, undefined);
-    assert.ok(!JSON.stringify(result.body).includes('SMITH'), 'the answer quotes the Series Description');
-    assert.ok(!logText.slice(from).join('').includes('SMITH'), 'the log quotes the Series Description');
+    const answer = JSON.stringify(result.body);
+    const logged = logText.slice(from).join('');
+    for (const phi of ['SMITH', 'ROE', 'RICHARD', 'MRN-99120', '19470311', 'ACC-55731']) {
+      assert.ok(!answer.includes(phi), `the answer quotes "${phi}"`);
+      assert.ok(!logged.includes(phi), `the log quotes "${phi}"`);
+    }
   });
 
   it('--save-uploads: a server-generated name (not X-Request-Id), mode 0600, undecodable uploads not kept', async () => {

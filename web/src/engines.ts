@@ -45,8 +45,27 @@ export interface Engine {
   explain(upload: Upload, image: DecodedImage, method: string, onProgress: (text: string) => void): Promise<ExplanationView>;
 }
 
+const TOKEN_KEY = 'cxr-lens-api-token';
+
+/**
+ * fetch() for the API: a server started with --auth answers 401 without a token, and the viewer then asks for one
+ * (kept for this tab only, in sessionStorage) and tries once more.
+ */
+async function apiFetch(url: string, init: RequestInit = {}): Promise<Response> {
+  const send = () => {
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    return fetch(url, { ...init, headers: token ? { authorization: `Bearer ${token}` } : {} });
+  };
+  const response = await send();
+  if (response.status !== 401) return response;
+  const token = window.prompt('This cxr-lens server needs an API key (made with `cxr token create`). Paste it here:')?.trim();
+  if (!token) return response;
+  sessionStorage.setItem(TOKEN_KEY, token);
+  return send();
+}
+
 export async function fetchModelCard(): Promise<ModelCard> {
-  const response = await fetch('/api/v1/model');
+  const response = await apiFetch('/api/v1/model');
   if (!response.ok) throw new Error(`cannot read the model card (HTTP ${response.status})`);
   return response.json() as Promise<ModelCard>;
 }
@@ -63,7 +82,7 @@ export class ServerEngine implements Engine {
     const form = new FormData();
     form.append('image', new Blob([upload.bytes as BlobPart]), upload.name);
     for (const [key, value] of Object.entries(fields)) form.append(key, value);
-    const response = await fetch('/api/v1/analyze', { method: 'POST', body: form });
+    const response = await apiFetch('/api/v1/analyze', { method: 'POST', body: form });
     const body = (await response.json()) as AnalyzeResponse | ErrorBody;
     if (!response.ok) {
       const retry = response.headers.get('retry-after');

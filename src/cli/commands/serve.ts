@@ -18,6 +18,9 @@ interface ServeCliOptions {
   saveUploads?: string;
   cors: string[];
   allowHost: string[];
+  auth?: string;
+  tlsCert?: string;
+  tlsKey?: string;
   logLevel: string;
 }
 
@@ -47,19 +50,25 @@ export function serveCommand(): Command {
     .option('--save-uploads <folder>', 'keep every decoded upload there, named by a server-generated id (logged as savedAs), mode 0600; undecodable uploads are not kept (default: never written to disk)')
     .option('--cors <origin>', 'let pages from this origin (scheme://host[:port]) call the API; repeatable (default: no cross-origin calls)', collect, [])
     .option('--allow-host <name>', 'on a loopback address, also answer requests for this host name (e.g. behind a reverse proxy); repeatable', collect, [])
+    .option('--auth <tokens.txt>', 'require a bearer token (API key) on every API call; the file holds token hashes made by `cxr token create`')
+    .option('--tls-cert <cert.pem>', 'serve HTTPS with this PEM certificate (chain); needs --tls-key')
+    .option('--tls-key <key.pem>', 'the private key of --tls-cert')
     .option('--log-level <level>', 'JSON log level: fatal, error, warn, info, debug or silent', 'info')
     .addHelpText(
       'after',
       `
-Logs are JSON lines (pino) on stdout, one per request with its request id; client file names and DICOM free
-text are never logged. Uploaded images stay in memory unless --save-uploads is given. On a loopback address
+Logs are JSON lines (pino) on stdout, one per request with its request id; client file names, DICOM free text
+and patient fields (name, ID, birth date, accession number) are never logged, nor are API tokens. Uploaded images stay in memory unless --save-uploads is given. On a loopback address
 (the default) only requests naming loopback in their Host header are answered (DNS rebinding), and cross-origin
 POSTs are refused unless their origin is given with --cors. Research use only; not for clinical decisions.
 
 Examples:
   $ cxr serve                                   the default model, viewer at http://127.0.0.1:8080
   $ cxr serve --model chexnet.onnx --port 3000
-  $ curl -F image=@chest.png -F heatmap=none http://127.0.0.1:8080/api/v1/analyze`,
+  $ curl -F image=@chest.png -F heatmap=none http://127.0.0.1:8080/api/v1/analyze
+  $ cxr token create --file tokens.txt --label pacs-bridge     prints a new API key once
+  $ cxr serve --host 0.0.0.0 --auth tokens.txt --tls-cert cert.pem --tls-key key.pem
+  $ curl -H "Authorization: Bearer cxr_..." -F image=@chest.png https://host:8080/api/v1/analyze`,
     )
     .action(async (options: ServeCliOptions) => {
       const { app, card, options: resolved } = await buildServer({
@@ -74,6 +83,9 @@ Examples:
         saveUploadsTo: options.saveUploads,
         corsOrigins: options.cors,
         allowedHosts: options.allowHost,
+        authTokensFile: options.auth,
+        tlsCertFile: options.tlsCert,
+        tlsKeyFile: options.tlsKey,
         logLevel: options.logLevel,
       });
       const address = await app.listen({ host: options.host, port: options.port });
@@ -86,5 +98,12 @@ Examples:
           `${resolved.workerMaxRssMb ? `, workers replaced above ${resolved.workerMaxRssMb} MB resident` : ''}; API at ${address}/api/v1/openapi.json\n` +
           '  Research use only; not for clinical decisions.\n',
       );
+      if (!resolved.authTokensFile && !isLoopbackHost(options.host)) {
+        process.stderr.write(`  warning: listening on ${options.host} without --auth: anyone who can reach this address can use the API\n`);
+      }
     });
+}
+
+function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\./.test(host);
 }
