@@ -7,7 +7,7 @@
 import { type DecodedImage, preprocess } from '../imaging/index.js';
 import { fromImage, metadataBatch } from '../inference/metadata.js';
 import { type ModelInfo, readModelInfo } from '../models/metadata.js';
-import { type HostTensor, type Model, float32 } from '../onnx/index.js';
+import { type HostTensor, type Model, float32, inferGraph } from '../onnx/index.js';
 import { OrtSession, type SessionOptions } from '../runtime/session.js';
 import { type ExplainOptions, type ExplanationMethod, type PreparedImage, explainWithRunner } from './core.js';
 import { isCamMethod } from './cam.js';
@@ -30,6 +30,7 @@ export class Explainer {
   private inputGradientSession?: Promise<Compiled<InputGradientGraph>>;
   private modelSession?: Promise<Compiled<{ model: Model }>>;
   readonly defaultLayer: string;
+  private stride?: number;
 
   private constructor(
     readonly model: Model,
@@ -77,7 +78,19 @@ export class Explainer {
   }
 
   async explain(image: DecodedImage, options: ExplainOptions = {}): Promise<Explanation> {
-    return explainWithRunner(this.runner(image), this.prepareImage(image), this.info.preprocessing, options);
+    const explanation = await explainWithRunner(this.runner(image), this.prepareImage(image), this.info.preprocessing, options);
+    return { ...explanation, featureStride: this.featureStride };
+  }
+
+  /** Model-input pixels per cell of the default layer (e.g. 224 / 7 = 32), from the model's inferred shapes. */
+  get featureStride(): number {
+    if (this.stride === undefined) {
+      const shape = inferGraph(this.model.graph).get(this.defaultLayer)?.shape;
+      const cells = shape?.[3];
+      if (typeof cells !== 'number' || cells < 1) throw new Error(`the default layer ${this.defaultLayer} has no known width`);
+      this.stride = this.info.preprocessing.width / cells;
+    }
+    return this.stride;
   }
 
   /**

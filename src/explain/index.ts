@@ -27,7 +27,8 @@ export {
 } from './input-gradients.js';
 export { occlusionMaps, type OcclusionOptions } from './occlusion.js';
 export { blockOutputs, buildCamGraph, buildInputGradientGraph, defaultLayer, layerNames, resolveLayer } from './graphs.js';
-export { downsampleMap, renderHeatmap, renderHeatmaps, type RenderOptions } from './render.js';
+export { downsampleMap, renderHeatmap, renderHeatmaps, type RenderOptions, type Rendered } from './render.js';
+export { CLIP_PERCENTILE, SMOOTHING_PER_STRIDE, gaussianBlur, percentile, readableMap, type ReadableOptions } from './readable.js';
 export {
   DEFAULT_LOCALIZATION,
   boxOnGrid,

@@ -29,6 +29,11 @@ export interface Explanation {
   layer?: string;
   /** Maps model-input coordinates back onto the original image (see imaging's heatmapToSource). */
   geometry: Geometry;
+  /**
+   * Input pixels per cell of the model's last feature map (its receptive-field scale): readable maps smooth the
+   * gradient methods at this scale (readable.ts). Absent where the runner does not know the model's layers.
+   */
+  featureStride?: number;
   findings: FindingMap[];
 }
 

@@ -1,0 +1,111 @@
+/**
+ * Readable maps on real NIH films with radiologists' boxes, explained by the embedded default model: every method's
+ * map, as rendered, is neither speckle nor a tint over the whole film (coverage above the cut-off and spatial
+ * entropy within bounds), and the overlay leaves the film's pixels exactly as they are below the cut-off. The raw
+ * gradient maps fail the same bounds, so the bounds are what the post-processing changes.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { DEFAULT_MODEL_PATH, loadModel } from '../../src/api.js';
+import { Explainer, boxedImageFiles, readBoxedImages, readableMap, renderHeatmap, type BoxedImage, type Explanation, type GridMap } from '../../src/explain/index.js';
+import { DEFAULT_CUTOFF, heatmapToSource, normalizeMap, overlayHeatmap } from '../../src/imaging/index.js';
+import sharp from 'sharp';
+import { sharedDataPath } from '../helpers/fixtures.js';
+
+/** A method's map as rendered, on the film's pixel grid, scaled over its range (what the overlay colours). */
+function levelsOnFilm(map: GridMap, explanation: Explanation, width: number, height: number): Float32Array {
+  assert.deepEqual([explanation.geometry.sourceWidth, explanation.geometry.sourceHeight], [width, height]);
+  return normalizeMap(heatmapToSource(map.data, map.width, map.height, explanation.geometry));
+}
+
+/** Share of the film drawn (level at or above the cut-off). */
+function coverage(levels: Float32Array): number {
+  let drawn = 0;
+  for (const v of levels) if (v >= DEFAULT_CUTOFF) drawn++;
+  return drawn / levels.length;
+}
+
+/**
+ * Shannon entropy of the levels pooled onto a 32 x 32 grid and taken as a distribution over the cells, divided by
+ * its maximum log(1024): near 0 for a single spot, 1 for a uniform tint.
+ */
+function spatialEntropy(levels: Float32Array, width: number, height: number): number {
+  const grid = 32;
+  const cells = new Float64Array(grid * grid);
+  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) cells[Math.floor((y * grid) / height) * grid + Math.floor((x * grid) / width)] += levels[y * width + x];
+  const total = cells.reduce((a, b) => a + b, 0);
+  let h = 0;
+  for (const c of cells) if (c > 0) h -= (c / total) * Math.log(c / total);
+  return h / Math.log(grid * grid);
+}
+
+const COVERAGE = [0.05, 0.95] as const;
+const ENTROPY = [0.5, 0.995] as const;
+const METHODS = ['gradcam', 'gradcam++', 'hirescam', 'layercam', 'xgradcam', 'gradient', 'smoothgrad', 'integrated-gradients'] as const;
+
+describe('readable maps of the default model on NIH films with boxes', () => {
+  let explainer: Explainer;
+  let images: BoxedImage[];
+  before(async () => {
+    const { model, path } = loadModel(DEFAULT_MODEL_PATH);
+    explainer = await Explainer.create(model, { threads: 2, source: path });
+    images = await readBoxedImages(await boxedImageFiles(sharedDataPath('nih-meta', 'BBox_List_2017.csv'), [sharedDataPath('nih-cxr14-subset', 'images')]));
+  });
+  after(() => explainer?.close());
+
+  it('the feature stride is read from the model: 224 px input over a 7 x 7 last feature map', () => {
+    assert.equal(explainer.featureStride, 32);
+  });
+
+  it('every method, every film: not speckle, not a tint, and the film pixel-identical below the cut-off', async (t) => {
+    assert.equal(images.length, 6, 'the six 512 px subset films with official boxes');
+    const rawSmoothGradCoverage: number[] = [];
+    const rawIgCoverage: number[] = [];
+    for (const { name, image, boxes } of images) {
+      const finding = boxes[0].finding;
+      const gray = Uint8Array.from(image.pixels, (v) => (v * 255) / image.maxValue);
+      for (const method of METHODS) {
+        const explanation = await explainer.explain(image, { method, findings: [finding], smoothgrad: { samples: 8 }, integratedGradients: { steps: 8 } });
+        const { map } = explanation.findings[0];
+        const levels = levelsOnFilm(readableMap(map, method, { featureStride: explanation.featureStride }), explanation, image.width, image.height);
+        const covered = coverage(levels);
+        const entropy = spatialEntropy(levels, image.width, image.height);
+        t.diagnostic(`${name} ${finding} ${method}: coverage ${(100 * covered).toFixed(1)}%, entropy ${entropy.toFixed(3)}`);
+        assert.ok(covered >= COVERAGE[0] && covered <= COVERAGE[1], `${name} ${method}: ${(100 * covered).toFixed(1)}% of the film drawn`);
+        assert.ok(entropy >= ENTROPY[0] && entropy <= ENTROPY[1], `${name} ${method}: spatial entropy ${entropy.toFixed(3)}`);
+        if (method === 'smoothgrad') rawSmoothGradCoverage.push(coverage(levelsOnFilm(map, explanation, image.width, image.height)));
+        if (method === 'integrated-gradients') rawIgCoverage.push(coverage(levelsOnFilm(map, explanation, image.width, image.height)));
+
+        const rgb = overlayHeatmap(image, levels, { opacity: 0.5 });
+        let below = 0;
+        let changed = 0;
+        for (let i = 0; i < levels.length; i++) {
+          const same = rgb[3 * i] === gray[i] && rgb[3 * i + 1] === gray[i] && rgb[3 * i + 2] === gray[i];
+          if (levels[i] < DEFAULT_CUTOFF) {
+            below++;
+            if (!same) assert.fail(`${name} ${method}: pixel ${i} below the cut-off is (${rgb.subarray(3 * i, 3 * i + 3).join(', ')}), the film is ${gray[i]}`);
+          } else if (!same) changed++;
+        }
+        assert.ok(below > 0 && changed > 0.5 * (levels.length - below), `${name} ${method}: ${below} film pixels kept, ${changed} coloured`);
+      }
+    }
+    t.diagnostic(`raw maps: SmoothGrad covers ${rawSmoothGradCoverage.map((c) => (100 * c).toFixed(1)).join(', ')}%; Integrated Gradients ${rawIgCoverage.map((c) => (100 * c).toFixed(1)).join(', ')}%`);
+    assert.ok(rawSmoothGradCoverage.every((c) => c < COVERAGE[0]), 'raw SmoothGrad maps are speckle: below the coverage bound');
+    assert.ok(rawIgCoverage.every((c) => c > COVERAGE[1]), 'raw signed Integrated Gradients maps tint the whole film: above the coverage bound');
+  });
+
+  it('occlusion\'s map is readable too, and renderHeatmap applies the method\'s post-processing (raw: true does not)', async () => {
+    const { image, boxes } = images[0];
+    const explanation = await explainer.explain(image, { method: 'occlusion', findings: [boxes[0].finding] });
+    const finding = explanation.findings[0];
+    const levels = levelsOnFilm(readableMap(finding.map, 'occlusion'), explanation, image.width, image.height);
+    const covered = coverage(levels);
+    assert.ok(covered >= COVERAGE[0] && covered <= COVERAGE[1], `occlusion covers ${(100 * covered).toFixed(1)}%`);
+    const decoded = async (png: Uint8Array) => new Uint8Array((await sharp(png).raw().toBuffer()).buffer);
+    const rendered = await decoded(await renderHeatmap(image, explanation, finding));
+    assert.deepEqual(rendered, overlayHeatmap(image, levels));
+    const raw = await decoded(await renderHeatmap(image, explanation, finding, { raw: true }));
+    assert.deepEqual(raw, overlayHeatmap(image, heatmapToSource(finding.map.data, finding.map.width, finding.map.height, explanation.geometry)));
+    assert.notDeepEqual(raw, rendered);
+  });
+});
