@@ -76,7 +76,7 @@ export async function buildServer(serveOptions: ServeOptions = {}): Promise<Serv
   });
   app.addHook('onClose', async () => pool.close());
   await app.register(errors);
-  await app.register(security, { corsOrigins: options.corsOrigins, allowedHosts: options.allowedHosts });
+  await app.register(security, { corsOrigins: options.corsOrigins, allowedHosts: options.allowedHosts, https: https !== null });
   if (tokens) await app.register(auth, { tokens });
   await app.register(health, { pool, admission });
   await app.register(model, { card, bytes });

@@ -118,13 +118,14 @@ describe('cxr serve --tls-cert --tls-key', () => {
     const server = await startServer({ modelPath, workers: 1, tlsCertFile: cert, tlsKeyFile: key });
     try {
       assert.match(server.url, /^https:\/\/127\.0\.0\.1:\d+$/);
-      const status = await new Promise<number>((resolve, reject) => {
+      const answer = await new Promise<{ status: number; hsts: unknown }>((resolve, reject) => {
         httpsRequest(`${server.url}/healthz`, { ca: readFileSync(cert) }, (res) => {
           res.resume();
-          resolve(res.statusCode!);
+          resolve({ status: res.statusCode!, hsts: res.headers['strict-transport-security'] });
         }).on('error', reject).end();
       });
-      assert.equal(status, 200);
+      assert.equal(answer.status, 200);
+      assert.match(String(answer.hsts), /max-age=\d+/, 'HTTPS answers carry Strict-Transport-Security');
       const plain = await new Promise<string>((resolve) => {
         httpRequest(server.url.replace('https:', 'http:') + '/healthz', (res) => {
           res.resume();

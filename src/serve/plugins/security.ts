@@ -5,7 +5,8 @@
  *   satisfy (scripts, workers, styles and fetches from this origin only; WebAssembly compilation for onnxruntime-web
  *   and the DICOM codecs, 'wasm-unsafe-eval', but no eval; images also from data: and blob: URLs for overlays and
  *   reports; no plugins, no framing, no <base>), X-Content-Type-Options nosniff, X-Frame-Options DENY and
- *   Referrer-Policy no-referrer. HSTS is left out: the server speaks plain HTTP (TLS, where wanted, is a proxy's).
+ *   Referrer-Policy no-referrer. Strict-Transport-Security only when the server itself speaks HTTPS (--tls-cert):
+ *   over plain HTTP browsers ignore it.
  * - DNS rebinding: while listening on a loopback address, a request must name loopback in its Host header
  *   (localhost, 127.0.0.1 or [::1] with the server's port, or a name given with --allow-host); a page on
  *   evil.example whose name was re-pointed at 127.0.0.1 is answered 403.
@@ -25,6 +26,8 @@ export interface SecurityOptions {
   corsOrigins?: readonly string[];
   /** Host names accepted besides loopback's while listening on loopback (e.g. a reverse proxy's public name). */
   allowedHosts?: readonly string[];
+  /** The server speaks HTTPS (sends Strict-Transport-Security). */
+  https?: boolean;
 }
 
 /** The Content-Security-Policy of every answer, as helmet directives. */
@@ -76,7 +79,7 @@ async function security(app: FastifyInstance, options: SecurityOptions): Promise
     contentSecurityPolicy: { useDefaults: false, directives: CSP_DIRECTIVES },
     frameguard: { action: 'deny' },
     referrerPolicy: { policy: 'no-referrer' },
-    strictTransportSecurity: false,
+    strictTransportSecurity: options.https ? { maxAge: 180 * 24 * 3600 } : false,
   });
 
   /** The Host values a loopback-bound server accepts, or null when it is not bound to loopback. */
