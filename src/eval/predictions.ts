@@ -52,8 +52,10 @@ const ERROR_COLUMN = 'error';
 const VERDICT_COLUMN = 'verdict';
 /** The codes of the input checks' flags, separated by `;`. */
 const FLAGS_COLUMN = 'flags';
+/** The source's Study, Series and SOP Instance UIDs, written only when some input is DICOM. */
+const UID_COLUMNS = ['study_instance_uid', 'series_instance_uid', 'sop_instance_uid'];
 /** Columns that are never a label's probabilities. */
-const RESERVED = [FILE_COLUMN, ERROR_COLUMN, VERDICT_COLUMN, FLAGS_COLUMN];
+const RESERVED = [FILE_COLUMN, ERROR_COLUMN, VERDICT_COLUMN, FLAGS_COLUMN, ...UID_COLUMNS];
 
 /** One image's row of a predictions CSV. */
 export interface PredictionRow {
@@ -66,19 +68,24 @@ export interface PredictionRow {
   flags?: readonly string[];
   /** Why there are no probabilities. */
   error?: string;
+  /** Study, Series and SOP Instance UID of a DICOM input. */
+  uids?: readonly [study?: string, series?: string, sop?: string];
 }
 
 /**
- * A predictions CSV: `file`, one probability per label, `verdict`, `flags` (codes joined by `;`), `error`.
+ * A predictions CSV: `file`, one probability per label, `verdict`, `flags` (codes joined by `;`), `error`, and where
+ * any input is DICOM `study_instance_uid`, `series_instance_uid`, `sop_instance_uid`.
  * Probabilities are written as JavaScript's shortest round-trip decimal (`String(p)`), so reading them back gives
  * the same doubles and no two distinct probabilities collapse into one.
  */
 export function predictionsToCsv(labels: readonly string[], rows: readonly PredictionRow[]): string {
-  const lines = [[FILE_COLUMN, ...labels, VERDICT_COLUMN, FLAGS_COLUMN, ERROR_COLUMN].map(quoteCsv).join(',')];
+  const withUids = rows.some((row) => row.uids);
+  const lines = [[FILE_COLUMN, ...labels, VERDICT_COLUMN, FLAGS_COLUMN, ERROR_COLUMN, ...(withUids ? UID_COLUMNS : [])].map(quoteCsv).join(',')];
   for (const row of rows) {
     if (row.probabilities && row.probabilities.length !== labels.length) throw new Error(`${row.file}: ${row.probabilities.length} probabilities for ${labels.length} labels`);
     const values = row.probabilities ? Array.from(row.probabilities, (p) => String(p)) : labels.map(() => '');
-    lines.push([quoteCsv(row.file), ...values, quoteCsv(row.verdict ?? ''), quoteCsv((row.flags ?? []).join(';')), quoteCsv(row.error ?? '')].join(','));
+    const uids = withUids ? UID_COLUMNS.map((_, k) => quoteCsv(row.uids?.[k] ?? '')) : [];
+    lines.push([quoteCsv(row.file), ...values, quoteCsv(row.verdict ?? ''), quoteCsv((row.flags ?? []).join(';')), quoteCsv(row.error ?? ''), ...uids].join(','));
   }
   return `${lines.join('\n')}\n`;
 }

@@ -28,6 +28,10 @@ export interface ImageMetadata {
   /** Mean over pixels of (max - min) of the colour channels, on [0, 1]: 0 for gray files (PNG and JPEG only). */
   colourfulness?: number;
   sopClassUid?: string;
+  /** Study, Series and SOP Instance UID (DICOM only): what ties a result back to the PACS's image. */
+  studyInstanceUid?: string;
+  seriesInstanceUid?: string;
+  sopInstanceUid?: string;
   transferSyntaxUid?: string;
   /** Bits per sample of the source: PNG bit depth, DICOM Bits Stored. */
   bitsStored?: number;

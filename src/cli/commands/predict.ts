@@ -25,7 +25,7 @@ export function predictCommand(): Command {
     .argument('<images...>', 'image files and/or folders')
     .option('-m, --model <file>', 'cxr-lens model (.onnx); default: the embedded default model')
     .option('--json', 'print one JSON document: { model, findings } for one image, { model, images: [...] } for several')
-    .option('--csv <file>', 'also write one row per image: file, a probability per finding (every digit), verdict (accepted, rejected, rejected-shown), flags (the input checks\' codes) and error (why there are none)')
+    .option('--csv <file>', 'also write one row per image: file, a probability per finding (every digit), verdict (accepted, rejected, rejected-shown), flags (the input checks\' codes), error (why there are none), and for DICOM inputs their study, series and SOP instance UIDs')
     .option('-b, --batch-size <n>', 'images per ONNX Runtime run', positiveInt('batch size'), 16)
     .option('-t, --threads <n>', 'threads per operator (default: all cores)', positiveInt('threads'))
     .option('-r, --recursive', 'descend into sub-folders of folder inputs')
@@ -112,8 +112,10 @@ export function toCsv(results: FileResult[], labels: string[]): string {
       const p = r.prediction;
       if (!p) return { file: r.file, probabilities: null, verdict: '', error: r.error };
       const flags = p.inputFlags.map((f) => f.code);
-      if (p.verdict === 'rejected') return { file: r.file, probabilities: null, verdict: p.verdict, flags, error: `rejected by the input checks: ${p.inputFlags.filter((f) => f.severity === 'reject').map((f) => f.message).join('; ')}` };
-      return { file: r.file, probabilities: p.findings.map((f) => f.probability), verdict: p.verdict, flags };
+      const m = p.image.metadata;
+      const uids = m.sopInstanceUid ? ([m.studyInstanceUid, m.seriesInstanceUid, m.sopInstanceUid] as const) : undefined;
+      if (p.verdict === 'rejected') return { file: r.file, probabilities: null, verdict: p.verdict, flags, uids, error: `rejected by the input checks: ${p.inputFlags.filter((f) => f.severity === 'reject').map((f) => f.message).join('; ')}` };
+      return { file: r.file, probabilities: p.findings.map((f) => f.probability), verdict: p.verdict, flags, uids };
     }),
   );
 }

@@ -40,6 +40,9 @@ export function readMetadata(ds: DataSet, notes: string[]): ImageMetadata {
   meta.imageLaterality = upper('x00200062');
   meta.seriesDescription = text('x0008103e');
   meta.sopClassUid = text('x00080016');
+  meta.studyInstanceUid = text('x0020000d');
+  meta.seriesInstanceUid = text('x0020000e');
+  meta.sopInstanceUid = text('x00080018');
   meta.transferSyntaxUid = text('x00020010');
   meta.presentationIntent = upper('x00080068');
   meta.presentationLutShape = upper('x20500020');

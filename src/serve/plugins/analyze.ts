@@ -141,7 +141,7 @@ export function boundedName(filename: string | undefined): string {
 /** DICOM fields a client may get back: coded values and numbers, never free text written by people. */
 const PUBLIC_METADATA: readonly (keyof ImageMetadata)[] = [
   'viewPosition', 'patientAge', 'patientSex', 'pixelSpacing', 'pixelSpacingSource', 'photometric', 'modality', 'bodyPart',
-  'imageLaterality', 'colourfulness', 'sopClassUid', 'transferSyntaxUid', 'bitsStored', 'presentationIntent',
+  'imageLaterality', 'colourfulness', 'sopClassUid', 'studyInstanceUid', 'seriesInstanceUid', 'sopInstanceUid', 'transferSyntaxUid', 'bitsStored', 'presentationIntent',
   'presentationLutShape', 'window', 'inverted',
 ];
 /** Coded DICOM strings are at most 16 characters (CS); anything longer in them is not a code. */
