@@ -23,3 +23,4 @@ export * as evaluation from './eval/index.js';
 export * as explain from './explain/index.js';
 export * as safety from './safety/index.js';
 export * as queue from './queue/index.js';
+export * as pacs from './pacs/index.js';
