@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ImageCache, positiveWeights } from '../src/data/index.js';
 import { imagenetPreprocessing } from '../src/imaging/index.js';
 import { buildModel } from '../src/models/zoo/index.js';
-import { TrainingSession } from '../src/runtime/training-session.js';
+import { TrainingSession } from '../src/train/step/session.js';
 import { batches } from '../src/train/batches.js';
 import { readConfigFile, resolveConfig } from '../src/train/config.js';
 import { readDatasets, splitData } from '../src/train/data.js';

@@ -18,7 +18,7 @@ import { buildGradientGraph } from '../src/autodiff/explain-graph.js';
 import { buildModel } from '../src/models/zoo/index.js';
 import { float32 } from '../src/onnx/index.js';
 import { OrtSession } from '../src/runtime/session.js';
-import { TrainingSession } from '../src/runtime/training-session.js';
+import { TrainingSession } from '../src/train/step/session.js';
 import { countOption, median, option, round } from './lib.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));

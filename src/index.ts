@@ -16,7 +16,7 @@ export { Explainer, EXPLANATION_METHODS, renderHeatmap, type Explanation, type E
 export { train, type TrainOptions, type TrainOutcome, type TrainEvent } from './train/trainer.js';
 export { finishRun, type ModelCard } from './train/finish.js';
 export { readConfigFile, resolveConfig, type TrainConfig } from './train/config.js';
-export { TrainingSession, type TrainingSessionOptions } from './runtime/training-session.js';
+export { TrainingSession, type TrainingSessionOptions } from './train/step/session.js';
 export { buildGradientGraph } from './autodiff/explain-graph.js';
 export * as data from './data/index.js';
 export * as evaluation from './eval/index.js';

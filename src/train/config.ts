@@ -6,8 +6,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import YAML from 'yaml';
-import type { LossSpec } from '../autodiff/losses.js';
-import type { OptimizerSpec } from '../autodiff/optimizers.js';
+import type { LossSpec } from './step/losses.js';
+import type { OptimizerSpec } from './step/optimizers.js';
 import type { UncertaintyPolicy } from '../data/index.js';
 import { type AugmentationSpec, DEFAULT_AUGMENTATION } from '../imaging/index.js';
 

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import { imagenetPreprocessing } from '../../src/imaging/spec.js';
 import { modelInfoToMetadata } from '../../src/models/metadata.js';
 import { GraphBuilder, createModel, float32 } from '../../src/onnx/index.js';
-import { TrainingSession } from '../../src/runtime/training-session.js';
+import { TrainingSession } from '../../src/train/step/session.js';
 import { generated } from './generated.js';
 
 const P = 0.3;

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { buildGradientGraph } from '../../src/autodiff/explain-graph.js';
 import { addGradients } from '../../src/autodiff/gradients.js';
-import { buildTrainingGraph } from '../../src/autodiff/training-graph.js';
+import { buildTrainingGraph } from '../../src/train/step/graph.js';
 import { buildModel } from '../../src/models/zoo/index.js';
 import { GraphBuilder } from '../../src/onnx/index.js';
 

@@ -11,7 +11,7 @@ import { buildGradientGraph } from '../../src/autodiff/explain-graph.js';
 import { importWeights } from '../../src/models/import/index.js';
 import { float32 } from '../../src/onnx/index.js';
 import { OrtSession } from '../../src/runtime/session.js';
-import { type TrainingState, TrainingSession } from '../../src/runtime/training-session.js';
+import { type TrainingState, TrainingSession } from '../../src/train/step/session.js';
 import { fixturePath, readFixture } from '../helpers/fixtures.js';
 import { parityInput } from '../helpers/numeric.js';
 import { generated } from './generated.js';

@@ -10,7 +10,7 @@
  * It runs after autodiff: the gradient rule still sees one BatchNormalization node, and reads the batch mean and
  * variance from the outputs this rewrite keeps.
  */
-import { type Graph, type HostTensor, type Node, attributeFloat, attributeInt, float32, inferGraph, int64 } from '../onnx/index.js';
+import { type Graph, type HostTensor, type Node, attributeFloat, attributeInt, float32, inferGraph, int64 } from '../../onnx/index.js';
 
 export function lowerTrainingNorms(graph: Graph): Graph {
   const types = inferGraph(graph);

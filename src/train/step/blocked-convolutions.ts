@@ -7,9 +7,9 @@
  *   DenseNet-121's 3x3 convolution (128 -> 32 channels, batch 16, 32 x 32) takes 5.3 ms instead of 8.4.
  * Wide convolutions on small images lose in that layout (512 channels at 4 x 4: 14.7 ms instead of 7.7; at 7 x 7:
  * 21.6 instead of 18.3), so only those with at most 8 channels per output pixel are rewritten.
- * The blocked layout's block size is the CPU's (16 with AVX-512, 8 with AVX2): runtime/blocked-layout.ts finds it.
+ * The blocked layout's block size is the CPU's (16 with AVX-512, 8 with AVX2): blocked-layout.ts finds it.
  */
-import { type Graph, type Model, type Node, type ValueType, attributeInt, attributeInts, attributeString, inferGraph, int64 } from '../onnx/index.js';
+import { type Graph, type Model, type Node, type ValueType, attributeInt, attributeInts, attributeString, inferGraph, int64 } from '../../onnx/index.js';
 
 type Shape = ValueType['shape'];
 

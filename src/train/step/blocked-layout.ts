@@ -1,11 +1,11 @@
 /**
- * ONNX Runtime's blocked channel layout (NCHWc) block size on this machine, for autodiff/blocked-convolutions.ts:
+ * ONNX Runtime's blocked channel layout (NCHWc) block size on this machine, for blocked-convolutions.ts:
  * found by running that rewrite against a plain Conv, since it depends on the CPU (16 with AVX-512, 8 with AVX2)
  * and on ORT's internal filter layout. None where ORT has no blocked kernels or the layout does not match.
  */
 import ort from 'onnxruntime-node';
-import { blockConvolutions, withBlockedDomain } from '../autodiff/blocked-convolutions.js';
-import { type Graph, type Model, createModel, encodeModel, float32 } from '../onnx/index.js';
+import { blockConvolutions, withBlockedDomain } from './blocked-convolutions.js';
+import { type Graph, type Model, createModel, encodeModel, float32 } from '../../onnx/index.js';
 
 let probed: Promise<number | undefined> | undefined;
 

@@ -8,8 +8,8 @@
  * the graph and run in inference mode (their BatchNorms use and keep their running statistics), and no backward
  * work is done for what lies before the first trainable block.
  */
-import { readModelInfo } from '../models/metadata.js';
-import { type ParameterSlot, isTrainable, parameterSlots } from '../models/parameters.js';
+import { readModelInfo } from '../../models/metadata.js';
+import { type ParameterSlot, isTrainable, parameterSlots } from '../../models/parameters.js';
 import {
   type Attribute,
   GraphBuilder,
@@ -20,11 +20,11 @@ import {
   attributeFloat,
   createModel,
   float32,
-} from '../onnx/index.js';
+} from '../../onnx/index.js';
 import { lowerTrainingNorms } from './batch-norm-lowering.js';
 import { blockConvolutions, withBlockedDomain } from './blocked-convolutions.js';
-import { withPoolingIndices, pruneGraph } from './forward.js';
-import { addGradients } from './gradients.js';
+import { withPoolingIndices, pruneGraph } from '../../autodiff/forward.js';
+import { addGradients } from '../../autodiff/gradients.js';
 import { type LossSpec, type Reduction, addLoss, validateLoss } from './losses.js';
 import { type OptimizerSpec, addOptimizerUpdate, optimizerStateNames, validateOptimizer } from './optimizers.js';
 

@@ -7,7 +7,7 @@
  *   weight treated as a constant as that implementation does (disable_torch_grad_focal_loss=True).
  * `mean` divides by the number of kept entries (at least 1); `sum` adds them up (the ASL paper's reduction).
  */
-import type { GraphBuilder, Value } from '../onnx/index.js';
+import type { GraphBuilder, Value } from '../../onnx/index.js';
 
 export type LossSpec =
   | { kind: 'bce' }

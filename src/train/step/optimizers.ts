@@ -5,7 +5,7 @@
  *   buffer starts as the first gradient, which a zero buffer and the step number reproduce).
  * The learning rate and the 1-based step number are graph inputs, so schedules need no new graph.
  */
-import type { GraphBuilder, Value } from '../onnx/index.js';
+import type { GraphBuilder, Value } from '../../onnx/index.js';
 
 /** Unset fields take torch.optim's defaults (AdamW: betas 0.9/0.999, eps 1e-8, weight decay 1e-2; SGD: none). */
 export type OptimizerSpec =

@@ -1,15 +1,15 @@
 /**
- * The training-step runner: owns the ONNX Runtime session of a training-step graph (autodiff/training-graph), the
+ * The training-step runner: owns the ONNX Runtime session of a training-step graph (graph.ts), the
  * flat parameter, optimizer-state and running-statistics vectors, the step counter and the learning rate. The
  * vectors stay ONNX Runtime tensors from one step to the next: each step's outputs are the next step's inputs.
  */
 import { availableParallelism } from 'node:os';
 import ort from 'onnxruntime-node';
-import { type FlatSlot, TRAINING_IO, type TrainingGraph, type TrainingGraphOptions, buildTrainingGraph } from '../autodiff/training-graph.js';
-import { type HostTensor, type Model, encodeModel, float32, tensor } from '../onnx/index.js';
-import { readModelInfo } from '../models/metadata.js';
+import { type FlatSlot, TRAINING_IO, type TrainingGraph, type TrainingGraphOptions, buildTrainingGraph } from './graph.js';
+import { type HostTensor, type Model, encodeModel, float32, tensor } from '../../onnx/index.js';
+import { readModelInfo } from '../../models/metadata.js';
 import { probeBlockSize } from './blocked-layout.js';
-import { mixSeed, seededRandom } from '../random.js';
+import { mixSeed, seededRandom } from '../../random.js';
 
 export interface TrainingSessionOptions extends TrainingGraphOptions {
   learningRate: number;

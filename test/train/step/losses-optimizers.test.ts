@@ -5,14 +5,14 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { addGradients } from '../../src/autodiff/gradients.js';
-import { type LossSpec, type Reduction, addLoss } from '../../src/autodiff/losses.js';
-import { type OptimizerSpec, addOptimizerUpdate, optimizerStateNames } from '../../src/autodiff/optimizers.js';
-import { GraphBuilder, type HostTensor, createModel, float32 } from '../../src/onnx/index.js';
-import { OrtSession } from '../../src/runtime/session.js';
-import { fixturePath } from '../helpers/fixtures.js';
-import { runOnce } from '../helpers/session.js';
-import { generated, relativeError } from './generated.js';
+import { addGradients } from '../../../src/autodiff/gradients.js';
+import { type LossSpec, type Reduction, addLoss } from '../../../src/train/step/losses.js';
+import { type OptimizerSpec, addOptimizerUpdate, optimizerStateNames } from '../../../src/train/step/optimizers.js';
+import { GraphBuilder, type HostTensor, createModel, float32 } from '../../../src/onnx/index.js';
+import { OrtSession } from '../../../src/runtime/session.js';
+import { fixturePath } from '../../helpers/fixtures.js';
+import { runOnce } from '../../helpers/session.js';
+import { generated, relativeError } from '../../autodiff/generated.js';
 
 interface Fixture {
   rows: number;

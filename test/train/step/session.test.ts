@@ -4,12 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { importWeights } from '../../src/models/import/index.js';
-import { type Model, float32 } from '../../src/onnx/index.js';
-import { OrtSession } from '../../src/runtime/session.js';
-import { TrainingSession, type TrainingSessionOptions } from '../../src/runtime/training-session.js';
-import { readFixture } from '../helpers/fixtures.js';
-import { generated } from './generated.js';
+import { importWeights } from '../../../src/models/import/index.js';
+import { type Model, float32 } from '../../../src/onnx/index.js';
+import { OrtSession } from '../../../src/runtime/session.js';
+import { TrainingSession, type TrainingSessionOptions } from '../../../src/train/step/session.js';
+import { readFixture } from '../../helpers/fixtures.js';
+import { generated } from '../../autodiff/generated.js';
 
 const SIZE = 32;
 const BATCH = 4;

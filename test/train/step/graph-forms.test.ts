@@ -11,11 +11,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as ort from 'onnxruntime-node';
-import { buildTrainingGraph } from '../../src/autodiff/training-graph.js';
-import { buildModel } from '../../src/models/zoo/index.js';
-import { type Graph, decodeModel, encodeModel } from '../../src/onnx/index.js';
-import { probeBlockSize } from '../../src/runtime/blocked-layout.js';
-import { trainingSessionOptions } from '../../src/runtime/training-session.js';
+import { buildTrainingGraph } from '../../../src/train/step/graph.js';
+import { buildModel } from '../../../src/models/zoo/index.js';
+import { type Graph, decodeModel, encodeModel } from '../../../src/onnx/index.js';
+import { probeBlockSize } from '../../../src/train/step/blocked-layout.js';
+import { trainingSessionOptions } from '../../../src/train/step/session.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'cxr-training-forms-'));
 let optimized: Graph;

@@ -6,10 +6,10 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
-import { BLOCKED_DOMAIN, blockConvolutions, withBlockedDomain } from '../../src/autodiff/blocked-convolutions.js';
-import { GraphBuilder, type HostTensor, createModel, float32 } from '../../src/onnx/index.js';
-import { probeBlockSize } from '../../src/runtime/blocked-layout.js';
-import { runOnce } from '../helpers/session.js';
+import { BLOCKED_DOMAIN, blockConvolutions, withBlockedDomain } from '../../../src/train/step/blocked-convolutions.js';
+import { GraphBuilder, type HostTensor, createModel, float32 } from '../../../src/onnx/index.js';
+import { probeBlockSize } from '../../../src/train/step/blocked-layout.js';
+import { runOnce } from '../../helpers/session.js';
 
 const BATCH = 2;
 const SIZE = 9;

@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { lowerTrainingNorms } from '../../src/autodiff/batch-norm-lowering.js';
-import { type Graph, GraphBuilder, type HostTensor, type Value, createModel, float32 } from '../../src/onnx/index.js';
-import { runOnce } from '../helpers/session.js';
+import { lowerTrainingNorms } from '../../../src/train/step/batch-norm-lowering.js';
+import { type Graph, GraphBuilder, type HostTensor, type Value, createModel, float32 } from '../../../src/onnx/index.js';
+import { runOnce } from '../../helpers/session.js';
 
 const BATCH = 3;
 const SIZE = 5;
