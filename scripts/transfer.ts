@@ -16,10 +16,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { chooseThreshold, operatingPoint, parseThresholdRule } from '../src/eval/thresholds.js';
-import { findingsFromLogits } from '../src/inference/findings.js';
+import { findingsFromLogits } from '../src/outputs/findings.js';
 import { readModelInfo } from '../src/models/metadata.js';
 import { readModelFile } from '../src/onnx/index.js';
-import { calibratedProbabilities, fitCalibration } from '../src/safety/calibration.js';
+import { calibratedProbabilities, fitCalibration } from '../src/outputs/calibration.js';
 import { fileSource, runImages } from '../src/safety/features.js';
 import { verdictOf } from '../src/safety/flags.js';
 import { adaptableLabels, applyPriorShift, estimatePrevalences, labelPrevalence } from '../src/safety/prior-shift.js';

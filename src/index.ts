@@ -1,7 +1,7 @@
 /** cxr-lens as a library. See api.ts for the main entry points. */
 export * from './api.js';
 export { Predictor, type ImageSummary, type Prediction, type PredictorOptions } from './inference/predictor.js';
-export { findingsFromLogits, sigmoid, type Finding } from './inference/findings.js';
+export { findingsFromLogits, sigmoid, type Finding } from './outputs/findings.js';
 export { listImageFiles, predictFiles, type FileResult, type PredictFilesOptions } from './inference/files.js';
 export { importWeights, applyStateDict, type ImportOptions, type ImportResult, type ImportReport, type StateDict } from './models/import/index.js';
 export { readPytorchCheckpoint, readPytorchCheckpointWithReport } from './models/import/pytorch/index.js';
@@ -22,5 +22,6 @@ export * as data from './data/index.js';
 export * as evaluation from './eval/index.js';
 export * as explain from './explain/index.js';
 export * as safety from './safety/index.js';
+export * as outputs from './outputs/index.js';
 export * as queue from './queue/index.js';
 export * as pacs from './pacs/index.js';

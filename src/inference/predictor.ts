@@ -11,7 +11,7 @@ import { OrtSession, type SessionOptions } from '../runtime/session.js';
 import { checkInput } from '../safety/check.js';
 import { type InputCheck, type InputFlag, type InputVerdict, verdictOf } from '../safety/flags.js';
 import { assertSafetyOutputs } from '../safety/graph.js';
-import { type Finding, findingsFromLogits } from './findings.js';
+import { type Finding, findingsFromLogits } from '../outputs/findings.js';
 import { fromImage, metadataBatch } from './metadata.js';
 
 export type { Finding, InputCheck, InputFlag, InputVerdict };

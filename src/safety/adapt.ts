@@ -7,7 +7,7 @@
 import type { DecodedImage } from '../imaging/image.js';
 import { type Adaptation, type Calibration, readModelInfo, setAdaptation, setCalibration, setThresholds } from '../models/metadata.js';
 import type { Model } from '../onnx/index.js';
-import { calibratedProbabilities } from './calibration.js';
+import { calibratedProbabilities } from '../outputs/calibration.js';
 import { type ImageSource, runImages } from './features.js';
 import { verdictOf } from './flags.js';
 import { type PrevalenceEstimate, type PrevalenceOptions, adaptableLabels, adaptationRecord, applyPriorShift, estimatePrevalences } from './prior-shift.js';

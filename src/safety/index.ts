@@ -1,12 +1,12 @@
 /**
- * Input validity, calibration and operating points. Browser-safe parts: flags, image-checks, corrupt, check,
- * calibration, report. Node parts (ONNX Runtime, files): features, fit, calibrate.
+ * Input validity, and calibrating a model on labelled data (calibrate.ts: calibration maps, operating points and
+ * checks; the maps themselves and their use are outputs/). Browser-safe parts: flags, image-checks, corrupt, check,
+ * report. Node parts (ONNX Runtime, files): features, fit, calibrate.
  */
 export * from './flags.js';
 export * from './image-checks.js';
 export * from './corrupt.js';
 export { type SafetyScores, type CheckResult, checkInput, imageThresholds } from './check.js';
-export { type CalibrationMethod, type FitCalibrationOptions, type LabelledLogits, MIN_PER_CLASS, MIN_SLOPE, MIN_SLOPE_SPREAD, calibratedProbabilities, calibratedProbability, fitCalibration, isCalibrated } from './calibration.js';
 export { type FeatureMatrix, type GaussianModel, type LogisticModel, fitGaussian, fitLogistic, mahalanobisScore } from './detector.js';
 export { SAFETY_OUTPUTS, assertSafetyOutputs, attachSafetyGraph, stripSafetyGraph } from './graph.js';
 export { type ImageOutputs, type ImageSource, corrupted, fileSource, runImages } from './features.js';

@@ -3,7 +3,7 @@
  * inference workers and (as types only) the web viewer, whose private mode builds the same objects in the browser.
  */
 import type { ColormapName, Geometry, ImageMetadata } from '../imaging/browser.js';
-import type { Finding } from '../inference/findings.js';
+import type { Finding } from '../outputs/findings.js';
 import type { InputFlag, InputVerdict } from '../safety/flags.js';
 
 export type { InputFlag, InputVerdict };

@@ -28,7 +28,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { AnalyzeRequest, ExplanationResult, ImageResult, InputFlag, InputVerdict } from './analysis.js';
-import type { Finding } from '../inference/findings.js';
+import type { Finding } from '../outputs/findings.js';
 
 export interface WorkerInit {
   modelPath: string;

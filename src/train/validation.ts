@@ -4,7 +4,7 @@
  */
 import type { Dataset, ImageCache } from '../data/index.js';
 import { auroc } from '../eval/roc.js';
-import { sigmoid } from '../inference/findings.js';
+import { sigmoid } from '../outputs/findings.js';
 import { readModelInfo } from '../models/metadata.js';
 import type { HostTensor, Model } from '../onnx/index.js';
 import { OrtSession } from '../runtime/session.js';

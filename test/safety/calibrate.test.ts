@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { type Dataset, readNihDataset, splitByPatient } from '../../src/data/index.js';
 import { parseThresholdRule } from '../../src/eval/thresholds.js';
 import { decodeImageFile } from '../../src/imaging/index.js';
-import { findingsFromLogits } from '../../src/inference/findings.js';
+import { findingsFromLogits } from '../../src/outputs/findings.js';
 import { Predictor } from '../../src/inference/predictor.js';
 import { importWeights } from '../../src/models/import/index.js';
 import { readModelInfo } from '../../src/models/metadata.js';

@@ -2,7 +2,7 @@
 import { FORWARD_ONLY_METHODS } from '../../../src/explain/core.js';
 import type { GridMap } from '../../../src/explain/types.js';
 import type { DecodedImage, Geometry, PreprocessingSpec } from '../../../src/imaging/browser.js';
-import type { Finding } from '../../../src/inference/findings.js';
+import type { Finding } from '../../../src/outputs/findings.js';
 import type { Calibration, SafetyInfo, Thresholds } from '../../../src/models/metadata.js';
 import type { InputFlag, InputVerdict } from '../../../src/safety/flags.js';
 

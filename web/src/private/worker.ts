@@ -7,7 +7,7 @@ import * as ort from 'onnxruntime-web/wasm';
 import { checkMethod, explainWithRunner } from '../../../src/explain/core.js';
 import type { ModelRunner } from '../../../src/explain/types.js';
 import { type DecodedImage, preprocess } from '../../../src/imaging/browser.js';
-import { findingsFromLogits } from '../../../src/inference/findings.js';
+import { findingsFromLogits } from '../../../src/outputs/findings.js';
 import { fromImage, metadataBatch } from '../../../src/inference/metadata.js';
 import { checkInput } from '../../../src/safety/check.js';
 import { verdictOf } from '../../../src/safety/flags.js';

@@ -6,7 +6,7 @@
  * the label stays uncalibrated (the plain sigmoid of its logit, no entry in `values`) and `skipped` says why, so
  * the model card and every prediction (Finding.calibrated) can say so. Holding a non-positive slope at a tiny floor
  * instead, as this once did, gave every image the same probability (the prevalence), which no output keeps the
- * order of. Pure: the browser applies the same calibration through inference/findings.
+ * order of. Pure: the browser applies the same calibration through findings.ts.
  */
 import { fitPlatt, fitTemperature, sigmoid } from '../eval/calibration.js';
 import type { Calibration } from '../models/metadata.js';

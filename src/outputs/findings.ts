@@ -7,7 +7,7 @@
  */
 import { sigmoid } from '../eval/calibration.js';
 import type { Calibration, Thresholds } from '../models/metadata.js';
-import { calibratedProbability, isCalibrated } from '../safety/calibration.js';
+import { calibratedProbability, isCalibrated } from './calibration.js';
 
 export { sigmoid };
 
