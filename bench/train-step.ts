@@ -14,7 +14,7 @@ import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { buildGradientGraph } from '../src/autodiff/explain-graph.js';
+import { buildGradientGraph } from '../src/explain/gradient-graph.js';
 import { buildModel } from '../src/models/zoo/index.js';
 import { float32 } from '../src/onnx/index.js';
 import { OrtSession } from '../src/runtime/session.js';

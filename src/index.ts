@@ -17,7 +17,7 @@ export { train, type TrainOptions, type TrainOutcome, type TrainEvent } from './
 export { finishRun, type ModelCard } from './train/finish.js';
 export { readConfigFile, resolveConfig, type TrainConfig } from './train/config.js';
 export { TrainingSession, type TrainingSessionOptions } from './train/step/session.js';
-export { buildGradientGraph } from './autodiff/explain-graph.js';
+export { buildGradientGraph } from './explain/gradient-graph.js';
 export * as data from './data/index.js';
 export * as evaluation from './eval/index.js';
 export * as explain from './explain/index.js';

@@ -5,5 +5,4 @@
  */
 export { addGradients, type GradientRequest } from './gradients.js';
 export { registerGradient, differentiableOps, type GradientRule, type GradientContext } from './registry.js';
-export { buildGradientGraph, gradientOutputName, type GradientGraph, type GradientGraphOptions } from './explain-graph.js';
 export { pruneGraph, withPoolingIndices } from './forward.js';

@@ -5,7 +5,7 @@
  * - Input-gradient graph (one per model): row r of the batch is differentiated for the finding selected by row r
  *   of a one-hot input, so any mix of (image, finding) pairs (noisy copies, path points) shares one session.
  */
-import { buildGradientGraph, gradientOutputName } from '../autodiff/explain-graph.js';
+import { buildGradientGraph, gradientOutputName } from './gradient-graph.js';
 import { readModelInfo } from '../models/metadata.js';
 import { GraphBuilder, type Model, createModel, inferGraph } from '../onnx/index.js';
 

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { buildGradientGraph } from '../../src/autodiff/explain-graph.js';
+import { buildGradientGraph } from '../../src/explain/gradient-graph.js';
 import { buildModel } from '../../src/models/zoo/index.js';
 import { float32 } from '../../src/onnx/index.js';
 import { OrtSession } from '../../src/runtime/session.js';

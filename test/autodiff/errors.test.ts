@@ -1,7 +1,7 @@
 /** Requests the autodiff cannot serve fail with messages that name the op, node or tensor. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { buildGradientGraph } from '../../src/autodiff/explain-graph.js';
+import { buildGradientGraph } from '../../src/explain/gradient-graph.js';
 import { addGradients } from '../../src/autodiff/gradients.js';
 import { buildTrainingGraph } from '../../src/train/step/graph.js';
 import { buildModel } from '../../src/models/zoo/index.js';

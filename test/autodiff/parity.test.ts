@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
-import { buildGradientGraph } from '../../src/autodiff/explain-graph.js';
+import { buildGradientGraph } from '../../src/explain/gradient-graph.js';
 import { importWeights } from '../../src/models/import/index.js';
 import { float32 } from '../../src/onnx/index.js';
 import { OrtSession } from '../../src/runtime/session.js';

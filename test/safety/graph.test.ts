@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { before, describe, it } from 'node:test';
-import { buildGradientGraph } from '../../src/autodiff/explain-graph.js';
+import { buildGradientGraph } from '../../src/explain/gradient-graph.js';
 import { importWeights } from '../../src/models/import/index.js';
 import { readModelInfo, setSafety } from '../../src/models/metadata.js';
 import { type Model, checkGraph } from '../../src/onnx/index.js';

@@ -11,8 +11,8 @@
  */
 import { readModelInfo } from '../models/metadata.js';
 import { GraphBuilder, type Model, type Value, createModel, float32 } from '../onnx/index.js';
-import { pruneGraph } from './forward.js';
-import { addGradients } from './gradients.js';
+import { pruneGraph } from '../autodiff/forward.js';
+import { addGradients } from '../autodiff/gradients.js';
 
 export interface GradientGraphOptions {
   /** Tensors whose gradients are wanted: the model's input and/or activations (e.g. "features"). */

@@ -5,12 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { buildGradientGraph } from '../../src/autodiff/explain-graph.js';
+import { buildGradientGraph } from '../../src/explain/gradient-graph.js';
 import { METADATA_FEATURES } from '../../src/models/patient-metadata.js';
 import { buildModel } from '../../src/models/zoo/index.js';
 import { type HostTensor, type Model, float32 } from '../../src/onnx/index.js';
 import { runOnce } from '../helpers/session.js';
-import { generated } from './generated.js';
+import { generated } from '../autodiff/generated.js';
 
 const SIZE = 64;
 const BATCH = 2;
