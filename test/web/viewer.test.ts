@@ -50,6 +50,16 @@ before(async () => {
   page.on('request', (request) => {
     if (request.method() === 'POST') uploads.push(request.url());
   });
+  // The `findings` field of every analysis that asks for heatmaps, in order (multipart bodies with a file are not
+  // visible to request events, so the page's fetch records them).
+  await page.addInitScript(`{
+    window.explainedFindings = [];
+    const send = window.fetch.bind(window);
+    window.fetch = (url, init) => {
+      if (init && init.body instanceof FormData && init.body.has('methods')) window.explainedFindings.push(init.body.get('findings'));
+      return send(url, init);
+    };
+  }`);
 });
 
 after(async () => {
@@ -139,6 +149,24 @@ describe('the viewer in Chromium', () => {
     await overlayWhen((d) => d > after, 'a stronger overlay at opacity 1 than at 0.5');
     await opacity.fill('0.6');
     await screenshot('03-other-finding');
+  });
+
+  it('asks the server for the finding on screen only; a colour bar says what the colours mean; the film is untouched below the cut-off', async () => {
+    const [first, second] = await page.locator('.findings li').evaluateAll((lis) => lis.slice(0, 2).map((li) => li.getAttribute('data-finding')!));
+    assert.deepEqual(await page.evaluate('window.explainedFindings'), [first, second], 'one request per finding shown, each for that finding alone');
+    const caption = await page.locator('.colour-bar figcaption').innerText();
+    assert.match(caption, new RegExp(`drove ${second.replace(/_/g, ' ')} \\(gradcam\\), on this map's own range`));
+    assert.match(caption, /Below 30% the film is left as it is/);
+    const [same, total]: [number, number] = await page.evaluate(`(async () => {
+      await new Promise(requestAnimationFrame);
+      const [original, overlay] = document.querySelectorAll('.pane canvas');
+      const a = original.getContext('2d').getImageData(0, 0, original.width, original.height).data;
+      const b = overlay.getContext('2d').getImageData(0, 0, overlay.width, overlay.height).data;
+      let same = 0;
+      for (let i = 0; i < a.length; i += 4) if (a[i] === b[i] && a[i + 1] === b[i + 1] && a[i + 2] === b[i + 2]) same++;
+      return [same, a.length / 4];
+    })()`);
+    assert.ok(same > 0.01 * total && same < total, `${same} of ${total} overlay pixels equal the film`);
   });
 
   it('is keyboard accessible: findings are buttons, the viewer zooms with +, the opacity slider moves with arrows', async () => {

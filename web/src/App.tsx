@@ -1,6 +1,6 @@
 /** The viewer: pick an image, see findings, click one for its heatmap, download a report; server or private mode. */
 import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
-import type { ColormapName, DecodedImage } from '../../src/imaging/browser.js';
+import { type ColormapName, computeGeometry, type DecodedImage } from '../../src/imaging/browser.js';
 import { RESEARCH_NOTICE } from '../../src/serve/analysis.js';
 import type { ModelCard } from '../../src/serve/model-card.js';
 import { FilePicker } from './components/FilePicker.js';
@@ -10,6 +10,7 @@ import { DisplayControls, HeatmapControls } from './components/Controls.js';
 import { ModeSwitch } from './components/ModeSwitch.js';
 import { ModelCardPanel } from './components/ModelCardPanel.js';
 import { Viewer } from './components/Viewer.js';
+import { ColourBar } from './components/ColourBar.js';
 import { decodeInBrowser } from './decode.js';
 import { orderFindings } from './findings.js';
 import { type Engine, type ExplanationView, fetchModelCard, type Mode, type PredictionView, PrivateEngine, ServerEngine, type Upload } from './engines.js';
@@ -36,6 +37,8 @@ export function App() {
   const [windowing, setWindowing] = useState<Window>({ center: 127.5, width: 255 });
   const [sideBySide, setSideBySide] = useState(true);
   const run = useRef(0);
+  /** Findings whose maps are being computed for the current image and method (more can be asked for meanwhile). */
+  const pending = useRef(new Set<string>());
 
   useEffect(() => {
     fetchModelCard().then(
@@ -71,14 +74,17 @@ export function App() {
     setMessage(which === 'server' ? 'Analysing on the server…' : 'Analysing in this browser…');
     if (!keepPrediction) setPrediction(null);
     setExplanation(null);
+    pending.current.clear();
     try {
       const engine = await engineFor(which);
       if (!current()) return;
+      let finding = selected;
       if (!keepPrediction) {
         const predicted = await engine.predict(file, decoded, showRejected);
         if (!current()) return;
         setPrediction(predicted);
-        setSelected(orderFindings(predicted.findings)[0]?.name ?? null);
+        finding = orderFindings(predicted.findings)[0]?.name ?? null;
+        setSelected(finding);
         if (predicted.verdict === 'rejected') {
           setPhase('ready');
           setMessage('The input checks rejected this image: no findings.');
@@ -96,14 +102,44 @@ export function App() {
         return;
       }
       if (runnable !== chosenMethod) setMethod(runnable);
-      setPhase('explaining');
-      const explained = await engine.explain(file, decoded, runnable, (text) => current() && setMessage(text));
-      if (!current()) return;
-      setExplanation(explained);
-      setPhase('ready');
-      setMessage(`Done: ${runnable} heatmaps in ${(explained.ms / 1000).toFixed(1)} s ${which === 'server' ? 'on the server' : 'in this browser'}.`);
+      if (!finding) {
+        setPhase('ready');
+        return;
+      }
+      setExplanation({ method: runnable, geometry: computeGeometry(decoded.width, decoded.height, card!.preprocessing), maps: new Map(), ms: 0 });
+      await explainFinding(engine, which, file, decoded, runnable, finding, id);
     } catch (error) {
       if (current()) fail((error as Error).message);
+    }
+  }
+
+  /**
+   * One finding's map, added to the current explanation: only the finding on screen is computed, and choosing
+   * another while it runs starts that one too (the first still lands in the cache when it ends).
+   */
+  async function explainFinding(engine: Engine, which: Mode, file: Upload, decoded: DecodedImage, chosen: string, finding: string, id: number) {
+    const current = () => id === run.current;
+    if (pending.current.has(finding)) return;
+    pending.current.add(finding);
+    setPhase('explaining');
+    try {
+      const explained = await engine.explain(file, decoded, chosen, [finding], (text) => current() && setMessage(text));
+      if (!current()) return;
+      setExplanation((view) => (view && view.method === chosen ? { ...explained, maps: new Map([...view.maps, ...explained.maps]), ms: view.ms + explained.ms } : view));
+      pending.current.delete(finding);
+      if (pending.current.size === 0) setPhase('ready');
+      setMessage(`Done: ${chosen} heatmap of ${finding.replace(/_/g, ' ')} in ${(explained.ms / 1000).toFixed(1)} s ${which === 'server' ? 'on the server' : 'in this browser'}.`);
+    } catch (error) {
+      pending.current.delete(finding);
+      if (current()) fail((error as Error).message);
+    }
+  }
+
+  function onSelect(finding: string) {
+    setSelected(finding);
+    if (upload && image && explanation && !explanation.maps.has(finding)) {
+      const engine = mode === 'server' ? engines.current.server : engines.current.private;
+      if (engine) void explainFinding(engine, mode, upload, image, explanation.method, finding, run.current);
     }
   }
 
@@ -142,7 +178,7 @@ export function App() {
 
   const layer = useMemo(() => {
     const map = selected ? explanation?.maps.get(selected) : undefined;
-    return map && explanation ? heatmapCanvas(map, explanation.geometry, colormap) : null;
+    return map && explanation ? heatmapCanvas(map, explanation.geometry, colormap, explanation.method) : null;
   }, [explanation, selected, colormap]);
 
   async function onReport(kind: 'png' | 'pdf') {
@@ -205,6 +241,7 @@ export function App() {
                 layerLabel={selected && layer ? `${selected.replace(/_/g, ' ')} · ${explanation!.method}` : 'Overlay (no heatmap yet)'}
                 toolbar={<DisplayControls windowing={windowing} maxValue={image.maxValue} onWindow={setWindowing} onReset={() => setWindowing(fullWindow(image))} sideBySide={sideBySide} onSideBySide={setSideBySide} />}
               />
+              {layer && selected && explanation && <ColourBar colormap={colormap} finding={selected} method={explanation.method} />}
               {prediction && prediction.image.notes.length > 0 && <p class="muted">Image notes: {prediction.image.notes.join('; ')}</p>}
             </>
           ) : (
@@ -217,7 +254,7 @@ export function App() {
               findings={prediction.findings}
               card={card}
               selected={selected}
-              onSelect={setSelected}
+              onSelect={onSelect}
               hasMaps={!!explanation}
               caution={prediction.verdict === 'rejected-shown' ? 'untrusted' : prediction.inputFlags.length > 0 ? 'warning' : null}
             />

@@ -42,7 +42,8 @@ export interface Engine {
   methods: string[];
   /** `showRejected`: give findings even when the input checks reject the image. */
   predict(upload: Upload, image: DecodedImage, showRejected: boolean): Promise<PredictionView>;
-  explain(upload: Upload, image: DecodedImage, method: string, onProgress: (text: string) => void): Promise<ExplanationView>;
+  /** Maps of the given findings only: a slow method costs per finding, and the viewer shows one at a time. */
+  explain(upload: Upload, image: DecodedImage, method: string, findings: string[], onProgress: (text: string) => void): Promise<ExplanationView>;
 }
 
 const TOKEN_KEY = 'cxr-lens-api-token';
@@ -74,7 +75,7 @@ export class ServerEngine implements Engine {
   readonly mode = 'server';
   readonly methods: string[];
 
-  constructor(private readonly card: ModelCard) {
+  constructor(card: ModelCard) {
     this.methods = card.explanationMethods;
   }
 
@@ -97,11 +98,11 @@ export class ServerEngine implements Engine {
     return { mode: 'server', findings: body.findings, inputFlags: body.inputFlags, verdict: body.verdict, image: body.image, requestId: body.requestId, ms: performance.now() - started };
   }
 
-  async explain(upload: Upload, _image: DecodedImage, method: string, onProgress: (text: string) => void): Promise<ExplanationView> {
+  async explain(upload: Upload, _image: DecodedImage, method: string, findings: string[], onProgress: (text: string) => void): Promise<ExplanationView> {
     const started = performance.now();
-    onProgress(`${method} running on the server…`);
+    onProgress(`${method} for ${findings.join(', ').replace(/_/g, ' ')} running on the server…`);
     // Only asked for after a prediction was given (accepted, or shown on request), so rejected inputs are shown too.
-    const body = await this.post(upload, { methods: method, heatmap: 'raw', findings: this.card.labels.join(','), showRejected: 'true' });
+    const body = await this.post(upload, { methods: method, heatmap: 'raw', findings: findings.join(','), showRejected: 'true' });
     const [explanation] = body.explanations;
     const maps = new Map(explanation.maps.map((m) => [m.finding, decodeRawMap(m.raw!)]));
     return { method, geometry: explanation.geometry, maps, ms: performance.now() - started };
@@ -116,7 +117,7 @@ export class PrivateEngine implements Engine {
 
   private constructor(
     private readonly worker: Worker,
-    private readonly card: ModelCard,
+    card: ModelCard,
     readonly backend: string,
   ) {
     this.methods = card.explanationMethods.filter((m) => BROWSER_METHODS.includes(m));
@@ -171,9 +172,9 @@ export class PrivateEngine implements Engine {
     return { mode: 'private', findings: reply.findings, inputFlags: reply.inputFlags, verdict: reply.verdict, image: { name: upload.name, width, height, format, notes, metadata }, ms: reply.ms };
   }
 
-  async explain(_upload: Upload, image: DecodedImage, method: string, onProgress: (text: string) => void): Promise<ExplanationView> {
+  async explain(_upload: Upload, image: DecodedImage, method: string, findings: string[], onProgress: (text: string) => void): Promise<ExplanationView> {
     onProgress(`${method} running in this browser…`);
-    const reply = await this.call({ type: 'explain', id: this.nextId++, image, method, findings: this.card.labels }, (passes) =>
+    const reply = await this.call({ type: 'explain', id: this.nextId++, image, method, findings }, (passes) =>
       onProgress(`${method} running in this browser: ${passes} forward passes`),
     );
     if (reply.type !== 'explanation') throw new Error(`unexpected reply ${reply.type}`);

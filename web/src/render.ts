@@ -1,10 +1,19 @@
 /**
  * Pixels for the screen: the gray image through a window/level, and a finding's map as a coloured layer whose alpha
- * follows the map. Drawing the layer with globalAlpha = opacity blends exactly as imaging's overlayHeatmap does
- * (gray + (colour - gray) * opacity * level), so the screen, the report and the server's PNGs agree.
+ * follows the map. The map is first made readable as the server's PNGs are (src/explain/readable.ts), and levels
+ * below the cut-off are fully transparent. Drawing the layer with globalAlpha = opacity blends as imaging's
+ * overlayHeatmap does (gray + (colour - gray) * opacity * level), so the screen, the report and the server's PNGs agree.
  */
-import { type ColormapName, colormapTable, type DecodedImage, type Geometry, heatmapToSource, normalizeMap } from '../../src/imaging/browser.js';
+import { type ColormapName, colormapTable, DEFAULT_CUTOFF, type DecodedImage, type Geometry, heatmapToSource, normalizeMap } from '../../src/imaging/browser.js';
+import { readableMap } from '../../src/explain/readable.js';
 import type { GridMap } from '../../src/explain/types.js';
+
+/**
+ * The feature stride readable maps smooth gradient methods at when the explanation does not say (the server's JSON
+ * has no field for it): every CNN of the zoo but AlexNet (DenseNet-121, ResNet-50, MobileNetV2) reaches its last
+ * feature map at 1/32 of its input.
+ */
+export const ZOO_FEATURE_STRIDE = 32;
 
 export interface Window {
   /** Centre and width in the image's own units (0..maxValue). */
@@ -42,19 +51,37 @@ export function windowedCanvas(image: DecodedImage, window: Window): HTMLCanvasE
   return canvasOf(data);
 }
 
-/** A model-grid map resampled onto the image (imaging's heatmapToSource) as colour with alpha = level. */
-export function heatmapCanvas(map: GridMap, geometry: Geometry, colormap: ColormapName): HTMLCanvasElement {
-  const onSource = heatmapToSource(map.data, map.width, map.height, geometry);
-  const levels = normalizeMap(onSource);
+/**
+ * A method's model-grid map, made readable, resampled onto the image (imaging's heatmapToSource) as colour with
+ * alpha = level over the map's own range; transparent below the cut-off.
+ */
+export function heatmapCanvas(map: GridMap, geometry: Geometry, colormap: ColormapName, method: string, featureStride = ZOO_FEATURE_STRIDE): HTMLCanvasElement {
+  const readable = readableMap(map, method, { featureStride });
+  const levels = normalizeMap(heatmapToSource(readable.data, readable.width, readable.height, geometry));
   const table = colormapTable(colormap);
   const data = new ImageData(geometry.sourceWidth, geometry.sourceHeight);
   const out = data.data;
   for (let i = 0, j = 0; i < levels.length; i++, j += 4) {
-    const c = Math.round(levels[i] * 255) * 3;
-    out[j] = table[c];
-    out[j + 1] = table[c + 1];
-    out[j + 2] = table[c + 2];
-    out[j + 3] = Math.round(levels[i] * 255);
+    const q = levels[i] >= DEFAULT_CUTOFF ? Math.round(levels[i] * 255) : 0;
+    out[j] = table[3 * q];
+    out[j + 1] = table[3 * q + 1];
+    out[j + 2] = table[3 * q + 2];
+    out[j + 3] = q;
+  }
+  return canvasOf(data);
+}
+
+/** The colour map as a horizontal strip, `width` x `height`; the part below the cut-off left transparent. */
+export function colourBarCanvas(colormap: ColormapName, width: number, height: number): HTMLCanvasElement {
+  const table = colormapTable(colormap);
+  const data = new ImageData(width, height);
+  for (let x = 0; x < width; x++) {
+    const level = x / (width - 1);
+    const q = Math.round(level * 255);
+    for (let y = 0; y < height; y++) {
+      const j = 4 * (y * width + x);
+      data.data.set([table[3 * q], table[3 * q + 1], table[3 * q + 2], level >= DEFAULT_CUTOFF ? 255 : 0], j);
+    }
   }
   return canvasOf(data);
 }

@@ -104,7 +104,7 @@ export function reportCanvas(input: ReportInput): HTMLCanvasElement {
   if (explanation) {
     const names = [input.selected, ...sorted.map((f) => f.name)].filter((n, i, all): n is string => !!n && all.indexOf(n) === i && explanation.maps.has(n)).slice(0, 3);
     for (const name of names) {
-      panels.push({ label: `${name.replace(/_/g, ' ')} (${explanation.method})`, canvas: composite(gray, heatmapCanvas(explanation.maps.get(name)!, explanation.geometry, input.colormap), input.opacity) });
+      panels.push({ label: `${name.replace(/_/g, ' ')} (${explanation.method})`, canvas: composite(gray, heatmapCanvas(explanation.maps.get(name)!, explanation.geometry, input.colormap, explanation.method), input.opacity) });
     }
   }
   const gap = 16;
