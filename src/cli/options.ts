@@ -2,7 +2,9 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { InvalidArgumentError } from 'commander';
+import { DATASET_FORMAT_NAMES, isDatasetFormat } from '../data/formats.js';
 import { NIH_FINDINGS } from '../data/labels.js';
+import { RESIZE_RULES, type ResizeRule } from '../imaging/spec.js';
 import { type Model, readModelFile } from '../onnx/index.js';
 
 export function positiveInt(name: string) {
@@ -27,7 +29,7 @@ export const DATA_OPTION = ['-d, --data <format:labels.csv[:images]>', "a datase
 /** One `--data` value, `format:labels.csv[:images]`, as a recipe's dataset entry with absolute paths. */
 export function datasetFlag(value: string, option = '--data'): { format: string; csv: string; images?: string } {
   const [format, csv, images] = value.split(':');
-  if (!['nih', 'chexpert', 'csv'].includes(format) || !csv) throw new Error(`${option} expects format:labels.csv[:images] with format nih, chexpert or csv, got "${value}"`);
+  if (!isDatasetFormat(format) || !csv) throw new Error(`${option} expects format:labels.csv[:images] with format ${DATASET_FORMAT_NAMES.slice(0, -1).join(', ')} or ${DATASET_FORMAT_NAMES.at(-1)}, got "${value}"`);
   return { format, csv: resolve(csv), ...(images ? { images: resolve(images) } : {}) };
 }
 
@@ -41,9 +43,9 @@ export function channels(value: string): 1 | 3 {
   return Number(value) as 1 | 3;
 }
 
-export function resizeRule(value: string): 'pad' | 'crop' | 'stretch' {
-  if (value !== 'pad' && value !== 'crop' && value !== 'stretch') throw new InvalidArgumentError(`resize must be pad, crop or stretch, got "${value}"`);
-  return value;
+export function resizeRule(value: string): ResizeRule {
+  if (!(RESIZE_RULES as readonly string[]).includes(value)) throw new InvalidArgumentError(`resize must be ${RESIZE_RULES.join(', ')}, got "${value}"`);
+  return value as ResizeRule;
 }
 
 /** `nih` (NIH's 14 findings), a comma-separated list, or @file with one label per line. */

@@ -13,3 +13,4 @@ export * from './split.js';
 export * from './stats.js';
 export { seededRandom, shuffleInPlace } from '../random.js';
 export * from './cache.js';
+export * from './formats.js';

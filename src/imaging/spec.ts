@@ -9,6 +9,10 @@
  * 3. gray is replicated to `channels` (1 or 3);
  * 4. each channel c becomes (x - mean[c]) / std[c].
  */
+/** How an image's aspect ratio meets the model's input (PreprocessingSpec.resize). */
+export const RESIZE_RULES = ['pad', 'crop', 'stretch'] as const;
+export type ResizeRule = (typeof RESIZE_RULES)[number];
+
 export interface PreprocessingSpec {
   height: number;
   width: number;
@@ -21,7 +25,7 @@ export interface PreprocessingSpec {
    * - `crop`: scale the shorter side to fit, centre-crop the longer one;
    * - `stretch`: scale each axis independently.
    */
-  resize: 'pad' | 'crop' | 'stretch';
+  resize: ResizeRule;
 }
 
 export const IMAGENET_MEAN = [0.485, 0.456, 0.406];
@@ -57,8 +61,8 @@ export function validatePreprocessingSpec(spec: unknown, source = 'preprocessing
     }
   }
   if ((s.std as number[]).some((x) => x <= 0)) fail(`"std" must be positive, got ${JSON.stringify(s.std)}`);
-  if (s.resize !== 'pad' && s.resize !== 'crop' && s.resize !== 'stretch') {
-    fail(`"resize" must be "pad", "crop" or "stretch", got ${JSON.stringify(s.resize)}`);
+  if (!(RESIZE_RULES as readonly unknown[]).includes(s.resize)) {
+    fail(`"resize" must be one of ${RESIZE_RULES.map((r) => `"${r}"`).join(', ')}, got ${JSON.stringify(s.resize)}`);
   }
   return s as unknown as PreprocessingSpec;
 }

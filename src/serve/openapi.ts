@@ -3,7 +3,7 @@
  * by hand beside the routes; the tests validate every real answer, errors included, against these schemas.
  */
 import { EXPLANATION_METHODS } from '../explain/index.js';
-import { COLORMAP_NAMES } from '../imaging/browser.js';
+import { COLORMAP_NAMES, RESIZE_RULES } from '../imaging/browser.js';
 import { HEATMAP_FORMATS } from './analysis.js';
 import { VERSION } from '../version.js';
 
@@ -28,7 +28,7 @@ const schemas = {
     channels: { enum: [1, 3] },
     mean: { type: 'array', items: number },
     std: { type: 'array', items: number },
-    resize: { enum: ['pad', 'crop', 'stretch'] },
+    resize: { enum: [...RESIZE_RULES] },
   }),
   ModelCard: object({
     file: string,
@@ -121,7 +121,7 @@ const schemas = {
     scaleY: number,
     offsetX: number,
     offsetY: number,
-    resize: { enum: ['pad', 'crop', 'stretch'] },
+    resize: { enum: [...RESIZE_RULES] },
   }),
   RawMap: object({
     width: { type: 'integer' },

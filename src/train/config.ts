@@ -8,21 +8,14 @@ import { Ajv, type ErrorObject } from 'ajv';
 import YAML from 'yaml';
 import type { LossSpec } from './step/losses.js';
 import type { OptimizerSpec } from './step/optimizers.js';
-import type { UncertaintyPolicy } from '../data/index.js';
+import { DATASET_FORMAT_NAMES, type DatasetFormatName, type DatasetSource } from '../data/formats.js';
+import { RESIZE_RULES } from '../imaging/spec.js';
+import { ARCHITECTURE_NAMES } from '../models/zoo/index.js';
 import { type AugmentationSpec, DEFAULT_AUGMENTATION } from '../imaging/index.js';
 
-export interface DatasetConfig {
-  /** `nih`: NIH's Data_Entry layout; `chexpert`: CheXpert's train.csv/valid.csv; `csv`: one column per label. */
-  format: 'nih' | 'chexpert' | 'csv';
-  /** The labels file. */
-  csv: string;
-  /** Folder of images (NIH: the folder holding images/ or images_001...; CheXpert: the folder Path is relative to). */
-  images?: string;
-  /** CheXpert: how uncertain labels become targets. */
-  uncertainty?: UncertaintyPolicy;
-  /** Generic CSV: the column with image file names, and the one with patient ids. */
-  imageColumn?: string;
-  patientColumn?: string;
+export interface DatasetConfig extends DatasetSource {
+  /** One of data/formats.ts's DATASET_FORMATS (nih, chexpert, csv). */
+  format: DatasetFormatName;
 }
 
 export type SplitConfig =
@@ -99,7 +92,7 @@ const SCHEMA = {
         additionalProperties: false,
         required: ['format', 'csv'],
         properties: {
-          format: { enum: ['nih', 'chexpert', 'csv'] },
+          format: { enum: DATASET_FORMAT_NAMES },
           csv: { type: 'string', minLength: 1 },
           images: { type: 'string', minLength: 1 },
           uncertainty: { enum: ['U-Ignore', 'U-Zeros', 'U-Ones', 'U-MultiClass', 'LSR-Ones', 'LSR-Zeros', 'U-SelfTrained'] },
@@ -119,11 +112,11 @@ const SCHEMA = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        architecture: { enum: ['densenet121', 'resnet50', 'alexnet', 'mobilenet_v2'] },
+        architecture: { enum: ARCHITECTURE_NAMES },
         pretrained: { type: 'string', minLength: 1 },
         size: { type: 'integer', minimum: 32, maximum: 1024 },
         channels: { enum: [1, 3] },
-        resize: { enum: ['pad', 'crop', 'stretch'] },
+        resize: { enum: RESIZE_RULES },
         metadata: { type: 'boolean' },
       },
     },

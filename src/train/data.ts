@@ -7,9 +7,7 @@ import {
   checkNoLeakage,
   concatDatasets,
   officialNihSplit,
-  readChexpertDataset,
-  readCsvDataset,
-  readNihDataset,
+  DATASET_FORMATS,
   readNihOfficialLists,
   splitByPatient,
 } from '../data/index.js';
@@ -36,24 +34,8 @@ export async function readDatasets(config: TrainConfig): Promise<Dataset> {
   );
 }
 
-async function readOne(d: DatasetConfig, target: LabelSet): Promise<Dataset> {
-  switch (d.format) {
-    case 'nih':
-      return readNihDataset({ csvPath: d.csv, imageRoot: d.images });
-    case 'chexpert':
-      return readChexpertDataset({ csvPath: d.csv, imageRoot: d.images, policy: d.uncertainty });
-    case 'csv':
-      if (!d.imageColumn) throw new Error(`${d.csv}: a "csv" dataset needs "imageColumn" (the column with image file names)`);
-      return readCsvDataset({
-        csvPath: d.csv,
-        imageRoot: d.images,
-        imageColumn: d.imageColumn,
-        patientColumn: d.patientColumn,
-        labels: { columns: target.labels },
-        labelSetName: target.name,
-        policy: d.uncertainty,
-      });
-  }
+function readOne(d: DatasetConfig, target: LabelSet): Promise<Dataset> {
+  return DATASET_FORMATS[d.format].read(d, target);
 }
 
 function sameLabels(a: LabelSet, b: LabelSet): boolean {

@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { Command, InvalidArgumentError } from 'commander';
+import { ARCHITECTURE_NAMES } from '../../models/zoo/index.js';
 import { applyOverride, readConfigFile, resolveConfig } from '../../train/config.js';
 import { finishRun } from '../../train/finish.js';
 
@@ -45,7 +46,7 @@ export function trainCommand(): Command {
     .requiredOption('-o, --out <folder>', 'the run folder: model, model card, log.jsonl, checkpoint')
     .option('--resume', 'continue the run in --out from its checkpoint (same recipe)')
     .option(...DATA_OPTION, collect, [])
-    .option('-a, --arch <name>', 'densenet121 | resnet50 | alexnet | mobilenet_v2')
+    .option('-a, --arch <name>', ARCHITECTURE_NAMES.join(' | '))
     .option('-p, --pretrained <weights>', 'start from these weights (any file `cxr import` reads)')
     .option('-e, --epochs <n>', 'epochs', positiveInt('epochs'))
     .option('-b, --batch-size <n>', 'images per step', positiveInt('batch size'))
