@@ -78,38 +78,50 @@ export class PacsProcessor {
     const summary: PassSummary = { candidates, alreadyDone: candidates - pending.length, accepted: 0, rejected: 0, undecodable: 0, skipped: 0, heatmaps: 0 };
     this.options.onEvent?.({ type: 'scan', candidates, done: summary.alreadyDone, pending: pending.length });
     for (let start = 0; start < pending.length && !signal?.aborted; start += this.analyser.batchSize) {
-      const batch: { item: Pending; bytes: Uint8Array }[] = [];
-      for (const item of pending.slice(start, start + this.analyser.batchSize)) {
-        try {
-          batch.push({ item, bytes: await this.client.retrieveInstance(item.ref) });
-        } catch (e) {
-          // Gone since the search (deleted, moved): nothing to answer for; anything else stops the pass.
-          if (!(e instanceof PacsError && e.status === 404)) throw e;
-          summary.skipped++;
-          this.options.onEvent?.({ type: 'skipped', instance: uidTag(item.ref.sop), reason: 'no longer in the PACS' });
-        }
-      }
+      const retrieved = await Promise.all(pending.slice(start, start + this.analyser.batchSize).map((item) => this.retrieve(item)));
+      const batch = retrieved.filter((b): b is { item: Pending; bytes: Uint8Array } => {
+        if (b.bytes) return true;
+        summary.skipped++;
+        this.options.onEvent?.({ type: 'skipped', instance: uidTag(b.item.ref.sop), reason: 'no longer in the PACS' });
+        return false;
+      });
       const analyses = await this.analyser.analyse(batch.map((b) => ({ bytes: b.bytes, label: `instance ${uidTag(b.item.ref.sop)}` })));
-      for (const [i, { item, bytes }] of batch.entries()) {
-        const written = await this.store(item, bytes, analyses[i]);
-        summary[written.verdict]++;
-        summary.heatmaps += written.heatmaps;
-        this.options.onEvent?.({ type: 'instance', instance: uidTag(item.ref.sop), ...written });
+      const results = batch.map(({ item, bytes }, i) => this.results(item, bytes, analyses[i]));
+      // Heatmaps first, SRs after: an SR in the PACS (what "done" means) implies its heatmaps are there too. One
+      // request each per batch; a failure stores the batch again next pass, under the same UIDs.
+      const heatmaps = results.flatMap((r) => r.heatmaps);
+      if (heatmaps.length > 0) await this.client.store(heatmaps);
+      await this.client.store(results.map((r) => r.sr));
+      for (const [i, { item }] of batch.entries()) {
+        const { verdict, positives } = results[i];
+        summary[verdict]++;
+        summary.heatmaps += results[i].heatmaps.length;
+        this.options.onEvent?.({ type: 'instance', instance: uidTag(item.ref.sop), verdict, positives, heatmaps: results[i].heatmaps.length });
       }
     }
     return summary;
   }
 
-  private async store(item: Pending, bytes: Uint8Array, analysis: Analysis): Promise<{ verdict: 'accepted' | 'rejected' | 'undecodable'; positives: number; heatmaps: number }> {
+  /** The instance's file, or none when it has gone since the search (deleted, moved): nothing to answer for. */
+  private async retrieve(item: Pending): Promise<{ item: Pending; bytes?: Uint8Array }> {
+    try {
+      return { item, bytes: await this.client.retrieveInstance(item.ref) };
+    } catch (e) {
+      if (e instanceof PacsError && e.status === 404) return { item };
+      throw e;
+    }
+  }
+
+  /** The heatmap Secondary Captures and the SR of one analysed instance, as Part 10 files. */
+  private results(item: Pending, bytes: Uint8Array, analysis: Analysis): { sr: Uint8Array; heatmaps: Uint8Array[]; verdict: 'accepted' | 'rejected' | 'undecodable'; positives: number } {
     const source = sourceInstance(item.ref, item.searched, bytes);
     const model = this.analyser.model;
     const now = new Date();
     const heatmaps: (HeatmapRef & { file: Uint8Array })[] = analysis.heatmaps.map((h, i) => ({ finding: h.finding, ...buildHeatmapSc(source, h, model, i + 1, now) }));
-    if (heatmaps.length > 0) await this.client.store(heatmaps.map((h) => h.file));
-    await this.client.store([buildResultSr(source, analysis.outcome, model, heatmaps, now).file]);
+    const sr = buildResultSr(source, analysis.outcome, model, heatmaps, now).file;
     const { outcome } = analysis;
-    if (outcome.kind === 'undecodable') return { verdict: 'undecodable', positives: 0, heatmaps: 0 };
+    if (outcome.kind === 'undecodable') return { sr, heatmaps: [], verdict: 'undecodable', positives: 0 };
     const positives = outcome.prediction.findings.filter((f) => f.decision === 'positive').length;
-    return { verdict: outcome.prediction.verdict === 'accepted' ? 'accepted' : 'rejected', positives, heatmaps: heatmaps.length };
+    return { sr, heatmaps: heatmaps.map((h) => h.file), verdict: outcome.prediction.verdict === 'accepted' ? 'accepted' : 'rejected', positives };
   }
 }

@@ -3,7 +3,7 @@
  * configuration and storage in a temp folder of its own; and dcmtk's storescu to send it files over DIMSE.
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -115,19 +115,33 @@ const PROPOSE: Record<string, string> = {
   '1.2.840.10008.1.2.5': '-xr',
 };
 
-/** The transfer syntax in a file's meta header, read by dcmdump; undefined for a file without one. */
-async function transferSyntax(file: string): Promise<string | undefined> {
-  const { stdout } = await run('dcmdump', ['-q', '-Un', '+P', '0002,0010', file]);
-  return /\[([\d.]+)\]/.exec(stdout)?.[1];
+/**
+ * The transfer syntax in a file's meta header (group 0002 is always explicit VR little endian), or undefined for a
+ * file without one (ACR-NEMA style, as cxr01).
+ */
+function transferSyntax(file: string): string | undefined {
+  const bytes = readFileSync(file).subarray(0, 4096);
+  if (bytes.toString('latin1', 128, 132) !== 'DICM') return undefined;
+  const at = bytes.indexOf(Buffer.from([0x02, 0x00, 0x10, 0x00, 0x55, 0x49]), 132);
+  if (at < 0) return undefined;
+  const length = bytes.readUInt16LE(at + 6);
+  return bytes.toString('latin1', at + 8, at + 8 + length).replace(/[\0 ]+$/, '');
 }
 
-/** Sends files to Orthanc with dcmtk's storescu (DIMSE C-STORE), one association per file; throws on any failure. */
+/**
+ * Sends files to Orthanc with dcmtk's storescu (DIMSE C-STORE): one association per transfer syntax, in the order
+ * given within each; throws on any failure.
+ */
 export async function storescu(orthanc: Pick<RunningOrthanc, 'dicomPort'>, files: readonly string[]): Promise<void> {
+  const groups = new Map<string, string[]>();
   for (const file of files) {
-    const syntax = await transferSyntax(file);
-    const propose = syntax ? PROPOSE[syntax] : undefined;
-    await run('storescu', [...(propose ? [propose] : []), '-aec', 'ORTHANC', '127.0.0.1', String(orthanc.dicomPort), file]).catch((e: Error & { stderr?: string }) => {
-      throw new Error(`storescu failed on ${file}: ${e.stderr ?? e.message}`);
+    const syntax = transferSyntax(file);
+    const propose = (syntax && PROPOSE[syntax]) || '';
+    groups.set(propose, [...(groups.get(propose) ?? []), file]);
+  }
+  for (const [propose, group] of groups) {
+    await run('storescu', [...(propose ? [propose] : []), '-aec', 'ORTHANC', '127.0.0.1', String(orthanc.dicomPort), ...group]).catch((e: Error & { stderr?: string }) => {
+      throw new Error(`storescu failed on ${group.join(', ')}: ${e.stderr ?? e.message}`);
     });
   }
 }
