@@ -9,9 +9,9 @@
  * overhead factor (below 1: HTTP costs that much on top).
  *
  * Issue 17's load cases, on a server with the default queue (16), each for a fixed time:
- * - saturation (16 clients) and overload (64 clients retrying 50 ms after a 503; and 64 honouring Retry-After):
- *   successful throughput; the overload case's headline is ms per successful analysis against saturation's
- *   (speedup < 1: overload lost throughput);
+ * - saturation (16 clients) and overload (64 clients retrying 50 ms after a 503; 64 honouring Retry-After; and 64
+ *   impatient ones against a server with --admission-wait 0): successful throughput; the overload cases' headlines
+ *   are ms per successful analysis against saturation's (speedup < 1: overload lost throughput);
  * - abandoned clients: 8 clients that leave mid-upload or while their occlusion analysis waits or runs, beside 2
  *   normal clients; and a slow-method flood: 8 clients sending occlusion analyses (all 14 findings, overlays)
  *   beside 2 normal clients. Headline: the normal clients' p99 against the same 2 clients alone.
@@ -41,6 +41,8 @@ import { BENCH_DIR, headlineCase, median, option, round, writeResults } from './
 const DATA = join(BENCH_DIR, '..', '..', 'shared', 'data');
 const IMAGES = readdirSync(join(DATA, 'nih-cxr14-subset', 'images')).sort().slice(0, 16);
 const WORKERS = 2;
+/** Seconds each load case runs. */
+const LOAD_S = 6;
 const BOUNDARY = 'cxr-bench-boundary';
 /** Large images are analysed as the viewer asks, for two findings (Grad-CAM, 2048 px overlays). */
 const LARGE_FIELDS = { methods: 'gradcam', heatmap: 'png', findings: 'Effusion,Cardiomegaly' };
@@ -244,8 +246,8 @@ async function clients(
   return { samples, abandoned };
 }
 
-async function health(url: string): Promise<{ status: string; pool: Record<string, number> }> {
-  return (await (await fetch(`${url}/healthz`)).json()) as { status: string; pool: Record<string, number> };
+async function health(url: string): Promise<{ status: string; pool: Record<string, number>; admission: Record<string, number> }> {
+  return (await (await fetch(`${url}/healthz`)).json()) as { status: string; pool: Record<string, number>; admission: Record<string, number> };
 }
 
 /** Waits until /healthz says ok (the pool drained), at most `ms`; returns how long it took. */
@@ -273,7 +275,6 @@ async function loadCases(model: string, normalBodies: Buffer[], occlusionBodies:
       rss.peak = Math.max(rss.peak, rss.after);
       return rss;
     };
-    const LOAD_S = 6;
     let normal = await clients(server.url, 2, normalBodies, 0);
     let rss = await timed(LOAD_S, async (stopAt) => void (normal = await clients(server.url, 2, normalBodies, stopAt)));
     out.normal_2_clients_alone = { ...summarize(2, normal.samples, LOAD_S), rss_mb: rss };
@@ -321,8 +322,19 @@ async function loadCases(model: string, normalBodies: Buffer[], occlusionBodies:
       rss_mb: rss,
     };
     out.pool_after = (await health(server.url)).pool;
+    out.admission_after = (await health(server.url)).admission;
   } finally {
     await stopServer(server);
+  }
+  // The same impatient overload on a server that refuses at once (--admission-wait 0, as before admission waits).
+  const refusing = await startServer(model, 16, MALLOC.serving, ['--admission-wait', '0']);
+  try {
+    await clients(refusing.url, 2, normalBodies, performance.now() + 2000); // warm-up
+    const stopAt = performance.now() + LOAD_S * 1000;
+    const impatient = await clients(refusing.url, 64, normalBodies, stopAt);
+    out.clients_64_without_admission_wait = summarize(64, impatient.samples, LOAD_S);
+  } finally {
+    await stopServer(refusing);
   }
   return out;
 }
@@ -466,7 +478,7 @@ async function main(): Promise<void> {
   const normalBodies = nihFiles.map((f, i) => body(f, IMAGES[i], { heatmap: 'none' }));
   const occlusionBodies = nihFiles.slice(0, 4).map((f, i) => body(f, IMAGES[i], { methods: 'occlusion', heatmap: 'png' }));
   const load2 = await loadCases(model, normalBodies, occlusionBodies);
-  const L = load2 as unknown as Record<'clients_16' | 'clients_64' | 'normal_2_clients_alone', ClientsResult> & Record<'abandoned_clients' | 'occlusion_flood', { normal: ClientsResult }>;
+  const L = load2 as unknown as Record<'clients_16' | 'clients_64' | 'clients_64_honouring_retry_after' | 'clients_64_without_admission_wait' | 'normal_2_clients_alone', ClientsResult> & Record<'abandoned_clients' | 'occlusion_flood', { normal: ClientsResult }>;
   process.stdout.write(`load: ${JSON.stringify(load2)}\n`);
 
   const large = (await largePngs(4)).map((png, i) => body(png, `large-${i}.png`, LARGE_FIELDS));
@@ -487,7 +499,9 @@ async function main(): Promise<void> {
       analyze_concurrency_4: headlineCase(runs.concurrency_4.latency_ms.p50, reference.predictMs, referenceText),
       analyze_heatmaps_concurrency_2: headlineCase(runs.heatmaps_concurrency_2.latency_ms.p50, reference.explainMs, 'in process without HTTP: decode + Grad-CAM for 14 findings + 14 overlay PNGs, 1 thread'),
       // Not against another program: each against the same server without the attack (speedup < 1: what it costs).
-      overload_64_clients_ms_per_success: headlineCase(1000 / L.clients_64.ok_per_s, 1000 / L.clients_16.ok_per_s, 'ms per successful analysis (1000 / throughput) at saturation: 16 clients, same server, queue 16 (speedup < 1: overload lost throughput)'),
+      overload_64_clients_ms_per_success: headlineCase(1000 / L.clients_64.ok_per_s, 1000 / L.clients_16.ok_per_s, 'ms per successful analysis (1000 / throughput) at saturation: 16 clients, same server, queue 16 (speedup < 1: overload lost throughput); 64 clients retrying 50 ms after a 503'),
+      overload_64_clients_honouring_retry_after_ms_per_success: headlineCase(1000 / L.clients_64_honouring_retry_after.ok_per_s, 1000 / L.clients_16.ok_per_s, 'ms per successful analysis at saturation (16 clients), as above; 64 clients waiting as Retry-After says after a 503'),
+      overload_64_clients_without_admission_wait_ms_per_success: headlineCase(1000 / L.clients_64_without_admission_wait.ok_per_s, 1000 / L.clients_16.ok_per_s, 'ms per successful analysis at saturation (16 clients), as above; 64 impatient clients against a server started with --admission-wait 0 (every refusal at once)'),
       normal_p99_with_abandoning_clients: headlineCase(L.abandoned_clients.normal.ok_latency_ms.p99, L.normal_2_clients_alone.ok_latency_ms.p99, 'p99 of the same 2 normal clients with no other load (speedup < 1: slowed by the 8 abandoning clients)'),
       normal_p99_during_occlusion_flood: headlineCase(L.occlusion_flood.normal.ok_latency_ms.p99, L.normal_2_clients_alone.ok_latency_ms.p99, 'p99 of the same 2 normal clients with no other load (speedup < 1: slowed by the flood of 8 occlusion clients)'),
     },
