@@ -76,7 +76,7 @@ describe('orientation network', () => {
       if (s.rotated < 0.5 && s.inverted < 0.5) upright++;
       if (orientationScores(symmetryProbabilities(net, thumbnail(rotate(image, 180)))).rotated > 0.5) caught++;
     }
-    // A small network on little data: most, not all; the shipped checks are measured in shipped-checks.test.ts.
+    // A small network on little data: most, not all; the shipped checks are measured in shipped-checks.long.test.ts.
     assert.ok(upright >= 24, `${upright} of 30 held-out films upright`);
     assert.ok(caught >= 24, `${caught} of 30 turned films called rotated`);
 
