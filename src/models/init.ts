@@ -5,7 +5,7 @@
  */
 import { seededRandom } from '../random.js';
 
-export type ParameterRole = 'conv.weight' | 'conv.bias' | 'linear.weight' | 'linear.bias' | 'bn.weight' | 'bn.bias' | 'bn.running_mean' | 'bn.running_var';
+import type { ParameterRole } from './parameters.js';
 
 /** Supplies a parameter's initial values from its name, shape and role. */
 export type ParameterInit = (name: string, dims: readonly number[], role: ParameterRole) => Float32Array;

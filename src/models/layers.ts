@@ -4,7 +4,8 @@
  * maps one-to-one and errors point at a familiar module.
  */
 import { type GraphBuilder, type Value, float32 } from '../onnx/index.js';
-import type { ParameterInit, ParameterRole } from './init.js';
+import type { ParameterInit } from './init.js';
+import type { ParameterRole } from './parameters.js';
 
 export interface ConvOptions {
   out: number;
@@ -16,12 +17,17 @@ export interface ConvOptions {
 }
 
 export class Layers {
+  /** Every parameter created so far, with its role (stored in the model: models/parameters.ts). */
+  readonly declared: Record<string, ParameterRole> = {};
+
   constructor(
     readonly b: GraphBuilder,
     private readonly init: ParameterInit,
   ) {}
 
+  /** A learned parameter (or running statistic): initialised by role and declared, so training finds it whatever reads it. */
   param(name: string, dims: number[], role: ParameterRole): Value {
+    this.declared[name] = role;
     return this.b.initializer(name, float32(dims, this.init(name, dims, role)));
   }
 

@@ -32,6 +32,8 @@ export class GraphBuilder {
   private readonly types = new Map<string, ValueType>();
   private readonly known = new Map<string, HostTensor>();
   private readonly nodeNames = new Set<string>();
+  /** Initializers made by constant(), scalar() and ints(): fixed values, as opposed to named weights. */
+  readonly constantNames = new Set<string>();
   private counter = 0;
 
   constructor(readonly name = 'main') {}
@@ -73,7 +75,9 @@ export class GraphBuilder {
 
   /** A constant tensor under a generated unique name. */
   constant(t: HostTensor, hint = 'const'): Value {
-    return this.initializer(this.uniqueValueName(hint), t);
+    const value = this.initializer(this.uniqueValueName(hint), t);
+    this.constantNames.add(value.name);
+    return value;
   }
 
   scalar(value: number, dtype: 'float32' | 'int64' = 'float32'): Value {

@@ -107,7 +107,7 @@ describe('transfer learning and channel adaptation', () => {
 
 describe('key names', () => {
   it("strips a wrapper prefix and unwraps a Sequential head (CheXNet's densenet121.classifier.0)", () => {
-    const expected = new Set(parameterSlots(buildModel('densenet121', { height: 64 }).graph).map((s) => s.name));
+    const expected = new Set(parameterSlots(buildModel('densenet121', { height: 64 })).map((s) => s.name));
     const dict = new Map([...expected].map((name) => [`densenet121.${name.replace(/^classifier\./, 'classifier.0.')}`, float32([1])]));
     const { dict: aligned, renamed } = alignKeyNames(dict, expected);
     assert.deepEqual(new Set(aligned.keys()), expected);

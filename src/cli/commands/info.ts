@@ -11,7 +11,7 @@ export function infoCommand(): Command {
     .option('--json', 'print as JSON')
     .action((file: string | undefined, options: { json?: boolean }) => {
       const { model, info, path } = loadModel(file);
-      const slots = parameterSlots(model.graph);
+      const slots = parameterSlots(model);
       const count = (trainable: boolean) =>
         slots.filter((s) => isTrainable(s.role) === trainable).reduce((n, s) => n + (model.graph.initializers.get(s.name)?.data.length ?? 0), 0);
       const adaptation = readAdaptation(model, path);

@@ -83,11 +83,11 @@ function importCheckpoint(bytes: Uint8Array, fileName: string, options: ImportOp
   const { dict: weights, points } = takeOperatingPoints(stateDict, report.moduleAttributes?.operatingPoints);
   const architecture = checkedArchitecture(options.architecture ?? architectureFromNames(weights.keys()), fileName);
   const model = buildFor(architecture, options, 14);
-  const expected = new Set(parameterSlots(model.graph).map((s) => s.name));
+  const expected = new Set(parameterSlots(model).map((s) => s.name));
   const aligned = alignKeyNames(weights, expected);
   const [headWeight, headBias] = headNames(model);
   const head = aligned.dict.get(headWeight);
-  const firstConv = aligned.dict.get(parameterSlots(model.graph).find((s) => s.role === 'conv.weight')?.name ?? '');
+  const firstConv = aligned.dict.get(parameterSlots(model).find((s) => s.role === 'conv.weight')?.name ?? '');
   const preset = options.preset
     ? { name: options.preset, reason: 'chosen with the preset option' }
     : recognisePreset({
@@ -146,7 +146,7 @@ function takeOperatingPoints(dict: StateDict, attribute: number[] | undefined): 
 }
 
 function headNames(model: Model): [string, string] {
-  const weight = parameterSlots(model.graph).filter((s) => s.role === 'linear.weight').at(-1)?.name ?? '';
+  const weight = parameterSlots(model).filter((s) => s.role === 'linear.weight').at(-1)?.name ?? '';
   return [weight, weight.replace(/weight$/, 'bias')];
 }
 
@@ -191,7 +191,7 @@ function importOnnx(foreign: Model, fileName: string, options: ImportOptions): I
   let byName: { architecture: ArchitectureName; aligned: ReturnType<typeof alignKeyNames>; missing: number } | undefined;
   if (detected) {
     const architecture = checkedArchitecture(detected, fileName);
-    const expected = new Set(parameterSlots(buildFor(architecture, options, 14).graph).map((s) => s.name));
+    const expected = new Set(parameterSlots(buildFor(architecture, options, 14)).map((s) => s.name));
     const aligned = alignKeyNames(named, expected);
     const missing = [...expected].filter((n) => !aligned.dict.has(n)).length;
     const notes = summariseRenames(aligned.renamed, aligned.prefix);

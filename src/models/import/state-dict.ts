@@ -46,7 +46,7 @@ export function applyStateDict(model: Model, dict: StateDict, options: ApplyOpti
   const headPrefixes = (info.blocks.at(-1) ?? '').split('|').filter(Boolean);
   const isHead = (name: string) => headPrefixes.some((p) => name === p || name.startsWith(`${p}.`));
   const report: ImportReport = { loaded: [], missing: [], unexpected: [], mismatched: [], ignored: [], adapted: [], reinitialized: [] };
-  const slots = parameterSlots(model.graph);
+  const slots = parameterSlots(model);
   const expected = new Set(slots.map((s) => s.name));
   for (const key of dict.keys()) {
     if (key.endsWith(IGNORED_SUFFIX)) report.ignored.push(key);

@@ -5,6 +5,7 @@ import { GraphBuilder, type Model, createModel } from '../../onnx/index.js';
 import { type ParameterInit, torchvisionInit } from '../init.js';
 import { Layers } from '../layers.js';
 import { type ModelInfo, modelInfoToMetadata } from '../metadata.js';
+import { declarationsMetadata } from '../parameters.js';
 import { METADATA_FEATURES } from '../patient-metadata.js';
 import { alexnet } from './alexnet.js';
 import { DENSENET121, densenet } from './densenet.js';
@@ -100,5 +101,7 @@ export function buildModel(architecture: string, options: BuildOptions = {}): Mo
     blocks: graph.blocks,
     weights: options.weights ?? seedDescription,
   };
-  return createModel(b.build(), modelInfoToMetadata(info));
+  const built = b.build();
+  const constants = [...b.constantNames].filter((name) => built.initializers.get(name)?.dtype === 'float32');
+  return createModel(built, { ...modelInfoToMetadata(info), ...declarationsMetadata({ parameters: layers.declared, constants }) });
 }

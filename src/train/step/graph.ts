@@ -9,7 +9,7 @@
  * work is done for what lies before the first trainable block.
  */
 import { readModelInfo } from '../../models/metadata.js';
-import { type ParameterSlot, isTrainable, parameterSlots } from '../../models/parameters.js';
+import { type ParameterSlot, assertParametersDeclared, isTrainable, parameterSlots, takesWeightDecay } from '../../models/parameters.js';
 import {
   type Attribute,
   GraphBuilder,
@@ -113,7 +113,8 @@ export function buildTrainingGraph(model: Model, options: TrainingGraphOptions):
   const info = readModelInfo(model);
   const graph = model.graph;
   const prefixes = trainablePrefixes(info.blocks, options.trainable ?? 'all');
-  const slots = parameterSlots(graph);
+  assertParametersDeclared(model);
+  const slots = parameterSlots(model);
   const trained = slots.filter((s) => isTrainable(s.role) && matches(s.name, prefixes));
   if (trained.length === 0) throw new Error(`no parameter matches the trainable blocks ${JSON.stringify(prefixes)}`);
   const trainedNames = new Set(trained.map((s) => s.name));
@@ -287,7 +288,7 @@ function weightDecayMask(b: GraphBuilder, trained: ParameterSlot[], slots: FlatS
   const total = slots.reduce((a, s) => a + s.size, 0);
   const mask = new Float32Array(total);
   slots.forEach((s, i) => {
-    if (trained[i].role === 'conv.weight' || trained[i].role === 'linear.weight') mask.fill(1, s.offset, s.offset + s.size);
+    if (takesWeightDecay(trained[i].role)) mask.fill(1, s.offset, s.offset + s.size);
   });
   return b.constant(float32([total], mask), 'weight_decay.mask');
 }
