@@ -77,8 +77,17 @@ export class PacsProcessor {
     const { pending, candidates } = await this.pending();
     const summary: PassSummary = { candidates, alreadyDone: candidates - pending.length, accepted: 0, rejected: 0, undecodable: 0, skipped: 0, heatmaps: 0 };
     this.options.onEvent?.({ type: 'scan', candidates, done: summary.alreadyDone, pending: pending.length });
-    for (let start = 0; start < pending.length && !signal?.aborted; start += this.analyser.batchSize) {
-      const retrieved = await Promise.all(pending.slice(start, start + this.analyser.batchSize).map((item) => this.retrieve(item)));
+    const size = this.analyser.batchSize;
+    const fetchBatch = (start: number) => {
+      const batch = Promise.all(pending.slice(start, start + size).map((item) => this.retrieve(item)));
+      batch.catch(() => undefined); // awaited (and its failure thrown) in its turn; never left unhandled meanwhile
+      return batch;
+    };
+    // The next batch is retrieved while this one is analysed: retrieval waits on the PACS, analysis on the CPU.
+    let next = pending.length > 0 ? fetchBatch(0) : undefined;
+    for (let start = 0; next && !signal?.aborted; start += size) {
+      const retrieved = await next;
+      next = start + size < pending.length && !signal?.aborted ? fetchBatch(start + size) : undefined;
       const batch = retrieved.filter((b): b is { item: Pending; bytes: Uint8Array } => {
         if (b.bytes) return true;
         summary.skipped++;
