@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_MODEL_PATH } from '../../src/api.js';
 import { sharedDataPath } from '../helpers/fixtures.js';
-import { cxr, startWorker } from './processes.js';
+import { cxr, killWorkers, startWorker } from './processes.js';
 import { RedisServer } from './redis.js';
 
 const NIH = ['00000075_000.png', '00000100_000.png', '00000129_000.png', '00000211_000.png', '00000353_000.png'];
@@ -28,11 +28,12 @@ before(async () => {
   server = await RedisServer.start();
 });
 after(async () => {
+  killWorkers();
   await server?.close();
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe('cxr batch and cxr worker', () => {
+describe('cxr batch and cxr worker', { timeout: 120_000 }, () => {
   it('--help lists them, and each teaches with examples; --heatmaps is checked before anything is queued', () => {
     const help = cxr('--help');
     for (const command of ['batch', 'worker']) assert.match(help.stdout, new RegExp(`\\n  ${command} `));

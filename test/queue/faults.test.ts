@@ -1,6 +1,7 @@
 /**
  * Faults a fleet must survive, with real processes: a worker killed with SIGKILL mid-job (its job is taken over
- * once its lock expires), and Redis restarted mid-batch with its append-only file on. Each time every image ends
+ * once its lock expires), a worker stopped with SIGTERM (it finishes its job first), and Redis restarted mid-batch
+ * with its append-only file on. Each time every image ends
  * with exactly one result, none lost, none twice.
  */
 import assert from 'node:assert/strict';
@@ -11,15 +12,14 @@ import { after, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import { QUEUE_NAME } from '../../src/queue/index.js';
 import { sharedDataPath } from '../helpers/fixtures.js';
-import { cxr, startWorker, until, type WorkerProcess } from './processes.js';
+import { cxr, killWorkers, startWorker, until } from './processes.js';
 import { RedisServer } from './redis.js';
 
 const IMAGES = sharedDataPath('nih-cxr14-subset', 'images');
 const dir = mkdtempSync(join(tmpdir(), 'cxr-queue-faults-'));
 const servers: RedisServer[] = [];
-const workers: WorkerProcess[] = [];
 after(async () => {
-  for (const w of workers) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGKILL');
+  killWorkers();
   for (const s of servers) await s.close();
   rmSync(dir, { recursive: true, force: true });
 });
@@ -45,14 +45,13 @@ function assertExactlyOnce(server: RedisServer, name: string, files: string[]): 
   for (const r of rows) assert.equal(r.findings?.length ?? r.error, 14, r.error);
 }
 
-describe('queue faults', () => {
+describe('queue faults', { timeout: 120_000 }, () => {
   it('kill -9 of a worker mid-job: the job is taken over after its lock expires, every image gets one result', async () => {
     const server = await RedisServer.start();
     servers.push(server);
     const redis = server.client();
     const files = await submit(server, 'killed', 24);
     const first = startWorker('--redis', server.url, '--threads', '1', '--lock-duration', '2000');
-    workers.push(first);
     await until('the first results', async () => (await redis.hlen('cxr:batch:killed:results')) >= 3);
     first.child.kill('SIGKILL');
     await first.exited;
@@ -62,7 +61,6 @@ describe('queue faults', () => {
     assert.equal(orphans.length, 1, 'one job was running when the worker died');
 
     const second = startWorker('--redis', server.url, '--threads', '1', '--lock-duration', '2000', '--exit-when-idle');
-    workers.push(second);
     assert.deepEqual(await second.exited, { code: 0, signal: null });
     const events = second.events();
     assert.ok(events.some((e) => e.event === 'stalled' && e.job === orphans[0]), "the second worker found the dead worker's job");
@@ -73,14 +71,35 @@ describe('queue faults', () => {
     redis.disconnect();
   });
 
+  it('SIGTERM: the worker finishes its running job, leaves the rest queued and exits 143', async () => {
+    const server = await RedisServer.start();
+    servers.push(server);
+    const redis = server.client();
+    await submit(server, 'stopped', 24);
+    const worker = startWorker('--redis', server.url, '--threads', '1');
+    await until('the first results', async () => (await redis.hlen('cxr:batch:stopped:results')) >= 3);
+    worker.child.kill('SIGTERM');
+    assert.deepEqual(await worker.exited, { code: 143, signal: null });
+    const events = worker.events();
+    assert.ok(events.some((e) => e.event === 'stopping' && e.reason === 'SIGTERM'));
+    assert.equal(events.at(-1)?.event, 'stopped');
+    const queue = new Queue(QUEUE_NAME, { connection: redis });
+    const counts = await queue.getJobCounts('active', 'waiting', 'failed');
+    await queue.close();
+    const done = await redis.hlen('cxr:batch:stopped:results');
+    assert.equal(counts.active, 0, 'no job left claimed by the stopped worker');
+    assert.equal(counts.failed, 0);
+    assert.equal(done + counts.waiting, 24, 'every image is done or waiting for the next worker');
+    assert.equal(done, events.filter((e) => e.event === 'completed').length);
+    redis.disconnect();
+  });
+
   it('Redis restarted mid-batch (append-only file on): the batch completes, nothing lost or duplicated', async () => {
     const server = await RedisServer.start({ appendOnly: true });
     servers.push(server);
     const redis = server.client();
-    redis.on('error', () => {}); // this watcher's own connection also sees the restart
     const files = await submit(server, 'restarted', 40);
     const worker = startWorker('--redis', server.url, '--threads', '1', '--lock-duration', '5000', '--exit-when-idle');
-    workers.push(worker);
     await until('the first results', async () => (await redis.hlen('cxr:batch:restarted:results')) >= 5);
     await server.restart();
     const doneAfterRestart = await redis.hlen('cxr:batch:restarted:results');

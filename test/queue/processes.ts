@@ -19,8 +19,16 @@ export interface WorkerProcess {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+const started: ChildProcess[] = [];
+
+/** Kills (SIGKILL) every worker these tests started that is still running: for after(), so no test hangs on one. */
+export function killWorkers(): void {
+  for (const child of started) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+
 export function startWorker(...args: string[]): WorkerProcess {
   const child = spawn(process.execPath, [CXR, 'worker', ...args], { env: ENV, stdio: ['ignore', 'ignore', 'pipe'] });
+  started.push(child);
   let log = '';
   child.stderr?.on('data', (chunk: Buffer) => (log += chunk.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));

@@ -36,7 +36,13 @@ before(async () => {
   server = await RedisServer.start();
   redis = await connectRedis(server.url);
 });
+/** Workers and connections still open when a test fails: closed in after(), so the test process can end. */
+const open: { worker: BatchWorker; connection: Redis }[] = [];
 after(async () => {
+  for (const { worker, connection } of open) {
+    await worker.close(true).catch(() => {});
+    connection.disconnect();
+  }
   redis?.disconnect();
   await server?.close();
   rmSync(dir, { recursive: true, force: true });
@@ -47,13 +53,15 @@ async function work(options: { modelPath?: string } = {}): Promise<WorkerEvent[]
   const events: WorkerEvent[] = [];
   const connection = await connectRedis(server.url);
   const worker = await BatchWorker.start(connection, { threads: 1, concurrency: 2, modelPath: options.modelPath, onEvent: (e) => events.push(e) });
+  open.push({ worker, connection });
   await worker.whenIdle(200);
   await worker.close();
   connection.disconnect();
+  open.pop();
   return events;
 }
 
-describe('batch queue', () => {
+describe('batch queue', { timeout: 120_000 }, () => {
   it('scores a folder as cxr predict does; the corrupt image fails with the decoder\'s message and the rest complete', async () => {
     const files = await listBatchSources(images);
     assert.equal(files.length, NIH.length + 1);

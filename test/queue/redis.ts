@@ -53,9 +53,14 @@ export class RedisServer {
     });
   }
 
-  /** A plain client for the test's own checks. */
+  private readonly clients: Redis[] = [];
+
+  /** A plain client for the test's own checks; disconnected by close(), so none keeps the test process alive. */
   client(): Redis {
-    return new Redis(this.url, { maxRetriesPerRequest: null });
+    const client = new Redis(this.url, { maxRetriesPerRequest: null });
+    client.on('error', () => {}); // it sees restarts too; the test's own assertions say what matters
+    this.clients.push(client);
+    return client;
   }
 
   /** SIGTERM (Redis finishes its append-only file and exits) and wait for the exit. */
@@ -73,6 +78,7 @@ export class RedisServer {
   }
 
   async close(): Promise<void> {
+    for (const client of this.clients) client.disconnect();
     await this.stop();
     rmSync(this.dir, { recursive: true, force: true });
   }
