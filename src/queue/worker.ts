@@ -88,7 +88,11 @@ export class BatchWorker {
     worker.on('failed', (job, error) => {
       if (!job) return;
       const attempts = job.opts.attempts ?? 1;
-      emit({ event: 'failed', job: job.id ?? '?', attempt: job.attemptsMade, attempts, final: isFinal(job, error, 0), reason: error.message });
+      const final = isFinal(job, error, 0);
+      emit({ event: 'failed', job: job.id ?? '?', attempt: job.attemptsMade, attempts, final, reason: error.message });
+      // BullMQ fails a job itself, without running it, once its workers have died on it too often (a poison image):
+      // the processor never saw it, so its failure is recorded here, unless the processor's own record exists.
+      if (final) recordFailure(redis, job, error, true).catch((e: Error) => emit({ event: 'error', message: e.message }));
     });
     worker.on('stalled', (job) => emit({ event: 'stalled', job }));
     worker.on('error', (error) => emit({ event: 'error', message: error.message }));
@@ -127,7 +131,6 @@ function isFinal(job: Job<BatchJobData>, error: Error, attemptsBefore: number): 
 async function runJob(job: Job<BatchJobData>, redis: Redis, scorer: Scorer): Promise<void> {
   const modelHash = scorer.hash;
   const id = job.id ?? '';
-  const keys = batchKeys(typeof job.data?.batch === 'string' ? job.data.batch : 'unknown');
   try {
     let data: BatchJobData;
     try {
@@ -138,6 +141,7 @@ async function runJob(job: Job<BatchJobData>, redis: Redis, scorer: Scorer): Pro
     if (data.modelHash !== modelHash) {
       throw new UnrecoverableError(`refused: the batch is for model sha256 ${data.modelHash.slice(0, 12)}…, this worker has ${modelHash.slice(0, 12)}…; one batch is never scored with two models (start workers with the batch's --model)`);
     }
+    const keys = batchKeys(data.batch);
     await redis.hsetnx(keys.meta, 'startedAt', String(Date.now()));
     // Named "image" in messages: the path stays out of reasons and logs (the job id is beside them).
     const image = await decodeImage(await readImage(data.source.path), 'image');
@@ -149,12 +153,23 @@ async function runJob(job: Job<BatchJobData>, redis: Redis, scorer: Scorer): Pro
   } catch (error) {
     // The failure is recorded with the batch before BullMQ files the job as failed, so `batch status` sees every
     // image that will get no result, with the reason (a crash in between leaves the job to run again).
-    if (isFinal(job, error as Error, 1)) {
-      const failure: StoredFailure = { index: typeof job.data?.index === 'number' ? job.data.index : -1, file: String(job.data?.source?.path ?? ''), reason: (error as Error).message, attempts: job.attemptsMade + 1 };
-      await redis.multi().hset(keys.failures, id, JSON.stringify(failure)).hset(keys.meta, 'finishedAt', String(Date.now())).exec();
-    }
+    if (isFinal(job, error as Error, 1)) await recordFailure(redis, job, error as Error, false);
     throw error;
   }
+}
+
+/** BullMQ's reason for a job whose workers kept dying on it. */
+const STALLED_TOO_OFTEN = 'job stalled more than allowable limit';
+
+/** Keeps a job's last failure with its batch; `ifAbsent` leaves an existing record (the processor's) as it is. */
+async function recordFailure(redis: Redis, job: Job<BatchJobData>, error: Error, ifAbsent: boolean): Promise<void> {
+  const keys = batchKeys(typeof job.data?.batch === 'string' ? job.data.batch : 'unknown');
+  const reason = error.message === STALLED_TOO_OFTEN ? `every worker that took it stopped mid-job (killed, or out of memory?) until the queue gave up (BullMQ: ${STALLED_TOO_OFTEN})` : error.message;
+  const failure: StoredFailure = { index: typeof job.data?.index === 'number' ? job.data.index : -1, file: String(job.data?.source?.path ?? ''), reason, attempts: ifAbsent ? job.attemptsMade : job.attemptsMade + 1 };
+  const write = redis.multi();
+  if (ifAbsent) write.hsetnx(keys.failures, job.id ?? '', JSON.stringify(failure));
+  else write.hset(keys.failures, job.id ?? '', JSON.stringify(failure));
+  await write.hset(keys.meta, 'finishedAt', String(Date.now())).exec();
 }
 
 /** The file's bytes; a read error names the kind (ENOENT ...), not the path, since messages reach logs. */
