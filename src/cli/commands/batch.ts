@@ -8,7 +8,10 @@ import { positiveInt, nonNegativeInt } from '../options.js';
 import { progressBar } from '../progress.js';
 import { jsonEntry, toCsv } from './predict.js';
 
-const REDIS_OPTION = new Option('--redis <url>', 'the Redis server the workers use, e.g. redis://127.0.0.1:6379').env('CXR_REDIS').makeOptionMandatory();
+/** --redis, also read from $CXR_REDIS (so a password need not be typed on command lines, which others can see). */
+export function redisOption(): Option {
+  return new Option('--redis <url>', 'the Redis server of the batches and workers, e.g. redis://127.0.0.1:6379').env('CXR_REDIS').makeOptionMandatory();
+}
 
 /** Runs `work` on a Redis connection (retried a few times with back-off, each retry said on stderr), then closes it. */
 export async function withRedis<T>(url: string, work: (redis: Redis) => Promise<T>): Promise<T> {
@@ -56,7 +59,7 @@ function submitCommand(): Command {
   return new Command('submit')
     .description('queue one job per image of a folder or a CSV list; prints the batch id')
     .argument('<folder|list.csv>', 'a folder of images, or a CSV with a "file" (or "path") column; relative names are relative to the CSV')
-    .addOption(REDIS_OPTION)
+    .addOption(redisOption())
     .option('--name <id>', 'the batch id (letters, digits, - and _); default: generated and printed')
     .option('-m, --model <file>', 'the model the batch is scored with (workers must load the same file); default: the embedded default model')
     .option('-r, --recursive', 'descend into sub-folders')
@@ -103,7 +106,7 @@ function statusCommand(): Command {
   return new Command('status')
     .description('how far a batch is: counts, images per second, time left, failures with their reasons')
     .argument('<id>', 'the batch id')
-    .addOption(REDIS_OPTION)
+    .addOption(redisOption())
     .option('--json', 'print the status as one JSON document')
     .option('-w, --watch', 'follow the batch until every image is done or failed (a progress bar on a terminal)')
     .addHelpText(
@@ -173,7 +176,7 @@ function resultsCommand(): Command {
   return new Command('results')
     .description("a batch's results as `cxr predict --csv` writes them, or one JSON line per image")
     .argument('<id>', 'the batch id')
-    .addOption(REDIS_OPTION)
+    .addOption(redisOption())
     .option('--csv <file>', 'write file, a probability per finding, verdict, flags and error (the failures\' reasons), as `cxr predict --csv`')
     .option('--jsonl <file>', 'write one JSON object per image, as an entry of `cxr predict --json` (and its overlays\' folder and files when the batch has heatmaps)')
     .addHelpText(

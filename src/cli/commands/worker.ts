@@ -6,6 +6,7 @@
 import { Command } from 'commander';
 import { connectRedis, BatchWorker, type WorkerEvent } from '../../queue/index.js';
 import { positiveInt } from '../options.js';
+import { redisOption } from './batch.js';
 
 interface WorkerFlags {
   redis: string;
@@ -25,7 +26,7 @@ function log(event: WorkerEvent | Record<string, unknown>): void {
 export function workerCommand(): Command {
   return new Command('worker')
     .description('score batch jobs from a Redis queue (see `cxr batch`); run any number, on any number of machines')
-    .requiredOption('--redis <url>', 'the Redis server of the batches, e.g. redis://127.0.0.1:6379', process.env.CXR_REDIS)
+    .addOption(redisOption())
     .option('-m, --model <file>', 'the model file; only batches submitted for this exact file (its SHA-256) are scored, others are refused; default: the embedded default model')
     .option('-c, --concurrency <k>', 'jobs in flight at once in this process (decoding overlaps inference)', positiveInt('concurrency'), 1)
     .option('-t, --threads <n>', 'ONNX Runtime threads (default: all cores; give each of several workers on one machine 1)', positiveInt('threads'))
@@ -37,6 +38,8 @@ export function workerCommand(): Command {
 The model is loaded once. Each image is retried with back-off as its batch says; an image that fails every try is
 kept with its reason (\`cxr batch status\`). A job of a batch submitted for another model file is refused, never
 scored with this one. If Redis goes away the worker waits for it (retrying with back-off) and goes on.
+SIGTERM or Ctrl-C finishes the running jobs and exits (143, 130); a second signal hands them back at once (another
+worker takes them when their lock expires). Logs are JSON lines on stderr naming jobs by id, never file names.
 
 Examples:
   $ cxr worker --redis redis://10.0.0.5:6379 --model chexnet.onnx
