@@ -160,6 +160,17 @@ describe('batch queue', { timeout: 120_000 }, () => {
     assert.ok(overlays > 0, 'some film has a positive finding');
   });
 
+  it('a DICOM film: its result keeps the Study, Series and SOP Instance UIDs (in --jsonl) that tie it to the PACS', async () => {
+    const film = sharedDataPath('dicom', 'cxr08_DX_chest_MONO2_8bit_ImplicitLE_NIH_GoogleCloud.dcm');
+    await submitBatch(redis, { batch: 'dicom', files: [film] });
+    await work();
+    const [result] = await batchResults(redis, 'dicom');
+    const { metadata } = await decodeImageFile(film);
+    const uids = (m: typeof metadata) => [m.studyInstanceUid, m.seriesInstanceUid, m.sopInstanceUid];
+    assert.match(String(metadata.sopInstanceUid), /^[0-9.]+$/);
+    assert.deepEqual(uids(result.prediction!.image.metadata), uids(metadata));
+  });
+
   it('an unreachable Redis: retries with back-off, then an error naming the server (not its password)', async () => {
     const closed = `redis://:secret@127.0.0.1:${server.port + 1}`;
     const retries: string[] = [];
