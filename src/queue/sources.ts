@@ -19,8 +19,7 @@ export async function listBatchSources(input: string, options: { recursive?: boo
   }
   const files = isFolder ? listImageFiles([input], options) : await filesOfList(input);
   if (files.length === 0) throw new Error(`${input}: no image files ${isFolder ? 'in this folder' : 'listed'}`);
-  // The same file listed twice is one image: one job, one result.
-  return [...new Set(files.map((file) => resolve(file)))];
+  return files.map((file) => resolve(file));
 }
 
 /** A CSV's file column; relative names are relative to the CSV's own folder, as NIH's lists are to theirs. */

@@ -12,7 +12,7 @@ import { type BatchJobData, JOB_VERSION, QUEUE_NAME, batchKeys, checkBatchId, fi
 
 export interface SubmitOptions {
   batch: string;
-  /** Absolute paths, as the workers will read them. */
+  /** The images' paths (made absolute here: workers read them as given, wherever they run). */
   files: readonly string[];
   /** The model file the batch is for; default: the embedded default model. Workers must have the same file. */
   modelPath?: string;
@@ -46,7 +46,9 @@ export async function submitBatch(redis: Redis, options: SubmitOptions): Promise
   const { info, path: modelPath } = loadModel(options.modelPath);
   const modelHash = await fileSha256(modelPath);
   const jobOptions: BatchJobData['options'] = { showRejected: options.showRejected ?? false, ...(options.heatmaps ? { heatmaps: { ...options.heatmaps, out: resolve(options.heatmaps.out) } } : {}) };
-  const jobs = options.files.map((path, index) => {
+  // The same file twice is one image: one job, one result (else the batch would wait for a second one forever).
+  const files = [...new Set(options.files.map((file) => resolve(file)))];
+  const jobs = files.map((path, index) => {
     const data: BatchJobData = { version: JOB_VERSION, batch, index, source: { kind: 'file', path }, modelHash, options: jobOptions };
     return { id: jobIdFor(batch, data.source), data };
   });

@@ -162,7 +162,8 @@ describe('batch queue', { timeout: 120_000 }, () => {
 
   it('a DICOM film: its result keeps the Study, Series and SOP Instance UIDs (in --jsonl) that tie it to the PACS', async () => {
     const film = sharedDataPath('dicom', 'cxr08_DX_chest_MONO2_8bit_ImplicitLE_NIH_GoogleCloud.dcm');
-    await submitBatch(redis, { batch: 'dicom', files: [film] });
+    const submitted = await submitBatch(redis, { batch: 'dicom', files: [film, film] });
+    assert.equal(submitted.total, 1, 'a file given twice is one image');
     await work();
     const [result] = await batchResults(redis, 'dicom');
     const { metadata } = await decodeImageFile(film);
