@@ -4,12 +4,13 @@
  * with exactly `cxr predict --csv`'s columns and numbers.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_MODEL_PATH } from '../../src/api.js';
-import { sharedDataPath } from '../helpers/fixtures.js';
+import { REPO_ROOT, sharedDataPath } from '../helpers/fixtures.js';
 import { cxr, killWorkers, startWorker } from './processes.js';
 import { RedisServer } from './redis.js';
 
@@ -81,6 +82,14 @@ describe('cxr batch and cxr worker', { timeout: 120_000 }, () => {
     assert.equal(status.code, 1, 'one image failed');
     assert.match(status.stdout, /5 of 6 done, 1 failed, 0 pending \(100\.0% finished\)\nrate [\d.]+ images\/s, took \d+ s/);
     assert.match(status.stdout, /failures \(job, reason\):\n  #5 [\w.-]+: image: /);
+
+    // On a terminal (util-linux's script gives it one) --watch draws the progress bar, then the summary.
+    const onTty = spawnSync('script', ['-qec', `${process.execPath} ${join(REPO_ROOT, 'bin', 'cxr.js')} batch status ${id} --redis ${server.url} --watch`, '/dev/null'], {
+      encoding: 'utf8',
+      env: { ...process.env, CXR_NO_REEXEC: '1' },
+    });
+    assert.match(onTty.stdout, new RegExp(`batch ${id} \\[[█]+\\] 6/6 \\| 100%`));
+    assert.match(onTty.stdout, /5 of 6 done, 1 failed, 0 pending/);
 
     const csv = join(dir, 'batch.csv');
     const results = cxr('batch', 'results', id, '--redis', server.url, '--csv', csv);
