@@ -196,8 +196,9 @@ function enc(uid: string): string {
 
 function networkFailure(error: Error, timeoutMs: number): { reason: string; kind: PacsErrorKind } {
   if (error.name === 'TimeoutError' || error.name === 'AbortError') return { reason: `did not answer within ${timeoutMs} ms`, kind: 'timeout' };
-  const code = (error.cause as NodeJS.ErrnoException | undefined)?.code;
-  return { reason: `could not be reached (${code ?? error.message})`, kind: 'unreachable' };
+  // fetch's own message is only "fetch failed"; the socket's error code (ECONNREFUSED, ...) is in its cause.
+  const cause = error.cause as NodeJS.ErrnoException | undefined;
+  return { reason: `could not be reached (${cause?.code ?? cause?.message ?? error.message})`, kind: 'unreachable' };
 }
 
 /** Retry-After in ms (seconds or an HTTP date), or undefined. */

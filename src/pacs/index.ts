@@ -1,6 +1,7 @@
 /** PACS connection: a DICOMweb client, DICOM SR and Secondary Capture writers, and the loop that ties them to analyses. */
 export { Analyser, modelIdentity, type Analysis, type AnalyserOptions, type Heatmap } from './analyse.js';
 export { DicomWebClient, PacsError, type DicomWebOptions, type InstanceRef, type PacsErrorKind, type RetryEvent, type StoreResult } from './dicomweb.js';
+export { diagnosticReport } from './fhir.js';
 export { DEFAULT_MODALITIES, PacsProcessor, type PacsEvent, type PassSummary, type ProcessorOptions } from './processor.js';
 export { buildHeatmapSc, heatmapUids, SECONDARY_CAPTURE } from './sc.js';
 export { sourceInstance, type SourceInstance } from './source.js';

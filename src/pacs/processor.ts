@@ -7,9 +7,12 @@
  * redone whole. Two runs at once waste work but cannot duplicate results: the same UIDs are written, and the PACS
  * keeps one instance per UID. The SR is written last, so an instance with an SR has its heatmaps too.
  */
+import { renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Analyser, Analysis } from './analyse.js';
 import { type DicomJson, stringValue, TAGS } from './dicom-json.js';
 import { DicomWebClient, type InstanceRef, PacsError } from './dicomweb.js';
+import { diagnosticReport } from './fhir.js';
 import { buildHeatmapSc } from './sc.js';
 import { sourceInstance } from './source.js';
 import { buildResultSr, type HeatmapRef, srUids } from './sr.js';
@@ -21,6 +24,11 @@ export interface ProcessorOptions {
   /** Modalities to analyse; default CR and DX (projection radiographs: a CT slice is not a chest film). */
   modalities?: readonly string[];
   onEvent?: (event: PacsEvent) => void;
+  /**
+   * Also write each result as a FHIR DiagnosticReport, `<dir>/<SR SOP Instance UID>.json`. Written before the SR is
+   * stored (and again if the instance is redone), so a crash cannot leave an SR without its report.
+   */
+  fhirDir?: string;
 }
 
 /** What happened, for a status line. Instances are named by `uidTag` (a hash), never by UID or patient data. */
@@ -100,6 +108,7 @@ export class PacsProcessor {
       // request each per batch; a failure stores the batch again next pass, under the same UIDs.
       const heatmaps = results.flatMap((r) => r.heatmaps);
       if (heatmaps.length > 0) await this.client.store(heatmaps);
+      if (this.options.fhirDir) for (const r of results) writeAtomically(join(this.options.fhirDir, `${r.srSop}.json`), `${JSON.stringify(r.fhir(), null, 2)}\n`);
       await this.client.store(results.map((r) => r.sr));
       for (const [i, { item }] of batch.entries()) {
         const { verdict, positives } = results[i];
@@ -122,15 +131,32 @@ export class PacsProcessor {
   }
 
   /** The heatmap Secondary Captures and the SR of one analysed instance, as Part 10 files. */
-  private results(item: Pending, bytes: Uint8Array, analysis: Analysis): { sr: Uint8Array; heatmaps: Uint8Array[]; verdict: 'accepted' | 'rejected' | 'undecodable'; positives: number } {
+  private results(item: Pending, bytes: Uint8Array, analysis: Analysis): Results {
     const source = sourceInstance(item.ref, item.searched, bytes);
     const model = this.analyser.model;
     const now = new Date();
     const heatmaps: (HeatmapRef & { file: Uint8Array })[] = analysis.heatmaps.map((h, i) => ({ finding: h.finding, ...buildHeatmapSc(source, h, model, i + 1, now) }));
-    const sr = buildResultSr(source, analysis.outcome, model, heatmaps, now).file;
+    const { file: sr, sop: srSop } = buildResultSr(source, analysis.outcome, model, heatmaps, now);
     const { outcome } = analysis;
-    if (outcome.kind === 'undecodable') return { sr, heatmaps: [], verdict: 'undecodable', positives: 0 };
+    const fhir = () => diagnosticReport(source, outcome, model, srSop, now);
+    if (outcome.kind === 'undecodable') return { sr, srSop, fhir, heatmaps: [], verdict: 'undecodable', positives: 0 };
     const positives = outcome.prediction.findings.filter((f) => f.decision === 'positive').length;
-    return { sr, heatmaps: heatmaps.map((h) => h.file), verdict: outcome.prediction.verdict === 'accepted' ? 'accepted' : 'rejected', positives };
+    return { sr, srSop, fhir, heatmaps: heatmaps.map((h) => h.file), verdict: outcome.prediction.verdict === 'accepted' ? 'accepted' : 'rejected', positives };
   }
+}
+
+interface Results {
+  sr: Uint8Array;
+  srSop: string;
+  fhir: () => Record<string, unknown>;
+  heatmaps: Uint8Array[];
+  verdict: 'accepted' | 'rejected' | 'undecodable';
+  positives: number;
+}
+
+/** Written whole or not at all: a reader never sees half a report. */
+function writeAtomically(path: string, text: string): void {
+  const temporary = `${path}.${process.pid}.tmp`;
+  writeFileSync(temporary, text);
+  renameSync(temporary, path);
 }

@@ -7,7 +7,9 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { basename } from 'node:path';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { DicomWebClient } from '../../src/pacs/dicomweb.js';
@@ -36,6 +38,7 @@ describe('cxr pacs --once against a real Orthanc fed by storescu', () => {
   const sopOf = new Map<string, string>();
   const predicted = new Map<string, PredictedImage>();
   let logs = '';
+  let fhirDir = '';
 
   before(async () => {
     orthanc = await startOrthanc();
@@ -46,11 +49,15 @@ describe('cxr pacs --once against a real Orthanc fed by storescu', () => {
     assert.equal(projections.length, files.length - 2);
     const { stdout } = await cxr(['predict', '--json', ...files]).catch((e) => e);
     for (const image of JSON.parse(stdout).images as PredictedImage[]) predicted.set(image.file, image);
-    const first = await cxr(['pacs', '--url', orthanc.url, '--once']);
+    fhirDir = mkdtempSync(join(tmpdir(), 'cxr-fhir-'));
+    const first = await cxr(['pacs', '--url', orthanc.url, '--once', '--fhir', fhirDir]);
     logs += first.stdout + first.stderr;
     assert.match(first.stdout, new RegExp(`analysed ${projections.length} of ${projections.length} instances \\(0 were done before\\)`));
   });
-  after(async () => orthanc?.stop());
+  after(async () => {
+    await orthanc?.stop();
+    if (fhirDir) rmSync(fhirDir, { recursive: true, force: true });
+  });
 
   test('every CR/DX instance has exactly one SR, with every value cxr predict gives for its file', async () => {
     const srs = await readAllSrs(client);
@@ -127,6 +134,35 @@ describe('cxr pacs --once against a real Orthanc fed by storescu', () => {
     assert.equal(sr.verdict, predicted.get(ct)!.verdict);
     assert.equal(sr.verdict, 'rejected');
     assert.match(sr.refused!, /refused/);
+  });
+
+  test('--fhir: a DiagnosticReport per SR with the same values, and no patient identifiers', async () => {
+    const srs = await readAllSrs(client);
+    // The run with --fhir: every CR/DX instance (the CT was analysed later, without --fhir).
+    const mine = srs.filter((sr) => projections.some((f) => sopOf.get(f) === sr.source?.sop));
+    assert.deepEqual(readdirSync(fhirDir).sort(), mine.map((sr) => `${sr.dataset.SOPInstanceUID}.json`).sort());
+    for (const file of projections) {
+      const sr = srs.find((s) => s.source?.sop === sopOf.get(file))!;
+      const text = readFileSync(join(fhirDir, `${sr.dataset.SOPInstanceUID}.json`), 'utf8');
+      const report = JSON.parse(text);
+      const expected = predicted.get(file)!;
+      assert.equal(report.resourceType, 'DiagnosticReport');
+      assert.equal(report.status, 'preliminary');
+      assert.match(report.conclusion, /not for clinical use/);
+      assert.match(report.conclusion, new RegExp(`Input checks: ${expected.verdict}`));
+      assert.equal(report.imagingStudy[0].identifier.value, `urn:oid:${sr.dataset.StudyInstanceUID}`);
+      assert.equal(report.contained.length, expected.findings.length);
+      for (const [i, f] of expected.findings.entries()) {
+        const o = report.contained[i];
+        assert.equal(o.code.text, f.name);
+        assert.equal(o.valueQuantity.value, f.probability);
+        assert.equal(o.interpretation?.[0].coding[0].code, f.decision === null ? undefined : f.decision === 'positive' ? 'POS' : 'NEG');
+        assert.equal(o.derivedFrom[0].identifier.value, `urn:oid:${sopOf.get(file)}`);
+      }
+      assert.equal(report.subject, undefined, 'the patient is not named');
+      const { stdout } = await run('dcmdump', ['-q', '+P', '0010,0010', '+P', '0010,0020', '+P', '0010,0030', '+P', '0008,0050', file]);
+      for (const m of stdout.matchAll(/\[([^\]]+)\]/g)) if (m[1].trim().length >= 4) assert.ok(!text.includes(m[1].trim()), `${basename(file)}: "${m[1].trim()}" in its FHIR report`);
+    }
   });
 
   test('no log line carries patient data, file names or UIDs in clear', async () => {

@@ -145,6 +145,22 @@ describe('DICOM SR and Secondary Capture of real analyses', () => {
     assert.match(sr.sop, /^2\.25\.\d{1,39}$/);
   });
 
+  test('an instance whose header dcmjs cannot read takes its patient and study attributes from the search result', () => {
+    const searched = {
+      '00100010': { vr: 'PN', Value: [{ Alphabetic: 'Searched^Name' }] },
+      '00100020': { vr: 'LO', Value: ['ID-1'] },
+      '00080020': { vr: 'DA', Value: ['not a date'] },
+      '00080016': { vr: 'UI', Value: ['1.2.840.10008.5.1.4.1.1.1'] },
+    };
+    const source = sourceInstance({ study: '1.2.3', series: '1.2.3.4', sop: '1.2.3.4.5' }, searched, new Uint8Array(300).fill(1));
+    assert.deepEqual(source.patientStudy.PatientName, [{ Alphabetic: 'Searched^Name' }]);
+    assert.equal(source.patientStudy.PatientID, 'ID-1');
+    assert.equal(source.patientStudy.StudyDate, '', 'an invalid date is left empty');
+    assert.equal(source.patientStudy.StudyInstanceUID, '1.2.3');
+    assert.equal(source.sopClass, '1.2.840.10008.5.1.4.1.1.1');
+    assert.throws(() => sourceInstance({ study: '1', series: '2', sop: '3' }, {}), /no SOP Class UID/);
+  });
+
   test('DS values fit 16 characters and stay close', () => {
     for (const v of [0.123456789012345678, 1e-12, 0.99999999999999, 1, 0, 5.5e-7]) {
       const ds = decimalString(v);

@@ -1,6 +1,7 @@
 /** `cxr pacs`: analyse the chest films of a PACS over DICOMweb and store the results back into it (SR + heatmaps). */
+import { mkdirSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadModel } from '../../api.js';
 import { EXPLANATION_METHODS, type ExplanationMethod, isExplanationMethod } from '../../explain/index.js';
 import { Analyser } from '../../pacs/analyse.js';
@@ -20,11 +21,23 @@ interface PacsCliOptions {
   threads?: number;
   timeout: number;
   retries: number;
+  fhir?: string;
 }
 
 function heatmapMethod(value: string): ExplanationMethod | 'none' {
   if (value === 'none' || isExplanationMethod(value)) return value;
   throw new InvalidArgumentError(`--heatmaps must be none or one of ${EXPLANATION_METHODS.join(', ')}, got "${value}"`);
+}
+
+function httpUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new InvalidArgumentError(`--url must be an http or https URL such as http://127.0.0.1:8042, got "${value}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new InvalidArgumentError(`--url must be an http or https URL, got "${value}"`);
+  return value;
 }
 
 function modalityList(value: string): string[] {
@@ -36,16 +49,17 @@ function modalityList(value: string): string[] {
 export function pacsCommand(): Command {
   return new Command('pacs')
     .description('analyse new CR/DX instances in a PACS (DICOMweb) and store a DICOM SR and heatmap images back into their studies')
-    .requiredOption('--url <url>', 'the PACS web server, e.g. http://127.0.0.1:8042 (Orthanc)')
+    .requiredOption('--url <url>', 'the PACS web server, e.g. http://127.0.0.1:8042 (Orthanc)', httpUrl)
     .option('--dicomweb <path>', 'path of the DICOMweb root on that server', '/dicom-web')
     .option('--once', 'process everything pending, then exit (default: keep watching)')
     .option('--interval <s>', 'seconds between searches for new instances while watching', positiveInt('interval'), 10)
     .option('-m, --model <file>', 'cxr-lens model (.onnx); default: the embedded default model')
-    .option('--modalities <list>', 'modalities to analyse, comma-separated', modalityList, DEFAULT_MODALITIES)
+    .addOption(new Option('--modalities <list>', 'modalities to analyse, comma-separated').argParser(modalityList).default(DEFAULT_MODALITIES, DEFAULT_MODALITIES.join(',')))
     .option('--heatmaps <method>', `heatmap method for positive findings, or none (${EXPLANATION_METHODS.join(', ')})`, heatmapMethod, 'gradcam')
     .option('-b, --batch-size <n>', 'instances per ONNX Runtime run', positiveInt('batch size'), 8)
     .option('-t, --threads <n>', 'threads per operator (default: all cores)', positiveInt('threads'))
     .option('--timeout <s>', 'deadline of one request to the PACS, seconds', positiveInt('timeout'), 30)
+    .option('--fhir <dir>', 'also write each result as a FHIR R4 DiagnosticReport, <dir>/<SR UID>.json (no patient identifiers in it)')
     .option('--retries <n>', 'further tries of a request when the PACS is down, slow or busy (back-off 0.5 s, doubled each time)', positiveInt('retries'), 4)
     .addHelpText(
       'after',
@@ -56,7 +70,8 @@ Finds the instances of the given modalities (QIDO-RS) that have no result of thi
   - a DICOM Comprehensive SR per instance: each finding's probability, threshold, rule and decision, the input
     checks' verdict and flags, the model's name, version and file SHA-256, and "research use only, not for clinical
     use"; an instance the checks refuse (not a chest film) or that cannot be decoded gets an SR saying so and why;
-  - a Secondary Capture image of the heatmap of each positive finding (unless --heatmaps none).
+  - a Secondary Capture image of the heatmap of each positive finding (unless --heatmaps none);
+  - with --fhir, the same result as a FHIR R4 DiagnosticReport JSON file (patient not named; UIDs tie it back).
 Restartable: what is done is read from the PACS (an instance is done when its SR, whose UID is fixed by the
 instance and the model file, is there), never from a local file. Stop it at any point and run it again, here or
 on another machine: nothing is redone twice over or lost. A PACS that is down or slow is retried with back-off;
@@ -67,7 +82,8 @@ Research use only; not for clinical decisions.
 Examples:
   $ cxr pacs --url http://127.0.0.1:8042 --once          everything pending in a local Orthanc, then exit
   $ cxr pacs --url http://pacs.example:8042 --interval 30 watch, searching every 30 s
-  $ cxr pacs --url https://pacs.example --dicomweb /wado --model chexnet.onnx --heatmaps none`,
+  $ cxr pacs --url https://pacs.example --dicomweb /wado --model chexnet.onnx --heatmaps none
+  $ cxr pacs --url http://127.0.0.1:8042 --once --fhir reports/   also FHIR DiagnosticReports, one JSON per instance`,
     )
     .action(async (options: PacsCliOptions) => {
       const root = new URL(options.dicomweb, options.url.endsWith('/') ? options.url : `${options.url}/`).href;
@@ -78,7 +94,8 @@ Examples:
       });
       const loaded = loadModel(options.model);
       const analyser = await Analyser.create(loaded, { batchSize: options.batchSize, threads: options.threads, heatmaps: options.heatmaps });
-      const processor = new PacsProcessor(client, analyser, { modalities: options.modalities, onEvent: (e) => log(describe(e)) });
+      if (options.fhir) mkdirSync(options.fhir, { recursive: true });
+      const processor = new PacsProcessor(client, analyser, { modalities: options.modalities, fhirDir: options.fhir, onEvent: (e) => log(describe(e)) });
       const stop = new AbortController();
       const onSignal = () => {
         log('stopping after the current instance batch');
