@@ -46,7 +46,9 @@ export {
   type Rect,
 } from './localize.js';
 export {
+  belowRandom,
   evaluateLocalization,
+  randomizationStep,
   type BoxedImage,
   type CaseResult,
   type FaithfulnessSummary,
@@ -58,7 +60,8 @@ export {
   type TruthBox,
 } from './localize-eval.js';
 export { boxedImageFiles, readBoxedImages, type BoxedImageFile } from './localize-files.js';
-export { localizationToHtml } from './localize-report.js';
+export { localizationToHtml, randomizationLines } from './localize-report.js';
 export { WANG_2017_LOCALIZATION, type PublishedLocalization } from './published-localization.js';
 export { blurred, curveArea, deletionInsertion, importanceOrder, type Curve, type Faithfulness, type FaithfulnessOptions } from './faithfulness.js';
 export { cascadeBlocks, randomizedModel, spearman } from './randomization.js';
+export { ROAD_FRACTIONS, linearImpute, noisyLinearImpute, road, type Road, type RoadOptions } from './road.js';

@@ -142,8 +142,11 @@ describe('cxr localize-eval', () => {
     assert.match(run.stdout, /15 images, 15 boxes/);
     assert.match(run.stdout, /gradcam on features: pointing/);
     assert.match(run.stdout, /hirescam on features: pointing/);
+    assert.match(run.stdout, /\nnote: gradcam, hirescam gave identical maps on every case, by construction: at features the gradient/);
     const report = JSON.parse(readFileSync(join(out, 'localization.json'), 'utf8'));
     assert.equal(report.methods.length, 2);
+    const warnings = report.methods.flatMap((m: { warnings: string[] }) => m.warnings.map((w) => `  WARNING ${w}`));
+    assert.deepEqual(run.stdout.split('\n').filter((l) => l.startsWith('  WARNING ')), warnings, 'every below-random score of the JSON is printed');
     assert.equal(report.model.file, model);
     assert.match(readFileSync(join(out, 'localization.html'), 'utf8'), /<h2>hirescam/);
     const unknown = cxr('localize-eval', '--model', model, '--boxes', sharedDataPath('nih-meta', 'BBox_List_2017.csv'), '--images', dir, '--methods', 'gradcam,sharpcam');

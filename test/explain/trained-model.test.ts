@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_MODEL_PATH, loadModel } from '../../src/api.js';
-import { Explainer, boxedImageFiles, evaluateLocalization, readBoxedImages, type BoxedImage } from '../../src/explain/index.js';
+import { Explainer, boxedImageFiles, evaluateLocalization, randomizationLines, readBoxedImages, type BoxedImage } from '../../src/explain/index.js';
 import { sharedDataPath } from '../helpers/fixtures.js';
 
 const modelPath = process.env.CXR_EXPLAIN_MODEL ?? (existsSync(DEFAULT_MODEL_PATH) ? DEFAULT_MODEL_PATH : undefined);
@@ -46,14 +46,26 @@ describe('a trained model on NIH\'s boxes', { skip }, () => {
 
   it('trust checks: maps decorrelate under cascading randomisation; deletion curves are reported beside a random order', async (t) => {
     const subset = images.slice(0, 6);
-    const report = await evaluateLocalization(explainer, subset, { methods: ['gradcam'], randomDraws: 10, faithfulness: { steps: 8 }, randomization: true });
+    const report = await evaluateLocalization(explainer, subset, { methods: ['gradcam'], randomDraws: 10, faithfulness: { steps: 8, road: { fractions: [0.3, 0.7] } }, randomization: true });
     const [m] = report.methods;
     const steps = m.randomization!;
-    t.diagnostic(`Spearman with the trained Grad-CAM, classifier first: ${steps.map((s) => s.spearman.toFixed(2)).join(' ')}`);
+    t.diagnostic(randomizationLines(steps).join('\n'));
     const f = m.faithfulness!;
     t.diagnostic(`deletion AUC ${f.deletionAuc.mean.toFixed(3)} (random order ${f.randomDeletionAuc.mean.toFixed(3)}); insertion AUC ${f.insertionAuc.mean.toFixed(3)} (random order ${f.randomInsertionAuc.mean.toFixed(3)})`);
-    // NaN: every map of that step was constant (all ReLU'd away), which has also lost the trained ranking.
-    assert.ok(!(steps.at(-1)!.spearman >= 0.5), 'with every block re-initialised the maps no longer follow the trained ones');
+    for (const s of steps) {
+      assert.equal(s.cases + s.constantMaps, subset.length, 'every case either correlated or counted as constant');
+      assert.ok(s.spearman === null ? s.cases === 0 && /constant/.test(s.note ?? '') : Number.isFinite(s.spearman), `step ${s.randomized.at(-1)}: a number or a reason`);
+      if (s.constantMaps > 0) assert.match(s.note ?? '', new RegExp(`${s.constantMaps} of ${subset.length} randomised maps are constant`));
+    }
+    assert.doesNotMatch(JSON.stringify(report), /NaN/);
+    // null: every map of that step was constant (all ReLU'd away), which has also lost the trained ranking.
+    const last = steps.at(-1)!;
+    assert.ok(last.spearman === null || last.spearman < 0.5, 'with every block re-initialised the maps no longer follow the trained ones');
     assert.ok(Number.isFinite(f.deletionAuc.mean) && Number.isFinite(f.insertionAuc.mean));
+    const road = f.road!;
+    t.diagnostic(`ROAD MoRF ${road.morf.mean.toFixed(3)} (random order ${road.randomMorf.mean.toFixed(3)}); LeRF ${road.lerf.mean.toFixed(3)} (random order ${road.randomLerf.mean.toFixed(3)})`);
+    assert.deepEqual(road.fractions, [0.3, 0.7]);
+    assert.ok(m.cases.every((c) => c.roadMorf! > 0 && c.roadMorf! < 1 && c.roadLerf! > 0 && c.roadLerf! < 1), 'a ROAD score per case');
+    assert.equal(m.warnings.some((w) => w.includes('ROAD MoRF')), road.morf.mean > road.randomMorf.mean, 'a MoRF worse than random is warned about');
   });
 });

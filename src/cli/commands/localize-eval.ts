@@ -12,6 +12,7 @@ import {
   checkMethod,
   evaluateLocalization,
   localizationToHtml,
+  randomizationLines,
   readBoxedImages,
 } from '../../explain/index.js';
 import { nonNegativeInt, positiveInt } from '../options.js';
@@ -62,7 +63,7 @@ export function localizeEvalCommand(): Command {
     .option('--grid <n>', 'evaluation grid cells per image side', positiveInt('grid'), 256)
     .addOption(new Option('--box-rule <rule>', 'a box per isolated region (Wang et al.), or only the largest region per threshold').choices(['regions', 'largest']).default('regions'))
     .option('--trust', 'also run both trust checks (same as --faithfulness --randomization)')
-    .option('--faithfulness', 'deletion and insertion AUC per case, beside a random pixel order')
+    .option('--faithfulness', 'deletion and insertion AUC and ROAD (MoRF/LeRF, removed pixels imputed) per case, beside a random pixel order')
     .option('--randomization', 'cascading model randomisation: maps must change as learned weights are replaced')
     .option('--steps <n>', 'points on each deletion/insertion curve', positiveInt('steps'), 16)
     .option('-o, --out <folder>', 'where localization.json and localization.html go', 'localize-report')
@@ -76,6 +77,11 @@ their maximum; each isolated region gives a box; a ground-truth box is localised
 (or IoBB > T, intersection over the predicted box). Pointing game: the map's maximum inside a box. Random maps
 at the method's own resolution give the chance level; with a handful of boxes, read the random baseline's
 spread before any published number (Wang et al.'s Table 4 is shown for orientation, not comparison).
+
+The summary prints a WARNING line for every score below its random baseline (and deletion/insertion worse than
+a random pixel order), a note when methods gave identical maps (Grad-CAM, HiResCAM and XGrad-CAM coincide by
+construction at a layer the head global-average-pools), and for randomisation steps without a correlation
+('const': every randomised map was constant, zero after the ReLU) the reason.
 
 Examples:
   $ cxr localize-eval --model model.onnx --boxes BBox_List_2017.csv --images nih/images
@@ -138,10 +144,13 @@ function summary(report: LocalizationReport, out: string): string {
     if (m.faithfulness) {
       const f = m.faithfulness;
       lines.push(`  deletion AUC ${f.deletionAuc.mean.toFixed(3)} (random order ${f.randomDeletionAuc.mean.toFixed(3)}), insertion AUC ${f.insertionAuc.mean.toFixed(3)} (random order ${f.randomInsertionAuc.mean.toFixed(3)})`);
+      if (f.road) lines.push(`  ROAD MoRF ${f.road.morf.mean.toFixed(3)} (random order ${f.road.randomMorf.mean.toFixed(3)}), LeRF ${f.road.lerf.mean.toFixed(3)} (random order ${f.road.randomLerf.mean.toFixed(3)})`);
     }
-    if (m.randomization) lines.push(`  randomisation (Spearman with the trained maps, classifier first): ${m.randomization.map((s) => s.spearman.toFixed(2)).join(' ')}`);
+    if (m.randomization) lines.push(...randomizationLines(m.randomization).map((l) => `  ${l}`));
+    lines.push(...m.warnings.map((w) => `  WARNING ${w}`));
     lines.push('');
   }
+  lines.push(...report.coincidences.map((n) => `note: ${n}`), ...(report.coincidences.length > 0 ? [''] : []));
   lines.push(`report: ${join(out, 'localization.html')}, ${join(out, 'localization.json')}`, `${report.notes[0]}`, 'Research use only; not for clinical decisions.', '');
   return lines.join('\n');
 }
