@@ -85,7 +85,7 @@ export class DicomWebClient {
     const found: DicomJson[] = [];
     for (let offset = 0; ; offset += pageSize) {
       const params = new URLSearchParams({ ...query, limit: String(pageSize), offset: String(offset) });
-      const text = await this.request('search', `/instances?${params}`, { headers: { accept: 'application/dicom+json' } }, readText);
+      const text = await this.request('search', `${this.root}/instances?${params}`, { headers: { accept: 'application/dicom+json' } }, readText);
       if (text.trim() === '') return found;
       let parsed: unknown;
       try {
@@ -118,7 +118,7 @@ export class DicomWebClient {
   /** WADO-RS: one instance as a DICOM Part 10 file, in the transfer syntax the PACS stored it in. */
   async retrieveInstance(ref: InstanceRef): Promise<Uint8Array> {
     const path = `/studies/${enc(ref.study)}/series/${enc(ref.series)}/instances/${enc(ref.sop)}`;
-    const { body, contentType } = await this.request('retrieve', path, { headers: { accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' } }, async (response) => ({
+    const { body, contentType } = await this.request('retrieve', this.root + path, { headers: { accept: 'multipart/related; type="application/dicom"; transfer-syntax=*' } }, async (response) => ({
       body: new Uint8Array(await response.arrayBuffer()),
       contentType: response.headers.get('content-type'),
     }));
@@ -140,7 +140,7 @@ export class DicomWebClient {
    */
   async store(files: readonly Uint8Array[]): Promise<StoreResult> {
     const { body, contentType } = buildMultipart(files);
-    const text = await this.request('store', '/studies', { method: 'POST', headers: { 'content-type': contentType, accept: 'application/dicom+json' }, body }, readText);
+    const text = await this.request('store', `${this.root}/studies`, { method: 'POST', headers: { 'content-type': contentType, accept: 'application/dicom+json' }, body }, readText);
     let answer: unknown;
     try {
       answer = text.trim() === '' ? {} : JSON.parse(text);
@@ -162,14 +162,27 @@ export class DicomWebClient {
   }
 
   /**
+   * A JSON document elsewhere on the same server (`path` from its origin, e.g. Orthanc's /changes), with the same
+   * deadline and retries; an answer that is not JSON is a malformed answer.
+   */
+  async getJson(operation: string, path: string): Promise<unknown> {
+    const text = await this.request(operation, new URL(path, this.root).href, { headers: { accept: 'application/json' } }, readText);
+    try {
+      return JSON.parse(text);
+    } catch (e) {
+      throw new PacsError(`${operation}: the PACS answered with invalid JSON (${(e as Error).message})`, 'malformed');
+    }
+  }
+
+  /**
    * One request with the deadline and retries, its 2xx body read by `read` inside the same deadline: an answer cut
    * short (the PACS died mid-body) is retried like a refused connection.
    */
-  private async request<T>(operation: string, path: string, init: RequestInit, read: (response: Response) => Promise<T>): Promise<T> {
+  private async request<T>(operation: string, url: string, init: RequestInit, read: (response: Response) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       let failure: { reason: string; kind: PacsErrorKind; status?: number; retryAfterMs?: number };
       try {
-        const response = await fetch(this.root + path, { ...init, signal: AbortSignal.timeout(this.timeoutMs) });
+        const response = await fetch(url, { ...init, signal: AbortSignal.timeout(this.timeoutMs) });
         if (response.ok) return await read(response);
         await response.body?.cancel();
         failure = { reason: `HTTP ${response.status} ${response.statusText}`.trim(), kind: 'http', status: response.status, retryAfterMs: retryAfter(response.headers.get('retry-after')) };

@@ -65,6 +65,17 @@ export class PacsProcessor {
     if (this.modalities.length === 0) throw new Error('no modalities to analyse were given');
   }
 
+  /** Of the given search results, those of the chosen modalities without this model's SR (asked one by one). */
+  async pendingOf(searched: readonly DicomJson[]): Promise<{ pending: Pending[]; candidates: number }> {
+    const candidates = searched.filter((d) => this.modalities.includes(stringValue(d, TAGS.Modality) ?? ''));
+    const pending: Pending[] = [];
+    for (const [i, ref] of DicomWebClient.refs(candidates).entries()) {
+      const sr = srUids(ref, this.analyser.model.sha256).sop;
+      if ((await this.client.searchInstances({ SOPInstanceUID: sr })).length === 0) pending.push({ ref, searched: candidates[i] });
+    }
+    return { pending, candidates: candidates.length };
+  }
+
   /** Instances of the chosen modalities without this model's SR in the PACS, and how many have one. */
   async pending(): Promise<{ pending: Pending[]; candidates: number }> {
     const candidates: Pending[] = [];
@@ -82,7 +93,15 @@ export class PacsProcessor {
    * aborted `signal` ends it after the batch in hand (whose results are stored first).
    */
   async processPending(signal?: AbortSignal): Promise<PassSummary> {
-    const { pending, candidates } = await this.pending();
+    return this.process(await this.pending(), signal);
+  }
+
+  /** processPending for the given search results only (new instances a change log named). */
+  async processInstances(searched: readonly DicomJson[], signal?: AbortSignal): Promise<PassSummary> {
+    return this.process(await this.pendingOf(searched), signal);
+  }
+
+  private async process({ pending, candidates }: { pending: Pending[]; candidates: number }, signal?: AbortSignal): Promise<PassSummary> {
     const summary: PassSummary = { candidates, alreadyDone: candidates - pending.length, accepted: 0, rejected: 0, undecodable: 0, skipped: 0, heatmaps: 0 };
     this.options.onEvent?.({ type: 'scan', candidates, done: summary.alreadyDone, pending: pending.length });
     const size = this.analyser.batchSize;

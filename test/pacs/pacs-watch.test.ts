@@ -1,6 +1,7 @@
 /**
- * `cxr pacs` without --once keeps watching: instances sent to Orthanc while it runs get their SR on its next
- * search, a PACS that is down for a pass is reported and the next pass goes on, and SIGTERM stops it cleanly.
+ * `cxr pacs` without --once keeps watching: after one search of everything it follows Orthanc's change log, so
+ * instances sent while it runs get their SR on its next pass; a PACS that is down for a pass is reported and the
+ * next pass goes on (the change log's position kept, nothing lost); SIGTERM stops it cleanly.
  */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
@@ -37,6 +38,7 @@ test('watching: new instances are analysed as they arrive, an outage is survived
 
   await storescu(orthanc, [first]);
   await until(() => hasSrFor(first), 60_000, 'the first SR');
+  await until(async () => /now following Orthanc's change log/.test(stderr), 30_000, 'the watcher to follow the change log');
   // The PACS goes away for longer than the retries: the pass fails, the watcher says so and goes on.
   await orthanc.stop(true);
   await until(async () => /pass failed, nothing lost/.test(stderr), 30_000, 'the failed pass to be reported');
@@ -45,6 +47,9 @@ test('watching: new instances are analysed as they arrive, an outage is survived
   await storescu(orthanc, [second]);
   await until(() => hasSrFor(second), 60_000, 'the second SR');
   assert.equal((await readAllSrs(client)).length, 2);
+  // Found through the change log: that pass looked at the one new instance, not at every instance.
+  assert.match(stderr, /: 1 instances, 0 already analysed, 1 to do\n/);
+  assert.doesNotMatch(stderr, /: 2 instances/);
 
   child.kill('SIGTERM');
   const [code, signal] = await once(child, 'exit');

@@ -6,6 +6,7 @@ import { loadModel } from '../../api.js';
 import { EXPLANATION_METHODS, type ExplanationMethod, isExplanationMethod } from '../../explain/index.js';
 import { Analyser } from '../../pacs/analyse.js';
 import { DicomWebClient, PacsError } from '../../pacs/dicomweb.js';
+import { OrthancChanges } from '../../pacs/orthanc-changes.js';
 import { DEFAULT_MODALITIES, PacsProcessor, type PacsEvent, type PassSummary } from '../../pacs/processor.js';
 import { positiveInt } from '../options.js';
 
@@ -72,6 +73,8 @@ Finds the instances of the given modalities (QIDO-RS) that have no result of thi
     use"; an instance the checks refuse (not a chest film) or that cannot be decoded gets an SR saying so and why;
   - a Secondary Capture image of the heatmap of each positive finding (unless --heatmaps none);
   - with --fhir, the same result as a FHIR R4 DiagnosticReport JSON file (patient not named; UIDs tie it back).
+While watching, passes after the first follow Orthanc's change log (GET /changes) where the server has one, and
+search everything again where it has not.
 Restartable: what is done is read from the PACS (an instance is done when its SR, whose UID is fixed by the
 instance and the model file, is there), never from a local file. Stop it at any point and run it again, here or
 on another machine: nothing is redone twice over or lost. A PACS that is down or slow is retried with back-off;
@@ -95,7 +98,14 @@ Examples:
       const loaded = loadModel(options.model);
       const analyser = await Analyser.create(loaded, { batchSize: options.batchSize, threads: options.threads, heatmaps: options.heatmaps });
       if (options.fhir) mkdirSync(options.fhir, { recursive: true });
-      const processor = new PacsProcessor(client, analyser, { modalities: options.modalities, fhirDir: options.fhir, onEvent: (e) => log(describe(e)) });
+      const processor = new PacsProcessor(client, analyser, {
+        modalities: options.modalities,
+        fhirDir: options.fhir,
+        onEvent: (e) => {
+          // A watcher finding nothing new every few seconds says nothing.
+          if (!(e.type === 'scan' && e.pending === 0 && !options.once)) log(describe(e));
+        },
+      });
       const stop = new AbortController();
       const onSignal = () => {
         log('stopping after the current instance batch');
@@ -110,9 +120,25 @@ Examples:
           process.stdout.write(`${summarise(summary)}\n`);
           return;
         }
+        // The first pass searches everything; later ones follow Orthanc's change log where the server has one (its
+        // end taken before that search, so nothing stored during it is missed), else search everything again.
+        let changes: OrthancChanges | undefined;
+        let searchedAll = false;
         while (!stop.signal.aborted) {
           try {
-            const summary = await processor.processPending(stop.signal);
+            let summary: PassSummary;
+            if (!searchedAll) {
+              changes = await OrthancChanges.open(client);
+              summary = await processor.processPending(stop.signal);
+              searchedAll = true;
+              log(changes ? "all searched; now following Orthanc's change log" : 'all searched; no change log on this server, so every pass searches everything (QIDO-RS)');
+            } else if (changes) {
+              const { instances, last } = await changes.newInstances();
+              summary = await processor.processInstances(instances, stop.signal);
+              changes.position = last;
+            } else {
+              summary = await processor.processPending(stop.signal);
+            }
             if (summary.candidates > summary.alreadyDone) log(summarise(summary));
           } catch (e) {
             if (!(e instanceof PacsError)) throw e;
