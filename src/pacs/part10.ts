@@ -9,6 +9,10 @@ const { DicomDict, DicomMetaDictionary } = dcmjs.data;
 dcmjs.log.setLevel('silent');
 export const EXPLICIT_VR_LITTLE_ENDIAN = '1.2.840.10008.1.2.1';
 
+/**
+ * The dataset as a Part 10 file. dcmjs's errors quote the offending value, which may be a patient's: they are
+ * passed on naming the VR only.
+ */
 export function writePart10(dataset: NaturalDataset & { SOPClassUID: string; SOPInstanceUID: string }): Uint8Array {
   const meta = DicomMetaDictionary.denaturalizeDataset({
     FileMetaInformationVersion: new Uint8Array([0, 1]).buffer,
@@ -19,8 +23,13 @@ export function writePart10(dataset: NaturalDataset & { SOPClassUID: string; SOP
     ImplementationVersionName: `CXRLENS_${VERSION}`.slice(0, 16),
   });
   const file = new DicomDict(meta);
-  file.dict = DicomMetaDictionary.denaturalizeDataset(dataset);
-  return new Uint8Array(file.write());
+  try {
+    file.dict = DicomMetaDictionary.denaturalizeDataset(dataset);
+    return new Uint8Array(file.write());
+  } catch (e) {
+    const vr = /\bvr:? ?([A-Z]{2})\b/i.exec((e as Error).message)?.[1];
+    throw new Error(`cannot write the DICOM object: a value is not valid for its VR${vr ? ` (${vr.toUpperCase()})` : ''}`);
+  }
 }
 
 /** The attributes before the pixel data of a Part 10 file, naturalised; throws when dcmjs cannot read it. */

@@ -35,7 +35,9 @@ export interface ProcessorOptions {
 export type PacsEvent =
   | { type: 'scan'; candidates: number; done: number; pending: number }
   | { type: 'instance'; instance: string; verdict: 'accepted' | 'rejected' | 'undecodable'; positives: number; heatmaps: number }
-  | { type: 'skipped'; instance: string; reason: string };
+  | { type: 'skipped'; instance: string; reason: string }
+  /** Its result could not be written (left pending: tried again next pass); the reason names no patient data. */
+  | { type: 'failed'; instance: string; reason: string };
 
 export interface PassSummary {
   candidates: number;
@@ -43,8 +45,10 @@ export interface PassSummary {
   accepted: number;
   rejected: number;
   undecodable: number;
-  /** Instances that could not be retrieved any more (deleted meanwhile): left for the next pass. */
+  /** Instances that could not be retrieved any more (deleted meanwhile). */
   skipped: number;
+  /** Instances whose result could not be written: left pending, tried again next pass. */
+  failed: number;
   heatmaps: number;
 }
 
@@ -102,7 +106,7 @@ export class PacsProcessor {
   }
 
   private async process({ pending, candidates }: { pending: Pending[]; candidates: number }, signal?: AbortSignal): Promise<PassSummary> {
-    const summary: PassSummary = { candidates, alreadyDone: candidates - pending.length, accepted: 0, rejected: 0, undecodable: 0, skipped: 0, heatmaps: 0 };
+    const summary: PassSummary = { candidates, alreadyDone: candidates - pending.length, accepted: 0, rejected: 0, undecodable: 0, skipped: 0, failed: 0, heatmaps: 0 };
     this.options.onEvent?.({ type: 'scan', candidates, done: summary.alreadyDone, pending: pending.length });
     const size = this.analyser.batchSize;
     const fetchBatch = (start: number) => {
@@ -122,14 +126,24 @@ export class PacsProcessor {
         return false;
       });
       const analyses = await this.analyser.analyse(batch.map((b) => ({ bytes: b.bytes, label: `instance ${uidTag(b.item.ref.sop)}` })));
-      const results = batch.map(({ item, bytes }, i) => this.results(item, bytes, analyses[i]));
+      // One instance whose result cannot be written must not hold up the others (nor every later pass).
+      const written = batch.flatMap(({ item, bytes }, i) => {
+        try {
+          return [{ item, result: this.results(item, bytes, analyses[i]) }];
+        } catch (e) {
+          summary.failed++;
+          this.options.onEvent?.({ type: 'failed', instance: uidTag(item.ref.sop), reason: (e as Error).message });
+          return [];
+        }
+      });
+      const results = written.map((w) => w.result);
       // Heatmaps first, SRs after: an SR in the PACS (what "done" means) implies its heatmaps are there too. One
       // request each per batch; a failure stores the batch again next pass, under the same UIDs.
       const heatmaps = results.flatMap((r) => r.heatmaps);
       if (heatmaps.length > 0) await this.client.store(heatmaps);
       if (this.options.fhirDir) for (const r of results) writeAtomically(join(this.options.fhirDir, `${r.srSop}.json`), `${JSON.stringify(r.fhir(), null, 2)}\n`);
       await this.client.store(results.map((r) => r.sr));
-      for (const [i, { item }] of batch.entries()) {
+      for (const [i, { item }] of written.entries()) {
         const { verdict, positives } = results[i];
         summary[verdict]++;
         summary.heatmaps += results[i].heatmaps.length;

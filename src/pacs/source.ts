@@ -13,24 +13,31 @@ import { readHeader } from './part10.js';
  * files carry hashed birth dates and over-long IDs from anonymisers: a wrong value copied is worse than none).
  */
 const PATIENT_STUDY: Record<string, (value: unknown) => boolean> = {
-  PatientName: (v) => Array.isArray(v) || typeof v === 'string',
+  PatientName: personName,
   PatientID: (v) => typeof v === 'string' && v.length <= 64,
   PatientBirthDate: (v) => typeof v === 'string' && /^\d{8}$/.test(v),
   PatientSex: (v) => v === 'M' || v === 'F' || v === 'O',
   StudyDate: (v) => typeof v === 'string' && /^\d{8}$/.test(v),
   StudyTime: (v) => typeof v === 'string' && /^\d{2}(\d{2}(\d{2}(\.\d{1,6})?)?)?$/.test(v),
-  ReferringPhysicianName: (v) => Array.isArray(v) || typeof v === 'string',
+  ReferringPhysicianName: personName,
   StudyID: (v) => typeof v === 'string' && v.length <= 16,
   AccessionNumber: (v) => typeof v === 'string' && v.length <= 16,
 };
+
+/** One PN value whose component groups (alphabetic, ideographic, phonetic) are each at most 64 characters. */
+function personName(value: unknown): boolean {
+  const single = Array.isArray(value) ? (value.length === 1 ? value[0] : undefined) : value;
+  const groups = typeof single === 'string' ? single.split('=') : single && typeof single === 'object' ? Object.values(single) : undefined;
+  return groups !== undefined && groups.every((g) => typeof g === 'string' && g.length <= 64);
+}
 
 export interface SourceInstance {
   study: string;
   series: string;
   sop: string;
   sopClass: string;
-  /** Patient and study attributes to copy into a derived object (type 2 ones present, possibly empty). */
-  patientStudy: NaturalDataset;
+  /** Patient and study attributes to copy into a derived object (type 2 ones present, possibly empty), by keyword. */
+  patientStudy: Record<string, unknown>;
 }
 
 /** The source of a result, from the retrieved file's header when readable, else from its search result. */
@@ -44,7 +51,7 @@ export function sourceInstance(ref: InstanceRef, searched: DicomJson, file?: Uin
     }
   }
   header ??= dcmjs.data.DicomMetaDictionary.naturalizeDataset(searched as Record<string, unknown>);
-  const patientStudy: NaturalDataset = {};
+  const patientStudy: Record<string, unknown> = {};
   for (const [key, valid] of Object.entries(PATIENT_STUDY)) patientStudy[key] = valid(header[key]) ? header[key] : '';
   // The UIDs are the PACS's, whatever the header says: results must land where the PACS filed the source.
   patientStudy.StudyInstanceUID = ref.study;

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadModel } from '../../src/api.js';
 import { type Analysis, Analyser } from '../../src/pacs/analyse.js';
-import { readHeader } from '../../src/pacs/part10.js';
+import { readHeader, writePart10 } from '../../src/pacs/part10.js';
 import { buildHeatmapSc, SECONDARY_CAPTURE } from '../../src/pacs/sc.js';
 import { buildResultSr, decimalString, DISCLAIMER, srUids } from '../../src/pacs/sr.js';
 import { sourceInstance, type SourceInstance } from '../../src/pacs/source.js';
@@ -159,6 +159,14 @@ describe('DICOM SR and Secondary Capture of real analyses', () => {
     assert.equal(source.patientStudy.StudyInstanceUID, '1.2.3');
     assert.equal(source.sopClass, '1.2.840.10008.5.1.4.1.1.1');
     assert.throws(() => sourceInstance({ study: '1', series: '2', sop: '3' }, {}), /no SOP Class UID/);
+  });
+
+  test("dcmjs's errors are passed on naming the VR, never the value; over-long names are not copied", () => {
+    const write = (extra: Record<string, unknown>) => () => writePart10({ SOPClassUID: '1.2', SOPInstanceUID: '1.3', ...extra });
+    assert.throws(write({ PatientBirthDate: 'secret0123456789abcdef0123456789' }), (e: Error) => e.message === 'cannot write the DICOM object: a value is not valid for its VR (DA)');
+    assert.throws(write({ PatientName: 'Secret'.repeat(20) }), (e: Error) => /\(PN\)$/.test(e.message) && !e.message.includes('Secret'));
+    const long = sourceInstance({ study: '1', series: '2', sop: '3', sopClass: '1.2' }, { '00100010': { vr: 'PN', Value: [{ Alphabetic: 'A'.repeat(65) }] } }, new Uint8Array(8));
+    assert.equal(long.patientStudy.PatientName, '');
   });
 
   test('DS values fit 16 characters and stay close', () => {

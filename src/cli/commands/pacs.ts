@@ -118,6 +118,7 @@ Examples:
         if (options.once) {
           const summary = await processor.processPending(stop.signal);
           process.stdout.write(`${summarise(summary)}\n`);
+          if (summary.failed > 0) process.exitCode = 1;
           return;
         }
         // The first pass searches everything; later ones follow Orthanc's change log where the server has one (its
@@ -166,10 +167,12 @@ function describe(event: PacsEvent): string {
       return `instance ${event.instance}: ${event.verdict}${event.verdict === 'accepted' ? `, ${event.positives} positive, ${event.heatmaps} heatmaps` : ''}; SR stored`;
     case 'skipped':
       return `instance ${event.instance} skipped: ${event.reason}`;
+    case 'failed':
+      return `instance ${event.instance} failed, left for the next pass: ${event.reason}`;
   }
 }
 
 function summarise(s: PassSummary): string {
   const done = s.accepted + s.rejected + s.undecodable;
-  return `analysed ${done} of ${s.candidates} instances (${s.alreadyDone} were done before): ${s.accepted} accepted, ${s.rejected} refused by the input checks, ${s.undecodable} undecodable, ${s.skipped} gone; ${s.heatmaps} heatmaps stored`;
+  return `analysed ${done} of ${s.candidates} instances (${s.alreadyDone} were done before): ${s.accepted} accepted, ${s.rejected} refused by the input checks, ${s.undecodable} undecodable, ${s.skipped} gone, ${s.failed} failed; ${s.heatmaps} heatmaps stored`;
 }
