@@ -6,15 +6,16 @@
  * stay at the layer's resolution and unnormalised (HiResCAM's sums to the logit minus the bias on a
  * global-average-pooled head), scaling and resizing are left to rendering. Pure.
  */
+import type { HostTensor } from '../onnx/tensor.js';
 import type { GridMap } from './types.js';
 
-export const CAM_METHODS = ['gradcam', 'gradcam++', 'hirescam', 'layercam', 'xgradcam'] as const;
-export type CamMethodName = (typeof CAM_METHODS)[number];
+/** The methods of this file: weights from the layer's activation and gradient alone. */
+export const GRADIENT_CAM_METHODS = ['gradcam', 'gradcam++', 'hirescam', 'layercam', 'xgradcam'] as const;
 
-type Dims = readonly [channels: number, height: number, width: number];
+export type Dims = readonly [channels: number, height: number, width: number];
 
 export abstract class BaseCam {
-  abstract readonly name: CamMethodName;
+  abstract readonly name: string;
 
   /** The map before the final ReLU: per location, the channels' activations weighted and summed. */
   protected abstract weightedSum(activation: Float32Array, gradient: Float32Array, dims: Dims): Float64Array;
@@ -25,9 +26,64 @@ export abstract class BaseCam {
     if (activation.length !== size || gradient.length !== size) {
       throw new Error(`${this.name}: activation (${activation.length}) and gradient (${gradient.length}) must both hold ${channels}x${height}x${width} values`);
     }
-    const sum = this.weightedSum(activation, gradient, dims);
-    return { width, height, data: Float32Array.from(sum, (v) => (v > 0 ? v : 0)) };
+    return rectified(this.weightedSum(activation, gradient, dims), dims);
   }
+}
+
+/**
+ * What CAM methods that run the model to weigh channels (Score-CAM, Ablation-CAM) are given: the image, forward
+ * passes of the whole model and of the part after the layer, and the findings asked for.
+ */
+export interface CamForward {
+  /** The preprocessed image [C, H, W]. */
+  input: { dims: readonly [number, number, number]; data: Float32Array };
+  /** Label indices of the requested findings, and how many labels the model has. */
+  labels: readonly number[];
+  labelCount: number;
+  /** The logits of the unchanged image (the reference scores). */
+  logits: Float32Array;
+  /** The score a logit stands for: the logit itself, or the probability for probability targets. */
+  score(logit: number): number;
+  /** Rows per forward run. */
+  batchSize: number;
+  /** Logits [rows, labels] of preprocessed images [rows, C, H, W]. */
+  model(batch: HostTensor<'float32'>): Promise<Float32Array>;
+  /** Logits [rows, labels] of activations of the layer [rows, c, h, w] run through the rest of the network. */
+  head(activations: HostTensor<'float32'>): Promise<Float32Array>;
+}
+
+/**
+ * CAM methods whose channel weights come from running the model (no gradients): one weight vector per requested
+ * finding, then map = ReLU(sum_c w_c A_c) as the gradient methods'.
+ */
+export abstract class ModelScoredCam {
+  abstract readonly name: string;
+
+  protected abstract channelWeights(activation: Float32Array, dims: Dims, forward: CamForward): Promise<Float64Array[]>;
+
+  async maps(activation: Float32Array, dims: Dims, forward: CamForward): Promise<GridMap[]> {
+    if (activation.length !== dims[0] * dims[1] * dims[2]) throw new Error(`${this.name}: the activation (${activation.length}) must hold ${dims.join('x')} values`);
+    const weights = await this.channelWeights(activation, dims, forward);
+    return weights.map((w) => rectified(channelSum(activation, w, dims), dims));
+  }
+}
+
+/** sum_c w_c A_c at every location (before the ReLU). */
+export function channelSum(activation: Float32Array, weights: ArrayLike<number>, [channels, height, width]: Dims): Float64Array {
+  const plane = height * width;
+  const out = new Float64Array(plane);
+  for (let c = 0; c < channels; c++) {
+    const w = weights[c];
+    if (w === 0) continue;
+    const base = c * plane;
+    for (let i = 0; i < plane; i++) out[i] += w * activation[base + i];
+  }
+  return out;
+}
+
+/** The final step of every CAM (pytorch-grad-cam's compute_cam_per_layer): a ReLU, at the layer's resolution. */
+export function rectified(sum: Float64Array, [, height, width]: Dims): GridMap {
+  return { width, height, data: Float32Array.from(sum, (v) => (v > 0 ? v : 0)) };
 }
 
 /** Methods that give each channel one weight: map = ReLU(sum_c w_c A_c). */
@@ -35,17 +91,7 @@ abstract class ChannelWeightedCam extends BaseCam {
   protected abstract channelWeights(activation: Float32Array, gradient: Float32Array, dims: Dims): Float64Array;
 
   protected weightedSum(activation: Float32Array, gradient: Float32Array, dims: Dims): Float64Array {
-    const [channels, height, width] = dims;
-    const plane = height * width;
-    const weights = this.channelWeights(activation, gradient, dims);
-    const out = new Float64Array(plane);
-    for (let c = 0; c < channels; c++) {
-      const w = weights[c];
-      if (w === 0) continue;
-      const base = c * plane;
-      for (let i = 0; i < plane; i++) out[i] += w * activation[base + i];
-    }
-    return out;
+    return channelSum(activation, this.channelWeights(activation, gradient, dims), dims);
   }
 }
 
@@ -142,20 +188,4 @@ export class LayerCam extends ElementwiseCam {
   protected gradientWeight(g: number): number {
     return g > 0 ? g : 0;
   }
-}
-
-const CAMS: Record<CamMethodName, BaseCam> = {
-  gradcam: new GradCam(),
-  'gradcam++': new GradCamPlusPlus(),
-  hirescam: new HiResCam(),
-  layercam: new LayerCam(),
-  xgradcam: new XGradCam(),
-};
-
-export function isCamMethod(method: string): method is CamMethodName {
-  return (CAM_METHODS as readonly string[]).includes(method);
-}
-
-export function camMethod(name: CamMethodName): BaseCam {
-  return CAMS[name];
 }

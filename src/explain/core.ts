@@ -6,7 +6,8 @@
 import type { Geometry } from '../imaging/geometry.js';
 import type { PreprocessingSpec } from '../imaging/spec.js';
 import { float32 } from '../onnx/tensor.js';
-import { CAM_METHODS, camMethod, isCamMethod } from './cam.js';
+import { ModelScoredCam } from './cam.js';
+import { CAM_METHODS, camMethod, isCamMethod } from './cam-methods.js';
 import { INPUT_GRADIENT_METHODS, type IntegratedGradientsOptions, type SmoothGradOptions, inputGradientMethod, isInputGradientMethod } from './input-gradients.js';
 import { type OcclusionOptions, occlusionMaps } from './occlusion.js';
 import { type Explanation, type ExplanationTarget, type GridMap, type ModelRunner, hasGradients } from './types.js';
@@ -37,7 +38,7 @@ export interface ExplainOptions {
   occlusion?: OcclusionOptions;
   smoothgrad?: SmoothGradOptions;
   integratedGradients?: IntegratedGradientsOptions;
-  /** Input-gradient methods: (image, finding) rows per run; default 8. */
+  /** Input-gradient methods: (image, finding) rows per run, default 8; Score-CAM and Ablation-CAM: rows per forward run, default 16. */
   batchSize?: number;
 }
 
@@ -90,6 +91,23 @@ export async function explainWithRunner(
   if (isCamMethod(method)) {
     const layer = await runner.layerGradients(batch, labels, options.layer);
     const cam = camMethod(method);
+    if (cam instanceof ModelScoredCam) {
+      const { headLogits } = runner;
+      const maps = await cam.maps(layer.activation, layer.dims, {
+        input: image.tensor,
+        labels,
+        labelCount: runner.labels.length,
+        logits: layer.logits,
+        score: target === 'probability' ? (logit) => 1 / (1 + Math.exp(-logit)) : (logit) => logit,
+        batchSize: options.batchSize ?? 16,
+        model: (rows) => runner.logits(rows),
+        head: (activations) => {
+          if (!headLogits) throw new Error(`"${method}" runs the network from layer ${layer.layer} on, which this runner cannot do`);
+          return headLogits(activations, layer.layer);
+        },
+      });
+      return result(layer.logits, maps, layer.layer);
+    }
     const maps = layer.gradients.map((gradient, i) => {
       const p = 1 / (1 + Math.exp(-layer.logits[labels[i]]));
       const scaled = target === 'probability' ? gradient.map((g) => g * p * (1 - p)) : gradient;

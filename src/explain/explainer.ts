@@ -10,8 +10,8 @@ import { type ModelInfo, readModelInfo } from '../models/metadata.js';
 import { type HostTensor, type Model, float32, inferGraph } from '../onnx/index.js';
 import { OrtSession, type SessionOptions } from '../runtime/session.js';
 import { type ExplainOptions, type ExplanationMethod, type PreparedImage, explainWithRunner } from './core.js';
-import { isCamMethod } from './cam.js';
-import { type CamGraph, type InputGradientGraph, blockOutputs, buildCamGraph, buildInputGradientGraph, defaultLayer, resolveLayer, underlying } from './graphs.js';
+import { isCamMethod } from './cam-methods.js';
+import { type CamGraph, type HeadGraph, type InputGradientGraph, blockOutputs, buildCamGraph, buildHeadGraph, buildInputGradientGraph, defaultLayer, resolveLayer, underlying } from './graphs.js';
 import { isInputGradientMethod } from './input-gradients.js';
 import type { Explanation, GradientRunner, LayerGradients } from './types.js';
 
@@ -29,6 +29,8 @@ export class Explainer {
   private readonly camSessions = new Map<string, Promise<Compiled<CamGraph>>>();
   private inputGradientSession?: Promise<Compiled<InputGradientGraph>>;
   private modelSession?: Promise<Compiled<{ model: Model }>>;
+  /** The network after a layer, per layer (Ablation-CAM); at most MAX_LAYER_SESSIONS. */
+  private readonly headSessions = new Map<string, Promise<Compiled<HeadGraph>>>();
   readonly defaultLayer: string;
   private stride?: number;
 
@@ -99,8 +101,9 @@ export class Explainer {
    */
   runner(image: Pick<DecodedImage, 'metadata'>): GradientRunner {
     const { io } = this.info;
-    const feeds = (batch: HostTensor<'float32'>): Record<string, HostTensor> => {
-      const out: Record<string, HostTensor> = { [io.input]: batch };
+    // The image batch under the input's name (or, for the head, under the layer's), plus the metadata rows.
+    const feeds = (batch: HostTensor<'float32'>, input: string = io.input): Record<string, HostTensor> => {
+      const out: Record<string, HostTensor> = { [input]: batch };
       if (io.metadata) out[io.metadata] = metadataBatch(Array(batch.dims[0]).fill(fromImage(image.metadata)));
       return out;
     };
@@ -130,6 +133,12 @@ export class Explainer {
             return gradient.subarray(k * size, (k + 1) * size);
           }),
         };
+      },
+      headLogits: async (activations, layer) => {
+        const { graph, session } = await this.headGraph(layer);
+        const inputs = new Set(graph.model.graph.inputs.map((i) => i.name));
+        const out = await session.run(Object.fromEntries(Object.entries(feeds(activations, graph.input)).filter(([name]) => inputs.has(name))), [graph.logits]);
+        return out[graph.logits].data as Float32Array;
       },
       inputGradients: async (batch, labels) => {
         const rows = batch.dims[0];
@@ -165,12 +174,27 @@ export class Explainer {
       ...(this.modelSession ? ['model'] : []),
       ...(this.inputGradientSession ? ['input-gradients'] : []),
       ...[...this.camSessions.keys()].map((key) => `cam:${key.split('\u0000')[0]}`),
+      ...[...this.headSessions.keys()].map((layer) => `head:${layer}`),
     ];
   }
 
   private async forwardSession(): Promise<OrtSession> {
     this.modelSession ??= this.compile(() => ({ model: this.model }));
     return (await this.modelSession).session;
+  }
+
+  private headGraph(layer: string): Promise<Compiled<HeadGraph>> {
+    let compiled = this.headSessions.get(layer);
+    if (!compiled) {
+      compiled = this.compile(() => buildHeadGraph(this.model, layer));
+      this.headSessions.set(layer, compiled);
+      if (this.headSessions.size > MAX_LAYER_SESSIONS) {
+        const [oldest] = this.headSessions.keys();
+        void this.headSessions.get(oldest)?.then(({ session }) => session.release());
+        this.headSessions.delete(oldest);
+      }
+    }
+    return compiled;
   }
 
   private inputGradientGraph(): Promise<Compiled<InputGradientGraph>> {
@@ -187,6 +211,7 @@ export class Explainer {
     compiled.catch(() => {
       const failed: Promise<unknown> = compiled;
       for (const [key, value] of this.camSessions) if (value === failed) this.camSessions.delete(key);
+      for (const [key, value] of this.headSessions) if (value === failed) this.headSessions.delete(key);
       if (this.inputGradientSession === failed) this.inputGradientSession = undefined;
       if (this.modelSession === failed) this.modelSession = undefined;
     });
@@ -194,8 +219,9 @@ export class Explainer {
   }
 
   async close(): Promise<void> {
-    const sessions = [...this.camSessions.values(), this.inputGradientSession, this.modelSession].filter((s) => s !== undefined);
+    const sessions = [...this.camSessions.values(), ...this.headSessions.values(), this.inputGradientSession, this.modelSession].filter((s) => s !== undefined);
     this.camSessions.clear();
+    this.headSessions.clear();
     this.inputGradientSession = undefined;
     this.modelSession = undefined;
     for (const compiled of sessions) await compiled.then(({ session }) => session.release(), () => undefined);

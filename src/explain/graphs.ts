@@ -7,7 +7,7 @@
  */
 import { buildGradientGraph, gradientOutputName } from './gradient-graph.js';
 import { readModelInfo } from '../models/metadata.js';
-import { GraphBuilder, type Model, createModel, inferGraph } from '../onnx/index.js';
+import { GraphBuilder, type Model, type Node, createModel, inferGraph } from '../onnx/index.js';
 
 /** A 4-D activation [batch, channels, height, width] with known channels and size. */
 function isFeatureMap(shape: readonly unknown[] | undefined): boolean {
@@ -105,4 +105,52 @@ export function buildInputGradientGraph(model: Model): InputGradientGraph {
   const selecting = createModel(b.build(), { ...model.metadata });
   const graph = buildGradientGraph(selecting, { sources: [info.io.input], target: SELECTED, classes: [0] });
   return { model: graph.model, select: SELECT_INPUT, selected: graph.outputs.target, gradient: gradientOutputName(info.io.input) };
+}
+
+export interface HeadGraph {
+  model: Model;
+  /** The layer, now the graph's input [rows, c, h, w]. */
+  input: string;
+  logits: string;
+}
+
+/**
+ * The part of the network after `layer`, with the layer as its input: what Ablation-CAM runs once per ablated
+ * channel. Refused when the rest of the network also reads tensors computed before the layer (a skip connection
+ * around it), which a cut at the layer cannot feed.
+ */
+export function buildHeadGraph(model: Model, layer: string): HeadGraph {
+  const info = readModelInfo(model);
+  const cut = underlying(model, layer);
+  const logits = underlying(model, info.io.logits);
+  const after = new Set([cut]);
+  const nodes = model.graph.nodes.filter((node) => {
+    if (!node.inputs.some((i) => after.has(i))) return false;
+    for (const o of node.outputs) if (o) after.add(o);
+    return true;
+  });
+  if (!after.has(logits)) throw new Error(`the logits do not depend on layer "${layer}"`);
+  const available = new Set([...after, ...model.graph.initializers.keys(), ...model.graph.inputs.filter((i) => i.name !== info.io.input).map((i) => i.name), '']);
+  const needed = new Set([logits]);
+  const used: Node[] = [];
+  for (let k = nodes.length - 1; k >= 0; k--) {
+    const node = nodes[k];
+    if (!node.outputs.some((o) => needed.has(o))) continue;
+    used.push(node);
+    for (const i of node.inputs) {
+      if (!available.has(i)) throw new Error(`the network after layer "${layer}" also reads "${i}", computed before it (a connection around the layer); choose a layer the rest of the network depends on alone`);
+      needed.add(i);
+    }
+  }
+  const type = inferGraph(model.graph).get(cut);
+  if (!type || type.shape.length !== 4) throw new Error(`layer "${layer}" has no known 4-D shape`);
+  const graph = {
+    ...model.graph,
+    nodes: used.reverse(),
+    initializers: new Map([...model.graph.initializers].filter(([name]) => needed.has(name))),
+    valueInfo: model.graph.valueInfo.filter((v) => needed.has(v.name)),
+    inputs: [{ name: cut, type: { dtype: 'float32' as const, shape: ['rows', ...type.shape.slice(1)] } }, ...model.graph.inputs.filter((i) => i.name !== info.io.input && needed.has(i.name))],
+    outputs: [{ name: logits, type: { dtype: 'float32' as const, shape: ['rows', info.labels.length] } }],
+  };
+  return { model: { ...model, graph }, input: cut, logits };
 }

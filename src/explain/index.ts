@@ -12,7 +12,11 @@ export {
   type ExplanationMethod,
   type PreparedImage,
 } from './core.js';
-export { BaseCam, CAM_METHODS, GradCam, GradCamPlusPlus, HiResCam, LayerCam, XGradCam, camMethod, isCamMethod, type CamMethodName } from './cam.js';
+export { BaseCam, GRADIENT_CAM_METHODS, GradCam, GradCamPlusPlus, HiResCam, LayerCam, ModelScoredCam, XGradCam, type CamForward } from './cam.js';
+export { CAM_METHODS, camMethod, isCamMethod, type CamMethodName } from './cam-methods.js';
+export { EigenCam, firstComponentProjection } from './eigencam.js';
+export { ScoreCam, upsampleAlignCorners } from './scorecam.js';
+export { AblationCam } from './ablationcam.js';
 export {
   INPUT_GRADIENT_METHODS,
   InputGradient,
@@ -26,7 +30,7 @@ export {
   type SmoothGradOptions,
 } from './input-gradients.js';
 export { occlusionMaps, type OcclusionOptions } from './occlusion.js';
-export { blockOutputs, buildCamGraph, buildInputGradientGraph, defaultLayer, layerNames, resolveLayer } from './graphs.js';
+export { blockOutputs, buildCamGraph, buildHeadGraph, buildInputGradientGraph, defaultLayer, layerNames, resolveLayer, type HeadGraph } from './graphs.js';
 export { downsampleMap, renderHeatmap, renderHeatmaps, type RenderOptions, type Rendered } from './render.js';
 export { CLIP_PERCENTILE, SMOOTHING_PER_STRIDE, gaussianBlur, percentile, readableMap, type ReadableOptions } from './readable.js';
 export {

@@ -68,6 +68,11 @@ export interface GradientRunner extends ModelRunner {
    * row's own logit, and that logit.
    */
   inputGradients(batch: HostTensor<'float32'>, labels: readonly number[]): Promise<{ gradients: Float32Array; logits: Float32Array }>;
+  /**
+   * Logits [rows, labels] of activations of `layer` [rows, c, h, w] run through the rest of the network (what
+   * Ablation-CAM needs); absent where the runner cannot cut the model there.
+   */
+  headLogits?(activations: HostTensor<'float32'>, layer: string): Promise<Float32Array>;
 }
 
 export function hasGradients(runner: ModelRunner): runner is GradientRunner {

@@ -41,7 +41,7 @@ function spatialEntropy(levels: Float32Array, width: number, height: number): nu
 
 const COVERAGE = [0.05, 0.95] as const;
 const ENTROPY = [0.5, 0.995] as const;
-const METHODS = ['gradcam', 'gradcam++', 'hirescam', 'layercam', 'xgradcam', 'gradient', 'smoothgrad', 'integrated-gradients'] as const;
+const METHODS = ['gradcam', 'gradcam++', 'hirescam', 'layercam', 'xgradcam', 'eigencam', 'ablationcam', 'gradient', 'smoothgrad', 'integrated-gradients'] as const;
 
 describe('readable maps of the default model on NIH films with boxes', () => {
   let explainer: Explainer;

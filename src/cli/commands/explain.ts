@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadModel } from '../../api.js';
 import { EXPLANATION_METHODS, Explainer, type ExplainOptions, checkMethod, findingIndices } from '../../explain/index.js';
 import { downsampleMap, renderHeatmap } from '../../explain/render.js';
-import { COLORMAP_NAMES, type ColormapName, decodeImageFile } from '../../imaging/index.js';
+import { COLORMAP_NAMES, type ColormapName, DEFAULT_CUTOFF, decodeImageFile } from '../../imaging/index.js';
 import { type Finding, Predictor } from '../../inference/predictor.js';
 import { positiveInt } from '../options.js';
 
@@ -20,6 +20,8 @@ interface ExplainCliOptions {
   colormap: ColormapName;
   opacity: number;
   contour?: number;
+  cutoff: number;
+  rawOverlay?: boolean;
   rawSize: number;
   json?: boolean;
   steps?: number;
@@ -52,7 +54,9 @@ export function explainCommand(): Command {
     .option('-o, --out <folder>', 'where the PNGs and explanation.json go (default: <image name>-explain)')
     .addOption(new Option('--colormap <name>', 'overlay colours').choices([...COLORMAP_NAMES]).default('turbo'))
     .option('--opacity <x>', 'overlay strength of the strongest evidence, 0..1', fraction('opacity'), 0.5)
-    .option('--contour <x>', 'draw a white contour where the scaled map crosses this level, 0..1', fraction('contour'))
+    .option('--cutoff <x>', 'leave the film untouched where the map is below this fraction of its range, 0..1', fraction('cutoff'), DEFAULT_CUTOFF)
+    .option('--contour <x>', 'draw a white contour where the map crosses this fraction of its range (0: its minimum, 1: its maximum)', fraction('contour'))
+    .option('--raw-overlay', 'draw the method\'s map as it is, without the post-processing for reading (clipping, smoothing)')
     .option('--raw-size <n>', 'longest side of the raw maps in the JSON (downsampled, area-weighted)', positiveInt('raw size'), 64)
     .option('--json', 'also print explanation.json to stdout')
     .option('--steps <n>', 'integrated-gradients: points on the path (default 32)', positiveInt('steps'))
@@ -69,7 +73,12 @@ export function explainCommand(): Command {
       `
 Each finding is explained through its own logit (or probability): findings are independent, so several are
 explained in one batched pass and never through a softmax across findings. CAM maps (gradcam, gradcam++,
-hirescam, layercam, xgradcam) read the last convolutional feature map unless --layer names another one.
+hirescam, layercam, xgradcam, eigencam, scorecam, ablationcam) read the last convolutional feature map unless
+--layer names another one; eigencam is the same map for every finding, scorecam runs the model once per channel
+of the layer (1280 for MobileNetV2: tens of seconds), ablationcam the rest of the network once per channel.
+Overlays are drawn for reading: the map is scaled over its own range (weakest to strongest), the film is left
+untouched below --cutoff, and gradient maps are clipped at their 99th percentile and smoothed at the model's
+feature stride (--raw-overlay draws them as computed; explanation.json always holds the raw maps).
 Writes <finding>.<method>.png (the map over the original image, at its own resolution) per finding and
 explanation.json (probabilities, geometry, raw maps downsampled to --raw-size).
 A heatmap shows what the model used, not where disease is: see \`cxr localize-eval\` for how well maps match
@@ -118,7 +127,7 @@ Examples:
         const entries = [];
         for (const f of explanation.findings) {
           const file = `${f.finding}.${method}.png`;
-          writeFileSync(join(out, file), await renderHeatmap(image, explanation, f, { colormap: options.colormap, opacity: options.opacity, contour: options.contour }));
+          writeFileSync(join(out, file), await renderHeatmap(image, explanation, f, { colormap: options.colormap, opacity: options.opacity, contour: options.contour, cutoff: options.cutoff, raw: options.rawOverlay }));
           const raw = downsampleMap(f.map, options.rawSize);
           const predicted = findings.find((p) => p.name === f.finding)!;
           entries.push({
