@@ -31,7 +31,7 @@ export {
 } from './input-gradients.js';
 export { occlusionMaps, type OcclusionOptions } from './occlusion.js';
 export { blockOutputs, buildCamGraph, buildHeadGraph, buildInputGradientGraph, defaultLayer, layerNames, resolveLayer, type HeadGraph } from './graphs.js';
-export { downsampleMap, renderHeatmap, renderHeatmaps, type RenderOptions, type Rendered } from './render.js';
+export { colourScaleSvg, downsampleMap, renderHeatmap, renderHeatmaps, type RenderOptions, type Rendered } from './render.js';
 export { CLIP_PERCENTILE, SMOOTHING_PER_STRIDE, gaussianBlur, percentile, readableMap, type ReadableOptions } from './readable.js';
 export {
   DEFAULT_LOCALIZATION,

@@ -2,7 +2,7 @@
  * A finding's map drawn over the original image (any resolution, DICOM included) as a PNG, and the map itself
  * downsampled for clients that draw their own overlays.
  */
-import { type BoundedOverlayOptions, type DecodedImage, encodePng, overlayModelMap, resample } from '../imaging/index.js';
+import { type BoundedOverlayOptions, type ColormapName, DEFAULT_CUTOFF, type DecodedImage, colormapTable, encodePng, overlayModelMap, resample } from '../imaging/index.js';
 import { readableMap } from './readable.js';
 import type { Explanation, FindingMap, GridMap } from './types.js';
 
@@ -43,4 +43,34 @@ export function downsampleMap(map: GridMap, maxSide: number): GridMap {
   const width = Math.max(1, Math.round(map.width * scale));
   const height = Math.max(1, Math.round(map.height * scale));
   return { width, height, data: resample(map.data, map.width, map.height, width, height) };
+}
+
+const esc = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+/**
+ * The overlays' colour scale as a small SVG (real text, any size): the colour map from the cut-off to the map's
+ * strongest value, the part below the cut-off hatched as bare film, and what the scale means. Written beside
+ * `cxr explain`'s PNGs, which carry no legend of their own.
+ */
+export function colourScaleSvg(colormap: ColormapName, options: { cutoff?: number; method: string } = { method: '' }): string {
+  const cutoff = options.cutoff ?? DEFAULT_CUTOFF;
+  const table = colormapTable(colormap);
+  const hex = (q: number) => `#${[0, 1, 2].map((k) => table[3 * q + k].toString(16).padStart(2, '0')).join('')}`;
+  const [x0, width] = [20, 360];
+  const from = Math.round(cutoff * 255);
+  // One stop per table entry above the cut-off: the bar is the table itself, not an approximation of it.
+  const stops = Array.from({ length: 256 - from }, (_, k) => from + k).map((q) => `<stop offset="${((q - from) / Math.max(1, 255 - from)).toFixed(4)}" stop-color="${hex(q)}"/>`);
+  const at = x0 + cutoff * width;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="640" height="96" viewBox="0 0 640 96" font-family="sans-serif" font-size="11">
+<defs><linearGradient id="scale">${stops.join('')}</linearGradient>
+<pattern id="film" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="#999"/><rect width="3" height="6" fill="#bbb"/></pattern></defs>
+<rect width="640" height="96" fill="#fff"/>
+<rect x="${x0}" y="10" width="${(at - x0).toFixed(1)}" height="16" fill="url(#film)"/>
+<rect x="${at.toFixed(1)}" y="10" width="${(x0 + width - at).toFixed(1)}" height="16" fill="url(#scale)"/>
+<rect x="${x0}" y="10" width="${width}" height="16" fill="none" stroke="#555"/>
+<text x="${x0}" y="40">weakest</text><text x="${at.toFixed(1)}" y="40" text-anchor="middle">${Math.round(cutoff * 100)}%</text><text x="${x0 + width}" y="40" text-anchor="end">strongest</text>
+<text x="${x0}" y="60">${esc(`How strongly each region drove the finding${options.method ? ` (${options.method})` : ''}, on each map's own range.`)}</text>
+<text x="${x0}" y="76">${esc(`Below ${Math.round(cutoff * 100)}% the film is left as it is. Not a probability; not comparable between maps.`)}</text>
+</svg>
+`;
 }

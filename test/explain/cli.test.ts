@@ -28,15 +28,20 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 describe('cxr explain', () => {
   it('writes an overlay PNG per finding at the original 1024 px resolution and a JSON with raw maps and probabilities', async () => {
     const out = join(dir, 'two');
-    const run = cxr('explain', NIH_1024, '--model', model, '--finding', 'Effusion', 'Mass', '--method', 'gradcam++', '--contour', '0.5', '--out', out);
+    const run = cxr('explain', NIH_1024, '--model', model, '--finding', 'Effusion', 'Mass', '--method', 'gradcam++', '--contour', '0.5', '--cutoff', '0.6', '--out', out);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stdout, /gradcam\+\+ on features, logit target/);
     const doc = JSON.parse(readFileSync(join(out, 'explanation.json'), 'utf8'));
     assert.deepEqual(doc.findings.map((f: { finding: string }) => f.finding), ['Effusion', 'Mass']);
     assert.equal(doc.layer, 'features');
+    assert.equal(doc.colourScale, 'colour-scale.svg');
+    assert.match(readFileSync(join(out, 'colour-scale.svg'), 'utf8'), /Below 60% the film is left as it is/);
     for (const f of doc.findings) {
-      const { width, height, channels } = await sharp(join(out, f.overlay)).metadata();
-      assert.deepEqual([width, height, channels], [1024, 1024, 3]);
+      const { data, info } = await sharp(join(out, f.overlay)).raw().toBuffer({ resolveWithObject: true });
+      assert.deepEqual([info.width, info.height, info.channels], [1024, 1024, 3]);
+      let gray = 0;
+      for (let i = 0; i < data.length; i += 3) if (data[i] === data[i + 1] && data[i + 1] === data[i + 2]) gray++;
+      assert.ok(gray > 0.3 * 1024 * 1024, `--cutoff 0.6 leaves the film as it is below 60% of the map's range (${gray} gray pixels)`);
       assert.deepEqual([f.map.width, f.map.height], [3, 3]);
       assert.equal(f.map.data.length, 9);
       assert.ok(Math.abs(f.probability - 1 / (1 + Math.exp(-f.logit))) < 1e-12);

@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_MODEL_PATH, loadModel } from '../../src/api.js';
-import { Explainer, boxedImageFiles, readBoxedImages, readableMap, renderHeatmap, type BoxedImage, type Explanation, type GridMap } from '../../src/explain/index.js';
-import { DEFAULT_CUTOFF, heatmapToSource, normalizeMap, overlayHeatmap } from '../../src/imaging/index.js';
+import { Explainer, boxedImageFiles, colourScaleSvg, readBoxedImages, readableMap, renderHeatmap, type BoxedImage, type Explanation, type GridMap } from '../../src/explain/index.js';
+import { DEFAULT_CUTOFF, colormapTable, heatmapToSource, normalizeMap, overlayHeatmap } from '../../src/imaging/index.js';
 import sharp from 'sharp';
 import { sharedDataPath } from '../helpers/fixtures.js';
 
@@ -42,6 +42,19 @@ function spatialEntropy(levels: Float32Array, width: number, height: number): nu
 const COVERAGE = [0.05, 0.95] as const;
 const ENTROPY = [0.5, 0.995] as const;
 const METHODS = ['gradcam', 'gradcam++', 'hirescam', 'layercam', 'xgradcam', 'eigencam', 'ablationcam', 'gradient', 'smoothgrad', 'integrated-gradients'] as const;
+
+describe('the colour scale written beside the overlays', () => {
+  it('is the colour map\'s own entries from the cut-off up, with the cut-off and its meaning in words', () => {
+    const svg = colourScaleSvg('jet', { cutoff: 0.5, method: 'gradcam' });
+    const stops = [...svg.matchAll(/stop-color="#([0-9a-f]{6})"/g)].map((m) => m[1]);
+    const table = colormapTable('jet');
+    const hex = (q: number) => [0, 1, 2].map((k) => table[3 * q + k].toString(16).padStart(2, '0')).join('');
+    assert.equal(stops.length, 256 - 128);
+    assert.deepEqual([stops[0], stops.at(-1)], [hex(128), hex(255)]);
+    assert.match(svg, />50%</);
+    assert.match(svg, /drove the finding \(gradcam\)/);
+  });
+});
 
 describe('readable maps of the default model on NIH films with boxes', () => {
   let explainer: Explainer;

@@ -4,7 +4,7 @@ import { basename, extname, join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadModel } from '../../api.js';
 import { EXPLANATION_METHODS, Explainer, type ExplainOptions, checkMethod, findingIndices } from '../../explain/index.js';
-import { downsampleMap, renderHeatmap } from '../../explain/render.js';
+import { colourScaleSvg, downsampleMap, renderHeatmap } from '../../explain/render.js';
 import { COLORMAP_NAMES, type ColormapName, DEFAULT_CUTOFF, decodeImageFile } from '../../imaging/index.js';
 import { type Finding, Predictor } from '../../inference/predictor.js';
 import { positiveInt } from '../options.js';
@@ -79,8 +79,9 @@ of the layer (1280 for MobileNetV2: tens of seconds), ablationcam the rest of th
 Overlays are drawn for reading: the map is scaled over its own range (weakest to strongest), the film is left
 untouched below --cutoff, and gradient maps are clipped at their 99th percentile and smoothed at the model's
 feature stride (--raw-overlay draws them as computed; explanation.json always holds the raw maps).
-Writes <finding>.<method>.png (the map over the original image, at its own resolution) per finding and
-explanation.json (probabilities, geometry, raw maps downsampled to --raw-size).
+Writes <finding>.<method>.png (the map over the original image, at its own resolution) per finding,
+colour-scale.svg (what the colours mean) and explanation.json (probabilities, geometry, raw maps downsampled to
+--raw-size).
 A heatmap shows what the model used, not where disease is: see \`cxr localize-eval\` for how well maps match
 radiologists' boxes. Research use only; not for clinical decisions.
 
@@ -140,7 +141,9 @@ Examples:
             map: { width: raw.width, height: raw.height, fullWidth: f.map.width, fullHeight: f.map.height, data: Array.from(raw.data) },
           });
         }
+        writeFileSync(join(out, 'colour-scale.svg'), colourScaleSvg(options.colormap, { cutoff: options.cutoff, method }));
         const document = {
+          colourScale: 'colour-scale.svg',
           image: { file: imagePath, width: image.width, height: image.height, format: image.format, notes: image.notes },
           model: { file: path, architecture: info.architecture, weights: info.weights },
           verdict: prediction.verdict,
@@ -158,7 +161,7 @@ Examples:
           const lines = [`${imagePath}: ${method}${explanation.layer ? ` on ${explanation.layer}` : ''}, ${options.target} target`];
           if (prediction.verdict === 'rejected-shown') lines.push('  explained anyway on request: the input checks rejected this image, NOT TO BE TRUSTED');
           for (const e of entries) lines.push(`  ${e.finding.padEnd(20)} ${(100 * e.probability).toFixed(1).padStart(5)}%  -> ${join(out, e.overlay)}`);
-          lines.push(`  raw maps and geometry -> ${join(out, 'explanation.json')}`, 'Research use only; not for clinical decisions.', '');
+          lines.push(`  what the colours mean -> ${join(out, 'colour-scale.svg')}`, `  raw maps and geometry -> ${join(out, 'explanation.json')}`, 'Research use only; not for clinical decisions.', '');
           process.stdout.write(lines.join('\n'));
         }
       } finally {
