@@ -34,6 +34,8 @@ export interface Heatmap {
   height: number;
 }
 
+export type Decoded = { image: DecodedImage } | { error: string };
+
 export interface Analysis {
   outcome: Outcome;
   heatmaps: Heatmap[];
@@ -72,7 +74,16 @@ export class Analyser {
 
   /** One Analysis per file, in order. `labels` name the files in decoder messages (never a patient's data). */
   async analyse(files: readonly { bytes: Uint8Array; label: string }[]): Promise<Analysis[]> {
-    const decoded = await Promise.all(files.map((f) => decodeImage(f.bytes, f.label).then((image) => ({ image }), (error: Error) => ({ error: error.message }))));
+    return this.analyseDecoded(await Promise.all(files.map((f) => this.decode(f.bytes, f.label))));
+  }
+
+  /** A file decoded as `cxr predict` decodes it, or why it cannot be (returned, not thrown). */
+  async decode(bytes: Uint8Array, label: string): Promise<Decoded> {
+    return decodeImage(bytes, label).then((image) => ({ image }), (error: Error) => ({ error: error.message }));
+  }
+
+  /** One Analysis per decoded file, in order: a caller may decode files as they arrive, then analyse them together. */
+  async analyseDecoded(decoded: readonly Decoded[]): Promise<Analysis[]> {
     const images = decoded.filter((d): d is { image: DecodedImage } => 'image' in d).map((d) => d.image);
     const predictions = (await this.predictor.predict(images)).values();
     const results: Analysis[] = [];

@@ -9,7 +9,7 @@
  */
 import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Analyser, Analysis } from './analyse.js';
+import type { Analyser, Analysis, Decoded } from './analyse.js';
 import { type DicomJson, stringValue, TAGS } from './dicom-json.js';
 import { DicomWebClient, type InstanceRef, PacsError } from './dicomweb.js';
 import { diagnosticReport } from './fhir.js';
@@ -114,18 +114,19 @@ export class PacsProcessor {
       batch.catch(() => undefined); // awaited (and its failure thrown) in its turn; never left unhandled meanwhile
       return batch;
     };
-    // The next batch is retrieved while this one is analysed: retrieval waits on the PACS, analysis on the CPU.
+    // The next batch is retrieved and decoded while this one is predicted and stored, and each instance is decoded
+    // as soon as it arrives: retrieval waits on the PACS, decoding takes one core, prediction all of them.
     let next = pending.length > 0 ? fetchBatch(0) : undefined;
     for (let start = 0; next && !signal?.aborted; start += size) {
       const retrieved = await next;
       next = start + size < pending.length && !signal?.aborted ? fetchBatch(start + size) : undefined;
-      const batch = retrieved.filter((b): b is { item: Pending; bytes: Uint8Array } => {
+      const batch = retrieved.filter((b): b is Retrieved => {
         if (b.bytes) return true;
         summary.skipped++;
         this.options.onEvent?.({ type: 'skipped', instance: uidTag(b.item.ref.sop), reason: 'no longer in the PACS' });
         return false;
       });
-      const analyses = await this.analyser.analyse(batch.map((b) => ({ bytes: b.bytes, label: `instance ${uidTag(b.item.ref.sop)}` })));
+      const analyses = await this.analyser.analyseDecoded(batch.map((b) => b.decoded));
       // One instance whose result cannot be written must not hold up the others (nor every later pass).
       const written = batch.flatMap(({ item, bytes }, i) => {
         try {
@@ -142,7 +143,7 @@ export class PacsProcessor {
       const heatmaps = results.flatMap((r) => r.heatmaps);
       if (heatmaps.length > 0) await this.client.store(heatmaps);
       if (this.options.fhirDir) for (const r of results) writeAtomically(join(this.options.fhirDir, `${r.srSop}.json`), `${JSON.stringify(r.fhir(), null, 2)}\n`);
-      await this.client.store(results.map((r) => r.sr));
+      if (results.length > 0) await this.client.store(results.map((r) => r.sr));
       for (const [i, { item }] of written.entries()) {
         const { verdict, positives } = results[i];
         summary[verdict]++;
@@ -153,10 +154,11 @@ export class PacsProcessor {
     return summary;
   }
 
-  /** The instance's file, or none when it has gone since the search (deleted, moved): nothing to answer for. */
-  private async retrieve(item: Pending): Promise<{ item: Pending; bytes?: Uint8Array }> {
+  /** The instance's file and its decoding, or none when it has gone since the search (deleted, moved). */
+  private async retrieve(item: Pending): Promise<Retrieved | { item: Pending; bytes?: undefined }> {
     try {
-      return { item, bytes: await this.client.retrieveInstance(item.ref) };
+      const bytes = await this.client.retrieveInstance(item.ref);
+      return { item, bytes, decoded: await this.analyser.decode(bytes, `instance ${uidTag(item.ref.sop)}`) };
     } catch (e) {
       if (e instanceof PacsError && e.status === 404) return { item };
       throw e;
@@ -176,6 +178,12 @@ export class PacsProcessor {
     const positives = outcome.prediction.findings.filter((f) => f.decision === 'positive').length;
     return { sr, srSop, fhir, heatmaps: heatmaps.map((h) => h.file), verdict: outcome.prediction.verdict === 'accepted' ? 'accepted' : 'rejected', positives };
   }
+}
+
+interface Retrieved {
+  item: Pending;
+  bytes: Uint8Array;
+  decoded: Decoded;
 }
 
 interface Results {
