@@ -14,20 +14,103 @@ export const GRADIENT_CAM_METHODS = ['gradcam', 'gradcam++', 'hirescam', 'layerc
 
 export type Dims = readonly [channels: number, height: number, width: number];
 
+export interface CamOptions {
+  /**
+   * Reduce the weighted activations to their first principal component instead of summing the channels
+   * (pytorch-grad-cam's eigen_smooth): less noise, at the price of what the sum means (HiResCAM's exactness).
+   */
+  eigenSmooth?: boolean;
+}
+
 export abstract class BaseCam {
   abstract readonly name: string;
 
-  /** The map before the final ReLU: per location, the channels' activations weighted and summed. */
-  protected abstract weightedSum(activation: Float32Array, gradient: Float32Array, dims: Dims): Float64Array;
+  /** Per channel and location [C, h, w], what the map adds up: w_c A_c, or f(G) A for elementwise methods. */
+  protected abstract weighted(activation: Float32Array, gradient: Float32Array, dims: Dims): Float64Array;
 
-  map(activation: Float32Array, gradient: Float32Array, dims: Dims): GridMap {
+  map(activation: Float32Array, gradient: Float32Array, dims: Dims, options: CamOptions = {}): GridMap {
     const [channels, height, width] = dims;
     const size = channels * height * width;
     if (activation.length !== size || gradient.length !== size) {
       throw new Error(`${this.name}: activation (${activation.length}) and gradient (${gradient.length}) must both hold ${channels}x${height}x${width} values`);
     }
-    return rectified(this.weightedSum(activation, gradient, dims), dims);
+    return reduceChannels(this.weighted(activation, gradient, dims), dims, options);
   }
+}
+
+/** The final steps of every CAM: the channels summed (or, eigen-smoothed, projected), then ReLU (compute_cam_per_layer). */
+export function reduceChannels(weighted: Float64Array, dims: Dims, options: CamOptions = {}): GridMap {
+  return rectified(options.eigenSmooth ? firstComponentProjection(weighted, dims) : sumChannels(weighted, dims), dims);
+}
+
+function sumChannels(weighted: Float64Array, [channels, height, width]: Dims): Float64Array {
+  const plane = height * width;
+  const out = new Float64Array(plane);
+  for (let c = 0; c < channels; c++) for (let i = 0; i < plane; i++) out[i] += weighted[c * plane + i];
+  return out;
+}
+
+/** w_c A_c for every channel c. */
+export function channelWeighted(activation: Float32Array, weights: ArrayLike<number>, [channels, height, width]: Dims): Float64Array {
+  const plane = height * width;
+  const out = new Float64Array(activation.length);
+  for (let c = 0; c < channels; c++) for (let i = 0; i < plane; i++) out[c * plane + i] = weights[c] * activation[c * plane + i];
+  return out;
+}
+
+/**
+ * pytorch-grad-cam's get_2d_projection: the [C, h, w] values as a (locations x channels) matrix, centred per
+ * channel, projected on its first right singular vector v1. Computed as sqrt(lambda) u for the top eigenvector u
+ * of X X^T (locations x locations), by power iteration applied as X (X^T u), so neither covariance is formed. A
+ * component has no sign (LAPACK's SVD picks one); we take the one whose projection correlates positively with
+ * the channel sum at each location, so that the ReLU keeps the side the plain map would show.
+ */
+export function firstComponentProjection(values: ArrayLike<number>, [channels, height, width]: Dims): Float64Array {
+  const plane = height * width;
+  const x = new Float64Array(channels * plane);
+  const total = new Float64Array(plane);
+  for (let c = 0; c < channels; c++) {
+    let mean = 0;
+    for (let i = 0; i < plane; i++) {
+      const v = Number.isNaN(values[c * plane + i]) ? 0 : values[c * plane + i];
+      mean += v;
+      total[i] += v;
+    }
+    mean /= plane;
+    for (let i = 0; i < plane; i++) x[c * plane + i] = (Number.isNaN(values[c * plane + i]) ? 0 : values[c * plane + i]) - mean;
+  }
+  // Start from the centred channel sum (near the component in practice, and deterministic), nudged off zero.
+  const totalMean = total.reduce((a, b) => a + b, 0) / plane;
+  let u = Float64Array.from(total, (v, i) => v - totalMean + (i === 0 ? 1e-3 : 0));
+  let lambda = 0;
+  const xtu = new Float64Array(channels);
+  const norm = (v: Float64Array) => Math.sqrt(v.reduce((a, b) => a + b * b, 0));
+  for (let iteration = 0; iteration < 10000; iteration++) {
+    const length = norm(u);
+    if (length === 0) return new Float64Array(plane);
+    for (let i = 0; i < plane; i++) u[i] /= length;
+    for (let c = 0; c < channels; c++) {
+      let sum = 0;
+      for (let i = 0; i < plane; i++) sum += x[c * plane + i] * u[i];
+      xtu[c] = sum;
+    }
+    const next = new Float64Array(plane);
+    for (let c = 0; c < channels; c++) for (let i = 0; i < plane; i++) next[i] += x[c * plane + i] * xtu[c];
+    let rayleigh = 0;
+    for (let i = 0; i < plane; i++) rayleigh += next[i] * u[i];
+    const nextLength = norm(next) || 1;
+    let moved = 0;
+    for (let i = 0; i < plane; i++) moved = Math.max(moved, Math.abs(next[i] / nextLength - u[i]));
+    u = next;
+    const settled = Math.abs(rayleigh - lambda) <= 1e-13 * Math.abs(rayleigh) && moved < 1e-10;
+    lambda = rayleigh;
+    if (settled) break;
+  }
+  const scale = Math.sqrt(Math.max(lambda, 0)) / (norm(u) || 1);
+  let agreement = 0;
+  for (let i = 0; i < plane; i++) agreement += u[i] * total[i];
+  const sign = agreement < 0 ? -1 : 1;
+  return Float64Array.from(u, (v) => sign * scale * v);
 }
 
 /**
@@ -61,24 +144,11 @@ export abstract class ModelScoredCam {
 
   protected abstract channelWeights(activation: Float32Array, dims: Dims, forward: CamForward): Promise<Float64Array[]>;
 
-  async maps(activation: Float32Array, dims: Dims, forward: CamForward): Promise<GridMap[]> {
+  async maps(activation: Float32Array, dims: Dims, forward: CamForward, options: CamOptions = {}): Promise<GridMap[]> {
     if (activation.length !== dims[0] * dims[1] * dims[2]) throw new Error(`${this.name}: the activation (${activation.length}) must hold ${dims.join('x')} values`);
     const weights = await this.channelWeights(activation, dims, forward);
-    return weights.map((w) => rectified(channelSum(activation, w, dims), dims));
+    return weights.map((w) => reduceChannels(channelWeighted(activation, w, dims), dims, options));
   }
-}
-
-/** sum_c w_c A_c at every location (before the ReLU). */
-export function channelSum(activation: Float32Array, weights: ArrayLike<number>, [channels, height, width]: Dims): Float64Array {
-  const plane = height * width;
-  const out = new Float64Array(plane);
-  for (let c = 0; c < channels; c++) {
-    const w = weights[c];
-    if (w === 0) continue;
-    const base = c * plane;
-    for (let i = 0; i < plane; i++) out[i] += w * activation[base + i];
-  }
-  return out;
 }
 
 /** The final step of every CAM (pytorch-grad-cam's compute_cam_per_layer): a ReLU, at the layer's resolution. */
@@ -90,8 +160,8 @@ export function rectified(sum: Float64Array, [, height, width]: Dims): GridMap {
 abstract class ChannelWeightedCam extends BaseCam {
   protected abstract channelWeights(activation: Float32Array, gradient: Float32Array, dims: Dims): Float64Array;
 
-  protected weightedSum(activation: Float32Array, gradient: Float32Array, dims: Dims): Float64Array {
-    return channelSum(activation, this.channelWeights(activation, gradient, dims), dims);
+  protected weighted(activation: Float32Array, gradient: Float32Array, dims: Dims): Float64Array {
+    return channelWeighted(activation, this.channelWeights(activation, gradient, dims), dims);
   }
 }
 
@@ -161,14 +231,8 @@ export class XGradCam extends ChannelWeightedCam {
 abstract class ElementwiseCam extends BaseCam {
   protected abstract gradientWeight(g: number): number;
 
-  protected weightedSum(activation: Float32Array, gradient: Float32Array, [channels, height, width]: Dims): Float64Array {
-    const plane = height * width;
-    const out = new Float64Array(plane);
-    for (let c = 0; c < channels; c++) {
-      const base = c * plane;
-      for (let i = 0; i < plane; i++) out[i] += this.gradientWeight(gradient[base + i]) * activation[base + i];
-    }
-    return out;
+  protected weighted(activation: Float32Array, gradient: Float32Array): Float64Array {
+    return Float64Array.from(activation, (a, i) => this.gradientWeight(gradient[i]) * a);
   }
 }
 

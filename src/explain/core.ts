@@ -35,6 +35,14 @@ export interface ExplainOptions {
   target?: ExplanationTarget;
   /** CAM methods: the tensor to read; default the model's last feature map (see graphs.ts's defaultLayer). */
   layer?: string;
+  /** CAM methods: the weighted activations' first principal component instead of their sum (pytorch-grad-cam's eigen_smooth). */
+  eigenSmooth?: boolean;
+  /**
+   * CAM methods: the mean of the maps of the image and its mirror image, each at intensities x0.9, x1 and x1.1
+   * (pytorch-grad-cam's aug_smooth: six passes), each scaled to [0, 1] over its range and mirrored back; the
+   * maps are then in [0, 1].
+   */
+  augSmooth?: boolean;
   occlusion?: OcclusionOptions;
   smoothgrad?: SmoothGradOptions;
   integratedGradients?: IntegratedGradientsOptions;
@@ -88,32 +96,60 @@ export async function explainWithRunner(
     return result(base, await occlusionMaps(runner, data, dims, labels, base, { ...options.occlusion, target }));
   }
   if (!hasGradients(runner)) throw new Error(`"${method}" needs gradients, which this runner cannot compute (server only); methods that run here: ${FORWARD_ONLY_METHODS.join(', ')}`);
+  if (!isCamMethod(method) && (options.eigenSmooth || options.augSmooth)) throw new Error(`eigen and augmentation smoothing apply to CAM methods only, not "${method}"`);
   if (isCamMethod(method)) {
-    const layer = await runner.layerGradients(batch, labels, options.layer);
     const cam = camMethod(method);
-    if (cam instanceof ModelScoredCam) {
-      const { headLogits } = runner;
-      const maps = await cam.maps(layer.activation, layer.dims, {
-        input: image.tensor,
-        labels,
-        labelCount: runner.labels.length,
-        logits: layer.logits,
-        score: target === 'probability' ? (logit) => 1 / (1 + Math.exp(-logit)) : (logit) => logit,
-        batchSize: options.batchSize ?? 16,
-        model: (rows) => runner.logits(rows),
-        head: (activations) => {
-          if (!headLogits) throw new Error(`"${method}" runs the network from layer ${layer.layer} on, which this runner cannot do`);
-          return headLogits(activations, layer.layer);
-        },
+    const camOptions = { eigenSmooth: options.eigenSmooth };
+    const camMaps = async (input: Float32Array): Promise<{ logits: Float32Array; maps: GridMap[]; layer: string }> => {
+      const layer = await runner.layerGradients(float32([1, ...dims], input), labels, options.layer);
+      if (cam instanceof ModelScoredCam) {
+        const { headLogits } = runner;
+        const maps = await cam.maps(
+          layer.activation,
+          layer.dims,
+          {
+            input: { dims, data: input },
+            labels,
+            labelCount: runner.labels.length,
+            logits: layer.logits,
+            score: target === 'probability' ? (logit) => 1 / (1 + Math.exp(-logit)) : (logit) => logit,
+            batchSize: options.batchSize ?? 16,
+            model: (rows) => runner.logits(rows),
+            head: (activations) => {
+              if (!headLogits) throw new Error(`"${method}" runs the network from layer ${layer.layer} on, which this runner cannot do`);
+              return headLogits(activations, layer.layer);
+            },
+          },
+          camOptions,
+        );
+        return { logits: layer.logits, maps, layer: layer.layer };
+      }
+      const maps = layer.gradients.map((gradient, i) => {
+        const p = 1 / (1 + Math.exp(-layer.logits[labels[i]]));
+        const scaled = target === 'probability' ? gradient.map((g) => g * p * (1 - p)) : gradient;
+        return cam.map(layer.activation, scaled, layer.dims, camOptions);
       });
-      return result(layer.logits, maps, layer.layer);
+      return { logits: layer.logits, maps, layer: layer.layer };
+    };
+    if (!options.augSmooth) {
+      const { logits, maps, layer } = await camMaps(data);
+      return result(logits, maps, layer);
     }
-    const maps = layer.gradients.map((gradient, i) => {
-      const p = 1 / (1 + Math.exp(-layer.logits[labels[i]]));
-      const scaled = target === 'probability' ? gradient.map((g) => g * p * (1 - p)) : gradient;
-      return cam.map(layer.activation, scaled, layer.dims);
-    });
-    return result(layer.logits, maps, layer.layer);
+    const plain = await camMaps(data);
+    const sums = plain.maps.map((m) => ({ ...m, data: new Float32Array(m.data.length) }));
+    for (const mirrored of [false, true]) {
+      for (const factor of AUG_SMOOTH_FACTORS) {
+        const pass = !mirrored && factor === 1 ? plain : await camMaps(augmented(data, dims, mirrored, factor));
+        pass.maps.forEach((m, k) => {
+          // Twice, as pytorch-grad-cam scales per layer and again after aggregating layers (not quite idempotent: 1e-7).
+          const scaled = scaledToRange(scaledToRange(m.data));
+          for (let y = 0; y < m.height; y++) {
+            for (let x = 0; x < m.width; x++) sums[k].data[y * m.width + x] += scaled[y * m.width + (mirrored ? m.width - 1 - x : x)] / (2 * AUG_SMOOTH_FACTORS.length);
+          }
+        });
+      }
+    }
+    return result(plain.logits, sums, plain.layer);
   }
   if (isInputGradientMethod(method)) {
     const logits = await runner.logits(batch);
@@ -121,4 +157,29 @@ export async function explainWithRunner(
     return result(logits, attributions.map((a) => a.map));
   }
   throw new Error(`explanation method "${method}" has no implementation`);
+}
+
+/** pytorch-grad-cam's aug_smooth intensities (ttach's Multiply factors). */
+const AUG_SMOOTH_FACTORS = [0.9, 1, 1.1] as const;
+
+/** The image [C, H, W] mirrored left-right (or not) and multiplied by `factor`, as ttach's HorizontalFlip and Multiply. */
+function augmented(data: Float32Array, [channels, height, width]: readonly [number, number, number], mirrored: boolean, factor: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let c = 0; c < channels; c++) {
+    for (let y = 0; y < height; y++) {
+      const row = (c * height + y) * width;
+      for (let x = 0; x < width; x++) out[row + x] = factor * data[row + (mirrored ? width - 1 - x : x)];
+    }
+  }
+  return out;
+}
+
+/** pytorch-grad-cam's scale_cam_image without the resize: (m - min) / (max - min + 1e-7). */
+function scaledToRange(map: ArrayLike<number>): Float64Array {
+  const values = Float64Array.from(map);
+  let min = Infinity;
+  for (const v of values) if (v < min) min = v;
+  let max = -Infinity;
+  for (const v of values) if (v - min > max) max = v - min;
+  return values.map((v) => (v - min) / (1e-7 + max));
 }

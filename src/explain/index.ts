@@ -12,9 +12,9 @@ export {
   type ExplanationMethod,
   type PreparedImage,
 } from './core.js';
-export { BaseCam, GRADIENT_CAM_METHODS, GradCam, GradCamPlusPlus, HiResCam, LayerCam, ModelScoredCam, XGradCam, type CamForward } from './cam.js';
+export { BaseCam, GRADIENT_CAM_METHODS, GradCam, GradCamPlusPlus, HiResCam, LayerCam, ModelScoredCam, XGradCam, firstComponentProjection, reduceChannels, type CamForward, type CamOptions } from './cam.js';
 export { CAM_METHODS, camMethod, isCamMethod, type CamMethodName } from './cam-methods.js';
-export { EigenCam, firstComponentProjection } from './eigencam.js';
+export { EigenCam } from './eigencam.js';
 export { ScoreCam, upsampleAlignCorners } from './scorecam.js';
 export { AblationCam } from './ablationcam.js';
 export {

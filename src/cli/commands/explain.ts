@@ -22,6 +22,8 @@ interface ExplainCliOptions {
   contour?: number;
   cutoff: number;
   rawOverlay?: boolean;
+  eigenSmooth?: boolean;
+  augSmooth?: boolean;
   rawSize: number;
   json?: boolean;
   steps?: number;
@@ -50,6 +52,8 @@ export function explainCommand(): Command {
     .option('-a, --all', 'explain every finding of the model')
     .option('--method <name>', `explanation method: ${EXPLANATION_METHODS.join(', ')}`, 'gradcam')
     .option('--layer <name>', 'CAM methods: the layer to read (default: the last feature map; --list-layers shows more)')
+    .option('--eigen-smooth', 'CAM methods: the weighted activations\' first principal component instead of their sum (pytorch-grad-cam\'s eigen_smooth)')
+    .option('--aug-smooth', 'CAM methods: average over the image and its mirror at intensities x0.9, x1, x1.1 (pytorch-grad-cam\'s aug_smooth, 6 passes)')
     .addOption(new Option('--target <what>', 'explain each finding\'s logit or its probability (never a softmax across findings)').choices(['logit', 'probability']).default('logit'))
     .option('-o, --out <folder>', 'where the PNGs and explanation.json go (default: <image name>-explain)')
     .addOption(new Option('--colormap <name>', 'overlay colours').choices([...COLORMAP_NAMES]).default('turbo'))
@@ -118,6 +122,8 @@ Examples:
           method,
           target: options.target,
           layer: options.layer,
+          eigenSmooth: options.eigenSmooth,
+          augSmooth: options.augSmooth,
           integratedGradients: { steps: options.steps, baseline: options.baseline as 'black' | 'mean' | number | undefined },
           smoothgrad: { samples: options.samples, noise: options.noise },
           occlusion: { patch: options.patch, stride: options.stride },
