@@ -9,9 +9,6 @@
 import type { HostTensor } from '../onnx/tensor.js';
 import type { GridMap } from './types.js';
 
-/** The methods of this file: weights from the layer's activation and gradient alone. */
-export const GRADIENT_CAM_METHODS = ['gradcam', 'gradcam++', 'hirescam', 'layercam', 'xgradcam'] as const;
-
 export type Dims = readonly [channels: number, height: number, width: number];
 
 export interface CamOptions {

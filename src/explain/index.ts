@@ -12,7 +12,7 @@ export {
   type ExplanationMethod,
   type PreparedImage,
 } from './core.js';
-export { BaseCam, GRADIENT_CAM_METHODS, GradCam, GradCamPlusPlus, HiResCam, LayerCam, ModelScoredCam, XGradCam, firstComponentProjection, reduceChannels, type CamForward, type CamOptions } from './cam.js';
+export { BaseCam, GradCam, GradCamPlusPlus, HiResCam, LayerCam, ModelScoredCam, XGradCam, firstComponentProjection, reduceChannels, type CamForward, type CamOptions } from './cam.js';
 export { CAM_METHODS, camMethod, isCamMethod, type CamMethodName } from './cam-methods.js';
 export { EigenCam } from './eigencam.js';
 export { ScoreCam, upsampleAlignCorners } from './scorecam.js';
@@ -32,7 +32,7 @@ export {
 export { occlusionMaps, type OcclusionOptions } from './occlusion.js';
 export { blockOutputs, buildCamGraph, buildHeadGraph, buildInputGradientGraph, defaultLayer, layerNames, resolveLayer, type HeadGraph } from './graphs.js';
 export { colourScaleSvg, downsampleMap, renderHeatmap, renderHeatmaps, type RenderOptions, type Rendered } from './render.js';
-export { CLIP_PERCENTILE, SMOOTHING_PER_STRIDE, gaussianBlur, percentile, readableMap, type ReadableOptions } from './readable.js';
+export { gaussianBlur, percentile, readableMap, type ReadableOptions } from './readable.js';
 export {
   DEFAULT_LOCALIZATION,
   boxOnGrid,

@@ -21,13 +21,13 @@
 import type { GridMap } from './types.js';
 
 /** Share of values kept below the clipping level of gradient maps. */
-export const CLIP_PERCENTILE = 0.99;
+const CLIP_PERCENTILE = 0.99;
 
 /** Share of values raised to the floor of smoothed gradient maps. */
-export const FLOOR_PERCENTILE = 0.5;
+const FLOOR_PERCENTILE = 0.5;
 
 /** The smoothing's sigma as a fraction of the feature stride (see above). */
-export const SMOOTHING_PER_STRIDE = 0.25;
+const SMOOTHING_PER_STRIDE = 0.25;
 
 type Processing = { positivePart: boolean; clip: boolean; smooth: boolean; floor: boolean };
 

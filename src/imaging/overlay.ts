@@ -32,7 +32,7 @@ export interface OverlayOptions {
 }
 
 /** The map's range, NaN ignored; [0, 0] when it has no finite value. */
-export function mapRange(map: Float32Array): [min: number, max: number] {
+function mapRange(map: Float32Array): [min: number, max: number] {
   let min = Infinity;
   let max = -Infinity;
   for (let i = 0; i < map.length; i++) {
