@@ -13,7 +13,7 @@ export interface ServeOptions {
   queueLimit?: number;
   /**
    * How long a request that finds every worker busy and the queue full waits (its upload unread) for a place
-   * before 503 + Retry-After; 0 refuses at once. Default 1 s.
+   * before 503 + Retry-After; 0 refuses at once. Default 5 s.
    */
   admissionWaitMs?: number;
   /** Largest accepted upload in bytes; default 50 MB. */
@@ -50,7 +50,7 @@ export interface ServeOptions {
 
 export const DEFAULTS = {
   queueLimit: 16,
-  admissionWaitMs: 1000,
+  admissionWaitMs: 5000,
   threadsPerWorker: 1,
   maxUploadBytes: 50 * 1024 * 1024,
   analysisTimeoutMs: 120_000,
