@@ -243,7 +243,7 @@ describe('normalize and preprocess', () => {
 
   test('a malformed spec is rejected before any work', () => {
     const image = gray(10, 10, () => 1);
-    assert.throws(() => toModelPixels(image, { ...spec(8, 8, 'pad'), resize: 'zoom' as 'pad' }), /"resize" must be "pad", "crop" or "stretch"/);
+    assert.throws(() => toModelPixels(image, { ...spec(8, 8, 'pad'), resize: 'zoom' as 'pad' }), /"resize" must be one of "pad", "crop", "stretch", got "zoom"/);
     assert.throws(() => toModelPixels(image, { ...spec(8, 8, 'pad'), width: 0 }), /"width" must be a positive integer/);
   });
 });
