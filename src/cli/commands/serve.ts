@@ -64,8 +64,8 @@ POSTs are refused unless their origin is given with --cors. Research use only; n
 
 Examples:
   $ cxr serve                                   the default model, viewer at http://127.0.0.1:8080
-  $ cxr serve --model chexnet.onnx --port 3000
-  $ curl -F image=@chest.png -F heatmap=none http://127.0.0.1:8080/api/v1/analyze
+  $ cxr serve --model chexnet.onnx --port 3000  another model, on port 3000
+  $ curl -F image=@chest.png -F heatmap=none http://127.0.0.1:3000/api/v1/analyze
   $ cxr token create --file tokens.txt --label pacs-bridge     prints a new API key once
   $ cxr serve --host 0.0.0.0 --auth tokens.txt --tls-cert cert.pem --tls-key key.pem
   $ curl -H "Authorization: Bearer cxr_..." -F image=@chest.png https://host:8080/api/v1/analyze`,
