@@ -1,8 +1,9 @@
 /**
  * Bearer-token authentication (`cxr serve --auth FILE`): every /api/ route but the OpenAPI document needs
  * `Authorization: Bearer <token>` with a token whose hash is in the file (tokens.ts). Checked before anything else
- * of the request is read, so an unauthenticated upload costs nothing; /healthz (for load balancers) and the viewer's
- * static files stay open, the viewer asking for a token when the API answers 401. The token itself is never logged:
+ * of the request is read, so an unauthenticated upload costs nothing; /healthz (for load balancers), the viewer's
+ * static files and the model file private mode downloads (/models/current.onnx: weights, no patient data) stay
+ * open, the viewer asking for a token when the API answers 401. The token itself is never logged:
  * a refusal logs only that one happened, an accepted request the token's label.
  */
 import type { FastifyInstance } from 'fastify';
