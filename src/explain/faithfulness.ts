@@ -58,6 +58,19 @@ export function blurred(input: Float32Array, [channels, height, width]: Dims): F
 }
 
 /** Trapezoidal area under probabilities sampled at evenly spaced fractions 0..1. */
+/** The model's probability of `label` (its sigmoid) for each image, run `batchSize` images at a time. */
+export async function labelProbabilities(runner: ModelRunner, images: readonly Float32Array[], dims: Dims, label: number, batchSize: number): Promise<number[]> {
+  const probabilities: number[] = [];
+  for (let first = 0; first < images.length; first += batchSize) {
+    const chunk = images.slice(first, first + batchSize);
+    const batch = float32([chunk.length, ...dims]);
+    chunk.forEach((img, b) => batch.data.set(img, b * img.length));
+    const logits = await runner.logits(batch);
+    chunk.forEach((_, b) => probabilities.push(1 / (1 + Math.exp(-logits[b * runner.labels.length + label]))));
+  }
+  return probabilities;
+}
+
 export function curveArea(probabilities: readonly number[]): number {
   const n = probabilities.length - 1;
   let area = 0;
@@ -85,14 +98,7 @@ export async function deletionInsertion(runner: ModelRunner, input: Float32Array
       for (let n = lo; n < hi; n++) for (let c = 0; c < channels; c++) image[c * plane + order[n]] = replacement(c * plane + order[n]);
       images.push(image.slice());
     }
-    const probabilities: number[] = [];
-    for (let first = 0; first < images.length; first += batchSize) {
-      const chunk = images.slice(first, first + batchSize);
-      const batch = float32([chunk.length, ...dims]);
-      chunk.forEach((img, b) => batch.data.set(img, b * img.length));
-      const logits = await runner.logits(batch);
-      chunk.forEach((_, b) => probabilities.push(1 / (1 + Math.exp(-logits[b * runner.labels.length + label]))));
-    }
+    const probabilities = await labelProbabilities(runner, images, dims, label, batchSize);
     return { probabilities, auc: curveArea(probabilities) };
   };
   return { deletion: await curve(input, () => 0), insertion: await curve(start, (i) => input[i]) };

@@ -9,7 +9,7 @@
  * Needs forward passes only. Pure.
  */
 import { SeededRandom } from '../eval/random.js';
-import { float32 } from '../onnx/tensor.js';
+import { labelProbabilities } from './faithfulness.js';
 import type { ModelRunner } from './types.js';
 
 export interface RoadOptions {
@@ -215,14 +215,7 @@ export async function road(runner: ModelRunner, input: Float32Array, dims: Dims,
       images.push(noisyLinearImpute(input, dims, removed, noise, random));
     }
   }
-  const probabilities: number[] = [];
-  for (let first = 0; first < images.length; first += batchSize) {
-    const chunk = images.slice(first, first + batchSize);
-    const batch = float32([chunk.length, ...dims]);
-    chunk.forEach((img, b) => batch.data.set(img, b * img.length));
-    const logits = await runner.logits(batch);
-    chunk.forEach((_, b) => probabilities.push(1 / (1 + Math.exp(-logits[b * runner.labels.length + label]))));
-  }
+  const probabilities = await labelProbabilities(runner, images, dims, label, batchSize);
   const morf = probabilities.slice(0, fractions.length);
   const lerf = probabilities.slice(fractions.length);
   const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
