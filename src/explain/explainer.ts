@@ -7,6 +7,7 @@
 import { type DecodedImage, preprocess } from '../imaging/index.js';
 import { fromImage, metadataBatch } from '../inference/metadata.js';
 import { type ModelInfo, readModelInfo } from '../models/metadata.js';
+import { activationLayout, fromNchw, nchwDims, toNchw } from '../models/layouts.js';
 import { type HostTensor, type Model, float32, inferGraph } from '../onnx/index.js';
 import { OrtSession, type SessionOptions } from '../runtime/session.js';
 import { type ExplainOptions, type ExplanationMethod, type PreparedImage, explainWithRunner } from './core.js';
@@ -88,7 +89,7 @@ export class Explainer {
   get featureStride(): number {
     if (this.stride === undefined) {
       const shape = inferGraph(this.model.graph).get(this.defaultLayer)?.shape;
-      const cells = shape?.[3];
+      const cells = shape?.[activationLayout(this.model, this.defaultLayer) === 'NHWC' ? 2 : 3];
       if (typeof cells !== 'number' || cells < 1) throw new Error(`the default layer ${this.defaultLayer} has no known width`);
       this.stride = this.info.preprocessing.width / cells;
     }
@@ -120,21 +121,25 @@ export class Explainer {
         const { graph, session } = await this.camGraph(layer, layer === this.defaultLayer ? allLabels : labels);
         const out = await session.run(feeds(input));
         const activation = out[graph.outputs.activation];
-        const gradient = out[graph.outputs.gradient].data as Float32Array;
-        const [, channels, height, width] = activation.dims;
+        const gradient = out[graph.outputs.gradient];
+        // Methods read [channels, height, width]; a channels-last layer is transposed through its declared layout.
+        const layout = activationLayout(this.model, layer);
+        const [, channels, height, width] = nchwDims(activation.dims, layout);
         const size = channels * height * width;
+        const gradients = toNchw(gradient.data as Float32Array, [gradient.data.length / size, ...activation.dims.slice(1)], layout);
         return {
           layer,
           logits: out[graph.outputs.logits].data as Float32Array,
           dims: [channels, height, width],
-          activation: activation.data as Float32Array,
+          activation: toNchw(activation.data as Float32Array, activation.dims, layout),
           gradients: labels.map((label) => {
             const k = graph.labels.indexOf(label);
-            return gradient.subarray(k * size, (k + 1) * size);
+            return gradients.subarray(k * size, (k + 1) * size);
           }),
         };
       },
-      headLogits: async (activations, layer) => {
+      headLogits: async (nchw, layer) => {
+        const activations = fromNchw(nchw, activationLayout(this.model, layer));
         const { graph, session } = await this.headGraph(layer);
         const inputs = new Set(graph.model.graph.inputs.map((i) => i.name));
         const out = await session.run(Object.fromEntries(Object.entries(feeds(activations, graph.input)).filter(([name]) => inputs.has(name))), [graph.logits]);

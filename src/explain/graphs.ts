@@ -9,7 +9,7 @@ import { buildGradientGraph, gradientOutputName } from './gradient-graph.js';
 import { readModelInfo } from '../models/metadata.js';
 import { GraphBuilder, type Model, type Node, createModel, inferGraph } from '../onnx/index.js';
 
-/** A 4-D activation [batch, channels, height, width] with known channels and size. */
+/** A 4-D activation with known sizes: [batch, channels, height, width], or channels last where the model declares it (models/layouts.ts). */
 function isFeatureMap(shape: readonly unknown[] | undefined): boolean {
   return shape !== undefined && shape.length === 4 && shape.slice(1).every((d) => typeof d === 'number');
 }

@@ -11,13 +11,19 @@ const reshapeBack = (ctx: GradientContext) => {
 };
 for (const op of ['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze']) registerGradient(op, reshapeBack, { replicas: true });
 
-registerGradient('Transpose', (ctx) => {
-  const rank = ctx.input(0).type.shape.length;
-  const perm = attributeInts(ctx.node, 'perm', Array.from({ length: rank }, (_, i) => rank - 1 - i));
-  const inverse = Array<number>(rank);
-  perm.forEach((p, i) => (inverse[p] = i));
-  return [ctx.op('Transpose', [ctx.grad()], { perm: inverse })];
-});
+// Replicated cotangents are stacked along the batch axis, which a transpose that keeps axis 0 in place leaves alone.
+registerGradient(
+  'Transpose',
+  (ctx) => {
+    const rank = ctx.input(0).type.shape.length;
+    const perm = attributeInts(ctx.node, 'perm', Array.from({ length: rank }, (_, i) => rank - 1 - i));
+    if (ctx.replicas > 1 && perm[0] !== 0) throw ctx.fail('a transpose that moves the batch axis cannot take several cotangents in one backward pass');
+    const inverse = Array<number>(rank);
+    perm.forEach((p, i) => (inverse[p] = i));
+    return [ctx.op('Transpose', [ctx.grad()], { perm: inverse })];
+  },
+  { replicas: true },
+);
 
 registerGradient('Expand', (ctx) => [unbroadcast(ctx, ctx.grad(), ctx.input(0))]);
 
