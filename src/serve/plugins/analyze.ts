@@ -56,12 +56,12 @@ export default async function analyze(app: FastifyInstance, options: AnalyzeOpti
       if (length > maxUploadBytes + FORM_OVERHEAD) throw tooLarge(maxUploadBytes, length);
       // No room: wait for some with the upload unread, and refuse without receiving a 50 MB upload it could not
       // analyse anyway.
-      const admission_ = await admission.enter();
-      if (!admission_) {
+      const place = await admission.enter();
+      if (!place) {
         pool.countRejected();
         throw asHttpError(new QueueFullError(pool.retryAfterSeconds()), { connection: 'close' });
       }
-      admitted.set(request, admission_);
+      admitted.set(request, place);
     },
     // Whatever ends the request (an answer, an error, the client leaving) frees the room it was promised.
     onResponse: release,
