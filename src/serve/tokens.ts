@@ -8,7 +8,7 @@
  * A token is 32 random bytes, so a plain (fast) hash is enough: there is nothing to guess by trying passwords.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { appendFileSync, closeSync, openSync, readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
 
 const TOKEN_PREFIX = 'cxr_';
 const LINE = /^([0-9a-f]{64})\s+(\S.*)$/;
@@ -24,7 +24,7 @@ export function hashToken(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex');
 }
 
-/** Reads a token file; throws naming the file and line for anything that is not a hash and a label. */
+/** Reads a token file for serving; throws naming the file and line for anything that is not a hash and a label, or for a file without tokens. */
 export function readTokenFile(path: string): TokenFile {
   let text: string;
   try {
@@ -32,6 +32,31 @@ export function readTokenFile(path: string): TokenFile {
   } catch (error) {
     throw new Error(`cannot read the token file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
   }
+  const hashes = parseTokenFile(text, path);
+  if (hashes.size === 0) throw new Error(`the token file ${path} holds no tokens: create one with \`cxr token create --file ${path} --label NAME\``);
+  return { hashes };
+}
+
+/** Makes a token, appends its hash and label to `path` (created readable by its owner only), returns the token. */
+export function createToken(path: string, label: string): string {
+  if (!LABEL.test(label)) throw new Error(`a token label is 1-64 letters, digits or . _ @ - (got "${label.slice(0, 80)}")`);
+  let existing: string | undefined;
+  try {
+    existing = readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read the token file ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  // A file whose tokens were all revoked (only comments left) takes a new one like an empty file.
+  if (existing !== undefined && [...parseTokenFile(existing, path).values()].includes(label)) {
+    throw new Error(`${path} already has a token labelled "${label}"; choose another label`);
+  }
+  const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
+  appendFileSync(path, `${existing === undefined ? HEADER : ''}${hashToken(token)}  ${label}\n`, { mode: 0o600 });
+  return token;
+}
+
+/** Hash -> label of every token line; throws naming the line that is not a hash and a label. */
+function parseTokenFile(text: string, path: string): Map<string, string> {
   const hashes = new Map<string, string>();
   text.split('\n').forEach((raw, i) => {
     const line = raw.trim();
@@ -42,24 +67,5 @@ export function readTokenFile(path: string): TokenFile {
     }
     hashes.set(match[1], match[2].trim());
   });
-  if (hashes.size === 0) throw new Error(`the token file ${path} holds no tokens: create one with \`cxr token create --file ${path} --label NAME\``);
-  return { hashes };
-}
-
-/** Makes a token, appends its hash and label to `path` (created readable by its owner only), returns the token. */
-export function createToken(path: string, label: string): string {
-  if (!LABEL.test(label)) throw new Error(`a token label is 1-64 letters, digits or . _ @ - (got "${label.slice(0, 80)}")`);
-  let existing = '';
-  try {
-    existing = readFileSync(path, 'utf8');
-  } catch {
-    closeSync(openSync(path, 'a', 0o600));
-  }
-  if (existing) {
-    const labels = [...readTokenFile(path).hashes.values()];
-    if (labels.includes(label)) throw new Error(`${path} already has a token labelled "${label}"; choose another label`);
-  }
-  const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
-  appendFileSync(path, `${existing ? '' : HEADER}${hashToken(token)}  ${label}\n`, { mode: 0o600 });
-  return token;
+  return hashes;
 }

@@ -46,6 +46,20 @@ describe('cxr token', () => {
     assert.deepEqual(cxr('token', 'list', '--file', tokensFile).stdout.trim().split('\n'), ['pacs-bridge', 'viewer']);
   });
 
+  it('a file whose tokens were all revoked (comments left) takes a new token; a malformed one is named, not appended to', () => {
+    const revoked = join(dir, 'revoked.txt');
+    writeFileSync(revoked, '# cxr-lens API tokens\n# every token revoked\n', { mode: 0o600 });
+    const run = cxr('token', 'create', '--file', revoked, '--label', 'again');
+    assert.equal(run.status, 0, run.stderr);
+    assert.ok(readFileSync(revoked, 'utf8').endsWith(`${createHash('sha256').update(run.stdout.trim()).digest('hex')}  again\n`));
+    const malformed = join(dir, 'malformed.txt');
+    writeFileSync(malformed, 'not a hash line\n');
+    const refused = cxr('token', 'create', '--file', malformed, '--label', 'x');
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, /malformed\.txt, line 1: expected/);
+    assert.equal(readFileSync(malformed, 'utf8'), 'not a hash line\n');
+  });
+
   it('a malformed token file, an empty one, or half a TLS pair stops the server from starting, naming the problem', async () => {
     const bad = join(dir, 'bad.txt');
     writeFileSync(bad, '# comment\ncxr_plaintext-token alice\n');
