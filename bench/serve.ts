@@ -321,8 +321,9 @@ async function loadCases(model: string, normalBodies: Buffer[], occlusionBodies:
       healthy_after_ms: await untilHealthy(server.url),
       rss_mb: rss,
     };
-    out.pool_after = (await health(server.url)).pool;
-    out.admission_after = (await health(server.url)).admission;
+    const after = await health(server.url);
+    out.pool_after = after.pool;
+    out.admission_after = after.admission;
   } finally {
     await stopServer(server);
   }

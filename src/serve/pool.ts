@@ -376,6 +376,10 @@ export class InferencePool {
       if (index < 0) break;
       this.dispatch(slot, this.queue.splice(index, 1)[0]);
     }
+    this.announceRoom();
+  }
+
+  private announceRoom(): void {
     for (const listener of this.roomListeners) listener();
   }
 
@@ -457,7 +461,7 @@ export class InferencePool {
     const queued = this.queue.indexOf(task);
     if (queued >= 0) {
       this.queue.splice(queued, 1);
-      for (const listener of this.roomListeners) listener();
+      this.announceRoom();
     }
     const slot = this.slots.find((s) => s.task === task);
     if (slot && !this.closing) {
