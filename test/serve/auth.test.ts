@@ -40,6 +40,9 @@ describe('cxr token', () => {
     const again = cxr('token', 'create', '--file', tokensFile, '--label', 'pacs-bridge');
     assert.equal(again.status, 1);
     assert.match(again.stderr, /already has a token labelled "pacs-bridge"/);
+    const badLabel = cxr('token', 'create', '--file', tokensFile, '--label', 'two words');
+    assert.equal(badLabel.status, 1);
+    assert.match(badLabel.stderr, /a token label is 1-64 letters, digits or \. _ @ - \(got "two words"\)/);
     const second = cxr('token', 'create', '--file', tokensFile, '--label', 'viewer');
     assert.equal(second.status, 0, second.stderr);
     assert.notEqual(second.stdout.trim(), token);
@@ -68,6 +71,7 @@ describe('cxr token', () => {
     writeFileSync(empty, '# nothing yet\n');
     await assert.rejects(buildServer({ modelPath, workers: 1, logLevel: false, authTokensFile: empty }), /holds no tokens/);
     await assert.rejects(buildServer({ modelPath, workers: 1, logLevel: false, tlsCertFile: join(dir, 'cert.pem') }), /both a certificate \(--tls-cert\) and its private key/);
+    await assert.rejects(buildServer({ modelPath, workers: 1, logLevel: false, tlsCertFile: join(dir, 'none.pem'), tlsKeyFile: join(dir, 'none.key') }), /cannot read the TLS certificate .*none\.pem: ENOENT/);
   });
 });
 
