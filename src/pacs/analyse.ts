@@ -4,8 +4,6 @@
  * image, by the same Explainer and overlay code as `cxr explain` and the viewer. An instance that cannot be decoded
  * gets an `undecodable` outcome with the decoder's reason instead of stopping the batch.
  */
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { LoadedModel } from '../api.js';
 import { Explainer, type ExplanationMethod } from '../explain/index.js';
@@ -13,7 +11,7 @@ import { type DecodedImage, decodeImage } from '../imaging/index.js';
 import { overlayModelMap } from '../imaging/overlay.js';
 import { Predictor } from '../inference/predictor.js';
 import { VERSION } from '../version.js';
-import type { ModelIdentity, Outcome } from './sr.js';
+import { type ModelIdentity, modelFileSha256, type Outcome } from './sr.js';
 
 export interface AnalyserOptions {
   threads?: number;
@@ -46,7 +44,7 @@ export function modelIdentity(loaded: LoadedModel): ModelIdentity {
   return {
     name: `${basename(loaded.path)} (${loaded.info.architecture})`,
     version: `cxr-lens ${VERSION}`,
-    sha256: createHash('sha256').update(readFileSync(loaded.path)).digest('hex'),
+    sha256: modelFileSha256(loaded.path),
     weights: loaded.info.weights,
   };
 }

@@ -84,23 +84,30 @@ export class DicomWebClient {
   async searchInstances(query: Record<string, string>, pageSize = 500): Promise<DicomJson[]> {
     const found: DicomJson[] = [];
     for (let offset = 0; ; offset += pageSize) {
-      const params = new URLSearchParams({ ...query, limit: String(pageSize), offset: String(offset) });
-      const text = await this.request('search', `${this.root}/instances?${params}`, { headers: { accept: 'application/dicom+json' } }, readText);
-      if (text.trim() === '') return found;
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(text);
-      } catch (e) {
-        throw new PacsError(`search: the PACS answered with invalid JSON (${(e as Error).message})`, 'malformed');
-      }
-      let page: DicomJson[];
-      try {
-        page = asDatasets(parsed, 'search');
-      } catch (e) {
-        throw new PacsError((e as Error).message, 'malformed');
-      }
+      const page = await this.searchPage(`${this.root}/instances?${new URLSearchParams({ ...query, limit: String(pageSize), offset: String(offset) })}`);
       found.push(...page);
       if (page.length < pageSize) return found;
+    }
+  }
+
+  /** QIDO-RS at the study level: the first `limit` studies matching `query` (one page: a person reads the first ones). */
+  async searchStudies(query: Record<string, string>, limit = 50): Promise<DicomJson[]> {
+    return this.searchPage(`${this.root}/studies?${new URLSearchParams({ ...query, limit: String(limit) })}`);
+  }
+
+  private async searchPage(url: string): Promise<DicomJson[]> {
+    const text = await this.request('search', url, { headers: { accept: 'application/dicom+json' } }, readText);
+    if (text.trim() === '') return [];
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (e) {
+      throw new PacsError(`search: the PACS answered with invalid JSON (${(e as Error).message})`, 'malformed');
+    }
+    try {
+      return asDatasets(parsed, 'search');
+    } catch (e) {
+      throw new PacsError((e as Error).message, 'malformed');
     }
   }
 

@@ -7,6 +7,8 @@
  * model's name, version and file hash; the heatmaps written for positive findings; and the research-use
  * disclaimer. An instance that was refused (input checks) or could not be decoded gets an SR saying so and why.
  */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { NaturalDataset } from 'dcmjs';
 import type { Prediction } from '../inference/predictor.js';
 import { VERSION } from '../version.js';
@@ -31,6 +33,11 @@ export interface ModelIdentity {
   sha256: string;
   /** Where the weights came from, in words. */
   weights: string;
+}
+
+/** The SHA-256 of a model file, hex: part of every result UID, so each model file has results of its own. */
+export function modelFileSha256(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
 }
 
 /** What happened to an instance: a prediction (accepted or refused by the input checks), or no image to predict. */
