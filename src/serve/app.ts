@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { loadModel } from '../api.js';
 import { modelCard, type ModelCard } from './model-card.js';
-import { type ResolvedServeOptions, resolveServeOptions, type ServeOptions } from './options.js';
+import { DEFAULTS, type ResolvedServeOptions, resolveServeOptions, type ServeOptions } from './options.js';
 import { AdmissionGate } from './admission.js';
 import { InferencePool } from './pool.js';
 import { readTokenFile } from './tokens.js';
@@ -19,6 +19,7 @@ import errors from './plugins/errors.js';
 import health from './plugins/health.js';
 import model from './plugins/model.js';
 import openapi from './plugins/openapi.js';
+import pacs from './plugins/pacs.js';
 import security from './plugins/security.js';
 import web from './plugins/web.js';
 
@@ -88,6 +89,15 @@ export async function buildServer(serveOptions: ServeOptions = {}): Promise<Serv
     maxUploadBytes: options.maxUploadBytes,
     analysisTimeoutMs: options.analysisTimeoutMs,
     saveUploadsTo: options.saveUploadsTo,
+  });
+  await app.register(pacs, {
+    dicomweb: options.pacsDicomweb,
+    timeoutMs: options.pacsTimeoutMs ?? DEFAULTS.pacsTimeoutMs,
+    pool,
+    admission,
+    card,
+    modelPath: loaded.path,
+    analysisTimeoutMs: options.analysisTimeoutMs,
   });
   await app.register(web, { root: options.webRoot ?? DEFAULT_WEB_ROOT });
   return { app, pool, admission, card, options };

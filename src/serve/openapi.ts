@@ -5,6 +5,7 @@
 import { EXPLANATION_METHODS } from '../explain/index.js';
 import { COLORMAP_NAMES, RESIZE_RULES } from '../imaging/browser.js';
 import { HEATMAP_FORMATS } from './analysis.js';
+import { ANALYZE_BODY, HEATMAP_BODY, INSTANCE_BODY, SEARCH_BODY } from './plugins/pacs.js';
 import { VERSION } from '../version.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -157,11 +158,63 @@ const schemas = {
     timings: object({ queuedMs: number, decodeMs: number, predictMs: number, explainMs: number, totalMs: number }),
     notice: string,
   }),
+  PacsInstance: object({
+    study: string,
+    series: string,
+    sop: string,
+    modality: { ...string, description: 'CR or DX' },
+    seriesDescription: string,
+    instanceNumber: { type: ['integer', 'null'] },
+    stored: { type: 'boolean', description: "the PACS holds this model's SR of the instance (written by cxr pacs)" },
+  }),
+  PacsStudy: object({
+    studyInstanceUid: string,
+    studyDate: { ...string, description: 'YYYYMMDD, or empty' },
+    studyDescription: string,
+    patientId: string,
+    accessionNumber: string,
+    modalities: { type: 'array', items: string },
+    instances: { type: 'array', items: ref('PacsInstance'), description: 'its CR and DX instances' },
+  }),
+  StoredResult: object({
+    sop: { ...string, description: 'SOP Instance UID of the SR' },
+    created: { ...string, description: 'when cxr pacs wrote it (UTC, ISO 8601)' },
+    model: object({ name: string, version: string, sha256: string }),
+    verdict: { ...string, description: 'accepted, rejected (input checks) or undecodable' },
+    flags: { type: 'array', items: string, description: 'the input checks\' flags as stored: "severity code: message"' },
+    refused: { type: ['string', 'null'], description: 'why there are no findings' },
+    findings: {
+      type: 'array',
+      items: object({
+        name: string,
+        probability: number,
+        calibrated: { type: 'boolean' },
+        threshold: { type: ['number', 'null'] },
+        thresholdRule: { type: ['string', 'null'] },
+        decision: { enum: ['positive', 'negative', null] },
+        decisionNote: { type: ['string', 'null'] },
+        heatmap: { type: 'boolean', description: 'a heatmap Secondary Capture of this finding is in the PACS (POST /api/v1/pacs/heatmap)' },
+      }),
+    },
+  }),
 };
+/** An analysis of a PACS instance: an upload's answer, and the UIDs the instance was retrieved by. */
+const PacsAnalysis = object({
+  ...schemas.Analysis.properties,
+  pacs: object({ studyInstanceUid: string, seriesInstanceUid: string, sopInstanceUid: string }),
+});
 
 const UNAUTHORIZED = {
   ...error('the server runs with --auth and the request has no valid bearer token (answered before the upload is read)'),
   headers: { 'WWW-Authenticate': { schema: { type: 'string' } } },
+};
+
+/** How a PACS route fails: the request, the key, or the PACS (down, talking nonsense: 502; too slow: 504). */
+const PACS_ERRORS = {
+  400: error('malformed request body (names the field)'),
+  401: UNAUTHORIZED,
+  502: error('the PACS could not be reached, refused, or answered something that is not DICOMweb (CXR_PACS_UNAVAILABLE, CXR_PACS_MALFORMED)'),
+  504: error('the PACS did not answer within the deadline (CXR_PACS_TIMEOUT)'),
 };
 
 export const OPENAPI_DOCUMENT = {
@@ -221,9 +274,56 @@ export const OPENAPI_DOCUMENT = {
         responses: { 200: json(ref('Health'), 'workers alive and a new analysis would start soon'), 503: json(ref('Health'), 'degraded (every worker busy and analyses waiting, or the queue full) or unavailable (no worker alive)') },
       },
     },
+    '/api/v1/pacs/status': {
+      get: { summary: 'Whether a PACS is configured (cxr serve --pacs)', responses: { 200: json(object({ configured: { type: 'boolean' } }), 'configured or not'), 401: UNAUTHORIZED } },
+    },
+    '/api/v1/pacs/search': {
+      post: {
+        summary: 'Studies in the PACS by patient ID, accession number and/or study date (QIDO-RS), with their CR/DX instances',
+        requestBody: { required: true, content: { 'application/json': { schema: SEARCH_BODY } } },
+        responses: {
+          200: json(object({ studies: { type: 'array', items: ref('PacsStudy') }, truncated: { type: 'boolean', description: 'more studies matched than are listed' } }), 'the first studies found'),
+          ...PACS_ERRORS,
+        },
+      },
+    },
+    '/api/v1/pacs/instance': {
+      post: {
+        summary: 'One instance from the PACS as DICOM (WADO-RS), for display',
+        requestBody: { required: true, content: { 'application/json': { schema: INSTANCE_BODY } } },
+        responses: { 200: { description: 'the instance as the PACS stored it', content: { 'application/dicom': {} } }, 404: error('the PACS does not hold it'), ...PACS_ERRORS },
+      },
+    },
+    '/api/v1/pacs/analyze': {
+      post: {
+        summary: 'One PACS instance retrieved (WADO-RS) and analysed exactly as an upload to /api/v1/analyze',
+        requestBody: { required: true, content: { 'application/json': { schema: ANALYZE_BODY } } },
+        responses: {
+          200: json(ref('PacsAnalysis'), 'the analysis, with the UIDs'),
+          404: error('the PACS does not hold it'),
+          422: error('the instance cannot be decoded'),
+          503: { ...error('all workers busy and the queue full'), headers: { 'Retry-After': { schema: { type: 'integer', minimum: 1 } } } },
+          ...PACS_ERRORS,
+        },
+      },
+    },
+    '/api/v1/pacs/result': {
+      post: {
+        summary: "This model's stored result (the SR cxr pacs wrote) of an instance, or null",
+        requestBody: { required: true, content: { 'application/json': { schema: INSTANCE_BODY } } },
+        responses: { 200: json(object({ result: { oneOf: [{ type: 'null' }, ref('StoredResult')] } }), 'the stored result, or null when there is none'), ...PACS_ERRORS },
+      },
+    },
+    '/api/v1/pacs/heatmap': {
+      post: {
+        summary: "A finding's stored heatmap (the Secondary Capture cxr pacs wrote) as PNG",
+        requestBody: { required: true, content: { 'application/json': { schema: HEATMAP_BODY } } },
+        responses: { 200: { description: 'the heatmap overlay', content: { 'image/png': {} } }, 404: error('no such heatmap in the PACS'), ...PACS_ERRORS },
+      },
+    },
     '/api/v1/openapi.json': { get: { summary: 'This document', responses: { 200: { description: 'OpenAPI 3.1', content: { 'application/json': {} } } } } },
   },
   // Without --auth every route is open (a single user on loopback); with it, the /api/ routes but this document need a token.
   security: [{}, { apiToken: [] }],
-  components: { schemas, securitySchemes: { apiToken: { type: 'http', scheme: 'bearer', description: 'a token from `cxr token create`, when the server runs with --auth' } } },
+  components: { schemas: { ...schemas, PacsAnalysis }, securitySchemes: { apiToken: { type: 'http', scheme: 'bearer', description: 'a token from `cxr token create`, when the server runs with --auth' } } },
 } as const;

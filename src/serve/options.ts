@@ -42,6 +42,13 @@ export interface ServeOptions {
   /** PEM certificate (chain) and private key: the server then speaks HTTPS; default plain HTTP. Both or neither. */
   tlsCertFile?: string;
   tlsKeyFile?: string;
+  /**
+   * A PACS's DICOMweb root (e.g. http://127.0.0.1:8042/dicom-web): the viewer then searches it, opens its instances
+   * and shows the results `cxr pacs` stored there; default none.
+   */
+  pacsDicomweb?: string;
+  /** Deadline of one request to that PACS, ms; default 10 s (a person is waiting). */
+  pacsTimeoutMs?: number;
   /** Pino log level, or false for no logs; default 'info'. */
   logLevel?: string | false;
   /** Where JSON log lines go; default stdout. */
@@ -54,6 +61,7 @@ export const DEFAULTS = {
   threadsPerWorker: 1,
   maxUploadBytes: 50 * 1024 * 1024,
   analysisTimeoutMs: 120_000,
+  pacsTimeoutMs: 10_000,
 } as const;
 
 export type ResolvedServeOptions = Required<Pick<ServeOptions, 'workers' | 'threadsPerWorker' | 'queueLimit' | 'admissionWaitMs' | 'maxUploadBytes' | 'analysisTimeoutMs'>> &
@@ -80,6 +88,7 @@ export function resolveServeOptions(options: ServeOptions): ResolvedServeOptions
   positive('maximum upload size', resolved.maxUploadBytes);
   positive('analysis timeout', resolved.analysisTimeoutMs);
   if (resolved.workerMaxRssMb !== undefined) positive('worker memory mark (MB)', resolved.workerMaxRssMb);
+  if (resolved.pacsTimeoutMs !== undefined) positive('PACS timeout (ms)', resolved.pacsTimeoutMs);
   if ((resolved.tlsCertFile === undefined) !== (resolved.tlsKeyFile === undefined)) {
     throw new Error('HTTPS needs both a certificate (--tls-cert) and its private key (--tls-key)');
   }

@@ -21,6 +21,9 @@ interface ServeCliOptions {
   auth?: string;
   tlsCert?: string;
   tlsKey?: string;
+  pacs?: string;
+  dicomweb: string;
+  pacsTimeout: number;
   logLevel: string;
 }
 
@@ -28,6 +31,17 @@ function port(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError(`port must be 0..65535, got "${value}"`);
   return n;
+}
+
+function httpUrl(value: string): string {
+  let url: URL | undefined;
+  try {
+    url = new URL(value);
+  } catch {
+    // named below
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw new InvalidArgumentError(`--pacs must be an http or https URL such as http://127.0.0.1:8042, got "${value}"`);
+  return value;
 }
 
 function collect(value: string, previous: string[]): string[] {
@@ -53,6 +67,9 @@ export function serveCommand(): Command {
     .option('--auth <tokens.txt>', 'require a bearer token (API key) on every API call; the file holds token hashes made by `cxr token create`')
     .option('--tls-cert <cert.pem>', 'serve HTTPS with this PEM certificate (chain); needs --tls-key')
     .option('--tls-key <key.pem>', 'the private key of --tls-cert')
+    .option('--pacs <url>', 'a PACS web server (e.g. Orthanc at http://127.0.0.1:8042): the viewer then searches it, opens its instances and shows the results `cxr pacs` stored there', httpUrl)
+    .option('--dicomweb <path>', 'path of the DICOMweb root on the --pacs server', '/dicom-web')
+    .option('--pacs-timeout <seconds>', 'deadline of one request to the PACS (one retry; then 502 or 504)', positiveInt('pacs timeout'), DEFAULTS.pacsTimeoutMs / 1000)
     .option('--log-level <level>', 'JSON log level: fatal, error, warn, info, debug or silent', 'info')
     .addHelpText(
       'after',
@@ -68,7 +85,8 @@ Examples:
   $ curl -F image=@chest.png -F heatmap=none http://127.0.0.1:3000/api/v1/analyze
   $ cxr token create --file tokens.txt --label pacs-bridge     prints a new API key once
   $ cxr serve --host 0.0.0.0 --auth tokens.txt --tls-cert cert.pem --tls-key key.pem
-  $ curl -H "Authorization: Bearer cxr_..." -F image=@chest.png https://host:8080/api/v1/analyze`,
+  $ curl -H "Authorization: Bearer cxr_..." -F image=@chest.png https://host:8080/api/v1/analyze
+  $ cxr serve --pacs http://127.0.0.1:8042        the viewer's PACS panel: search, open, stored results`,
     )
     .action(async (options: ServeCliOptions) => {
       const { app, card, options: resolved } = await buildServer({
@@ -86,6 +104,8 @@ Examples:
         authTokensFile: options.auth,
         tlsCertFile: options.tlsCert,
         tlsKeyFile: options.tlsKey,
+        pacsDicomweb: options.pacs === undefined ? undefined : new URL(options.dicomweb, options.pacs.endsWith('/') ? options.pacs : `${options.pacs}/`).href,
+        pacsTimeoutMs: options.pacsTimeout * 1000,
         logLevel: options.logLevel,
       });
       const address = await app.listen({ host: options.host, port: options.port });

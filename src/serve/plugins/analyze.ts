@@ -147,7 +147,7 @@ const PUBLIC_METADATA: readonly (keyof ImageMetadata)[] = [
 /** Coded DICOM strings are at most 16 characters (CS); anything longer in them is not a code. */
 const CODE_LIMIT = 64;
 
-function publicImage(image: ImageResult, name: string): ImageResult {
+export function publicImage(image: ImageResult, name: string): ImageResult {
   const metadata: Record<string, unknown> = {};
   for (const key of PUBLIC_METADATA) {
     let value: unknown = image.metadata[key];
@@ -207,7 +207,7 @@ async function readForm(request: FastifyRequest, maxUploadBytes: number): Promis
   return { ...file, fields };
 }
 
-function parseOptions(fields: Record<string, string>, card: ModelCard): AnalyzeRequest {
+export function parseOptions(fields: Record<string, string>, card: ModelCard): AnalyzeRequest {
   const list = (value: string | undefined) => (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   const findings = fields.findings === undefined ? [...card.labels] : [...new Set(list(fields.findings))];
   if (findings.length === 0) throw new HttpError(400, 'CXR_BAD_OPTION', `findings is empty; name at least one of ${card.labels.join(', ')}, or leave the field out for all`);
@@ -236,7 +236,7 @@ function tooLarge(limit: number, declared?: number): HttpError {
   return new HttpError(413, 'CXR_UPLOAD_TOO_LARGE', `the upload${declared ? ` (${mb(declared)})` : ''} is larger than this server's limit of ${mb(limit)} per image`, { connection: 'close' });
 }
 
-function asHttpError(error: Error, headers: Record<string, string> = {}, name?: string): Error {
+export function asHttpError(error: Error, headers: Record<string, string> = {}, name?: string): Error {
   if (error instanceof QueueFullError) return new HttpError(503, 'CXR_BUSY', error.message, { 'retry-after': String(error.retryAfterSeconds), ...headers });
   if (error instanceof AnalysisTimeoutError) return new HttpError(504, 'CXR_TIMEOUT', error.message, headers);
   // Nobody reads this answer (the client left); it is logged with its own code.
