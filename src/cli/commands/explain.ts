@@ -1,5 +1,6 @@
 /** `cxr explain`: where in the image each finding comes from, as overlay PNGs and a JSON with the raw maps. */
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, extname, join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadModel } from '../../api.js';
@@ -7,6 +8,10 @@ import { EXPLANATION_METHODS, Explainer, type ExplainOptions, checkMethod, findi
 import { colourScaleSvg, downsampleMap, renderHeatmap } from '../../explain/render.js';
 import { COLORMAP_NAMES, type ColormapName, DEFAULT_CUTOFF, decodeImageFile } from '../../imaging/index.js';
 import { type Finding, Predictor } from '../../inference/predictor.js';
+import { filmPng } from '../../outputs/report-film.js';
+import { reportPdf } from '../../outputs/report-pdf.js';
+import { RESEARCH_NOTICE } from '../../serve/analysis.js';
+import { VERSION } from '../../version.js';
 import { positiveInt } from '../options.js';
 
 interface ExplainCliOptions {
@@ -35,6 +40,7 @@ interface ExplainCliOptions {
   threads?: number;
   listLayers?: boolean;
   showRejected?: boolean;
+  report?: string;
 }
 
 const fraction = (name: string) => (value: string) => {
@@ -71,6 +77,7 @@ export function explainCommand(): Command {
     .option('--stride <n>', 'occlusion: step between patches (default half the patch)', positiveInt('stride'))
     .option('-t, --threads <n>', 'threads per operator (default: all cores)', positiveInt('threads'))
     .option('--list-layers', 'print the layers CAM methods can read, and exit')
+    .option('--report <file.pdf>', 'also write a PDF report: the findings table, the input checks, the film and these heatmaps with their colour bar')
     .option('--show-rejected', 'explain even an image the input checks reject (marked: not to be trusted)')
     .addHelpText(
       'after',
@@ -132,9 +139,12 @@ Examples:
         const out = options.out ?? join('.', `${basename(imagePath, extname(imagePath))}-explain`);
         mkdirSync(out, { recursive: true });
         const entries = [];
+        const overlays: { finding: string; method: string; overlayPng: Uint8Array }[] = [];
         for (const f of explanation.findings) {
           const file = `${f.finding}.${method}.png`;
-          writeFileSync(join(out, file), await renderHeatmap(image, explanation, f, { colormap: options.colormap, opacity: options.opacity, contour: options.contour, cutoff: options.cutoff, raw: options.rawOverlay }));
+          const overlayPng = await renderHeatmap(image, explanation, f, { colormap: options.colormap, opacity: options.opacity, contour: options.contour, cutoff: options.cutoff, raw: options.rawOverlay });
+          writeFileSync(join(out, file), overlayPng);
+          overlays.push({ finding: f.finding, method, overlayPng });
           const raw = downsampleMap(f.map, options.rawSize);
           const predicted = findings.find((p) => p.name === f.finding)!;
           entries.push({
@@ -162,11 +172,29 @@ Examples:
           note: 'maps lie over the model input (geometry maps them onto the image); values are unscaled (CAMs after ReLU); research use only',
         };
         writeFileSync(join(out, 'explanation.json'), `${JSON.stringify(document, null, 2)}\n`);
+        if (options.report) {
+          const pdf = await reportPdf({
+            notice: RESEARCH_NOTICE,
+            createdAt: new Date(),
+            analysedBy: 'by cxr explain',
+            model: { file: basename(path), architecture: info.architecture, weights: info.weights, sha256: sha256File(path), software: VERSION, thresholdRule: info.thresholds?.rule ?? null },
+            image: { name: basename(imagePath), width: image.width, height: image.height, format: image.format, notes: image.notes },
+            verdict: prediction.verdict,
+            inputFlags: prediction.inputFlags,
+            findings,
+            filmPng: await filmPng(image),
+            heatmaps: overlays,
+            colormap: options.colormap,
+            cutoff: options.cutoff,
+          });
+          writeFileSync(options.report, pdf);
+        }
         if (options.json) process.stdout.write(`${JSON.stringify(document, null, 2)}\n`);
         else {
           const lines = [`${imagePath}: ${method}${explanation.layer ? ` on ${explanation.layer}` : ''}, ${options.target} target`];
           if (prediction.verdict === 'rejected-shown') lines.push('  explained anyway on request: the input checks rejected this image, NOT TO BE TRUSTED');
           for (const e of entries) lines.push(`  ${e.finding.padEnd(20)} ${(100 * e.probability).toFixed(1).padStart(5)}%  -> ${join(out, e.overlay)}`);
+          if (options.report) lines.push(`  report -> ${options.report}`);
           lines.push(`  what the colours mean -> ${join(out, 'colour-scale.svg')}`, `  raw maps and geometry -> ${join(out, 'explanation.json')}`, 'Research use only; not for clinical decisions.', '');
           process.stdout.write(lines.join('\n'));
         }
@@ -175,6 +203,11 @@ Examples:
         await predictor?.close();
       }
     });
+}
+
+/** The model file's SHA-256, the hash a report names it by. */
+function sha256File(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
 }
 
 /** Findings called positive at the model's validated thresholds, else the three most probable. */
