@@ -1,6 +1,6 @@
-/** Shape rules for the neural-network ops: convolutions, pooling, batch norm, Gemm and MatMul. */
+/** Shape rules for the neural-network ops: convolutions, pooling, batch and layer norm, Gemm and MatMul. */
 import type { Dim, ValueType } from '../ir.js';
-import { type InferenceContext, broadcastShapes, registerOp } from '../shape-inference.js';
+import { type InferenceContext, broadcastShapes, normalizeAxis, registerOp } from '../shape-inference.js';
 
 const WINDOW_ATTRIBUTES = {
   auto_pad: 'string',
@@ -161,6 +161,18 @@ registerOp('BatchNormalization', {
     if (ctx.int('training_mode', 0) !== 1) return [y];
     const stat: ValueType = { dtype: x.dtype, shape: [channels] };
     return [y, stat, { ...stat }];
+  },
+});
+
+// Outputs 1 and 2 (mean, inverse standard deviation) keep the normalised axes as 1s.
+registerOp('LayerNormalization', {
+  attributes: { axis: 'int', epsilon: 'float', stash_type: 'int' },
+  infer(ctx) {
+    const x = ctx.input(0);
+    const rank = x.shape.length;
+    const axis = normalizeAxis(ctx, ctx.int('axis', -1), rank);
+    const stat: ValueType = { dtype: x.dtype, shape: x.shape.map((d, i) => (i < axis ? d : 1)) };
+    return [{ dtype: x.dtype, shape: [...x.shape] }, stat, { ...stat, shape: [...stat.shape] }];
   },
 });
 
