@@ -7,12 +7,12 @@ import { readFileSync } from 'node:fs';
 import { after, describe, it } from 'node:test';
 import { addGradients } from '../../src/autodiff/gradients.js';
 import { differentiableOps } from '../../src/autodiff/registry.js';
-import { GraphBuilder, type HostTensor, type Value, createModel, float32, tensor } from '../../src/onnx/index.js';
+import { GraphBuilder, type HostTensor, type Value, createModel, float32, int64, tensor } from '../../src/onnx/index.js';
 import { fixturePath, readFixture } from '../helpers/fixtures.js';
 import { runOnce } from '../helpers/session.js';
 import { type InputKind, generated, relativeError } from './generated.js';
 
-type InputSpec = { kind: InputKind; shape: number[]; seed: number } | { const: 'int64' | 'float32' | 'bool'; value: number | number[] };
+type InputSpec = { kind: InputKind; shape: number[]; seed: number } | { const: 'int64' | 'float32' | 'bool'; value: number | number[]; shape?: number[] };
 
 interface RuleCase {
   name: string;
@@ -40,7 +40,7 @@ async function runCase(c: RuleCase, symbolicBatch = false): Promise<Record<strin
   const inputs: Value[] = c.inputs.map((spec, i) => {
     if ('const' in spec) {
       const values = Array.isArray(spec.value) ? spec.value : [spec.value];
-      if (spec.const === 'int64') return b.ints(values);
+      if (spec.const === 'int64') return spec.shape ? b.constant(int64(spec.shape, values)) : b.ints(values);
       if (spec.const === 'bool') return b.constant(tensor('bool', [values.length], Uint8Array.from(values)));
       return b.scalar(values[0]);
     }
@@ -66,7 +66,7 @@ async function runCase(c: RuleCase, symbolicBatch = false): Promise<Record<strin
 }
 
 const covered = new Set<string>();
-const BATCHED_OPS = new Set(['Conv', 'BatchNormalization', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'Concat', 'MatMul', 'Add', 'Mul']);
+const BATCHED_OPS = new Set(['Conv', 'BatchNormalization', 'MaxPool', 'AveragePool', 'GlobalAveragePool', 'Concat', 'MatMul', 'Add', 'Mul', 'LayerNormalization', 'Softmax', 'Gather', 'Slice']);
 
 function check(c: RuleCase, out: Record<string, HostTensor>, report?: (message: string) => void): void {
   for (const key of Object.keys(c.expected)) {
@@ -84,7 +84,7 @@ describe('gradient rules against PyTorch autograd (float64)', () => {
       covered.add(c.op);
       check(c, await runCase(c), c.tolerance > 2e-6 ? (m) => t.diagnostic(m) : undefined);
     });
-    if (BATCHED_OPS.has(c.op) && c.inputs.some((s) => 'shape' in s && s.shape.length >= 3)) {
+    if (BATCHED_OPS.has(c.op) && c.inputs.some((s) => 'kind' in s && s.shape.length >= 3)) {
       it(`${c.name}, batch size unknown when the graph is built`, async () => check(c, await runCase(c, true)));
     }
   }

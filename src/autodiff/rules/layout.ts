@@ -84,7 +84,11 @@ registerGradient('Split', (ctx) => {
   return [parts.length === 1 ? parts[0] : ctx.op('Concat', parts, { axis })];
 });
 
-/** Slice with steps of 1: the gradient is padded with zeros back to the input's extent. */
+/**
+ * Slice: the gradient is the upstream gradient put back at the positions the slice read, zeros elsewhere. Along an
+ * axis read every s-th position (s > 1), each upstream entry is followed by s - 1 zeros first; a negative step reads
+ * the positions in descending order, so its gradient is reversed first and read as the ascending slice.
+ */
 registerGradient('Slice', (ctx) => {
   const x = ctx.input(0);
   const shape = x.type.shape;
@@ -94,20 +98,45 @@ registerGradient('Slice', (ctx) => {
   if (!starts || !ends) throw ctx.fail('starts and ends must be constants');
   const axes = constantValues(ctx, 3) ?? starts.map((_, i) => i);
   const steps = constantValues(ctx, 4) ?? starts.map(() => 1);
-  if (steps.some((s) => s !== 1)) throw ctx.fail('only slices with step 1 are differentiable');
+  let g = ctx.grad();
   const pads = Array<number>(2 * rank).fill(0);
   axes.forEach((rawAxis, i) => {
     const axis = rawAxis < 0 ? rawAxis + rank : rawAxis;
     const d = shape[axis];
     if (typeof d !== 'number') throw ctx.fail(`axis ${axis} needs a known size`);
-    const clamp = (v: number) => Math.min(Math.max(v < 0 ? v + d : v, 0), d);
-    const start = clamp(starts[i]);
-    const end = Math.max(clamp(ends[i]), start);
-    pads[axis] = start;
-    pads[axis + rank] = d - end;
+    if (steps[i] === 0) throw ctx.fail('a slice step of 0');
+    const { first, count, step } = slicedPositions(starts[i], ends[i], steps[i], d);
+    if (count === 0) throw ctx.fail(`the slice along axis ${axis} is empty`);
+    if (step < 0) g = ctx.op('Slice', [g, ctx.b.ints([-1]), ctx.b.ints([Number.MIN_SAFE_INTEGER]), ctx.b.ints([axis]), ctx.b.ints([-1])]);
+    const stride = Math.abs(step);
+    const lowest = step < 0 ? first + (count - 1) * step : first;
+    if (stride > 1) g = interleaveZeros(ctx, g, axis, count, stride);
+    pads[axis] = lowest;
+    pads[axis + rank] = d - lowest - (count - 1) * stride - 1;
   });
-  return [ctx.op('Pad', [ctx.grad(), ctx.b.ints(pads)])];
+  return [pads.every((p) => p === 0) ? g : ctx.op('Pad', [g, ctx.b.ints(pads)])];
 });
+
+/** The positions an ONNX Slice reads along an axis of size d: first, first + step, ... (count of them). */
+function slicedPositions(start: number, end: number, step: number, d: number): { first: number; count: number; step: number } {
+  const resolve = (v: number) => (v < 0 ? v + d : v);
+  const clamp = (v: number, low: number, high: number) => Math.min(Math.max(v, low), high);
+  const first = step > 0 ? clamp(resolve(start), 0, d) : clamp(resolve(start), 0, d - 1);
+  const last = step > 0 ? clamp(resolve(end), 0, d) : clamp(resolve(end), -1, d - 1);
+  return { first, count: Math.max(0, Math.ceil((last - first) / step)), step };
+}
+
+/** g with stride - 1 zeros after each of its `count` entries along axis, the trailing zeros dropped. */
+function interleaveZeros(ctx: GradientContext, g: Value, axis: number, count: number, stride: number): Value {
+  const rank = g.type.shape.length;
+  const widened = ctx.op('Unsqueeze', [g, ctx.b.ints([axis + 1])]);
+  const padded = ctx.op('Pad', [widened, ctx.b.ints(Array.from({ length: 2 * (rank + 1) }, (_, i) => (i === rank + 1 + axis + 1 ? stride - 1 : 0)))]);
+  // Leading dims copied (0); after the axis, one unknown dim may stand as -1.
+  const tail = g.type.shape.slice(axis + 1).map((d) => (typeof d === 'number' ? d : -1));
+  if (tail.filter((d) => d === -1).length > 1) throw ctx.fail('at most one unknown dimension may follow a strided axis');
+  const merged = ctx.op('Reshape', [padded, ctx.b.ints([...Array<number>(axis).fill(0), count * stride, ...tail])]);
+  return ctx.op('Slice', [merged, ctx.b.ints([0]), ctx.b.ints([(count - 1) * stride + 1]), ctx.b.ints([axis])]);
+}
 
 /** Pad (constant mode, non-negative pads): the gradient is the unpadded window. */
 registerGradient('Pad', (ctx) => {
