@@ -3,6 +3,7 @@
  * 112,120-row Data_Entry_2017.csv parses 2-2.5x faster); this adds file-named errors and column lookup.
  */
 import { readFile } from 'node:fs/promises';
+import { gunzipSync } from 'node:zlib';
 import Papa from 'papaparse';
 import { DatasetError } from './report.js';
 
@@ -20,7 +21,9 @@ export interface CsvTable {
 export async function readCsv(path: string): Promise<CsvTable> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    const bytes = await readFile(path);
+    // NIH's complete metadata file ships gzipped (Data_Entry_2017_v2020.csv.gz).
+    text = (path.endsWith('.gz') ? gunzipSync(bytes) : bytes).toString('utf8');
   } catch (error) {
     throw new Error(`${path}: cannot read CSV file: ${(error as Error).message}`);
   }

@@ -19,6 +19,8 @@ export interface DatasetSource {
   /** Generic CSV: the column with image file names, and the one with patient ids. */
   imageColumn?: string;
   patientColumn?: string;
+  /** NIH: a file in Data_Entry_2017's layout (.csv or .csv.gz) filling in the age, sex and view the labels file lacks. */
+  metadata?: string;
 }
 
 export interface DatasetFormat {
@@ -31,7 +33,7 @@ export interface DatasetFormat {
 const FORMATS = {
   nih: {
     description: "NIH ChestX-ray14's Data_Entry_2017.csv layout",
-    read: (d) => readNihDataset({ csvPath: d.csv, imageRoot: d.images }),
+    read: (d) => readNihDataset({ csvPath: d.csv, imageRoot: d.images, metadataPath: d.metadata }),
   },
   chexpert: {
     description: "CheXpert's train.csv/valid.csv (uncertain labels by the recipe's policy)",

@@ -58,6 +58,11 @@ export interface NihReadOptions {
   onBadRow?: BadRowPolicy;
   /** Header names for columns that the file names differently. */
   columns?: Partial<Record<NihColumn, string>>;
+  /**
+   * A file in Data_Entry_2017's layout (NIH's complete Data_Entry_2017_v2020.csv.gz, say) whose age, sex, view,
+   * size and spacing fill in what the labels file leaves empty, matched by image name. Its labels are not read.
+   */
+  metadataPath?: string;
 }
 
 export async function readNihDataset(options: NihReadOptions): Promise<Dataset> {
@@ -76,7 +81,34 @@ export async function readNihDataset(options: NihReadOptions): Promise<Dataset> 
   const report = emptyReport();
   const handler = new BadRowHandler(options.onBadRow ?? 'error', report);
   const boxes = options.boxesPath !== undefined ? await readNihBoxes(options.boxesPath, handler) : undefined;
-  return nihDatasetFromTable(table, { imageRoot, images, checkImages, boxes, handler, columns: options.columns });
+  const dataset = nihDatasetFromTable(table, { imageRoot, images, checkImages, boxes, handler, columns: options.columns });
+  if (options.metadataPath !== undefined) fillMetadata(dataset, await readCsv(options.metadataPath));
+  return dataset;
+}
+
+/**
+ * Fills each record's missing age, sex, view, size and spacing from a metadata table in Data_Entry_2017's layout;
+ * what the labels file gives is kept. Records the table does not list are counted in the report's warnings.
+ */
+export function fillMetadata(dataset: Dataset, table: CsvTable): void {
+  const col = resolveColumns(table, NIH_COLUMNS);
+  const wanted = new Map(dataset.records.map((record) => [record.id, record]));
+  let unlisted = wanted.size;
+  for (let i = 0; i < table.rows.length && wanted.size > 0; i++) {
+    const row = table.rows[i];
+    const record = wanted.get(row[col.image]?.trim());
+    if (record === undefined) continue;
+    wanted.delete(record.id);
+    unlisted--;
+    const found: RecordMetadata = {};
+    const problem = readMetadata(row, col, found);
+    if (problem !== undefined) throw new DatasetError(rowLocation(table, i, table.header[col[problem.column]], row[col[problem.column]]), problem.reason);
+    const fill = <K extends keyof RecordMetadata>(key: K) => {
+      if (record.metadata[key] === undefined && found[key] !== undefined) record.metadata[key] = found[key];
+    };
+    for (const key of ['age', 'sex', 'view', 'originalSize', 'pixelSpacing'] as const) fill(key);
+  }
+  if (unlisted > 0) dataset.report.warnings.push(`${table.file} has no row for ${unlisted} of the ${dataset.records.length} images; their metadata stays as the labels file gives it`);
 }
 
 export interface NihTableOptions {

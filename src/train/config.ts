@@ -98,6 +98,7 @@ const SCHEMA = {
           uncertainty: { enum: ['U-Ignore', 'U-Zeros', 'U-Ones', 'U-MultiClass', 'LSR-Ones', 'LSR-Zeros', 'U-SelfTrained'] },
           imageColumn: { type: 'string' },
           patientColumn: { type: 'string' },
+          metadata: { type: 'string', minLength: 1 },
         },
       },
     },
@@ -268,7 +269,7 @@ function resolvePaths(raw: Record<string, unknown>, base: string): Record<string
   const at = (p: unknown) => (typeof p === 'string' ? resolve(base, p) : p);
   const out = { ...raw };
   if (Array.isArray(out.datasets)) {
-    out.datasets = out.datasets.map((d) => (typeof d === 'object' && d !== null ? { ...d, csv: at((d as DatasetConfig).csv), images: at((d as DatasetConfig).images) } : d));
+    out.datasets = out.datasets.map((d) => (typeof d === 'object' && d !== null ? { ...d, csv: at((d as DatasetConfig).csv), images: at((d as DatasetConfig).images), metadata: at((d as DatasetConfig).metadata) } : d));
   }
   if (typeof out.model === 'object' && out.model !== null && 'pretrained' in out.model) out.model = { ...out.model, pretrained: at((out.model as { pretrained?: string }).pretrained) };
   if (typeof out.split === 'object' && out.split !== null && 'lists' in out.split) out.split = { ...out.split, lists: at((out.split as { lists: string }).lists) };

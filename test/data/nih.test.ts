@@ -210,3 +210,33 @@ describe('BBox_List_2017.csv and the official lists', () => {
 function lineIndexOf(path: string, needle: string): number {
   return readFileSync(path, 'utf8').split(/\r?\n/).findIndex((line) => line.includes(needle));
 }
+
+describe("NIH's complete metadata file as a join", () => {
+  const complete = join(NIH_META, 'Data_Entry_2017_v2020.csv.gz');
+
+  it('gives every image of nih-cxr14-subset its age, sex and view, keeping what the labels file says', async () => {
+    const plain = await readNihDataset({ csvPath: NIH_SUBSET_CSV });
+    const joined = await readNihDataset({ csvPath: NIH_SUBSET_CSV, metadataPath: complete });
+    assert.equal(plain.records.filter((r) => r.metadata.view !== undefined).length, 13);
+    assert.equal(joined.records.length, 400);
+    for (const record of joined.records) {
+      assert.ok(record.metadata.view === 'PA' || record.metadata.view === 'AP', `${record.id}: view ${record.metadata.view}`);
+      assert.ok(record.metadata.sex === 'M' || record.metadata.sex === 'F');
+      assert.ok(record.metadata.age! > 0 && record.metadata.age! < 100);
+    }
+    // The labels file's own values win over the join.
+    for (const before of plain.records.filter((r) => r.metadata.age !== undefined)) {
+      assert.equal(joined.records.find((r) => r.id === before.id)!.metadata.age, before.metadata.age);
+    }
+    assert.deepEqual(joined.records.map((r) => r.states.join()), plain.records.map((r) => r.states.join()), 'the join reads no labels');
+    assert.deepEqual(joined.report.warnings, []);
+  });
+
+  it('says how many images a smaller metadata file does not list', async () => {
+    const joined = await readNihDataset({ csvPath: NIH_SUBSET_CSV, metadataPath: SAMPLE_LABELS_CSV });
+    const listed = joined.records.filter((r) => r.metadata.view !== undefined).length;
+    // The 13 images whose labels file row has metadata are the ones NIH's sample file lists.
+    assert.equal(listed, 13);
+    assert.match(joined.report.warnings.join('\n'), /sample_labels\.csv has no row for 387 of the 400 images/);
+  });
+});
