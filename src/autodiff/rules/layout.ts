@@ -1,7 +1,7 @@
 /** Gradient rules of ops that move data around, and of the sum and mean reductions. */
 import { type Value, attributeInt, attributeInts, attributeString } from '../../onnx/index.js';
 import { type GradientContext, registerGradient } from '../registry.js';
-import { applyChannelAffine, constantValues, reshapeLike, staticShape, staticTail, unbroadcast } from './helpers.js';
+import { applyChannelAffine, constantValues, reshapeLike, staticTail, unbroadcast } from './helpers.js';
 
 const reshapeBack = (ctx: GradientContext) => {
   const x = ctx.input(0);
@@ -147,17 +147,15 @@ registerGradient('Pad', (ctx) => {
   if (!pads) throw ctx.fail('pads must be a constant');
   if (pads.some((p) => p < 0)) throw ctx.fail('negative pads (cropping) are not differentiable');
   if (ctx.inputs[3]) throw ctx.fail('padding only some axes is not supported by the gradient');
-  const dims = staticShape(ctx, ctx.grad(), 'the padded output');
   const axes = Array.from({ length: rank }, (_, i) => i).filter((i) => pads[i] !== 0 || pads[i + rank] !== 0);
   if (axes.length === 0) return [ctx.grad()];
-  return [
-    ctx.op('Slice', [
-      ctx.grad(),
-      ctx.b.ints(axes.map((a) => pads[a])),
-      ctx.b.ints(axes.map((a) => dims[a] - pads[a + rank])),
-      ctx.b.ints(axes),
-    ]),
-  ];
+  // Only the padded axes need a known size (the batch may be unknown).
+  const ends = axes.map((a) => {
+    const d = ctx.grad().type.shape[a];
+    if (typeof d !== 'number') throw ctx.fail(`padded axis ${a} needs a known size, found [${ctx.grad().type.shape.join(', ')}]`);
+    return d - pads[a + rank];
+  });
+  return [ctx.op('Slice', [ctx.grad(), ctx.b.ints(axes.map((a) => pads[a])), ctx.b.ints(ends), ctx.b.ints(axes)])];
 });
 
 /** ReduceSum / ReduceMean: the gradient is spread back over the reduced axes (divided by their size for a mean). */
