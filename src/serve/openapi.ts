@@ -199,10 +199,15 @@ const schemas = {
   }),
 };
 /** An analysis of a PACS instance: an upload's answer, and the UIDs the instance was retrieved by. */
-const PacsAnalysis = object({
-  ...schemas.Analysis.properties,
-  pacs: object({ studyInstanceUid: string, seriesInstanceUid: string, sopInstanceUid: string }),
-});
+const pacsSchemas = {
+  PacsAnalysis: object({
+    ...schemas.Analysis.properties,
+    pacs: object({ studyInstanceUid: string, seriesInstanceUid: string, sopInstanceUid: string }),
+  }),
+  PacsStatus: object({ configured: { type: 'boolean' } }),
+  PacsSearch: object({ studies: { type: 'array', items: ref('PacsStudy') }, truncated: { type: 'boolean', description: 'more studies matched than are listed' } }),
+  PacsResult: object({ result: { oneOf: [{ type: 'null' }, ref('StoredResult')] } }),
+};
 
 const UNAUTHORIZED = {
   ...error('the server runs with --auth and the request has no valid bearer token (answered before the upload is read)'),
@@ -275,14 +280,14 @@ export const OPENAPI_DOCUMENT = {
       },
     },
     '/api/v1/pacs/status': {
-      get: { summary: 'Whether a PACS is configured (cxr serve --pacs)', responses: { 200: json(object({ configured: { type: 'boolean' } }), 'configured or not'), 401: UNAUTHORIZED } },
+      get: { summary: 'Whether a PACS is configured (cxr serve --pacs)', responses: { 200: json(ref('PacsStatus'), 'configured or not'), 401: UNAUTHORIZED } },
     },
     '/api/v1/pacs/search': {
       post: {
         summary: 'Studies in the PACS by patient ID, accession number and/or study date (QIDO-RS), with their CR/DX instances',
         requestBody: { required: true, content: { 'application/json': { schema: SEARCH_BODY } } },
         responses: {
-          200: json(object({ studies: { type: 'array', items: ref('PacsStudy') }, truncated: { type: 'boolean', description: 'more studies matched than are listed' } }), 'the first studies found'),
+          200: json(ref('PacsSearch'), 'the first studies found'),
           ...PACS_ERRORS,
         },
       },
@@ -311,7 +316,7 @@ export const OPENAPI_DOCUMENT = {
       post: {
         summary: "This model's stored result (the SR cxr pacs wrote) of an instance, or null",
         requestBody: { required: true, content: { 'application/json': { schema: INSTANCE_BODY } } },
-        responses: { 200: json(object({ result: { oneOf: [{ type: 'null' }, ref('StoredResult')] } }), 'the stored result, or null when there is none'), ...PACS_ERRORS },
+        responses: { 200: json(ref('PacsResult'), 'the stored result, or null when there is none'), ...PACS_ERRORS },
       },
     },
     '/api/v1/pacs/heatmap': {
@@ -325,5 +330,5 @@ export const OPENAPI_DOCUMENT = {
   },
   // Without --auth every route is open (a single user on loopback); with it, the /api/ routes but this document need a token.
   security: [{}, { apiToken: [] }],
-  components: { schemas: { ...schemas, PacsAnalysis }, securitySchemes: { apiToken: { type: 'http', scheme: 'bearer', description: 'a token from `cxr token create`, when the server runs with --auth' } } },
+  components: { schemas: { ...schemas, ...pacsSchemas }, securitySchemes: { apiToken: { type: 'http', scheme: 'bearer', description: 'a token from `cxr token create`, when the server runs with --auth' } } },
 } as const;
