@@ -13,8 +13,8 @@ describe('autodiff errors', () => {
   it('an op without a gradient rule fails naming the op and the node', () => {
     const b = new GraphBuilder('g');
     const x = b.input('x', 'float32', [2, 3]);
-    const y = b.op('Erf', [x], {}, { name: 'my.erf' });
-    assert.throws(() => addGradients(b, { seeds: new Map([[y.name, b.input('dy', 'float32', [2, 3])]]), sources: ['x'] }), /Erf node "my\.erf": no gradient rule for the op "Erf"/);
+    const y = b.op('Floor', [x], {}, { name: 'my.floor' });
+    assert.throws(() => addGradients(b, { seeds: new Map([[y.name, b.input('dy', 'float32', [2, 3])]]), sources: ['x'] }), /Floor node "my\.floor": no gradient rule for the op "Floor"/);
   });
 
   it('an op whose rule cannot take several cotangents at once says so, naming the node', () => {
@@ -36,6 +36,17 @@ describe('autodiff errors', () => {
     const x = b.input('x', 'float32', [1, 1, 5, 5]);
     const y = b.op('AveragePool', [x], { kernel_shape: [2, 2], strides: [2, 2], ceil_mode: 1 }, { name: 'pool' });
     assert.throws(() => addGradients(b, { seeds: new Map([[y.name, y]]), sources: ['x'] }), /AveragePool node "pool": gradient: ceil_mode is not supported/);
+  });
+
+  it('slices and lookups whose positions are not constants or not known say so, naming the node', () => {
+    const b = new GraphBuilder('g');
+    const x = b.input('x', 'float32', [4, 6]);
+    const axes = b.input('axes', 'int64', [1]);
+    const sliced = b.op('Slice', [x, b.ints([1]), b.ints([3]), axes], {}, { name: 'crop' });
+    assert.throws(() => addGradients(b, { seeds: new Map([[sliced.name, sliced]]), sources: ['x'] }), /Slice node "crop": gradient: axes and steps must be constants/);
+    const indices = b.input('indices', 'int64', ['n']);
+    const rows = b.op('Gather', [x, indices], { axis: 0 }, { name: 'lookup' });
+    assert.throws(() => addGradients(b, { seeds: new Map([[rows.name, rows]]), sources: ['x'] }), /Gather node "lookup": gradient: the indices need a known shape/);
   });
 
   it('gradient graphs: unknown tensors, classes out of range, empty requests', () => {

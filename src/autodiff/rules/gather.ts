@@ -8,8 +8,9 @@ import { registerGradient } from '../registry.js';
  * one axis of the gradient; ScatterElements (reduction add) then needs them expanded to that gradient's shape.
  */
 registerGradient('Gather', (ctx) => {
-  if (!ctx.wants[0]) return [undefined, undefined];
   const data = ctx.input(0);
+  // Lookups in integer tensors (shapes) carry no gradient.
+  if (!ctx.wants[0] || !data.type.dtype.startsWith('float')) return [undefined, undefined];
   const indices = ctx.input(1);
   const rank = data.type.shape.length;
   const rawAxis = attributeInt(ctx.node, 'axis', 0);

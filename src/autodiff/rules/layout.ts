@@ -96,8 +96,10 @@ registerGradient('Slice', (ctx) => {
   const starts = constantValues(ctx, 1);
   const ends = constantValues(ctx, 2);
   if (!starts || !ends) throw ctx.fail('starts and ends must be constants');
-  const axes = constantValues(ctx, 3) ?? starts.map((_, i) => i);
-  const steps = constantValues(ctx, 4) ?? starts.map(() => 1);
+  const [givenAxes, givenSteps] = [constantValues(ctx, 3), constantValues(ctx, 4)];
+  if ((ctx.inputs[3] && !givenAxes) || (ctx.inputs[4] && !givenSteps)) throw ctx.fail('axes and steps must be constants');
+  const axes = givenAxes ?? starts.map((_, i) => i);
+  const steps = givenSteps ?? starts.map(() => 1);
   let g = ctx.grad();
   const pads = Array<number>(2 * rank).fill(0);
   axes.forEach((rawAxis, i) => {
