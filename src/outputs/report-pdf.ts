@@ -24,7 +24,8 @@ export interface ReportInput {
   createdAt: Date;
   /** Where the analysis ran, in words (e.g. "on the cxr server", "in the browser (private mode)"). */
   analysedBy: string;
-  model: { file: string; architecture: string; weights: string; sha256: string; software: string; thresholdRule: string | null };
+  /** `software`: the cxr-lens version, where known. */
+  model: { file: string; architecture: string; weights: string; sha256: string; software?: string; thresholdRule: string | null };
   image: { name: string; width: number; height: number; format: string; notes: readonly string[] };
   verdict: 'accepted' | 'rejected' | 'rejected-shown' | string;
   inputFlags: readonly { severity: string; message: string }[];
@@ -54,7 +55,7 @@ export async function reportPdf(input: ReportInput): Promise<Uint8Array> {
   const pdf = await PDFDocument.create();
   pdf.setTitle(`cxr-lens report: ${input.image.name}`);
   pdf.setSubject(input.notice);
-  pdf.setProducer(`cxr-lens ${input.model.software}`);
+  pdf.setProducer(`cxr-lens${input.model.software ? ` ${input.model.software}` : ''}`);
   pdf.setCreator('cxr-lens');
   pdf.setCreationDate(input.createdAt);
   const layout = new Layout(pdf, await pdf.embedFont(StandardFonts.Helvetica), await pdf.embedFont(StandardFonts.HelveticaBold), input.notice);
@@ -158,7 +159,7 @@ function header(layout: Layout, input: ReportInput): void {
   layout.text(`${input.createdAt.toISOString().replace('T', ' ').slice(0, 19)} UTC; analysed ${input.analysedBy}.`, { size: 9, colour: MUTED });
   layout.y -= 4;
   const { model, image } = input;
-  layout.text(`Model: ${model.architecture}, file ${model.file}, sha256 ${model.sha256}; cxr-lens ${model.software}`, { size: 9.5, bold: true });
+  layout.text(`Model: ${model.architecture}, file ${model.file}, sha256 ${model.sha256}${model.software ? `; cxr-lens ${model.software}` : ''}`, { size: 9.5, bold: true });
   layout.text(`Weights: ${model.weights}`, { size: 9.5 });
   layout.text(model.thresholdRule ? `Thresholds: validated operating points (${model.thresholdRule}).` : 'No validated thresholds: probabilities only, no positive/negative calls.', { size: 9.5 });
   layout.text(`Image: ${image.name}, ${image.width} x ${image.height} ${image.format.toUpperCase()}${image.notes.length ? ` (${image.notes.join('; ')})` : ''}`, { size: 9.5 });

@@ -8,6 +8,7 @@
  * Screenshots and reports go to dist/test-artifacts/web/ (the at-a-glance one also to /tmp/viewer.png).
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -198,7 +199,24 @@ describe('the viewer in Chromium', () => {
     assert.deepEqual([png.bytes.readUInt32BE(16), png.bytes.readUInt32BE(20)], [1240, 1754]);
     const pdf = await save('Download PDF', 'report.pdf');
     assert.equal(pdf.bytes.subarray(0, 5).toString('latin1'), '%PDF-');
-    assert.ok(pdf.bytes.length > png.bytes.length / 2, 'the PDF holds the report page');
+    // A real PDF (the library's report, as `cxr explain --report` writes it): text poppler extracts, the film and
+    // the heatmaps of the selected finding and the two most probable others (computed for the report when they
+    // were not on screen yet) as embedded images.
+    const pdfPath = join(ARTIFACTS, 'report.pdf');
+    const text = execFileSync('pdftotext', ['-layout', pdfPath, '-'], { encoding: 'utf8' }).replace(/\s+/g, ' ');
+    assert.match(text, /Research use only; not for clinical decisions\. Heatmaps show what drove the model/);
+    assert.match(text, /Finding Probability Threshold Rule Decision/);
+    assert.ok(text.includes(card.sha256), 'the model\'s sha256');
+    const findings = await readFindings();
+    for (const [name, probability] of findings) assert.ok(text.includes(`${name.replace(/_/g, ' ')}`) && text.includes(`${(probability * 100).toFixed(1)}%`), `${name} and its probability in the PDF's text`);
+    const starred = card.labels.map((label) => label.replace(/_/g, ' ')).filter((name) => text.includes(` ${name} * `));
+    assert.equal(starred.length, 3, `three findings marked as shown with heatmaps: ${text}`);
+    for (const name of starred) assert.ok(text.includes(`${name} (gradcam)`), `${name}'s heatmap panel`);
+    const images = execFileSync('pdfimages', ['-list', pdfPath], { encoding: 'utf8' }).trim().split('\n').slice(2);
+    assert.equal(images.length, 4, 'the film and three heatmaps embedded');
+    const explained = (await page.evaluate('window.explainedFindings')) as string[];
+    const top = [...findings].sort((a, b) => b[1] - a[1]).map(([name]) => name);
+    for (const name of top.slice(0, 2)) assert.ok(explained.includes(name), `${name}'s heatmap was computed for the report`);
   });
 
   it('private mode: the same model in the browser, nothing uploaded, probabilities equal to the server within 1e-4', async () => {

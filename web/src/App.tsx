@@ -15,7 +15,7 @@ import { decodeInBrowser } from './decode.js';
 import { orderFindings } from './findings.js';
 import { type Engine, type ExplanationView, fetchModelCard, type Mode, type PredictionView, PrivateEngine, ServerEngine, type Upload } from './engines.js';
 import { fullWindow, heatmapCanvas, type Window } from './render.js';
-import { canvasPng, download, reportCanvas, reportPdf } from './report.js';
+import { canvasPng, download, reportCanvas, reportFindings, reportPdf } from './report.js';
 
 type Phase = 'empty' | 'decoding' | 'predicting' | 'explaining' | 'ready' | 'error';
 
@@ -36,9 +36,13 @@ export function App() {
   const [colormap, setColormap] = useState<ColormapName>('turbo');
   const [windowing, setWindowing] = useState<Window>({ center: 127.5, width: 255 });
   const [sideBySide, setSideBySide] = useState(true);
+  const [reporting, setReporting] = useState(false);
   const run = useRef(0);
-  /** Findings whose maps are being computed for the current image and method (more can be asked for meanwhile). */
-  const pending = useRef(new Set<string>());
+  /**
+   * Maps being computed for the current image and method, by finding. One asked for by choosing a finding is
+   * aborted when another is chosen; one a report waits for (`kept`) is not.
+   */
+  const pending = useRef(new Map<string, { result: Promise<ExplanationView | null>; controller: AbortController; kept: boolean }>());
 
   useEffect(() => {
     fetchModelCard().then(
@@ -74,7 +78,7 @@ export function App() {
     setMessage(which === 'server' ? 'Analysing on the server…' : 'Analysing in this browser…');
     if (!keepPrediction) setPrediction(null);
     setExplanation(null);
-    pending.current.clear();
+    abortPending(undefined, true);
     try {
       const engine = await engineFor(which);
       if (!current()) return;
@@ -113,32 +117,53 @@ export function App() {
     }
   }
 
-  /**
-   * One finding's map, added to the current explanation: only the finding on screen is computed, and choosing
-   * another while it runs starts that one too (the first still lands in the cache when it ends).
-   */
-  async function explainFinding(engine: Engine, which: Mode, file: Upload, decoded: DecodedImage, chosen: string, finding: string, id: number) {
-    const current = () => id === run.current;
-    if (pending.current.has(finding)) return;
-    pending.current.add(finding);
-    setPhase('explaining');
-    try {
-      const explained = await engine.explain(file, decoded, chosen, [finding], (text) => current() && setMessage(text));
-      if (!current()) return;
-      setExplanation((view) => (view && view.method === chosen ? { ...explained, maps: new Map([...view.maps, ...explained.maps]), ms: view.ms + explained.ms } : view));
+  /** Aborts the maps being computed, but for `keep` and (unless `reports` too) those a report waits for. */
+  function abortPending(keep?: string, reports = false) {
+    for (const [finding, entry] of pending.current) {
+      if (finding === keep || (entry.kept && !reports)) continue;
+      entry.controller.abort();
       pending.current.delete(finding);
-      if (pending.current.size === 0) setPhase('ready');
-      setMessage(`Done: ${chosen} heatmap of ${finding.replace(/_/g, ' ')} in ${(explained.ms / 1000).toFixed(1)} s ${which === 'server' ? 'on the server' : 'in this browser'}.`);
-    } catch (error) {
-      pending.current.delete(finding);
-      if (current()) fail((error as Error).message);
     }
+  }
+
+  /**
+   * One finding's map, added to the current explanation: only the finding on screen is computed. Choosing another
+   * while it runs aborts it (the server stops its worker) unless a report waits for it. Resolves to the new map's
+   * view, or null when it was aborted or failed.
+   */
+  function explainFinding(engine: Engine, which: Mode, file: Upload, decoded: DecodedImage, chosen: string, finding: string, id: number, kept = false): Promise<ExplanationView | null> {
+    const current = () => id === run.current;
+    const running = pending.current.get(finding);
+    if (running) {
+      running.kept ||= kept;
+      return running.result;
+    }
+    const controller = new AbortController();
+    setPhase('explaining');
+    const result = (async () => {
+      try {
+        const explained = await engine.explain(file, decoded, chosen, [finding], (text) => current() && setMessage(text), controller.signal);
+        if (!current()) return null;
+        setExplanation((view) => (view && view.method === chosen ? { ...explained, maps: new Map([...view.maps, ...explained.maps]), ms: view.ms + explained.ms } : view));
+        setMessage(`Done: ${chosen} heatmap of ${finding.replace(/_/g, ' ')} in ${(explained.ms / 1000).toFixed(1)} s ${which === 'server' ? 'on the server' : 'in this browser'}.`);
+        return explained;
+      } catch (error) {
+        if (current() && !controller.signal.aborted) fail((error as Error).message);
+        return null;
+      } finally {
+        if (pending.current.get(finding)?.controller === controller) pending.current.delete(finding);
+        if (current() && pending.current.size === 0 && !controller.signal.aborted) setPhase((phase) => (phase === 'explaining' ? 'ready' : phase));
+      }
+    })();
+    pending.current.set(finding, { result, controller, kept });
+    return result;
   }
 
   function onSelect(finding: string) {
     setSelected(finding);
     if (upload && image && explanation && !explanation.maps.has(finding)) {
       const engine = mode === 'server' ? engines.current.server : engines.current.private;
+      abortPending(finding);
       if (engine) void explainFinding(engine, mode, upload, image, explanation.method, finding, run.current);
     }
   }
@@ -181,17 +206,42 @@ export function App() {
     return map && explanation ? heatmapCanvas(map, explanation.geometry, colormap, explanation.method) : null;
   }, [explanation, selected, colormap]);
 
+  /**
+   * The report only once its heatmaps are there: the ones missing (a finding never shown, or one still computing)
+   * are computed first, and the download waits for them; without them there is no report.
+   */
   async function onReport(kind: 'png' | 'pdf') {
-    if (!card || !image || !prediction) return;
-    const page = reportCanvas({ card, mode, image, prediction, explanation, selected, window: windowing, opacity, colormap });
-    const base = `cxr-report-${prediction.image.name.replace(/\.[^.]*$/, '')}`;
-    download(kind === 'png' ? await canvasPng(page) : await reportPdf(page, `cxr-lens report: ${prediction.image.name}`), `${base}.${kind}`);
+    if (!card || !image || !prediction || !upload) return;
+    const id = run.current;
+    setReporting(true);
+    try {
+      let view = explanation;
+      if (prediction.verdict !== 'rejected') {
+        if (!view) throw new Error('No heatmaps can be computed here, so there is no report.');
+        const engine = (mode === 'server' ? engines.current.server : engines.current.private)!;
+        const wanted = reportFindings(prediction.findings, selected);
+        const missing = wanted.filter((name) => !view!.maps.has(name));
+        if (missing.length) setMessage(`Computing the report's heatmaps (${missing.map((n) => n.replace(/_/g, ' ')).join(', ')})…`);
+        const computed = await Promise.all(missing.map((name) => explainFinding(engine, mode, upload, image, view!.method, name, id, true)));
+        if (id !== run.current) return;
+        if (computed.some((c) => c === null)) throw new Error('The report\'s heatmaps could not be computed, so there is no report.');
+        view = { ...view, maps: new Map([...view.maps, ...computed.flatMap((c) => [...c!.maps])]) };
+      }
+      const input = { card, mode, image, prediction, explanation: view, selected, window: windowing, opacity, colormap };
+      const base = `cxr-report-${prediction.image.name.replace(/\.[^.]*$/, '')}`;
+      download(kind === 'png' ? await canvasPng(reportCanvas(input)) : await reportPdf(input), `${base}.${kind}`);
+      setMessage(`Report downloaded (${kind.toUpperCase()}).`);
+    } catch (error) {
+      fail((error as Error).message);
+    } finally {
+      setReporting(false);
+    }
   }
 
   const busy = phase === 'decoding' || phase === 'predicting' || phase === 'explaining';
   const available = mode === 'server' ? (card?.explanationMethods ?? []) : (engines.current.private?.methods ?? ['occlusion']);
   return (
-    <main data-image={image?.source ?? ''} data-state={phase} data-mode={mode} data-analysed-mode={prediction?.mode ?? ''} data-heatmap={explanation ? explanation.method : ''}>
+    <main data-image={image?.source ?? ''} data-state={phase} data-report={reporting ? 'preparing' : ''} data-mode={mode} data-analysed-mode={prediction?.mode ?? ''} data-heatmap={explanation ? explanation.method : ''}>
       <header>
         <h1>cxr-lens</h1>
         <p class="notice" role="note">
@@ -223,10 +273,10 @@ export function App() {
                 <HeatmapControls methods={card?.explanationMethods ?? []} available={available} method={method} onMethod={onMethod} opacity={opacity} onOpacity={setOpacity} colormap={colormap} onColormap={setColormap} />
                 <fieldset class="controls report">
                   <legend>Report</legend>
-                  <button type="button" disabled={!prediction} onClick={() => void onReport('png')} aria-label="Download PNG" title="Download the report as PNG">
+                  <button type="button" disabled={!prediction || reporting} onClick={() => void onReport('png')} aria-label="Download PNG" title="Download the report as PNG">
                     PNG
                   </button>
-                  <button type="button" disabled={!prediction} onClick={() => void onReport('pdf')} aria-label="Download PDF" title="Download the report as PDF">
+                  <button type="button" disabled={!prediction || reporting} onClick={() => void onReport('pdf')} aria-label="Download PDF" title="Download the report as PDF">
                     PDF
                   </button>
                 </fieldset>

@@ -42,8 +42,11 @@ export interface Engine {
   methods: string[];
   /** `showRejected`: give findings even when the input checks reject the image. */
   predict(upload: Upload, image: DecodedImage, showRejected: boolean): Promise<PredictionView>;
-  /** Maps of the given findings only: a slow method costs per finding, and the viewer shows one at a time. */
-  explain(upload: Upload, image: DecodedImage, method: string, findings: string[], onProgress: (text: string) => void): Promise<ExplanationView>;
+  /**
+   * Maps of the given findings only: a slow method costs per finding, and the viewer shows one at a time. Aborting
+   * `signal` stops the work (the server's worker is freed) and rejects.
+   */
+  explain(upload: Upload, image: DecodedImage, method: string, findings: string[], onProgress: (text: string) => void, signal?: AbortSignal): Promise<ExplanationView>;
 }
 
 const TOKEN_KEY = 'cxr-lens-api-token';
@@ -52,7 +55,7 @@ const TOKEN_KEY = 'cxr-lens-api-token';
  * fetch() for the API: a server started with --auth answers 401 without a token, and the viewer then asks for one
  * (kept for this tab only, in sessionStorage) and tries once more.
  */
-async function apiFetch(url: string, init: RequestInit = {}): Promise<Response> {
+export async function apiFetch(url: string, init: RequestInit = {}): Promise<Response> {
   const send = () => {
     const token = sessionStorage.getItem(TOKEN_KEY);
     return fetch(url, { ...init, headers: token ? { authorization: `Bearer ${token}` } : {} });
@@ -79,11 +82,11 @@ export class ServerEngine implements Engine {
     this.methods = card.explanationMethods;
   }
 
-  private async post(upload: Upload, fields: Record<string, string>): Promise<AnalyzeResponse> {
+  private async post(upload: Upload, fields: Record<string, string>, signal?: AbortSignal): Promise<AnalyzeResponse> {
     const form = new FormData();
     form.append('image', new Blob([upload.bytes as BlobPart]), upload.name);
     for (const [key, value] of Object.entries(fields)) form.append(key, value);
-    const response = await apiFetch('/api/v1/analyze', { method: 'POST', body: form });
+    const response = await apiFetch('/api/v1/analyze', { method: 'POST', body: form, signal });
     const body = (await response.json()) as AnalyzeResponse | ErrorBody;
     if (!response.ok) {
       const retry = response.headers.get('retry-after');
@@ -98,11 +101,11 @@ export class ServerEngine implements Engine {
     return { mode: 'server', findings: body.findings, inputFlags: body.inputFlags, verdict: body.verdict, image: body.image, requestId: body.requestId, ms: performance.now() - started };
   }
 
-  async explain(upload: Upload, _image: DecodedImage, method: string, findings: string[], onProgress: (text: string) => void): Promise<ExplanationView> {
+  async explain(upload: Upload, _image: DecodedImage, method: string, findings: string[], onProgress: (text: string) => void, signal?: AbortSignal): Promise<ExplanationView> {
     const started = performance.now();
     onProgress(`${method} for ${findings.join(', ').replace(/_/g, ' ')} running on the server…`);
     // Only asked for after a prediction was given (accepted, or shown on request), so rejected inputs are shown too.
-    const body = await this.post(upload, { methods: method, heatmap: 'raw', findings: findings.join(','), showRejected: 'true' });
+    const body = await this.post(upload, { methods: method, heatmap: 'raw', findings: findings.join(','), showRejected: 'true' }, signal);
     const [explanation] = body.explanations;
     const maps = new Map(explanation.maps.map((m) => [m.finding, decodeRawMap(m.raw!)]));
     return { method, geometry: explanation.geometry, maps, ms: performance.now() - started };
@@ -158,10 +161,16 @@ export class PrivateEngine implements Engine {
     return new PrivateEngine(worker, card, backend);
   }
 
-  private call(message: ToPrivateWorker & { id: number }, progress?: (passes: number) => void): Promise<FromPrivateWorker> {
+  /** One request to the worker; aborting `signal` tells the worker to stop it (it checks between runs) and rejects. */
+  private call(message: ToPrivateWorker & { id: number }, progress?: (passes: number) => void, signal?: AbortSignal): Promise<FromPrivateWorker> {
     return new Promise((resolve, reject) => {
       this.waiting.set(message.id, { resolve, reject, progress });
       this.worker.postMessage(message);
+      signal?.addEventListener('abort', () => {
+        if (!this.waiting.delete(message.id)) return;
+        this.worker.postMessage({ type: 'cancel', id: message.id } satisfies ToPrivateWorker);
+        reject(new Error('aborted'));
+      }, { once: true });
     });
   }
 
@@ -172,11 +181,11 @@ export class PrivateEngine implements Engine {
     return { mode: 'private', findings: reply.findings, inputFlags: reply.inputFlags, verdict: reply.verdict, image: { name: upload.name, width, height, format, notes, metadata }, ms: reply.ms };
   }
 
-  async explain(_upload: Upload, image: DecodedImage, method: string, findings: string[], onProgress: (text: string) => void): Promise<ExplanationView> {
+  async explain(_upload: Upload, image: DecodedImage, method: string, findings: string[], onProgress: (text: string) => void, signal?: AbortSignal): Promise<ExplanationView> {
     onProgress(`${method} running in this browser…`);
     const reply = await this.call({ type: 'explain', id: this.nextId++, image, method, findings }, (passes) =>
       onProgress(`${method} running in this browser: ${passes} forward passes`),
-    );
+    signal);
     if (reply.type !== 'explanation') throw new Error(`unexpected reply ${reply.type}`);
     return { method, geometry: reply.geometry, maps: new Map(reply.maps.map((m) => [m.finding, m.map])), ms: reply.ms };
   }

@@ -1,10 +1,11 @@
 /**
- * The downloadable report: one A4-proportioned page with the research notice, the model card summary, the image,
- * every finding with its bar and threshold status, and heatmap overlays (the selected finding and the two most
- * probable others). PNG from a canvas; PDF as that page embedded with pdf-lib.
+ * The downloadable report of the heatmaps the viewer computed (reportFindings: the selected finding and the two most
+ * probable others; the viewer computes them first). PDF: the library's own report (src/outputs/report-pdf.ts:
+ * text, vector table and colour bar, embedded images), the same file `cxr explain --report` and the server write.
+ * PNG: one A4-proportioned page drawn on a canvas.
  */
-import { PDFDocument } from 'pdf-lib';
-import type { ColormapName, DecodedImage } from '../../src/imaging/browser.js';
+import { type ColormapName, DEFAULT_CUTOFF, type DecodedImage } from '../../src/imaging/browser.js';
+import { reportPdf as buildReportPdf } from '../../src/outputs/report-pdf.js';
 import { RESEARCH_NOTICE } from '../../src/serve/analysis.js';
 import type { ModelCard } from '../../src/serve/model-card.js';
 import type { ExplanationView, Mode, PredictionView } from './engines.js';
@@ -21,6 +22,11 @@ export interface ReportInput {
   window: Window;
   opacity: number;
   colormap: ColormapName;
+}
+
+/** The findings a report shows heatmaps of: the selected one and the most probable others, three at most. */
+export function reportFindings(findings: readonly FindingView[], selected: string | null): string[] {
+  return [selected, ...orderFindings(findings as FindingView[]).map((f) => f.name)].filter((n, i, all): n is string => !!n && all.indexOf(n) === i).slice(0, 3);
 }
 
 const WIDTH = 1240;
@@ -102,13 +108,14 @@ export function reportCanvas(input: ReportInput): HTMLCanvasElement {
   const panels: { label: string; canvas: HTMLCanvasElement }[] = [{ label: 'Original', canvas: gray }];
   const { explanation } = input;
   if (explanation) {
-    const names = [input.selected, ...sorted.map((f) => f.name)].filter((n, i, all): n is string => !!n && all.indexOf(n) === i && explanation.maps.has(n)).slice(0, 3);
+    const names = reportFindings(sorted, input.selected).filter((n) => explanation.maps.has(n));
     for (const name of names) {
       panels.push({ label: `${name.replace(/_/g, ' ')} (${explanation.method})`, canvas: composite(gray, heatmapCanvas(explanation.maps.get(name)!, explanation.geometry, input.colormap, explanation.method), input.opacity) });
     }
   }
   const gap = 16;
-  const size = Math.min((WIDTH - 2 * MARGIN - gap * (panels.length - 1)) / panels.length, HEIGHT - y - 80);
+  // Room below for the labels and the footer line, which nothing may overlap.
+  const size = Math.min((WIDTH - 2 * MARGIN - gap * (panels.length - 1)) / panels.length, HEIGHT - y - 110);
   panels.forEach((panel, i) => {
     const x = MARGIN + i * (size + gap);
     const scale = Math.min(size / panel.canvas.width, size / panel.canvas.height);
@@ -119,11 +126,6 @@ export function reportCanvas(input: ReportInput): HTMLCanvasElement {
     c.font = '15px sans-serif';
     c.fillText(panel.label, x, y + size + 22);
   });
-  if (!explanation) {
-    c.fillStyle = '#444';
-    c.font = '16px sans-serif';
-    c.fillText('No heatmaps were computed for this report.', MARGIN, y + size + 50);
-  }
   c.fillStyle = '#b00020';
   c.font = 'bold 18px sans-serif';
   c.fillText(`${RESEARCH_NOTICE} Heatmaps show what drove the model, not where disease is.`, MARGIN, HEIGHT - 30);
@@ -148,16 +150,35 @@ export function canvasPng(canvas: HTMLCanvasElement): Promise<Blob> {
   return new Promise((resolve, reject) => canvas.toBlob((blob) => (blob ? resolve(blob) : reject(new Error('the report could not be encoded as PNG'))), 'image/png'));
 }
 
-export async function reportPdf(canvas: HTMLCanvasElement, title: string): Promise<Blob> {
-  const png = new Uint8Array(await (await canvasPng(canvas)).arrayBuffer());
-  const pdf = await PDFDocument.create();
-  pdf.setTitle(title);
-  pdf.setSubject(RESEARCH_NOTICE);
-  pdf.setProducer('cxr-lens');
-  const page = pdf.addPage([595.28, 841.89]);
-  const embedded = await pdf.embedPng(png);
-  page.drawImage(embedded, { x: 0, y: 0, width: page.getWidth(), height: page.getHeight() });
-  return new Blob([(await pdf.save()) as BlobPart], { type: 'application/pdf' });
+async function canvasBytes(canvas: HTMLCanvasElement): Promise<Uint8Array> {
+  return new Uint8Array(await (await canvasPng(canvas)).arrayBuffer());
+}
+
+/** The report as a real PDF, from the maps the viewer holds (the film as windowed on screen, the overlays as drawn). */
+export async function reportPdf(input: ReportInput): Promise<Blob> {
+  const { card, prediction, image, explanation } = input;
+  const gray = windowedCanvas(image, input.window);
+  const names = explanation ? reportFindings(prediction.findings as FindingView[], input.selected).filter((n) => explanation.maps.has(n)) : [];
+  const heatmaps = [];
+  for (const name of names) {
+    const layer = heatmapCanvas(explanation!.maps.get(name)!, explanation!.geometry, input.colormap, explanation!.method);
+    heatmaps.push({ finding: name, method: explanation!.method, overlayPng: await canvasBytes(composite(gray, layer, input.opacity)) });
+  }
+  const bytes = await buildReportPdf({
+    notice: RESEARCH_NOTICE,
+    createdAt: new Date(),
+    analysedBy: input.mode === 'server' ? `on the cxr server${prediction.requestId ? ` (request ${prediction.requestId})` : ''}` : 'in the browser (private mode; the image was not uploaded)',
+    model: { file: card.file, architecture: card.architecture, weights: card.weights, sha256: card.sha256, thresholdRule: card.thresholds?.rule ?? null },
+    image: { name: prediction.image.name, width: image.width, height: image.height, format: image.format, notes: image.notes },
+    verdict: prediction.verdict,
+    inputFlags: prediction.inputFlags,
+    findings: prediction.findings,
+    filmPng: await canvasBytes(gray),
+    heatmaps,
+    colormap: input.colormap,
+    cutoff: DEFAULT_CUTOFF,
+  });
+  return new Blob([bytes as BlobPart], { type: 'application/pdf' });
 }
 
 export function download(blob: Blob, name: string): void {

@@ -23,7 +23,9 @@ export interface ModelSpec {
 export type ToPrivateWorker =
   | { type: 'load'; model: ModelSpec }
   | { type: 'predict'; id: number; image: DecodedImage; showRejected: boolean }
-  | { type: 'explain'; id: number; image: DecodedImage; method: string; findings: string[] };
+  | { type: 'explain'; id: number; image: DecodedImage; method: string; findings: string[] }
+  /** Stop request `id` at its next run (the viewer moved on). */
+  | { type: 'cancel'; id: number };
 
 export type FromPrivateWorker =
   | { type: 'loaded'; backend: string }

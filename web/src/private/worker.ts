@@ -19,9 +19,15 @@ ort.env.wasm.numThreads = 1;
 let model: ModelSpec | undefined;
 let session: ort.InferenceSession | undefined;
 const post = (message: FromPrivateWorker) => postMessage(message);
+/** Requests the viewer gave up on: checked before every run, so a cancelled explanation stops within one run. */
+const cancelled = new Set<number>();
 
 self.onmessage = async (event: MessageEvent<ToPrivateWorker>) => {
   const message = event.data;
+  if (message.type === 'cancel') {
+    cancelled.add(message.id);
+    return;
+  }
   const id = message.type === 'load' ? undefined : message.id;
   try {
     if (message.type === 'load') await load(message.model);
@@ -29,6 +35,8 @@ self.onmessage = async (event: MessageEvent<ToPrivateWorker>) => {
     else await explain(message.id, message.image, message.method, message.findings);
   } catch (error) {
     post({ type: 'error', id, message: (error as Error).message });
+  } finally {
+    if (id !== undefined) cancelled.delete(id);
   }
 };
 
@@ -49,11 +57,12 @@ function loaded(): { session: ort.InferenceSession; model: ModelSpec } {
 }
 
 /** Runs batches of one image's variants; a model with a metadata input gets that image's metadata on every row. */
-function runner(image: DecodedImage, onPass: (images: number) => void): ModelRunner {
+function runner(id: number, image: DecodedImage, onPass: (images: number) => void): ModelRunner {
   const { session, model } = loaded();
   return {
     labels: model.labels,
     async logits(batch) {
+      if (cancelled.has(id)) throw new Error(`request ${id} cancelled`);
       const feeds: Record<string, ort.Tensor> = { [model.io.input]: new ort.Tensor('float32', batch.data, [...batch.dims]) };
       if (model.io.metadata) {
         const rows = metadataBatch(Array(batch.dims[0]).fill(fromImage(image.metadata)));
@@ -97,7 +106,7 @@ async function explain(id: number, image: DecodedImage, method: string, findings
   const { preprocessing } = loaded().model;
   const { tensor, geometry } = input(image);
   let passes = 0;
-  const run = runner(image, (images) => post({ type: 'progress', id, passes: (passes += images) }));
+  const run = runner(id, image, (images) => post({ type: 'progress', id, passes: (passes += images) }));
   // The library's own front door: methods needing gradients are refused there ("server only").
   const explanation = await explainWithRunner(run, { tensor, geometry }, preprocessing, { method: checkMethod(method), findings });
   post({ type: 'explanation', id, method, geometry, maps: explanation.findings.map((f) => ({ finding: f.finding, map: f.map })), ms: performance.now() - started });
