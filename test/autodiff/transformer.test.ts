@@ -92,9 +92,12 @@ function swinBlock(b: GraphBuilder, x: Value, t: Record<string, Value>, constant
 
 /** torchvision's PatchMerging on an even map: the four interleaved quarters side by side, LayerNorm, reduction. */
 function patchMerging(b: GraphBuilder, x: Value, t: Record<string, Value>): Value {
+  return linear(b, layerNorm(b, mergedQuarters(b, x), t, 'merge.norm'), t['merge.reduction.weight']);
+}
+
+function mergedQuarters(b: GraphBuilder, x: Value): Value {
   const quarter = (row: number, col: number) => b.op('Slice', [x, b.ints([row, col]), b.ints([SIZE, SIZE]), b.ints([1, 2]), b.ints([2, 2])]);
-  const merged = b.op('Concat', [quarter(0, 0), quarter(1, 0), quarter(0, 1), quarter(1, 1)], { axis: -1 });
-  return linear(b, layerNorm(b, merged, t, 'merge.norm'), t['merge.reduction.weight']);
+  return b.op('Concat', [quarter(0, 0), quarter(1, 0), quarter(0, 1), quarter(1, 1)], { axis: -1 });
 }
 
 const BUILDERS: Record<string, (b: GraphBuilder, t: Record<string, Value>, constants: Record<string, number[]>) => Value> = {
@@ -143,4 +146,54 @@ describe('transformer graphs differentiated end to end, against PyTorch autograd
       }
     });
   }
+});
+
+/**
+ * Explanations take several classes' gradients in one backward pass (replicas stacked along the batch axis). The
+ * rules that claim to support it (LayerNormalization, Softmax, Erf, Pad, Slice, Concat) must give each replica what
+ * a backward pass of its cotangent alone gives.
+ */
+describe('transformer ops with several cotangents in one backward pass', () => {
+  const batch = 2;
+  const x = float32([batch, SIZE, SIZE, DIM], generated(batch * SIZE * SIZE * DIM, 11));
+  const cotangents = [21, 22].map((seed) => generated(batch * 3 * 3 * 4 * DIM, seed));
+
+  /** LayerNorm, window padding, the cyclic shift and its undoing, softmax, erf, patch merging, LayerNorm. */
+  async function inputGradient(replicas: number, cotangent: Float32Array): Promise<Float32Array> {
+    const b = new GraphBuilder('replicas');
+    const input = b.input('x', 'float32', ['batch', SIZE, SIZE, DIM]);
+    const norm = (v: Value, channels: number, seed: number) => {
+      const weight = b.constant(float32([channels], generated(channels, seed, 'positive')));
+      const bias = b.constant(float32([channels], generated(channels, seed + 1)));
+      return b.op('LayerNormalization', [v, weight, bias], { axis: -1, epsilon: 1e-5 });
+    };
+    const pad = PADDED - SIZE;
+    let h = b.op('Pad', [norm(input, DIM, 31), b.ints([0, 0, 0, 0, 0, pad, pad, 0])]);
+    h = roll(b, roll(b, h, -SHIFT, 1, PADDED), -SHIFT, 2, PADDED);
+    h = b.op('Slice', [h, b.ints([0, 0]), b.ints([SIZE, SIZE]), b.ints([1, 2])]);
+    h = b.op('Erf', [b.op('Softmax', [h], { axis: -1 })]);
+    const y = norm(mergedQuarters(b, h), 4 * DIM, 41);
+    b.output(y, 'y');
+    const seed = b.input('cotangent', 'float32', ['stacked', 3, 3, 4 * DIM]);
+    const g = addGradients(b, { seeds: new Map([[y.name, seed]]), sources: ['x'], replicas }).get('x');
+    assert.ok(g);
+    b.output(g, 'dx');
+    const out = await runOnce(createModel(b.build()), { x, cotangent: float32([replicas * batch, 3, 3, 4 * DIM], cotangent) });
+    assert.deepEqual(out.dx.dims, [replicas * batch, SIZE, SIZE, DIM]);
+    return out.dx.data as Float32Array;
+  }
+
+  it('each replica of the stacked backward pass equals its own backward pass', async () => {
+    const stacked = new Float32Array(cotangents[0].length * 2);
+    stacked.set(cotangents[0]);
+    stacked.set(cotangents[1], cotangents[0].length);
+    const together = await inputGradient(2, stacked);
+    const size = together.length / 2;
+    for (const [r, cotangent] of cotangents.entries()) {
+      const alone = await inputGradient(1, cotangent);
+      // The same float32 ops on the same values; only ONNX Runtime's summation order may differ between the two graphs.
+      assert.ok(relativeError(together.subarray(r * size, (r + 1) * size), alone) < 1e-6, `replica ${r}`);
+    }
+    assert.ok(relativeError(together.subarray(0, size), together.subarray(size)) > 0.1, 'the two cotangents give different gradients');
+  });
 });

@@ -1,6 +1,7 @@
 /** Gradient rules of the transformer's activations: Erf (exact GELU is 0.5 x (1 + erf(x / sqrt 2))) and Softmax. */
 import { type Value, attributeInt } from '../../onnx/index.js';
 import { registerGradient } from '../registry.js';
+import { timesForward } from './helpers.js';
 
 // d erf(x) / dx = 2 / sqrt(pi) * exp(-x^2)
 registerGradient('Erf', (ctx) => {
@@ -18,5 +19,5 @@ registerGradient('Softmax', (ctx) => {
   if (ctx.replicas > 1 && axis === 0) throw ctx.fail('replicated gradients need the softmax axis to be another than the batch axis');
   const weighted = ctx.withForward('Mul', ctx.grad(), y);
   const total = ctx.op('ReduceSum', [weighted, ctx.b.ints([axis])], { keepdims: 1 });
-  return [ctx.op('Sub', [weighted, ctx.withForward('Mul', total, y)])];
+  return [ctx.op('Sub', [weighted, timesForward(ctx, total, y)])];
 }, { replicas: true });

@@ -22,6 +22,17 @@ export function staticTail(ctx: GradientContext, v: Value, what?: string): numbe
   return shape;
 }
 
+/**
+ * A gradient-side factor that broadcasts (a reduction kept as 1s) times a forward value that has every dimension of
+ * the result. With replicated gradients the factor is split per replica, so the product keeps the forward value's
+ * shape per replica (GradientContext.withForward keeps the gradient's shape instead).
+ */
+export function timesForward(ctx: GradientContext, factor: Value, forward: Value): Value {
+  if (ctx.replicas === 1) return ctx.op('Mul', [factor, forward]);
+  const split = ctx.op('Reshape', [factor, ctx.b.ints([ctx.replicas, -1, ...staticTail(ctx, factor)])]);
+  return ctx.op('Reshape', [ctx.op('Mul', [split, forward]), ctx.b.ints([-1, ...staticTail(ctx, forward)])]);
+}
+
 function sameShape(a: readonly Dim[], b: readonly Dim[]): boolean {
   return a.length === b.length && a.every((d, i) => d === b[i]);
 }

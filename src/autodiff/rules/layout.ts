@@ -100,6 +100,8 @@ registerGradient('Slice', (ctx) => {
   if ((ctx.inputs[3] && !givenAxes) || (ctx.inputs[4] && !givenSteps)) throw ctx.fail('axes and steps must be constants');
   const axes = givenAxes ?? starts.map((_, i) => i);
   const steps = givenSteps ?? starts.map(() => 1);
+  // Replicated gradients are stacked along axis 0, which must then be left whole.
+  if (ctx.replicas > 1 && axes.some((a) => a === 0 || a === -rank)) throw ctx.fail('replicated gradients need the batch axis left unsliced');
   let g = ctx.grad();
   const pads = Array<number>(2 * rank).fill(0);
   axes.forEach((rawAxis, i) => {
@@ -117,7 +119,7 @@ registerGradient('Slice', (ctx) => {
     pads[axis + rank] = d - lowest - (count - 1) * stride - 1;
   });
   return [pads.every((p) => p === 0) ? g : ctx.op('Pad', [g, ctx.b.ints(pads)])];
-});
+}, { replicas: true });
 
 /** The positions an ONNX Slice reads along an axis of size d: first, first + step, ... (count of them). */
 function slicedPositions(start: number, end: number, step: number, d: number): { first: number; count: number; step: number } {
@@ -148,6 +150,7 @@ registerGradient('Pad', (ctx) => {
   const pads = constantValues(ctx, 1);
   if (!pads) throw ctx.fail('pads must be a constant');
   if (pads.some((p) => p < 0)) throw ctx.fail('negative pads (cropping) are not differentiable');
+  if (ctx.replicas > 1 && (pads[0] !== 0 || pads[rank] !== 0)) throw ctx.fail('replicated gradients need the batch axis left unpadded');
   if (ctx.inputs[3]) throw ctx.fail('padding only some axes is not supported by the gradient');
   const axes = Array.from({ length: rank }, (_, i) => i).filter((i) => pads[i] !== 0 || pads[i + rank] !== 0);
   if (axes.length === 0) return [ctx.grad()];
@@ -158,7 +161,7 @@ registerGradient('Pad', (ctx) => {
     return d - pads[a + rank];
   });
   return [ctx.op('Slice', [ctx.grad(), ctx.b.ints(axes.map((a) => pads[a])), ctx.b.ints(ends), ctx.b.ints(axes)])];
-});
+}, { replicas: true });
 
 /** ReduceSum / ReduceMean: the gradient is spread back over the reduced axes (divided by their size for a mean). */
 function reductionGradient(ctx: GradientContext, axesGiven: number[] | undefined, mean: boolean): Value {

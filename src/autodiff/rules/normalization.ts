@@ -2,7 +2,7 @@
 import { type Value, attributeFloat, attributeInt } from '../../onnx/index.js';
 import { registerGradient } from '../registry.js';
 import { onlyInputGradient } from './conv.js';
-import { unbroadcast } from './helpers.js';
+import { timesForward, unbroadcast } from './helpers.js';
 
 /**
  * With x̂ = (x - mean) * invStd over the normalised axes and y = x̂ * scale + bias:
@@ -40,7 +40,7 @@ registerGradient('LayerNormalization', (ctx) => {
   let dx: Value | undefined;
   if (ctx.wants[0]) {
     const g = ctx.op('Mul', [dy, ctx.input(1)]);
-    const projection = ctx.withForward('Mul', mean(ctx.withForward('Mul', g, normalized)), normalized);
+    const projection = timesForward(ctx, mean(ctx.withForward('Mul', g, normalized)), normalized);
     dx = ctx.withForward('Mul', ctx.op('Sub', [ctx.op('Sub', [g, mean(g)]), projection]), invStd);
   }
   return [dx, dScale, dBias];
