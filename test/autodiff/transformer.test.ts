@@ -150,15 +150,15 @@ describe('transformer graphs differentiated end to end, against PyTorch autograd
 
 /**
  * Explanations take several classes' gradients in one backward pass (replicas stacked along the batch axis). The
- * rules that claim to support it (LayerNormalization, Softmax, Erf, Pad, Slice, Concat) must give each replica what
- * a backward pass of its cotangent alone gives.
+ * rules that claim to support it must give each replica what a backward pass of its cotangent alone gives: here
+ * through window attention laid out batch first (LayerNormalization, Pad, roll, Split, MatMul of two activations,
+ * Softmax), GELU (Div, Erf, Mul of two activations) and patch merging (strided Slice, Concat).
  */
 describe('transformer ops with several cotangents in one backward pass', () => {
   const batch = 2;
   const x = float32([batch, SIZE, SIZE, DIM], generated(batch * SIZE * SIZE * DIM, 11));
   const cotangents = [21, 22].map((seed) => generated(batch * 3 * 3 * 4 * DIM, seed));
 
-  /** LayerNorm, window padding, the cyclic shift and its undoing, softmax, erf, patch merging, LayerNorm. */
   async function inputGradient(replicas: number, cotangent: Float32Array): Promise<Float32Array> {
     const b = new GraphBuilder('replicas');
     const input = b.input('x', 'float32', ['batch', SIZE, SIZE, DIM]);
@@ -168,11 +168,20 @@ describe('transformer ops with several cotangents in one backward pass', () => {
       return b.op('LayerNormalization', [v, weight, bias], { axis: -1, epsilon: 1e-5 });
     };
     const pad = PADDED - SIZE;
+    const per = PADDED / WINDOW;
     let h = b.op('Pad', [norm(input, DIM, 31), b.ints([0, 0, 0, 0, 0, pad, pad, 0])]);
     h = roll(b, roll(b, h, -SHIFT, 1, PADDED), -SHIFT, 2, PADDED);
-    h = b.op('Slice', [h, b.ints([0, 0]), b.ints([SIZE, SIZE]), b.ints([1, 2])]);
-    h = b.op('Erf', [b.op('Softmax', [h], { axis: -1 })]);
-    const y = norm(mergedQuarters(b, h), 4 * DIM, 41);
+    h = reshape(b, transpose(b, reshape(b, h, [0, per, WINDOW, per, WINDOW, DIM]), [0, 1, 3, 2, 4, 5]), [0, WINDOWS, TOKENS, DIM]);
+    const qkvWeight = b.constant(float32([DIM, 3 * DIM], generated(3 * DIM * DIM, 51).map((v) => v / 4)));
+    const [q, k, v] = b.node('Split', [b.op('MatMul', [h, qkvWeight])], { axis: -1 }, { outputs: 3 });
+    const heads = (t: Value, perm: number[]) => transpose(b, reshape(b, t, [0, 0, TOKENS, HEADS, HEAD_DIM]), perm);
+    const scores = b.op('MatMul', [b.op('Mul', [heads(q, [0, 1, 3, 2, 4]), b.scalar(HEAD_DIM ** -0.5)]), heads(k, [0, 1, 3, 4, 2])]);
+    let o = b.op('MatMul', [b.op('Softmax', [scores], { axis: -1 }), heads(v, [0, 1, 3, 2, 4])]);
+    o = reshape(b, transpose(b, o, [0, 1, 3, 2, 4]), [0, 0, TOKENS, DIM]);
+    o = reshape(b, transpose(b, reshape(b, o, [0, per, per, WINDOW, WINDOW, DIM]), [0, 1, 3, 2, 4, 5]), [0, PADDED, PADDED, DIM]);
+    o = roll(b, roll(b, o, SHIFT, 1, PADDED), SHIFT, 2, PADDED);
+    o = gelu(b, b.op('Slice', [o, b.ints([0, 0]), b.ints([SIZE, SIZE]), b.ints([1, 2])]));
+    const y = norm(mergedQuarters(b, o), 4 * DIM, 41);
     b.output(y, 'y');
     const seed = b.input('cotangent', 'float32', ['stacked', 3, 3, 4 * DIM]);
     const g = addGradients(b, { seeds: new Map([[y.name, seed]]), sources: ['x'], replicas }).get('x');

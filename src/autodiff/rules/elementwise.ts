@@ -28,20 +28,27 @@ registerGradient('Sub', (ctx) => [
   ctx.wants[1] ? unbroadcast(ctx, ctx.op('Neg', [ctx.grad()]), ctx.input(1)) : undefined,
 ]);
 
-registerGradient('Mul', (ctx) => [
-  ctx.wants[0] ? unbroadcast(ctx, mul(ctx, ctx.grad(), ctx.input(1)), ctx.input(0)) : undefined,
-  ctx.wants[1] ? unbroadcast(ctx, mul(ctx, ctx.grad(), ctx.input(0)), ctx.input(1)) : undefined,
-]);
+// Replicated gradients flow into inputs shaped like the output (GELU's x * Φ(x)); the other factor may broadcast.
+registerGradient('Mul', (ctx) => {
+  if (!sameShapes(ctx)) throw ctx.fail('replicated gradients need each differentiated input shaped like the output (no broadcasting)');
+  return [0, 1].map((i) => {
+    if (!ctx.wants[i]) return undefined;
+    const g = ctx.withForward('Mul', ctx.grad(), ctx.input(1 - i));
+    return ctx.replicas > 1 ? g : unbroadcast(ctx, g, ctx.input(i));
+  });
+}, { replicas: true });
 
 registerGradient('Div', (ctx) => {
+  if (!sameShapes(ctx)) throw ctx.fail('replicated gradients need each differentiated input shaped like the output (no broadcasting)');
   const [a, b] = [ctx.input(0), ctx.input(1)];
   const y = ctx.outputs[0] as Value;
+  const shaped = (g: Value, like: Value) => (ctx.replicas > 1 ? g : unbroadcast(ctx, g, like));
   return [
-    ctx.wants[0] ? unbroadcast(ctx, ctx.op('Div', [ctx.grad(), b]), a) : undefined,
+    ctx.wants[0] ? shaped(ctx.withForward('Div', ctx.grad(), b), a) : undefined,
     // d(a/b)/db = -y/b
-    ctx.wants[1] ? unbroadcast(ctx, ctx.op('Neg', [ctx.op('Div', [mul(ctx, ctx.grad(), y), b])]), b) : undefined,
+    ctx.wants[1] ? shaped(ctx.op('Neg', [ctx.withForward('Div', ctx.withForward('Mul', ctx.grad(), y), b)]), b) : undefined,
   ];
-});
+}, { replicas: true });
 
 // PyTorch's threshold_backward: the gradient passes where the output is strictly positive. Reading the output
 // rather than the input lets the input (often a BatchNorm output) be freed after the forward pass.

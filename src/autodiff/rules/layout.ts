@@ -71,18 +71,21 @@ function splitAlong(ctx: GradientContext, dy: Value, axis: number, sizes: number
   });
 }
 
-/** Split: the outputs' gradients are concatenated back, zeros standing in for outputs without one. */
+/** Split: the outputs' gradients are concatenated back, zeros (one copy per replica) standing in for outputs without one. */
 registerGradient('Split', (ctx) => {
   const x = ctx.input(0);
   const axis = axisOf(ctx, x);
+  if (ctx.replicas > 1 && axis === 0) throw ctx.fail('replicated gradients need the batch axis left unsplit');
   const parts = ctx.outputs.map((out, i) => {
     const g = ctx.grads[i];
     if (g) return g;
     if (!out) throw ctx.fail(`output ${i} is missing`);
-    return ctx.op('ConstantOfShape', [ctx.op('Shape', [out])], { value: { kind: 'tensor', value: { dtype: 'float32', dims: [1], data: new Float32Array(1) } } });
+    let shape = ctx.op('Shape', [out]);
+    if (ctx.replicas > 1) shape = ctx.op('Mul', [shape, ctx.b.ints([ctx.replicas, ...Array<number>(out.type.shape.length - 1).fill(1)])]);
+    return ctx.op('ConstantOfShape', [shape], { value: { kind: 'tensor', value: { dtype: 'float32', dims: [1], data: new Float32Array(1) } } });
   });
   return [parts.length === 1 ? parts[0] : ctx.op('Concat', parts, { axis })];
-});
+}, { replicas: true });
 
 /**
  * Slice: the gradient is the upstream gradient put back at the positions the slice read, zeros elsewhere. Along an

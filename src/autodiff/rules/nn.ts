@@ -167,7 +167,8 @@ registerGradient('Gemm', (ctx) => {
 }, { replicas: true });
 
 registerGradient('MatMul', (ctx) => {
-  onlyInputGradient(ctx);
+  // Only a product of two activations needs its second operand's gradient per replica.
+  if (ctx.replicas > 1 && ctx.wants[1]) return replicatedMatMul(ctx);
   const [a, b] = [ctx.input(0), ctx.input(1)];
   let dy = ctx.grad();
   const unsqueeze = (v: Value, axis: number) => ctx.op('Unsqueeze', [v, ctx.b.ints([axis])]);
@@ -180,3 +181,25 @@ registerGradient('MatMul', (ctx) => {
   const db = ctx.wants[1] ? reshapeLike(ctx, unbroadcast(ctx, ctx.op('MatMul', [transposeLastTwo(ctx, a2), dy]), b2), b) : undefined;
   return [da, db];
 }, { replicas: true });
+
+/**
+ * MatMul of two activations (attention's Q K^T and A V) with several cotangents stacked along the batch: each
+ * differentiated input must have the output's batch dimensions (no broadcasting to undo), and each replica's product
+ * is taken against the forward operand of the plain batch, which MatMul broadcasts over the replicas axis.
+ */
+function replicatedMatMul(ctx: GradientContext): InputGradient[] {
+  const [a, b] = [ctx.input(0), ctx.input(1)];
+  const outBatch = (ctx.outputs[0] as Value).type.shape.slice(0, -2).join();
+  for (const [i, x] of [a, b].entries()) {
+    if (ctx.wants[i] && (x.type.shape.length < 3 || x.type.shape.slice(0, -2).join() !== outBatch)) {
+      throw ctx.fail(`replicated gradients need each differentiated input to have the output's batch dimensions, found [${x.type.shape.join(', ')}]`);
+    }
+  }
+  const dy = ctx.grad();
+  const split = ctx.op('Reshape', [dy, ctx.b.ints([ctx.replicas, -1, ...staticTail(ctx, dy)])]);
+  const stacked = (product: Value, like: Value) => ctx.op('Reshape', [product, ctx.b.ints([-1, ...staticTail(ctx, like)])]);
+  return [
+    ctx.wants[0] ? stacked(ctx.op('MatMul', [split, transposeLastTwo(ctx, b)]), a) : undefined,
+    ctx.wants[1] ? stacked(ctx.op('MatMul', [transposeLastTwo(ctx, a), split]), b) : undefined,
+  ];
+}
