@@ -273,6 +273,15 @@ export const OPENAPI_DOCUMENT = {
     '/models/current.onnx': {
       get: { summary: 'The loaded model as one ONNX file (for in-browser private mode)', responses: { 200: { description: 'ONNX bytes', content: { 'application/octet-stream': {} } } } },
     },
+    '/models/current.cam.json': {
+      get: {
+        summary: "What private mode needs to run the model's CAM graph: its URL and sha256, the layer, its layout, the labels and output names",
+        responses: { 200: { description: 'the CAM graph\'s description', content: { 'application/json': {} } } },
+      },
+    },
+    '/models/current.cam.onnx': {
+      get: { summary: "The model's CAM graph as one ONNX file (logits, the layer's activation and every finding's gradient there, for in-browser Grad-CAM)", responses: { 200: { description: 'ONNX bytes', content: { 'application/octet-stream': {} } } } },
+    },
     '/healthz': {
       get: {
         summary: 'Liveness and load',

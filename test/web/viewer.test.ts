@@ -226,7 +226,7 @@ describe('the viewer in Chromium', () => {
     await page.waitForSelector('main[data-analysed-mode="private"][data-state="ready"]', { timeout: 180_000 });
     assert.deepEqual(uploads.slice(postsBefore), [], 'private mode sends no POST');
     assert.match(await page.locator('#mode-status').innerText(), /onnxruntime-web/);
-    assert.equal(await page.locator('main').getAttribute('data-heatmap'), 'occlusion');
+    assert.equal(await page.locator('main').getAttribute('data-heatmap'), 'gradcam', 'Grad-CAM runs in the browser too (the CAM graph in onnxruntime-web)');
     const local = await readFindings();
     for (const [name, p] of server) assert.ok(Math.abs(local.get(name)! - p) < 1e-4, `${name}: browser ${local.get(name)} vs server ${p}`);
     await overlayWhen((d) => d > 1, 'the heatmap computed in the browser');

@@ -1,4 +1,5 @@
 /** Messages between the viewer and its private-mode worker (which runs the model with onnxruntime-web). */
+import { CAM_METHODS } from '../../../src/explain/cam-methods.js';
 import { FORWARD_ONLY_METHODS } from '../../../src/explain/core.js';
 import type { GridMap } from '../../../src/explain/types.js';
 import type { DecodedImage, Geometry, PreprocessingSpec } from '../../../src/imaging/browser.js';
@@ -35,7 +36,8 @@ export type FromPrivateWorker =
   | { type: 'error'; id?: number; message: string };
 
 /**
- * Methods the browser can run: they need only forward passes of the inference model. Gradient methods need the
- * explain graphs, which run on the server.
+ * Methods the browser can run: forward passes of the inference model, and the CAM methods that read the CAM graph
+ * (and forward passes, Score-CAM). Ablation-CAM (the network cut at the layer) and input-gradient methods need
+ * graphs that run on the server only.
  */
-export const BROWSER_METHODS: readonly string[] = FORWARD_ONLY_METHODS;
+export const BROWSER_METHODS: readonly string[] = [...FORWARD_ONLY_METHODS, ...CAM_METHODS.filter((m) => m !== 'ablationcam')];

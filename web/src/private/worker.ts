@@ -1,11 +1,14 @@
 /**
  * Private mode: the server's model file run by onnxruntime-web (WebAssembly) in this worker, with the library's own
- * preprocessing and explanation code (forward-only methods: occlusion), so the image never leaves the browser and
- * the numbers match the server's.
+ * preprocessing and explanation code, so the image never leaves the browser and the numbers match the server's.
+ * Forward-only methods (occlusion) run the model; CAM methods run the model's CAM graph (plain ONNX the server
+ * builds: logits, the layer's activation and each finding's gradient there, in one run), fetched on first use.
  */
 import * as ort from 'onnxruntime-web/wasm';
 import { checkMethod, explainWithRunner } from '../../../src/explain/core.js';
-import type { ModelRunner } from '../../../src/explain/types.js';
+import { CAM_METHODS, type CamMethodName } from '../../../src/explain/cam-methods.js';
+import type { GradientRunner, LayerGradients, ModelRunner } from '../../../src/explain/types.js';
+import type { CamGraphDescription } from '../../../src/serve/plugins/model.js';
 import { type DecodedImage, preprocess } from '../../../src/imaging/browser.js';
 import { findingsFromLogits } from '../../../src/outputs/findings.js';
 import { fromImage, metadataBatch } from '../../../src/inference/metadata.js';
@@ -18,6 +21,7 @@ ort.env.wasm.numThreads = 1;
 
 let model: ModelSpec | undefined;
 let session: ort.InferenceSession | undefined;
+let camGraph: Promise<{ description: CamGraphDescription; session: ort.InferenceSession }> | undefined;
 const post = (message: FromPrivateWorker) => postMessage(message);
 /** Requests the viewer gave up on: checked before every run, so a cancelled explanation stops within one run. */
 const cancelled = new Set<number>();
@@ -40,12 +44,18 @@ self.onmessage = async (event: MessageEvent<ToPrivateWorker>) => {
   }
 };
 
-async function load(spec: ModelSpec): Promise<void> {
-  const response = await fetch(spec.url);
-  if (!response.ok) throw new Error(`cannot fetch the model (${spec.url}: HTTP ${response.status})`);
+/** An ONNX file from the server, checked against the sha256 it was described by. */
+async function fetchOnnx(url: string, sha256: string, what: string): Promise<Uint8Array> {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`cannot fetch the ${what} (${url}: HTTP ${response.status})`);
   const bytes = new Uint8Array(await response.arrayBuffer());
   const digest = Array.from(new Uint8Array(await crypto.subtle.digest('SHA-256', bytes)), (b) => b.toString(16).padStart(2, '0')).join('');
-  if (digest !== spec.sha256) throw new Error(`the model file fetched (sha256 ${digest.slice(0, 12)}…) is not the one the server describes (${spec.sha256.slice(0, 12)}…)`);
+  if (digest !== sha256) throw new Error(`the ${what} fetched (sha256 ${digest.slice(0, 12)}…) is not the one the server describes (${sha256.slice(0, 12)}…)`);
+  return bytes;
+}
+
+async function load(spec: ModelSpec): Promise<void> {
+  const bytes = await fetchOnnx(spec.url, spec.sha256, 'model');
   session = await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' });
   model = spec;
   post({ type: 'loaded', backend: 'onnxruntime-web (WebAssembly, 1 thread)' });
@@ -73,6 +83,71 @@ function runner(id: number, image: DecodedImage, onPass: (images: number) => voi
       return outputs[model.io.logits].data as Float32Array;
     },
   };
+}
+
+/** The model's CAM graph in a session of its own, fetched and compiled once (the first CAM explanation pays for it). */
+function camSession(): Promise<{ description: CamGraphDescription; session: ort.InferenceSession }> {
+  camGraph ??= (async () => {
+    const response = await fetch(new URL('/models/current.cam.json', self.location.origin));
+    if (!response.ok) throw new Error(`the server cannot give this model's CAM graph (HTTP ${response.status})`);
+    const description = (await response.json()) as CamGraphDescription;
+    const bytes = await fetchOnnx(description.url, description.sha256, 'CAM graph');
+    return { description, session: await ort.InferenceSession.create(bytes, { executionProviders: ['wasm'], graphOptimizationLevel: 'all' }) };
+  })();
+  camGraph.catch(() => (camGraph = undefined));
+  return camGraph;
+}
+
+/**
+ * The forward runner plus layer gradients from the CAM graph, read as the server's Explainer reads them
+ * ([channels, height, width] per finding; a channels-last layer transposed). Input gradients stay server-only.
+ */
+function gradientRunner(id: number, image: DecodedImage, onPass: (images: number) => void, cam: { description: CamGraphDescription; session: ort.InferenceSession }): GradientRunner {
+  const { model } = loaded();
+  const { description } = cam;
+  const forward = runner(id, image, onPass);
+  return {
+    ...forward,
+    defaultLayer: description.layer,
+    async layerGradients(input, labels, layer): Promise<LayerGradients> {
+      if (layer !== undefined && layer !== description.layer) throw new Error(`private mode reads the default layer (${description.layer}) only, not ${layer}`);
+      if (cancelled.has(id)) throw new Error(`request ${id} cancelled`);
+      const feeds: Record<string, ort.Tensor> = { [model.io.input]: new ort.Tensor('float32', input.data as Float32Array, [...input.dims]) };
+      if (model.io.metadata) {
+        const rows = metadataBatch([fromImage(image.metadata)]);
+        feeds[model.io.metadata] = new ort.Tensor('float32', rows.data, [...rows.dims]);
+      }
+      const { outputs } = description;
+      const out = await cam.session.run(feeds, [outputs.logits, outputs.activation, outputs.gradient]);
+      onPass(1);
+      const activation = out[outputs.activation];
+      const dims = activation.dims as readonly number[];
+      const [channels, height, width] = description.layout === 'NHWC' ? [dims[3], dims[1], dims[2]] : [dims[1], dims[2], dims[3]];
+      const size = channels * height * width;
+      const gradients = out[outputs.gradient].data as Float32Array;
+      const nchw = (data: Float32Array) => (description.layout === 'NHWC' ? channelsFirst(data, height, width, channels) : data);
+      return {
+        layer: description.layer,
+        logits: out[outputs.logits].data as Float32Array,
+        dims: [channels, height, width],
+        activation: nchw(activation.data as Float32Array),
+        gradients: labels.map((label) => {
+          const k = description.labels.indexOf(label);
+          return nchw(gradients.subarray(k * size, (k + 1) * size));
+        }),
+      };
+    },
+    inputGradients() {
+      throw new Error('input-gradient methods run on the server only');
+    },
+  };
+}
+
+/** [height, width, channels] -> [channels, height, width]. */
+function channelsFirst(data: Float32Array, height: number, width: number, channels: number): Float32Array {
+  const out = new Float32Array(data.length);
+  for (let p = 0; p < height * width; p++) for (let c = 0; c < channels; c++) out[c * height * width + p] = data[p * channels + c];
+  return out;
 }
 
 function input(image: DecodedImage) {
@@ -106,8 +181,9 @@ async function explain(id: number, image: DecodedImage, method: string, findings
   const { preprocessing } = loaded().model;
   const { tensor, geometry } = input(image);
   let passes = 0;
-  const run = runner(id, image, (images) => post({ type: 'progress', id, passes: (passes += images) }));
-  // The library's own front door: methods needing gradients are refused there ("server only").
+  const onPass = (images: number) => post({ type: 'progress', id, passes: (passes += images) });
+  const run = CAM_METHODS.includes(method as CamMethodName) ? gradientRunner(id, image, onPass, await camSession()) : runner(id, image, onPass);
+  // The library's own front door: methods needing input gradients are refused there ("server only").
   const explanation = await explainWithRunner(run, { tensor, geometry }, preprocessing, { method: checkMethod(method), findings });
   post({ type: 'explanation', id, method, geometry, maps: explanation.findings.map((f) => ({ finding: f.finding, map: f.map })), ms: performance.now() - started });
 }
