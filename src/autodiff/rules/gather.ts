@@ -5,7 +5,8 @@ import { registerGradient } from '../registry.js';
 /**
  * Gather along `axis`: the gradient of the data is the upstream gradient scatter-added back to the gathered
  * positions (an index that appears several times collects each of its gradients). The indices, flattened to N, become
- * one axis of the gradient; ScatterElements (reduction add) then needs them expanded to that gradient's shape.
+ * one axis of the gradient; ScatterElements (reduction add, opset 16, which ONNX Runtime's CPU provider runs, as for
+ * MaxPool) then needs them expanded to that gradient's shape.
  */
 registerGradient('Gather', (ctx) => {
   const data = ctx.input(0);

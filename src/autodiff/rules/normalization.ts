@@ -23,6 +23,9 @@ registerGradient('LayerNormalization', (ctx) => {
   const mean = (v: Value) => ctx.op('ReduceMean', [v], { axes: normalised, keepdims: 1 });
   const dy = ctx.grad();
 
+  const dBias = ctx.wants[2] && ctx.inputs[2] ? unbroadcast(ctx, dy, ctx.inputs[2]) : undefined;
+  if (!ctx.wants[0] && !ctx.wants[1]) return [undefined, undefined, dBias];
+
   let invStd: Value;
   let centered: Value;
   const [savedMean, savedInvStd] = [ctx.outputs[1], ctx.outputs[2]];
@@ -36,7 +39,6 @@ registerGradient('LayerNormalization', (ctx) => {
   const normalized = ctx.op('Mul', [centered, invStd]);
 
   const dScale = ctx.wants[1] ? unbroadcast(ctx, ctx.op('Mul', [dy, normalized]), ctx.input(1)) : undefined;
-  const dBias = ctx.wants[2] && ctx.inputs[2] ? unbroadcast(ctx, dy, ctx.inputs[2]) : undefined;
   let dx: Value | undefined;
   if (ctx.wants[0]) {
     const g = ctx.op('Mul', [dy, ctx.input(1)]);
