@@ -4,7 +4,8 @@ export { DicomWebClient, PacsError, type DicomWebOptions, type InstanceRef, type
 export { diagnosticReport } from './fhir.js';
 export { DEFAULT_MODALITIES, PacsProcessor, type PacsEvent, type PassSummary, type ProcessorOptions } from './processor.js';
 export { buildHeatmapSc, heatmapUids, SECONDARY_CAPTURE } from './sc.js';
-export { findStoredHeatmap, findStoredResult, readStoredResult, type StoredFinding, type StoredResult } from './stored.js';
+export type { PacsInstance, PacsStudy, StoredFinding, StoredResult } from './shapes.js';
+export { findStoredHeatmap, findStoredResult, readStoredResult } from './stored.js';
 export { sourceInstance, type SourceInstance } from './source.js';
 export { buildResultSr, COMPREHENSIVE_SR, DISCLAIMER, modelFileSha256, srUids, type HeatmapRef, type ModelIdentity, type Outcome } from './sr.js';
 export { derivedUid, uidTag } from './uid.js';

@@ -5,31 +5,10 @@
  */
 import dcmjs from 'dcmjs';
 import { encodePng } from '../imaging/encode.js';
-import type { Finding } from '../outputs/findings.js';
 import { type DicomWebClient, type InstanceRef, PacsError } from './dicomweb.js';
 import { heatmapUids, SECONDARY_CAPTURE } from './sc.js';
+import type { StoredFinding, StoredResult } from './shapes.js';
 import { CODES, COMPREHENSIVE_SR, srUids } from './sr.js';
-
-/** A finding as our SR holds it: what `cxr predict` gives, less the logit and the threshold's interval. */
-export type StoredFinding = Omit<Finding, 'logit' | 'thresholdInterval'> & {
-  /** Whether the SR references a heatmap Secondary Capture of this finding. */
-  heatmap: boolean;
-};
-
-export interface StoredResult {
-  /** SOP Instance UID of the SR. */
-  sop: string;
-  /** When the result was written (the SR's content date and time, UTC), ISO 8601. */
-  created: string;
-  model: { name: string; version: string; sha256: string };
-  /** accepted, rejected (by the input checks) or undecodable. */
-  verdict: string;
-  /** The input checks' flags as written: "severity code: message". */
-  flags: string[];
-  /** Why there are no findings (refused or undecodable), or null. */
-  refused: string | null;
-  findings: StoredFinding[];
-}
 
 type Item = Record<string, unknown>;
 const items = (value: unknown): Item[] => (Array.isArray(value) ? (value as Item[]) : value ? [value as Item] : []);

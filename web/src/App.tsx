@@ -9,6 +9,7 @@ import { InputChecks } from './components/InputChecks.js';
 import { DisplayControls, HeatmapControls } from './components/Controls.js';
 import { ModeSwitch } from './components/ModeSwitch.js';
 import { ModelCardPanel } from './components/ModelCardPanel.js';
+import { PacsPanel } from './components/PacsPanel.js';
 import { Viewer } from './components/Viewer.js';
 import { ColourBar } from './components/ColourBar.js';
 import { decodeInBrowser } from './decode.js';
@@ -256,6 +257,7 @@ export function App() {
           {busy && <span class="spinner" aria-hidden="true" />} {message}
         </p>
       </div>
+      <PacsPanel ready={!!card} disabled={!card || busy} onOpen={(f) => void onFile(f)} />
       {prediction && (
         <InputChecks
           flags={prediction.inputFlags}

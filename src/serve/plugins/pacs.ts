@@ -17,13 +17,15 @@ import { type DicomJson, stringValue, TAGS } from '../../pacs/dicom-json.js';
 import { DicomWebClient, type InstanceRef, PacsError } from '../../pacs/dicomweb.js';
 import { DEFAULT_MODALITIES } from '../../pacs/processor.js';
 import { modelFileSha256, srUids } from '../../pacs/sr.js';
+import type { PacsInstance, PacsStudy } from '../../pacs/shapes.js';
 import { findStoredHeatmap, findStoredResult } from '../../pacs/stored.js';
 import { uidTag } from '../../pacs/uid.js';
 import { type AnalyzeResponse, RESEARCH_NOTICE } from '../analysis.js';
 import type { AdmissionGate } from '../admission.js';
 import { HttpError } from '../errors.js';
 import type { ModelCard } from '../model-card.js';
-import { type InferencePool, QueueFullError } from '../pool.js';
+import type { AnalysisDispatcher } from '../dispatch.js';
+import { QueueFullError } from '../pool.js';
 import { asHttpError, parseOptions, publicImage } from './analyze.js';
 
 export interface PacsRoutesOptions {
@@ -31,7 +33,7 @@ export interface PacsRoutesOptions {
   dicomweb?: string;
   /** Deadline of one request to the PACS, ms. */
   timeoutMs: number;
-  pool: InferencePool;
+  pool: AnalysisDispatcher;
   admission: AdmissionGate;
   card: ModelCard;
   /** The model file: our results' UIDs derive from its SHA-256 (sr.ts). */
@@ -82,28 +84,6 @@ export const HEATMAP_BODY = {
   additionalProperties: false,
   properties: { ...INSTANCE_BODY.properties, finding: { type: 'string', minLength: 1, maxLength: 64 } },
 } as const;
-
-export interface PacsInstance {
-  study: string;
-  series: string;
-  sop: string;
-  modality: string;
-  seriesDescription: string;
-  instanceNumber: number | null;
-  /** Our SR of this instance (by this model) is in the PACS. */
-  stored: boolean;
-}
-
-export interface PacsStudy {
-  studyInstanceUid: string;
-  studyDate: string;
-  studyDescription: string;
-  patientId: string;
-  accessionNumber: string;
-  modalities: string[];
-  /** Its CR and DX instances. */
-  instances: PacsInstance[];
-}
 
 type Ref = { study: string; series: string; sop: string };
 
