@@ -7,7 +7,7 @@
  */
 import './rules/index.js';
 import { type AttributeInput, type GraphBuilder, type Node, type Value, describeNode } from '../onnx/index.js';
-import { type AffineGradient, type ChannelAffine, type GradientContext, type InputGradient, differentiableOps, gradientRule, passesAffine, supportsReplicas } from './registry.js';
+import { type AffineGradient, type ChannelAffine, type GradientContext, type GradientRule, type InputGradient, differentiableOps, gradientRule, passesAffine, supportsReplicas } from './registry.js';
 import { applyChannelAffine } from './rules/helpers.js';
 
 /** The contributions to one value's gradient so far: tensors, and per-channel affine terms of the value itself. */
@@ -33,6 +33,11 @@ export interface GradientRequest {
    * layout: rules then prefer forms that stay in that layout (explanation graphs; training graphs feed their weights).
    */
   blockedLayout?: boolean;
+  /**
+   * Rules used instead of the registered ones for some op types, in this request only (guided backpropagation's
+   * rectifiers, in explanation graphs). Each must accept what the op's registered rule accepts (replicas, affines).
+   */
+  rules?: ReadonlyMap<string, GradientRule>;
 }
 
 /**
@@ -101,7 +106,7 @@ export function addGradients(b: GraphBuilder, request: GradientRequest): Map<str
     const affines = upstream.map((u) => u?.affine);
     if (grads.every((g) => g === undefined) && affines.every((a) => a === undefined)) continue;
     const wants = node.inputs.map(active);
-    const rule = gradientRule(node.opType);
+    const rule = request.rules?.get(node.opType) ?? gradientRule(node.opType);
     if (!rule) {
       throw new Error(
         `${describeNode(node)}: no gradient rule for the op "${node.opType}" (needed to differentiate through it); ` +

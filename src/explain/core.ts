@@ -6,6 +6,7 @@
 import type { Geometry } from '../imaging/geometry.js';
 import type { PreprocessingSpec } from '../imaging/spec.js';
 import { float32 } from '../onnx/tensor.js';
+import { ATTRIBUTION_METHODS, attributionMethod, isAttributionMethod } from './attribution-methods.js';
 import { ModelScoredCam } from './cam.js';
 import { CAM_METHODS, camMethod, isCamMethod } from './cam-methods.js';
 import { INPUT_GRADIENT_METHODS, type IntegratedGradientsOptions, type SmoothGradOptions, inputGradientMethod, isInputGradientMethod } from './input-gradients.js';
@@ -16,7 +17,7 @@ import { type Explanation, type ExplanationTarget, type GridMap, type ModelRunne
  * Every method; the first, Grad-CAM, is the default everywhere (library, CLI, server and viewer). Occlusion needs
  * only forward passes, so it is what the browser's private mode runs.
  */
-export const EXPLANATION_METHODS = [...CAM_METHODS, ...INPUT_GRADIENT_METHODS, 'occlusion'] as const;
+export const EXPLANATION_METHODS = [...CAM_METHODS, ...INPUT_GRADIENT_METHODS, ...ATTRIBUTION_METHODS, 'occlusion'] as const;
 export type ExplanationMethod = (typeof EXPLANATION_METHODS)[number];
 
 /** Methods that need only forward passes of the inference model, so they run anywhere (the browser included). */
@@ -33,7 +34,7 @@ export interface ExplainOptions {
   method?: ExplanationMethod;
   /** Explain each finding's logit (default) or its probability. */
   target?: ExplanationTarget;
-  /** CAM methods: the tensor to read; default the model's last feature map (see graphs.ts's defaultLayer). */
+  /** CAM methods and the Grad-CAM hybrids: the tensor to read; default the model's last feature map (see graphs.ts's defaultLayer). */
   layer?: string;
   /** CAM methods: the weighted activations' first principal component instead of their sum (pytorch-grad-cam's eigen_smooth). */
   eigenSmooth?: boolean;
@@ -46,7 +47,7 @@ export interface ExplainOptions {
   occlusion?: OcclusionOptions;
   smoothgrad?: SmoothGradOptions;
   integratedGradients?: IntegratedGradientsOptions;
-  /** Input-gradient methods: (image, finding) rows per run, default 8; Score-CAM and Ablation-CAM: rows per forward run, default 16. */
+  /** Input-gradient methods: (image, finding) rows per run, default 8 (FullGrad 4); Score-CAM and Ablation-CAM: rows per forward run, default 16. */
   batchSize?: number;
 }
 
@@ -155,6 +156,18 @@ export async function explainWithRunner(
     const logits = await runner.logits(batch);
     const attributions = await inputGradientMethod(method).attributions(runner, data, dims, labels, { ...options, target, preprocessing });
     return result(logits, attributions.map((a) => a.map));
+  }
+  if (isAttributionMethod(method)) {
+    const { logits, maps, layer } = await attributionMethod(method).attribute({
+      runner,
+      input: data,
+      dims,
+      labels,
+      target,
+      layer: options.layer,
+      gradients: { batchSize: options.batchSize, integratedGradients: options.integratedGradients, preprocessing },
+    });
+    return result(logits, maps, layer);
   }
   throw new Error(`explanation method "${method}" has no implementation`);
 }

@@ -11,10 +11,25 @@ import { activationLayout, fromNchw, nchwDims, toNchw } from '../models/layouts.
 import { type HostTensor, type Model, float32, inferGraph } from '../onnx/index.js';
 import { OrtSession, type SessionOptions } from '../runtime/session.js';
 import { type ExplainOptions, type ExplanationMethod, type PreparedImage, explainWithRunner } from './core.js';
+import { attributionMethod, isAttributionMethod } from './attribution-methods.js';
 import { isCamMethod } from './cam-methods.js';
-import { type CamGraph, type HeadGraph, type InputGradientGraph, blockOutputs, buildCamGraph, buildHeadGraph, buildInputGradientGraph, defaultLayer, resolveLayer, underlying } from './graphs.js';
+import {
+  type BiasLayer,
+  type CamGraph,
+  type HeadGraph,
+  type InputGradientGraph,
+  biasLayers,
+  blockOutputs,
+  buildCamGraph,
+  buildHeadGraph,
+  buildInputGradientGraph,
+  defaultLayer,
+  resolveLayer,
+  underlying,
+} from './graphs.js';
+import { guidedRectifierRules } from './guided-rules.js';
 import { isInputGradientMethod } from './input-gradients.js';
-import type { Explanation, GradientRunner, LayerGradients } from './types.js';
+import type { Explanation, GradientRunner, LayerGradients, Rectifiers } from './types.js';
 
 export { EXPLANATION_METHODS, FORWARD_ONLY_METHODS, type ExplainOptions, type ExplanationMethod } from './core.js';
 
@@ -28,7 +43,8 @@ interface Compiled<G> {
 
 export class Explainer {
   private readonly camSessions = new Map<string, Promise<Compiled<CamGraph>>>();
-  private inputGradientSession?: Promise<Compiled<InputGradientGraph>>;
+  /** The input-gradient graph per way of passing rectifiers, and FullGrad's (gradients at every bias layer too). */
+  private readonly inputGradientSessions = new Map<Rectifiers | 'bias', Promise<Compiled<InputGradientGraph & { biasLayers: BiasLayer[] }>>>();
   private modelSession?: Promise<Compiled<{ model: Model }>>;
   /** The network after a layer, per layer (Ablation-CAM); at most MAX_LAYER_SESSIONS. */
   private readonly headSessions = new Map<string, Promise<Compiled<HeadGraph>>>();
@@ -68,7 +84,15 @@ export class Explainer {
       if (isCamMethod(method)) await this.camGraph(resolveLayer(this.model, layer), this.labels.map((_, i) => i));
       else {
         // Input-gradient methods also take the plain logits, occlusion only those.
-        if (isInputGradientMethod(method)) await this.inputGradientGraph();
+        if (isAttributionMethod(method)) {
+          for (const graph of attributionMethod(method).graphs) {
+            if (graph === 'cam') await this.camGraph(resolveLayer(this.model, layer), this.labels.map((_, i) => i));
+            else if (graph === 'model') await this.forwardSession();
+            else await this.inputGradientGraph(graph === 'input' ? 'plain' : graph);
+          }
+          continue;
+        }
+        if (isInputGradientMethod(method)) await this.inputGradientGraph('plain');
         await this.forwardSession();
       }
     }
@@ -109,6 +133,15 @@ export class Explainer {
       return out;
     };
     const allLabels = this.labels.map((_, i) => i);
+    // Row r of the batch differentiated for labels[r], through the graph of that kind.
+    const selectedGradients = async (kind: Rectifiers | 'bias', batch: HostTensor<'float32'>, labels: readonly number[]) => {
+      const rows = batch.dims[0];
+      if (labels.length !== rows) throw new Error(`input gradients: ${labels.length} labels for ${rows} rows`);
+      const { graph, session } = await this.inputGradientGraph(kind);
+      const select = float32([rows, this.labels.length]);
+      labels.forEach((label, r) => (select.data[r * this.labels.length + label] = 1));
+      return { graph, out: await session.run({ ...feeds(batch), [graph.select]: select }) };
+    };
     return {
       labels: this.labels,
       defaultLayer: this.defaultLayer,
@@ -145,14 +178,24 @@ export class Explainer {
         const out = await session.run(Object.fromEntries(Object.entries(feeds(activations, graph.input)).filter(([name]) => inputs.has(name))), [graph.logits]);
         return out[graph.logits].data as Float32Array;
       },
-      inputGradients: async (batch, labels) => {
-        const rows = batch.dims[0];
-        if (labels.length !== rows) throw new Error(`input gradients: ${labels.length} labels for ${rows} rows`);
-        const { graph, session } = await this.inputGradientGraph();
-        const select = float32([rows, this.labels.length]);
-        labels.forEach((label, r) => (select.data[r * this.labels.length + label] = 1));
-        const out = await session.run({ ...feeds(batch), [graph.select]: select });
+      inputGradients: async (batch, labels, rectifiers = 'plain') => {
+        const { graph, out } = await selectedGradients(rectifiers, batch, labels);
         return { gradients: out[graph.gradient].data as Float32Array, logits: out[graph.selected].data as Float32Array };
+      },
+      biasGradients: async (batch, labels) => {
+        const { graph, out } = await selectedGradients('bias', batch, labels);
+        const rows = batch.dims[0];
+        return {
+          input: out[graph.gradient].data as Float32Array,
+          logits: out[graph.selected].data as Float32Array,
+          layers: graph.biasLayers.map(({ tensor, bias }) => {
+            // [1, rows, ...] in the tensor's own layout; FullGrad reads channels first.
+            const gradient = out[graph.tensorGradients[tensor]];
+            const layout = activationLayout(this.model, tensor);
+            const [, channels, height, width] = nchwDims(gradient.dims.slice(1), layout);
+            return { tensor, bias, dims: [channels, height, width], gradients: toNchw(gradient.data as Float32Array, gradient.dims.slice(1), layout) };
+          }),
+        };
       },
     };
   }
@@ -173,11 +216,12 @@ export class Explainer {
     return compiled;
   }
 
-  /** Which sessions are open now: `model`, `input-gradients`, and `cam:<layer>` per CAM graph. */
+  /** Which sessions are open now: `model`, `input-gradients` (`guided-input-gradients`, `bias-gradients`), and `cam:<layer>` per CAM graph. */
   openSessions(): string[] {
+    const inputGradientNames = { plain: 'input-gradients', guided: 'guided-input-gradients', bias: 'bias-gradients' };
     return [
       ...(this.modelSession ? ['model'] : []),
-      ...(this.inputGradientSession ? ['input-gradients'] : []),
+      ...[...this.inputGradientSessions.keys()].map((kind) => inputGradientNames[kind]),
       ...[...this.camSessions.keys()].map((key) => `cam:${key.split('\u0000')[0]}`),
       ...[...this.headSessions.keys()].map((layer) => `head:${layer}`),
     ];
@@ -202,9 +246,17 @@ export class Explainer {
     return compiled;
   }
 
-  private inputGradientGraph(): Promise<Compiled<InputGradientGraph>> {
-    this.inputGradientSession ??= this.compile(() => buildInputGradientGraph(this.model));
-    return this.inputGradientSession;
+  private inputGradientGraph(kind: Rectifiers | 'bias'): Promise<Compiled<InputGradientGraph & { biasLayers: BiasLayer[] }>> {
+    let compiled = this.inputGradientSessions.get(kind);
+    if (!compiled) {
+      compiled = this.compile(() => {
+        const layers = kind === 'bias' ? biasLayers(this.model) : [];
+        const graph = buildInputGradientGraph(this.model, { tensors: layers.map((l) => l.tensor), rules: kind === 'guided' ? guidedRectifierRules() : undefined });
+        return { ...graph, biasLayers: layers };
+      });
+      this.inputGradientSessions.set(kind, compiled);
+    }
+    return compiled;
   }
 
   private compile<G extends { model: Model }>(build: () => G): Promise<Compiled<G>> {
@@ -217,17 +269,17 @@ export class Explainer {
       const failed: Promise<unknown> = compiled;
       for (const [key, value] of this.camSessions) if (value === failed) this.camSessions.delete(key);
       for (const [key, value] of this.headSessions) if (value === failed) this.headSessions.delete(key);
-      if (this.inputGradientSession === failed) this.inputGradientSession = undefined;
+      for (const [kind, value] of this.inputGradientSessions) if (value === failed) this.inputGradientSessions.delete(kind);
       if (this.modelSession === failed) this.modelSession = undefined;
     });
     return compiled;
   }
 
   async close(): Promise<void> {
-    const sessions = [...this.camSessions.values(), ...this.headSessions.values(), this.inputGradientSession, this.modelSession].filter((s) => s !== undefined);
+    const sessions = [...this.camSessions.values(), ...this.headSessions.values(), ...this.inputGradientSessions.values(), this.modelSession].filter((s) => s !== undefined);
     this.camSessions.clear();
     this.headSessions.clear();
-    this.inputGradientSession = undefined;
+    this.inputGradientSessions.clear();
     this.modelSession = undefined;
     for (const compiled of sessions) await compiled.then(({ session }) => session.release(), () => undefined);
   }

@@ -13,6 +13,7 @@ import { readModelInfo } from '../models/metadata.js';
 import { GraphBuilder, type Model, type Value, createModel, float32 } from '../onnx/index.js';
 import { pruneGraph } from '../autodiff/forward.js';
 import { addGradients } from '../autodiff/gradients.js';
+import type { GradientRule } from '../autodiff/index.js';
 
 export interface GradientGraphOptions {
   /** Tensors whose gradients are wanted: the model's input and/or activations (e.g. "features"). */
@@ -23,6 +24,8 @@ export interface GradientGraphOptions {
   classes: readonly number[];
   /** How several classes share a run (see above); default `backward`. */
   multiClass?: 'backward' | 'tile';
+  /** Gradient rules replacing the registered ones for some op types in this graph (guided backpropagation's rectifiers). */
+  rules?: ReadonlyMap<string, GradientRule>;
 }
 
 export interface GradientGraph {
@@ -89,7 +92,7 @@ export function buildGradientGraph(model: Model, options: GradientGraphOptions):
   const seed3 = b.op('Expand', [b.constant(float32([k, 1, labels], oneHot), `${target}.one_hot`), seedShape], {}, { name: `${target}.seed_expand` });
   const seed = b.op('Reshape', [seed3, b.ints([-1, labels])], {}, { name: `${target}.seed` });
   const sourceValue = (source: string) => replicated(underlying(source));
-  const grads = addGradients(b, { seeds: new Map([[logits.name, seed]]), sources: options.sources.map(sourceValue), replicas: tiled ? 1 : k, blockedLayout: true });
+  const grads = addGradients(b, { seeds: new Map([[logits.name, seed]]), sources: options.sources.map(sourceValue), replicas: tiled ? 1 : k, blockedLayout: true, rules: options.rules });
 
   const firstReplica = (v: Value, name: string) => {
     if (!tiled) return b.output(v, name);

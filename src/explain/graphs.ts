@@ -5,9 +5,10 @@
  * - Input-gradient graph (one per model): row r of the batch is differentiated for the finding selected by row r
  *   of a one-hot input, so any mix of (image, finding) pairs (noisy copies, path points) shares one session.
  */
+import type { GradientRule } from '../autodiff/index.js';
 import { buildGradientGraph, gradientOutputName } from './gradient-graph.js';
 import { readModelInfo } from '../models/metadata.js';
-import { GraphBuilder, type Model, type Node, createModel, inferGraph } from '../onnx/index.js';
+import { GraphBuilder, type Model, type Node, attributeFloat, createModel, inferGraph } from '../onnx/index.js';
 
 /** A 4-D activation with known sizes: [batch, channels, height, width], or channels last where the model declares it (models/layouts.ts). */
 function isFeatureMap(shape: readonly unknown[] | undefined): boolean {
@@ -89,12 +90,21 @@ export interface InputGradientGraph {
   selected: string;
   /** Output [1, batch, C, H, W]. */
   gradient: string;
+  /** Per requested tensor (`tensors` option), the output holding its gradient [1, batch, ...]. */
+  tensorGradients: Record<string, string>;
+}
+
+export interface InputGradientGraphOptions {
+  /** Activations whose gradients are output beside the input's (FullGrad's bias layers). */
+  tensors?: readonly string[];
+  /** Gradient rules replacing the registered ones (guided-rules.ts's rectifiers). */
+  rules?: ReadonlyMap<string, GradientRule>;
 }
 
 export const SELECT_INPUT = 'explain.select';
 const SELECTED = 'explain.selected';
 
-export function buildInputGradientGraph(model: Model): InputGradientGraph {
+export function buildInputGradientGraph(model: Model, options: InputGradientGraphOptions = {}): InputGradientGraph {
   const info = readModelInfo(model);
   const b = GraphBuilder.from(model.graph);
   // The layer's own value, not the graph output alias (which the gradient graph re-creates).
@@ -103,8 +113,49 @@ export function buildInputGradientGraph(model: Model): InputGradientGraph {
   const picked = b.op('Mul', [logits, select], {}, { name: 'explain.select_mul' });
   b.output(b.op('ReduceSum', [picked, b.ints([1])], { keepdims: 1 }, { name: SELECTED }));
   const selecting = createModel(b.build(), { ...model.metadata });
-  const graph = buildGradientGraph(selecting, { sources: [info.io.input], target: SELECTED, classes: [0] });
-  return { model: graph.model, select: SELECT_INPUT, selected: graph.outputs.target, gradient: gradientOutputName(info.io.input) };
+  const tensors = options.tensors ?? [];
+  const graph = buildGradientGraph(selecting, { sources: [info.io.input, ...tensors], target: SELECTED, classes: [0], rules: options.rules });
+  return {
+    model: graph.model,
+    select: SELECT_INPUT,
+    selected: graph.outputs.target,
+    gradient: gradientOutputName(info.io.input),
+    tensorGradients: Object.fromEntries(tensors.map((t) => [t, graph.outputs.gradients[t]])),
+  };
+}
+
+/** A layer that adds a per-channel bias to a 4-D activation: its output tensor and that bias. */
+export interface BiasLayer {
+  tensor: string;
+  bias: Float32Array;
+}
+
+/**
+ * FullGrad's bias layers, as pytorch-grad-cam's fullgrad_cam.py picks them (Conv2d and BatchNorm2d with a bias), in
+ * graph order: every Conv with a bias input, and every BatchNormalization with its inference-time bias
+ * B - mean * scale / sqrt(var + epsilon) (the official implementation's tensor_extractor.py). A BatchNorm folded
+ * into its Conv leaves that Conv's bias, which is the same number on the same output tensor.
+ */
+export function biasLayers(model: Model): BiasLayer[] {
+  const types = inferGraph(model.graph);
+  const constant = (name: string | undefined): Float64Array | undefined => {
+    const t = name ? model.graph.initializers.get(name) : undefined;
+    return t && (t.dtype === 'float32' || t.dtype === 'float64') ? Float64Array.from(t.data as ArrayLike<number>) : undefined;
+  };
+  const out: BiasLayer[] = [];
+  for (const node of model.graph.nodes) {
+    if (!isFeatureMap(types.get(node.outputs[0])?.shape)) continue;
+    if (node.opType === 'Conv') {
+      const bias = constant(node.inputs[2]);
+      if (bias) out.push({ tensor: node.outputs[0], bias: Float32Array.from(bias) });
+    } else if (node.opType === 'BatchNormalization') {
+      const [scale, shift, mean, variance] = node.inputs.slice(1, 5).map(constant);
+      if (!scale || !shift || !mean || !variance) throw new Error(`BatchNormalization "${node.name}": FullGrad needs its parameters as constants`);
+      const epsilon = attributeFloat(node, 'epsilon', 1e-5);
+      out.push({ tensor: node.outputs[0], bias: Float32Array.from(shift, (b, c) => b - (mean[c] * scale[c]) / Math.sqrt(variance[c] + epsilon)) });
+    }
+  }
+  return out;
 }
 
 export interface HeadGraph {

@@ -7,7 +7,7 @@
 import { SeededRandom } from '../eval/random.js';
 import { float32 } from '../onnx/tensor.js';
 import type { PreprocessingSpec } from '../imaging/spec.js';
-import type { ExplanationTarget, GradientRunner, GridMap } from './types.js';
+import type { ExplanationTarget, GradientRunner, GridMap, Rectifiers } from './types.js';
 
 export const INPUT_GRADIENT_METHODS = ['gradient', 'smoothgrad', 'integrated-gradients'] as const;
 export type InputGradientMethodName = (typeof INPUT_GRADIENT_METHODS)[number];
@@ -39,6 +39,8 @@ export interface InputGradientOptions {
   integratedGradients?: IntegratedGradientsOptions;
   /** The model's pixel contract, needed for baselines given as intensities. */
   preprocessing?: Pick<PreprocessingSpec, 'mean' | 'std'>;
+  /** How the gradients pass rectifiers; default 'plain' ('guided': guided backpropagation). */
+  rectifiers?: Rectifiers;
 }
 
 type Dims = readonly [channels: number, height: number, width: number];
@@ -90,7 +92,7 @@ export abstract class InputGradientMethod {
         batch.data.set(images[row % images.length], r * size);
         rowLabels.push(labels[Math.floor(row / images.length)]);
       }
-      const { gradients, logits } = await runner.inputGradients(batch, rowLabels);
+      const { gradients, logits } = await runner.inputGradients(batch, rowLabels, options.rectifiers);
       for (let r = 0; r < count; r++) {
         const row = first + r;
         const p = 1 / (1 + Math.exp(-logits[r]));

@@ -67,12 +67,31 @@ export interface GradientRunner extends ModelRunner {
    * Row r of `batch` [rows, C, H, W] differentiated for the label `labels[r]`: gradients [rows, C, H, W] of each
    * row's own logit, and that logit.
    */
-  inputGradients(batch: HostTensor<'float32'>, labels: readonly number[]): Promise<{ gradients: Float32Array; logits: Float32Array }>;
+  inputGradients(batch: HostTensor<'float32'>, labels: readonly number[], rectifiers?: Rectifiers): Promise<{ gradients: Float32Array; logits: Float32Array }>;
+  /**
+   * FullGrad's ingredients for row r of `batch` [rows, C, H, W] and the label `labels[r]`: the input gradient, and
+   * the gradient at every layer that adds a bias (graphs.ts biasLayers) with that bias; absent where the runner
+   * cannot differentiate at those layers.
+   */
+  biasGradients?(batch: HostTensor<'float32'>, labels: readonly number[]): Promise<BiasGradients>;
   /**
    * Logits [rows, labels] of activations of `layer` [rows, c, h, w] run through the rest of the network (what
    * Ablation-CAM needs); absent where the runner cannot cut the model there.
    */
   headLogits?(activations: HostTensor<'float32'>, layer: string): Promise<Float32Array>;
+}
+
+/** How rectifiers (ReLU, ReLU6) pass gradients back: the derivative ('plain'), or guided backpropagation's rule ('guided'). */
+export type Rectifiers = 'plain' | 'guided';
+
+/** Gradients of each row's own logit (see GradientRunner.biasGradients). */
+export interface BiasGradients {
+  /** [rows, C, H, W]. */
+  input: Float32Array;
+  /** Each row's logit [rows]. */
+  logits: Float32Array;
+  /** In graph order: the layer's output tensor, its bias [c], its [c, h, w] and the gradients [rows, c, h, w] (channels first). */
+  layers: { tensor: string; bias: Float32Array; dims: [number, number, number]; gradients: Float32Array }[];
 }
 
 export function hasGradients(runner: ModelRunner): runner is GradientRunner {

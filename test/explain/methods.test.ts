@@ -178,7 +178,7 @@ describe('methods through the Explainer on a real NIH image', () => {
     await assert.rejects(explainer.explain(image, { layer: 'logits' }), /layer "logits" is not a 4-D feature map/);
     await assert.rejects(explainer.explain(image, { findings: [] }), /no findings to explain/);
     await assert.rejects(explainer.explain(image, { findings: ['Pneumonitis'] }), /no finding "Pneumonitis"; it knows Atelectasis, Cardiomegaly/);
-    await assert.rejects(explainer.explain(image, { method: 'guided-backprop' as never }), new RegExp(`unknown explanation method "guided-backprop"; choose one of ${EXPLANATION_METHODS.join(', ').replace(/\+/g, '\\+')}`));
+    await assert.rejects(explainer.explain(image, { method: 'deconvnet' as never }), new RegExp(`unknown explanation method "deconvnet"; choose one of ${EXPLANATION_METHODS.join(', ').replace(/\+/g, '\\+')}`));
     await assert.rejects(explainer.explain(image, { method: 'integrated-gradients', integratedGradients: { baseline: 2 } }), /baseline must be "black", "mean" or a gray level in \[0, 1\], got 2/);
     await assert.rejects(explainer.explain(image, { method: 'smoothgrad', smoothgrad: { samples: 0 } }), /smoothgrad: samples must be a positive whole number, got 0/);
     await assert.rejects(explainer.explain(image, { target: 'softmax' as never }), /target must be "logit" or "probability"/);
