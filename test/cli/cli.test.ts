@@ -168,5 +168,16 @@ describe('cxr', () => {
     assert.match(info.weights, /untrained/);
     assert.ok(info.parameters > 6.9e6 && info.parameters < 7.1e6, `densenet121 has about 7.0M parameters, got ${info.parameters}`);
     assert.match(cxr('build', 'vgg16', '-o', built).stderr, /unknown architecture "vgg16"; choose one of densenet121, resnet50, alexnet, mobilenet_v2/);
+    assert.match(cxr('info', built).stdout, /measured +no model card beside the file/);
+  });
+
+  it("info: the default model's held-out AUROCs, as its model card measured them", () => {
+    const card = JSON.parse(readFileSync(DEFAULT_MODEL_PATH.replace(/\.onnx$/, '.card.json'), 'utf8'));
+    const info = JSON.parse(cxr('info', '--json').stdout);
+    assert.equal(info.measured.meanAuroc, card.metrics.test.summary.meanAuroc);
+    assert.equal(info.measured.findings.length, 14);
+    const text = cxr('info').stdout;
+    assert.match(text, new RegExp(`measured +mean AUROC ${card.metrics.test.summary.meanAuroc.toFixed(3)} \\(95% CI [0-9.]+-[0-9.]+\\) on the held-out test split \\(${card.metrics.test.samples} images\\)`));
+    for (const k of card.metrics.test.classes) assert.match(text, new RegExp(`\\n +${k.label} +${k.auroc.toFixed(3)} \\(`));
   });
 });

@@ -1,6 +1,8 @@
 /** `cxr info`: what a model is, expects and outputs. */
+import { existsSync, readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { loadModel } from '../../api.js';
+import type { ModelCard } from '../../train/finish.js';
 import { type Adaptation, readAdaptation } from '../../models/metadata.js';
 import { isTrainable, parameterSlots } from '../../models/parameters.js';
 
@@ -15,7 +17,16 @@ export function infoCommand(): Command {
       const count = (trainable: boolean) =>
         slots.filter((s) => isTrainable(s.role) === trainable).reduce((n, s) => n + (model.graph.initializers.get(s.name)?.data.length ?? 0), 0);
       const adaptation = readAdaptation(model, path);
-      const summary = { file: path, ...info, ...(adaptation ? { adaptation } : {}), parameters: count(true), bufferValues: count(false), producer: `${model.producerName} ${model.producerVersion}` };
+      const measured = measuredBeside(path);
+      const summary = {
+        file: path,
+        ...info,
+        ...(adaptation ? { adaptation } : {}),
+        ...(measured ? { measured } : {}),
+        parameters: count(true),
+        bufferValues: count(false),
+        producer: `${model.producerName} ${model.producerVersion}`,
+      };
       if (options.json) {
         process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
         return;
@@ -32,11 +43,47 @@ export function infoCommand(): Command {
           `  thresholds     ${info.thresholds ? `${info.thresholds.rule}, chosen on the ${info.thresholds.source} (${Object.keys(info.thresholds.values).length} findings)` : 'none: probabilities only, no positive/negative calls'}`,
           `  calibration    ${info.calibration ? `${info.calibration.method}, fitted on the ${info.calibration.source}${eceText(info.calibration.ece)}` : 'none: plain sigmoid of the logits'}`,
           ...(adaptation ? adaptationLines(adaptation) : []),
-          `  input checks   ${info.safety ? `${info.safety.checks.map((c) => c.code).join(', ')}; ${info.safety.detector}` : 'none stored in this model (image statistics and DICOM tags still apply)'}`,
+          `  input checks   ${info.safety ? `${[...new Set(info.safety.checks.map((c) => c.code))].join(', ')}; ${info.safety.detector}` : 'none stored in this model (image statistics and DICOM tags still apply)'}`,
+          ...(measured ? measuredLines(measured) : [`  measured       no model card beside the file (${cardPathOf(path)}): no measured AUROCs to show`]),
           '',
         ].join('\n'),
       );
     });
+}
+
+interface Measured {
+  card: string;
+  data: string;
+  meanAuroc: number | null;
+  meanAurocCi: { lower: number; upper: number } | null;
+  findings: { label: string; auroc: number | null; lower: number | null; upper: number | null; positives: number }[];
+}
+
+function cardPathOf(modelPath: string): string {
+  return modelPath.replace(/\.onnx$/i, '') + '.card.json';
+}
+
+/** The held-out metrics of the model card written beside the model (`cxr train`, `cxr calibrate --card`), if any. */
+function measuredBeside(modelPath: string): Measured | undefined {
+  const card = cardPathOf(modelPath);
+  if (!existsSync(card)) return undefined;
+  const { metrics } = JSON.parse(readFileSync(card, 'utf8')) as ModelCard;
+  const result = metrics.test ?? metrics.validation;
+  return {
+    card,
+    data: `the ${metrics.test ? 'held-out test' : 'validation'} split (${result.samples} images)`,
+    meanAuroc: result.summary.meanAuroc,
+    meanAurocCi: result.summary.meanAurocBootstrap && { lower: result.summary.meanAurocBootstrap.lower, upper: result.summary.meanAurocBootstrap.upper },
+    findings: result.classes.map((k) => ({ label: k.label, auroc: k.auroc, lower: k.delong?.lower ?? null, upper: k.delong?.upper ?? null, positives: k.positives })),
+  };
+}
+
+function measuredLines(m: Measured): string[] {
+  const f = (v: number | null) => (v === null ? 'n/a' : v.toFixed(3));
+  return [
+    `  measured       mean AUROC ${f(m.meanAuroc)}${m.meanAurocCi ? ` (95% CI ${f(m.meanAurocCi.lower)}-${f(m.meanAurocCi.upper)})` : ''} on ${m.data}, from ${m.card}`,
+    ...m.findings.map((k) => `                 ${k.label.padEnd(19)} ${f(k.auroc)}${k.lower !== null ? ` (${f(k.lower)}-${f(k.upper)})` : ''}, ${k.positives} positives`),
+  ];
 }
 
 /** The prior shift a model carries: where, how many images, and each finding's prevalence before and after. */
