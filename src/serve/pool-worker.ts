@@ -24,6 +24,8 @@ const post = (message: FromWorker, transfer: ArrayBuffer[] = []) => port.postMes
  */
 const control = new Int32Array(init.control);
 let current = 0;
+/** ONNX Runtime runs of the current analysis, reported after each (progress of slow explanations). */
+let runs = 0;
 class Cancelled extends Error {
   readonly kind = 'cancelled';
 }
@@ -39,6 +41,7 @@ OrtSession.prototype.run = async function (this: OrtSession, ...args: Parameters
   } finally {
     Atomics.store(control, CONTROL_IN_RUN, 0);
     checkCancelled();
+    if (current !== 0) post({ type: 'progress', id: current, runs: ++runs });
   }
 };
 
@@ -52,6 +55,7 @@ try {
   await explainer.prepare(['gradcam']).catch(() => undefined);
   port.on('message', (message: ToWorker) => {
     current = message.id;
+    runs = 0;
     analyze(predictor, explainer, message).then(
       (result) => post({ type: 'done', id: message.id, result }),
       (error: unknown) => post({ type: 'failed', id: message.id, kind: (error as { kind?: 'image' | 'cancelled' }).kind ?? 'internal', message: (error as Error).message }),

@@ -56,7 +56,16 @@ export type FromWorker =
   | { type: 'ready' }
   | { type: 'init-error'; message: string }
   | { type: 'done'; id: number; result: WorkerAnalysis }
-  | { type: 'failed'; id: number; kind: 'image' | 'internal' | 'cancelled'; message: string };
+  | { type: 'failed'; id: number; kind: 'image' | 'internal' | 'cancelled'; message: string }
+  /** Another ONNX Runtime run of analysis `id` finished (`runs` so far): slow explanations report as they go. */
+  | { type: 'progress'; id: number; runs: number };
+
+/** How far a running analysis is: ONNX Runtime runs done (a batch of noisy copies, path points, masks...). */
+export interface AnalysisProgress {
+  runs: number;
+  /** Since the analysis left the queue. */
+  elapsedMs: number;
+}
 
 export class QueueFullError extends Error {
   constructor(readonly retryAfterSeconds: number) {
@@ -87,6 +96,8 @@ export interface AnalyzeCallOptions {
   timeoutMs: number;
   /** Aborting it cancels the analysis: dropped from the queue, or its worker terminated and replaced. */
   signal?: AbortSignal;
+  /** Told after each ONNX Runtime run of the analysis, in order; never after it settled. */
+  onProgress?: (progress: AnalysisProgress) => void;
 }
 
 export interface PoolOptions {
@@ -131,6 +142,7 @@ interface Task {
   costKey: string;
   signal?: AbortSignal;
   onAbort?: () => void;
+  onProgress?: (progress: AnalysisProgress) => void;
   resolve: (result: WorkerAnalysis & { queuedMs: number }) => void;
   reject: (error: Error) => void;
   submittedAt: number;
@@ -205,7 +217,7 @@ export class InferencePool {
    * UnreadableImageError for an image that cannot be decoded.
    */
   analyze(bytes: Uint8Array, name: string, request: AnalyzeRequest, options: AnalyzeCallOptions | number): Promise<WorkerAnalysis & { queuedMs: number }> {
-    const { timeoutMs, signal } = typeof options === 'number' ? { timeoutMs: options, signal: undefined } : options;
+    const { timeoutMs, signal, onProgress } = typeof options === 'number' ? { timeoutMs: options, signal: undefined, onProgress: undefined } : options;
     if (this.closing) return Promise.reject(new WorkerFailedError('the server is shutting down'));
     if (signal?.aborted) return Promise.reject(new AnalysisCancelledError(true));
     const idle = this.slots.find((s) => s.task === null);
@@ -223,6 +235,7 @@ export class InferencePool {
         message: { id, bytes: new Uint8Array(bytes), name, request },
         costKey,
         signal,
+        onProgress,
         resolve,
         reject,
         submittedAt: performance.now(),
@@ -392,6 +405,10 @@ export class InferencePool {
 
   private onMessage(slot: Slot, message: FromWorker): void {
     const task = slot.task;
+    if (message.type === 'progress') {
+      if (task && message.id === task.id && !task.abandoned) task.onProgress?.({ runs: message.runs, elapsedMs: Math.round(performance.now() - task.startedAt!) });
+      return;
+    }
     if (!task || (message.type !== 'done' && message.type !== 'failed') || message.id !== task.id) return;
     slot.task = null;
     // A stopped analysis did not show what a whole one costs.

@@ -8,16 +8,23 @@
  * back at most NAME_LIMIT characters long; the worker never sees it. Free-text DICOM fields (Series Description,
  * LUT Explanation) are not answered. Work that cannot be done is refused before the body is read (no room in the
  * pool within the admission wait: 503 + Retry-After; admission.ts), and an analysis whose client disconnected is
- * cancelled (dropped from the queue, or its worker replaced).
+ * cancelled (dropped from the queue, or its worker stopped at its next ONNX Runtime run).
+ *
+ * Progress: a client that accepts `application/x-ndjson` gets one JSON object per line as the analysis goes
+ * (`accepted`, then a `progress` after every ONNX Runtime run: a batch of SmoothGrad's noisy copies, Integrated
+ * Gradients' path points, Score-CAM's masks, occlusion's patches), ending with `result` (the usual answer as
+ * `body`) or `error` (the usual error body). Errors found before the analysis starts are ordinary HTTP errors.
  */
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
+import { STATUS_CODES } from 'node:http';
 import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import multipart from '@fastify/multipart';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { detectFormat, type ImageMetadata, isColormap } from '../../imaging/browser.js';
 import { type AnalyzeRequest, type AnalyzeResponse, HEATMAP_FORMATS, type HeatmapFormat, type ImageResult, RESEARCH_NOTICE } from '../analysis.js';
-import { HttpError } from '../errors.js';
+import { type ErrorBody, HttpError } from '../errors.js';
 import type { Admission, AdmissionGate } from '../admission.js';
 import type { ModelCard } from '../model-card.js';
 import { AnalysisCancelledError, AnalysisTimeoutError, type InferencePool, QueueFullError, UnreadableImageError } from '../pool.js';
@@ -80,15 +87,23 @@ export default async function analyze(app: FastifyInstance, options: AnalyzeOpti
         throw new HttpError(415, 'CXR_UNSUPPORTED_IMAGE', `not a PNG, JPEG or DICOM image (first bytes ${head})`, {}, form.name);
       }
       const started = performance.now();
+      const lines = wantsProgress(request) ? progressLines(reply, request.id) : undefined;
       let result;
       try {
-        const analysis = pool.analyze(form.bytes, WORKER_NAME, analyzeRequest, { timeoutMs: options.analysisTimeoutMs, signal: cancel.signal });
+        const analysis = pool.analyze(form.bytes, WORKER_NAME, analyzeRequest, {
+          timeoutMs: options.analysisTimeoutMs,
+          signal: cancel.signal,
+          onProgress: lines && ((progress) => lines.write({ type: 'progress', ...progress })),
+        });
         // Submitted: the pool's queue now holds the place the admission promised.
         admitted.get(request)?.release();
         result = await analysis;
       } catch (error) {
         if (error instanceof AnalysisCancelledError) request.log.info({ whileQueued: error.whileQueued }, 'client disconnected; analysis cancelled');
-        throw asHttpError(error as Error, {}, form.name);
+        const answer = asHttpError(error as Error, {}, form.name);
+        if (!lines) throw answer;
+        lines.fail(request, answer);
+        return reply;
       } finally {
         reply.raw.off('close', onClose);
       }
@@ -122,9 +137,51 @@ export default async function analyze(app: FastifyInstance, options: AnalyzeOpti
         },
         'analysed',
       );
+      if (lines) {
+        lines.end({ type: 'result', body });
+        return reply;
+      }
       return reply.send(body);
     },
   });
+}
+
+const NDJSON = 'application/x-ndjson';
+
+function wantsProgress(request: FastifyRequest): boolean {
+  return (request.headers.accept ?? '').split(',').some((type) => type.split(';')[0].trim().toLowerCase() === NDJSON);
+}
+
+/** The answer as JSON lines, started now (200) so that progress reaches the client while the analysis runs. */
+function progressLines(reply: FastifyReply, requestId: string) {
+  const out = new PassThrough();
+  reply.type(`${NDJSON}; charset=utf-8`).header('cache-control', 'no-store').send(out);
+  const write = (line: object) => {
+    if (!out.writableEnded && !out.destroyed) out.write(`${JSON.stringify(line)}\n`);
+  };
+  write({ type: 'accepted', requestId });
+  return {
+    write,
+    end(line: object) {
+      write(line);
+      out.end();
+    },
+    /** The error answer as the last line, logged as the errors plugin logs a refusal (no client file name). */
+    fail(request: FastifyRequest, error: Error) {
+      const known = error instanceof HttpError;
+      const statusCode = known ? error.statusCode : 500;
+      if (known) request.log.info({ statusCode, code: error.code, reason: error.message }, 'request refused');
+      else request.log.error({ err: error }, 'request failed');
+      const body: ErrorBody = {
+        statusCode,
+        error: STATUS_CODES[statusCode] ?? 'Error',
+        code: known ? error.code : 'CXR_INTERNAL',
+        message: known ? error.answer : `internal error; the server log has the details under request id ${requestId}`,
+        requestId,
+      };
+      this.end({ type: 'error', body });
+    },
+  };
 }
 
 /**
