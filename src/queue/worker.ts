@@ -102,6 +102,16 @@ export class BatchWorker {
     return new BatchWorker(scorer.hash, worker, queue, scorer);
   }
 
+  /** The model's predictor, shared with the server analyses `cxr worker` also takes, so the model is loaded once. */
+  get predictor(): Predictor {
+    return this.scorer.predictor;
+  }
+
+  /** The model's explainer (created on first use), shared the same way. */
+  explainer(): Promise<Explainer> {
+    return this.scorer.explainerFor();
+  }
+
   /**
    * Resolves once the queue has nothing waiting, delayed or running anywhere (checked twice, `pollMs` apart), so a
    * worker told to exit when idle still outlives another worker's job that may come back after its worker died.

@@ -1,6 +1,7 @@
 /**
  * The cxr-lens HTTP server: a thin fastify layer over the library. Routes live in plugins (plugins/*.ts); inference
- * runs in a pool of worker threads (pool.ts). `buildServer` loads the model and starts the workers; the caller
+ * runs in a pool of worker threads (pool.ts), or on a shared fleet of `cxr worker`s through Redis (dispatch.ts).
+ * `buildServer` loads the model and starts the workers (or connects to the fleet); the caller
  * listens (or injects requests in tests) and closes.
  */
 import { randomUUID } from 'node:crypto';
@@ -11,7 +12,7 @@ import { loadModel } from '../api.js';
 import { modelCard, type ModelCard } from './model-card.js';
 import { DEFAULTS, type ResolvedServeOptions, resolveServeOptions, type ServeOptions } from './options.js';
 import { AdmissionGate } from './admission.js';
-import { InferencePool } from './pool.js';
+import { type AnalysisDispatcher, startDispatcher } from './dispatch.js';
 import { readTokenFile } from './tokens.js';
 import analyze from './plugins/analyze.js';
 import auth from './plugins/auth.js';
@@ -28,7 +29,8 @@ export const DEFAULT_WEB_ROOT = fileURLToPath(new URL('../../web/', import.meta.
 
 export interface Server {
   app: FastifyInstance;
-  pool: InferencePool;
+  /** Where analyses run: the in-process pool, or the Redis fleet with --redis (dispatch.ts). */
+  pool: AnalysisDispatcher;
   admission: AdmissionGate;
   card: ModelCard;
   options: ResolvedServeOptions;
@@ -56,15 +58,7 @@ export async function buildServer(serveOptions: ServeOptions = {}): Promise<Serv
     // Time allowed to receive a whole request (a slow 50 MB upload included).
     requestTimeout: 5 * 60_000,
   });
-  const pool = await InferencePool.start({
-    modelPath: loaded.path,
-    workers: options.workers,
-    threadsPerWorker: options.threadsPerWorker,
-    queueLimit: options.queueLimit,
-    onWorkerExit: ({ code, error }) => app.log.error({ code, err: error }, 'an inference worker stopped; starting another'),
-    workerMaxRssMb: options.workerMaxRssMb,
-    onWorkerRetired: ({ rssMb, limitMb }) => app.log.info({ rssMb, limitMb }, 'memory above the worker mark after an analysis; replacing that worker'),
-  });
+  const pool = await startDispatcher({ modelPath: loaded.path, options, log: app.log });
   // Requests may wait for room with their uploads unread: a few times what the pool itself holds, each costing a
   // socket and at most one chunk of its upload.
   const admission = new AdmissionGate(() => pool.room, {

@@ -49,6 +49,12 @@ export interface ServeOptions {
   pacsDicomweb?: string;
   /** Deadline of one request to that PACS, ms; default 10 s (a person is waiting). */
   pacsTimeoutMs?: number;
+  /**
+   * A Redis server (redis://host:port): analyses then go to the `cxr worker`s sharing it instead of this process's
+   * workers (`workers`, `threadsPerWorker` and `workerMaxRssMb` then do not apply; `queueLimit` bounds the shared
+   * queue's waiting analyses). Default: the in-process pool.
+   */
+  redisUrl?: string;
   /** Pino log level, or false for no logs; default 'info'. */
   logLevel?: string | false;
   /** Where JSON log lines go; default stdout. */

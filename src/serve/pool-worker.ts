@@ -1,16 +1,15 @@
 /**
  * One inference worker thread: its own ONNX Runtime sessions (a Predictor, and an Explainer for its explain graphs),
- * one analysis at a time. Decoding, preprocessing, inference, explanation and PNG encoding all happen here, off
- * the server's event loop. Messages are described by pool.ts.
+ * one analysis at a time (analyze-image.ts). Decoding, preprocessing, inference, explanation and PNG encoding all
+ * happen here, off the server's event loop. Messages are described by pool.ts.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadModel } from '../api.js';
-import { Explainer, type ExplanationMethod, renderHeatmap } from '../explain/index.js';
-import { decodeImage, type DecodedImage } from '../imaging/index.js';
+import { Explainer } from '../explain/index.js';
 import { Predictor } from '../inference/predictor.js';
 import { OrtSession } from '../runtime/session.js';
-import type { AnalyzeRequest, ExplanationResult, MapResult } from './analysis.js';
-import { CONTROL_CANCEL, CONTROL_IN_RUN, type FromWorker, type ToWorker, type WorkerAnalysis, type WorkerInit } from './pool.js';
+import { analyzeImage } from './analyze-image.js';
+import { CONTROL_CANCEL, CONTROL_IN_RUN, type FromWorker, type ToWorker, type WorkerInit } from './pool.js';
 
 const port = parentPort!;
 const init = workerData as WorkerInit;
@@ -56,7 +55,7 @@ try {
   port.on('message', (message: ToWorker) => {
     current = message.id;
     runs = 0;
-    analyze(predictor, explainer, message).then(
+    analyzeImage(predictor, explainer, message.bytes, message.name, message.request, checkCancelled).then(
       (result) => post({ type: 'done', id: message.id, result }),
       (error: unknown) => post({ type: 'failed', id: message.id, kind: (error as { kind?: 'image' | 'cancelled' }).kind ?? 'internal', message: (error as Error).message }),
     ).finally(() => {
@@ -66,61 +65,4 @@ try {
   post({ type: 'ready' });
 } catch (error) {
   post({ type: 'init-error', message: (error as Error).message });
-}
-
-async function analyze(predictor: Predictor, explainer: Explainer, job: ToWorker): Promise<WorkerAnalysis> {
-  const clock = stopwatch();
-  let image: DecodedImage;
-  try {
-    image = await decodeImage(job.bytes, job.name);
-  } catch (error) {
-    throw Object.assign(error as Error, { kind: 'image' as const });
-  }
-  const decodeMs = clock();
-  checkCancelled();
-  const [prediction] = await predictor.predict([image], { showRejected: job.request.showRejected });
-  const predictMs = clock();
-  const explanations: ExplanationResult[] = [];
-  // A rejected input gets no findings, so nothing to explain either.
-  if (job.request.heatmap !== 'none' && prediction.verdict !== 'rejected') {
-    for (const method of job.request.methods) explanations.push(await explain(explainer, image, method as ExplanationMethod, job.request));
-  }
-  return {
-    image: { name: job.name, ...prediction.image },
-    inputFlags: prediction.inputFlags,
-    verdict: prediction.verdict,
-    findings: prediction.findings,
-    explanations,
-    timings: { decodeMs, predictMs, explainMs: clock() },
-  };
-}
-
-async function explain(explainer: Explainer, image: DecodedImage, method: ExplanationMethod, request: AnalyzeRequest): Promise<ExplanationResult> {
-  const explanation = await explainer.explain(image, { findings: request.findings, method });
-  const maps: MapResult[] = [];
-  for (const finding of explanation.findings) {
-    checkCancelled();
-    const entry: MapResult = { finding: finding.finding };
-    if (request.heatmap === 'png' || request.heatmap === 'both') {
-      const png = await renderHeatmap(image, explanation, finding, { colormap: request.colormap });
-      entry.overlayPng = `data:image/png;base64,${Buffer.from(png).toString('base64')}`;
-    }
-    if (request.heatmap === 'raw' || request.heatmap === 'both') {
-      const { width, height, data } = finding.map;
-      entry.raw = { width, height, dtype: 'float32', data: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('base64') };
-    }
-    maps.push(entry);
-  }
-  return { method: explanation.method, geometry: explanation.geometry, maps };
-}
-
-/** Milliseconds since the previous call. */
-function stopwatch(): () => number {
-  let last = performance.now();
-  return () => {
-    const now = performance.now();
-    const elapsed = now - last;
-    last = now;
-    return Math.round(elapsed * 10) / 10;
-  };
 }

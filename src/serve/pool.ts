@@ -67,9 +67,13 @@ export interface AnalysisProgress {
   elapsedMs: number;
 }
 
+/** No room for the analysis now (503 + Retry-After); the message says why when it is not a full queue. */
 export class QueueFullError extends Error {
-  constructor(readonly retryAfterSeconds: number) {
-    super(`the server is busy (all workers busy and the queue is full); retry in about ${retryAfterSeconds} s`);
+  constructor(
+    readonly retryAfterSeconds: number,
+    message = `the server is busy (all workers busy and the queue is full); retry in about ${retryAfterSeconds} s`,
+  ) {
+    super(message);
   }
 }
 

@@ -1,5 +1,6 @@
 /** `cxr serve` (and `npm start`): the viewer and the HTTP API on this machine, with the default or a given model. */
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { displayRedisUrl } from '../../queue/index.js';
 import { buildServer } from '../../serve/index.js';
 import { DEFAULTS } from '../../serve/options.js';
 import { nonNegativeInt, positiveInt } from '../options.js';
@@ -24,6 +25,7 @@ interface ServeCliOptions {
   pacs?: string;
   dicomweb: string;
   pacsTimeout: number;
+  redis?: string;
   logLevel: string;
 }
 
@@ -70,6 +72,7 @@ export function serveCommand(): Command {
     .option('--pacs <url>', 'a PACS web server (e.g. Orthanc at http://127.0.0.1:8042): the viewer then searches it, opens its instances and shows the results `cxr pacs` stored there', httpUrl)
     .option('--dicomweb <path>', 'path of the DICOMweb root on the --pacs server', '/dicom-web')
     .option('--pacs-timeout <seconds>', 'deadline of one request to the PACS (one retry; then 502 or 504)', positiveInt('pacs timeout'), DEFAULTS.pacsTimeoutMs / 1000)
+    .addOption(new Option('--redis <url>', 'send analyses to the `cxr worker`s sharing this Redis (redis://host:port) instead of in-process workers; servers behind a load balancer then share one fleet').env('CXR_REDIS'))
     .option('--log-level <level>', 'JSON log level: fatal, error, warn, info, debug or silent', 'info')
     .addHelpText(
       'after',
@@ -86,7 +89,8 @@ Examples:
   $ cxr token create --file tokens.txt --label pacs-bridge     prints a new API key once
   $ cxr serve --host 0.0.0.0 --auth tokens.txt --tls-cert cert.pem --tls-key key.pem
   $ curl -H "Authorization: Bearer cxr_..." -F image=@chest.png https://host:8080/api/v1/analyze
-  $ cxr serve --pacs http://127.0.0.1:8042        the viewer's PACS panel: search, open, stored results`,
+  $ cxr serve --pacs http://127.0.0.1:8042        the viewer's PACS panel: search, open, stored results
+  $ cxr serve --redis redis://10.0.0.5:6379 --model chexnet.onnx   analyses run on the cxr worker --redis fleet`,
     )
     .action(async (options: ServeCliOptions) => {
       const { app, card, options: resolved } = await buildServer({
@@ -106,6 +110,7 @@ Examples:
         tlsKeyFile: options.tlsKey,
         pacsDicomweb: options.pacs === undefined ? undefined : new URL(options.dicomweb, options.pacs.endsWith('/') ? options.pacs : `${options.pacs}/`).href,
         pacsTimeoutMs: options.pacsTimeout * 1000,
+        redisUrl: options.redis,
         logLevel: options.logLevel,
       });
       const address = await app.listen({ host: options.host, port: options.port });
@@ -114,8 +119,11 @@ Examples:
       process.once('SIGTERM', stop);
       process.stderr.write(
         `cxr-lens viewer: ${address}/  (model ${card.file}: ${card.architecture}; weights: ${card.weights})\n` +
-          `  ${resolved.workers} workers x ${resolved.threadsPerWorker} thread(s), queue ${resolved.queueLimit}` +
-          `${resolved.workerMaxRssMb ? `, workers replaced above ${resolved.workerMaxRssMb} MB resident` : ''}; API at ${address}/api/v1/openapi.json\n` +
+          (resolved.redisUrl
+            ? `  analyses go to the cxr workers on Redis at ${displayRedisUrl(resolved.redisUrl)}, queue ${resolved.queueLimit}`
+            : `  ${resolved.workers} workers x ${resolved.threadsPerWorker} thread(s), queue ${resolved.queueLimit}` +
+              `${resolved.workerMaxRssMb ? `, workers replaced above ${resolved.workerMaxRssMb} MB resident` : ''}`) +
+          `; API at ${address}/api/v1/openapi.json\n` +
           '  Research use only; not for clinical decisions.\n',
       );
       if (!resolved.authTokensFile && !isLoopbackHost(options.host)) {

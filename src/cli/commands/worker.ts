@@ -1,10 +1,12 @@
 /**
- * `cxr worker`: takes batch jobs from the shared Redis queue until stopped. Logs are JSON lines on stderr naming
+ * `cxr worker`: takes batch jobs from the shared Redis queue until stopped, and the analyses of `cxr serve --redis`
+ * servers with the same model (one model in memory for both). Logs are JSON lines on stderr naming
  * jobs by id only (never a file name). SIGTERM or SIGINT finish the running jobs and exit (143, 130); a second
  * signal hands them back at once (another worker takes them when their lock expires).
  */
 import { Command } from 'commander';
 import { connectRedis, BatchWorker, type WorkerEvent } from '../../queue/index.js';
+import { AnalysisWorker } from '../../serve/dispatch-redis-worker.js';
 import { positiveInt } from '../options.js';
 import { redisOption } from './batch.js';
 
@@ -25,7 +27,7 @@ function log(event: WorkerEvent | Record<string, unknown>): void {
 
 export function workerCommand(): Command {
   return new Command('worker')
-    .description('score batch jobs from a Redis queue (see `cxr batch`); run any number, on any number of machines')
+    .description('score batch jobs (see `cxr batch`) and `cxr serve --redis` analyses from a Redis queue; run any number, on any number of machines')
     .addOption(redisOption())
     .option('-m, --model <file>', 'the model file; only batches submitted for this exact file (its SHA-256) are scored, others are refused; default: the embedded default model')
     .option('-c, --concurrency <k>', 'jobs in flight at once in this process (decoding overlaps inference)', positiveInt('concurrency'), 1)
@@ -37,7 +39,8 @@ export function workerCommand(): Command {
       `
 The model is loaded once. Each image is retried with back-off as its batch says; an image that fails every try is
 kept with its reason (\`cxr batch status\`). A job of a batch submitted for another model file is refused, never
-scored with this one. If Redis goes away the worker waits for it (retrying with back-off) and goes on.
+scored with this one. Servers started with \`cxr serve --redis\` and the same model file send their analyses here too
+(one queue per model file: a worker only sees its own model's analyses, and checks each one's hash again). If Redis goes away the worker waits for it (retrying with back-off) and goes on.
 SIGTERM or Ctrl-C finishes the running jobs and exits (143, 130); a second signal hands them back at once (another
 worker takes them when their lock expires). Logs are JSON lines on stderr naming jobs by id, never file names.
 
@@ -54,18 +57,31 @@ Examples:
         lockDurationMs: flags.lockDuration,
         onEvent: log,
       });
+      const explainer = await worker.explainer();
+      // Built now, as the server's own workers do, so no analysis pays for the Grad-CAM graph; a model the autodiff
+      // cannot differentiate still answers predictions, and gradient methods fail per request with the reason.
+      await explainer.prepare(['gradcam']).catch(() => undefined);
+      const analyses = await AnalysisWorker.start(redis, {
+        modelHash: worker.modelHash,
+        predictor: worker.predictor,
+        explainer,
+        concurrency: flags.concurrency,
+        lockDurationMs: flags.lockDuration,
+        onEvent: log,
+      });
       log({ event: 'ready', model: worker.modelHash, concurrency: flags.concurrency });
       const stopped = new Promise<string>((resolve) => {
         for (const signal of Object.keys(SIGNAL_EXIT)) {
           process.once(signal, () => {
             // A second signal means now: running jobs are handed back rather than finished.
-            for (const s of Object.keys(SIGNAL_EXIT)) process.once(s, () => void worker.close(true));
+            for (const s of Object.keys(SIGNAL_EXIT)) process.once(s, () => void Promise.all([analyses.close(true), worker.close(true)]));
             resolve(signal);
           });
         }
       });
       const reason = await Promise.race([stopped, ...(flags.exitWhenIdle ? [worker.whenIdle().then(() => 'idle')] : [])]);
       log({ event: 'stopping', reason });
+      await analyses.close();
       await worker.close();
       await redis.quit().catch(() => redis.disconnect());
       log({ event: 'stopped' });

@@ -27,10 +27,11 @@ import { type AnalyzeRequest, type AnalyzeResponse, HEATMAP_FORMATS, type Heatma
 import { type ErrorBody, HttpError } from '../errors.js';
 import type { Admission, AdmissionGate } from '../admission.js';
 import type { ModelCard } from '../model-card.js';
-import { AnalysisCancelledError, AnalysisTimeoutError, type InferencePool, QueueFullError, UnreadableImageError } from '../pool.js';
+import type { AnalysisDispatcher } from '../dispatch.js';
+import { AnalysisCancelledError, AnalysisTimeoutError, QueueFullError, UnreadableImageError } from '../pool.js';
 
 export interface AnalyzeOptions {
-  pool: InferencePool;
+  pool: AnalysisDispatcher;
   admission: AdmissionGate;
   card: ModelCard;
   maxUploadBytes: number;

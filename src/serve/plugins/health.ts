@@ -5,7 +5,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import type { AdmissionGate } from '../admission.js';
-import type { InferencePool, PoolStats } from '../pool.js';
+import type { AnalysisDispatcher } from '../dispatch.js';
+import type { PoolStats } from '../pool.js';
 
 export interface HealthBody {
   status: 'ok' | 'degraded' | 'unavailable';
@@ -13,7 +14,7 @@ export interface HealthBody {
   admission: AdmissionGate['stats'];
 }
 
-export default async function health(app: FastifyInstance, options: { pool: InferencePool; admission: AdmissionGate }): Promise<void> {
+export default async function health(app: FastifyInstance, options: { pool: AnalysisDispatcher; admission: AdmissionGate }): Promise<void> {
   app.get('/healthz', async (_request, reply) => {
     const pool = options.pool.stats;
     const status = pool.workers === 0 ? 'unavailable' : options.pool.saturated || options.pool.full ? 'degraded' : 'ok';
