@@ -13,6 +13,8 @@
  * - Integrated Gradients: the positive part (evidence for the finding; the signed map cancels in the picture),
  *   then clipped and smoothed as the gradients are.
  * - Occlusion: the positive part (score drops); its patches already set its scale.
+ * - Guided backpropagation, Guided Grad-CAM and Grad-CAM x IG: pixel-level too, clipped, smoothed and floored as
+ *   the gradients (the hybrids are not negative). FullGrad is unchanged: it already sums upsampled layer maps.
  * The smoothing scale: sigma = a quarter of the feature stride, the input pixels per cell of the model's last
  * feature map (32 for the zoo's 224 px models: sigma 8 px). That is finer than a CAM cell, so gradient maps keep
  * the detail that is their reason to exist, while the speckle and the stride's checkerboard (period <= stride)
@@ -36,6 +38,10 @@ const PROCESSING: Record<string, Processing> = {
   smoothgrad: { positivePart: false, clip: true, smooth: true, floor: true },
   'integrated-gradients': { positivePart: true, clip: true, smooth: true, floor: true },
   occlusion: { positivePart: true, clip: false, smooth: false, floor: false },
+  // Pixel-level maps like the gradient's; the hybrids are already zero where their Grad-CAM is.
+  'guided-backprop': { positivePart: false, clip: true, smooth: true, floor: true },
+  'guided-gradcam': { positivePart: false, clip: true, smooth: true, floor: true },
+  'gradcam-ig': { positivePart: false, clip: true, smooth: true, floor: true },
 };
 
 export interface ReadableOptions {

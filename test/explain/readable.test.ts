@@ -7,40 +7,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { DEFAULT_MODEL_PATH, loadModel } from '../../src/api.js';
-import { Explainer, boxedImageFiles, colourScaleSvg, readBoxedImages, readableMap, renderHeatmap, type BoxedImage, type Explanation, type GridMap } from '../../src/explain/index.js';
-import { DEFAULT_CUTOFF, colormapTable, heatmapToSource, normalizeMap, overlayHeatmap } from '../../src/imaging/index.js';
+import { Explainer, boxedImageFiles, colourScaleSvg, readBoxedImages, readableMap, renderHeatmap, type BoxedImage } from '../../src/explain/index.js';
+import { DEFAULT_CUTOFF, colormapTable, heatmapToSource, overlayHeatmap } from '../../src/imaging/index.js';
 import sharp from 'sharp';
 import { sharedDataPath } from '../helpers/fixtures.js';
+import { COVERAGE, ENTROPY, coverage, levelsOnFilm, spatialEntropy } from './map-quality.js';
 
-/** A method's map as rendered, on the film's pixel grid, scaled over its range (what the overlay colours). */
-function levelsOnFilm(map: GridMap, explanation: Explanation, width: number, height: number): Float32Array {
-  assert.deepEqual([explanation.geometry.sourceWidth, explanation.geometry.sourceHeight], [width, height]);
-  return normalizeMap(heatmapToSource(map.data, map.width, map.height, explanation.geometry));
-}
-
-/** Share of the film drawn (level at or above the cut-off). */
-function coverage(levels: Float32Array): number {
-  let drawn = 0;
-  for (const v of levels) if (v >= DEFAULT_CUTOFF) drawn++;
-  return drawn / levels.length;
-}
-
-/**
- * Shannon entropy of the levels pooled onto a 32 x 32 grid and taken as a distribution over the cells, divided by
- * its maximum log(1024): near 0 for a single spot, 1 for a uniform tint.
- */
-function spatialEntropy(levels: Float32Array, width: number, height: number): number {
-  const grid = 32;
-  const cells = new Float64Array(grid * grid);
-  for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) cells[Math.floor((y * grid) / height) * grid + Math.floor((x * grid) / width)] += levels[y * width + x];
-  const total = cells.reduce((a, b) => a + b, 0);
-  let h = 0;
-  for (const c of cells) if (c > 0) h -= (c / total) * Math.log(c / total);
-  return h / Math.log(grid * grid);
-}
-
-const COVERAGE = [0.05, 0.95] as const;
-const ENTROPY = [0.5, 0.995] as const;
 const METHODS = ['gradcam', 'gradcam++', 'hirescam', 'layercam', 'xgradcam', 'eigencam', 'ablationcam', 'gradient', 'smoothgrad', 'integrated-gradients'] as const;
 
 describe('the colour scale written beside the overlays', () => {
