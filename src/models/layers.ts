@@ -74,13 +74,36 @@ export class Layers {
     return this.b.op('AveragePool', [x], { kernel_shape: [kernel, kernel], strides: [stride, stride] }, { name: path });
   }
 
-  /** torchvision's nn.Linear: y = x W^T + b with W stored [out, in]. */
-  linear(path: string, x: Value, out: number): Value {
-    const inFeatures = x.type.shape[1];
+  /**
+   * torchvision's nn.Linear: y = x W^T + b with W stored [out, in], on the last axis. A matrix input is one Gemm; a
+   * higher-rank one (a transformer's [batch, ..., features]) a MatMul with the transposed weight, which keeps the
+   * leading axes (and the symbolic batch) as they are.
+   */
+  linear(path: string, x: Value, out: number, bias = true): Value {
+    const inFeatures = x.type.shape.at(-1);
     if (typeof inFeatures !== 'number') throw new Error(`"${x.name}" has no fixed feature count`);
     const weight = this.param(`${path}.weight`, [out, inFeatures], 'linear.weight');
-    const bias = this.param(`${path}.bias`, [out], 'linear.bias');
-    return this.b.op('Gemm', [x, weight, bias], { transB: 1 }, { name: path });
+    const b = bias ? this.param(`${path}.bias`, [out], 'linear.bias') : undefined;
+    if (x.type.shape.length === 2) return this.b.op('Gemm', [x, weight, b], { transB: 1 }, { name: path });
+    const transposed = this.b.op('Transpose', [weight], { perm: [1, 0] }, { name: `${path}.weight_t` });
+    const product = this.b.op('MatMul', [x, transposed], {}, { name: b ? `${path}.matmul` : path });
+    return b ? this.b.op('Add', [product, b], {}, { name: path }) : product;
+  }
+
+  /** nn.LayerNorm over the last axis. */
+  layerNorm(path: string, x: Value, epsilon = 1e-5): Value {
+    const features = x.type.shape.at(-1);
+    if (typeof features !== 'number') throw new Error(`"${x.name}" has no fixed feature count`);
+    const weight = this.param(`${path}.weight`, [features], 'ln.weight');
+    const bias = this.param(`${path}.bias`, [features], 'ln.bias');
+    return this.b.op('LayerNormalization', [x, weight, bias], { axis: -1, epsilon }, { name: path });
+  }
+
+  /** nn.GELU(): the exact x * (1 + erf(x / sqrt 2)) / 2, in the form ONNX Runtime fuses into one Gelu kernel. */
+  gelu(x: Value, path: string): Value {
+    const erf = this.b.op('Erf', [this.b.op('Div', [x, this.b.scalar(Math.SQRT2)], {}, { name: `${path}.div` })], {}, { name: `${path}.erf` });
+    const scaled = this.b.op('Mul', [x, this.b.op('Add', [erf, this.b.scalar(1)], {}, { name: `${path}.add` })], {}, { name: `${path}.mul` });
+    return this.b.op('Mul', [scaled, this.b.scalar(0.5)], {}, { name: path });
   }
 
   /** AdaptiveAvgPool2d((1, 1)) + flatten, as every zoo head does. */

@@ -28,6 +28,10 @@ export const PARAMETER_ROLES = {
   'bn.bias': { trainable: true, weightDecay: false },
   'bn.running_mean': { trainable: false, weightDecay: false },
   'bn.running_var': { trainable: false, weightDecay: false },
+  'ln.weight': { trainable: true, weightDecay: false },
+  'ln.bias': { trainable: true, weightDecay: false },
+  // Swin's relative position bias: learned, and kept out of weight decay as the Swin authors do.
+  'attn.relative_position_bias_table': { trainable: true, weightDecay: false },
 } satisfies Record<string, RoleTraits>;
 
 export type ParameterRole = keyof typeof PARAMETER_ROLES;

@@ -8,6 +8,7 @@ const SIGNATURE_KEYS: [ArchitectureName, string][] = [
   ['resnet50', 'layer1.0.conv3.weight'],
   ['mobilenet_v2', 'features.1.conv.0.0.weight'],
   ['alexnet', 'classifier.6.weight'],
+  ['swin_t', 'features.1.0.attn.relative_position_bias_table'],
 ];
 
 /** Convolution counts of each architecture, for files whose names are lost. */

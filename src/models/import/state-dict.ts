@@ -48,8 +48,8 @@ export function applyStateDict(model: Model, dict: StateDict, options: ApplyOpti
   const report: ImportReport = { loaded: [], missing: [], unexpected: [], mismatched: [], ignored: [], adapted: [], reinitialized: [] };
   const slots = parameterSlots(model);
   const expected = new Set(slots.map((s) => s.name));
-  for (const key of dict.keys()) {
-    if (key.endsWith(IGNORED_SUFFIX)) report.ignored.push(key);
+  for (const [key, t] of dict) {
+    if (key.endsWith(IGNORED_SUFFIX) || isFixedBuffer(model, key, t)) report.ignored.push(key);
     else if (!expected.has(key)) report.unexpected.push(key);
   }
   const updates = new Map<string, HostTensor>();
@@ -79,6 +79,18 @@ export function applyStateDict(model: Model, dict: StateDict, options: ApplyOpti
     report.loaded.push(name);
   }
   return report;
+}
+
+/**
+ * A buffer the architecture computes rather than learns (Swin's relative_position_index), which the model holds
+ * as a constant under the same name: nothing to load, but a file whose copy differs is not this architecture.
+ */
+function isFixedBuffer(model: Model, key: string, t: HostTensor): boolean {
+  const own = model.graph.initializers.get(key);
+  if (!own || own.dtype === 'float32') return false;
+  const same = own.data.length === t.data.length && Array.from(own.data as ArrayLike<number | bigint>).every((v, i) => BigInt(v) === BigInt((t.data as ArrayLike<number | bigint>)[i]));
+  if (!same) throw new Error(`"${key}" in the file differs from the ${readModelInfo(model).architecture} model's own, which the architecture fixes`);
+  return true;
 }
 
 /** The source tensor in the target's shape and float32, or undefined when it cannot fit. */

@@ -5,12 +5,14 @@ import { GraphBuilder, type Model, createModel } from '../../onnx/index.js';
 import { type ParameterInit, torchvisionInit } from '../init.js';
 import { Layers } from '../layers.js';
 import { type ModelInfo, modelInfoToMetadata } from '../metadata.js';
+import { layoutsMetadata } from '../layouts.js';
 import { declarationsMetadata } from '../parameters.js';
 import { METADATA_FEATURES } from '../patient-metadata.js';
 import { alexnet } from './alexnet.js';
 import { DENSENET121, densenet } from './densenet.js';
 import { mobilenetV2 } from './mobilenet.js';
 import { resnetBottleneck } from './resnet.js';
+import { SWIN_T, swin } from './swin.js';
 import type { Architecture } from './types.js';
 
 export const ARCHITECTURES = {
@@ -18,6 +20,7 @@ export const ARCHITECTURES = {
   resnet50: resnetBottleneck([3, 4, 6, 3]),
   alexnet,
   mobilenet_v2: mobilenetV2,
+  swin_t: swin(SWIN_T),
 } satisfies Record<string, Architecture>;
 
 export type ArchitectureName = keyof typeof ARCHITECTURES;
@@ -103,5 +106,8 @@ export function buildModel(architecture: string, options: BuildOptions = {}): Mo
   };
   const built = b.build();
   const constants = [...b.constantNames].filter((name) => built.initializers.get(name)?.dtype === 'float32');
-  return createModel(built, { ...modelInfoToMetadata(info), ...declarationsMetadata({ parameters: layers.declared, constants }) });
+  const layouts = { ...graph.layouts };
+  const featuresLayout = layouts[graph.features.name];
+  if (featuresLayout) layouts[FEATURES_NAME] = featuresLayout;
+  return createModel(built, { ...modelInfoToMetadata(info), ...declarationsMetadata({ parameters: layers.declared, constants }), ...layoutsMetadata(layouts) });
 }
