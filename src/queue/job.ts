@@ -15,13 +15,31 @@ export const JOB_VERSION = 1;
 
 /**
  * Where the image comes from. Files are read by path, so workers on other machines need the same path (a shared
- * mount); the PACS connection adds its own kind (DICOMweb UIDs) beside this one.
+ * mount); PACS instances are retrieved by WADO-RS from the DICOMweb root by their UIDs.
  */
 export interface FileSource {
   kind: 'file';
   path: string;
 }
-export type JobSource = FileSource;
+export interface DicomWebSource {
+  kind: 'dicomweb';
+  /** The PACS's DICOMweb root, e.g. http://127.0.0.1:8042/dicom-web. */
+  root: string;
+  study: string;
+  series: string;
+  sop: string;
+}
+export type JobSource = FileSource | DicomWebSource;
+
+/** Where a result says its image came from: the path, or the instance's WADO-RS URL. */
+export function sourceLocation(source: JobSource): string {
+  return source.kind === 'file' ? source.path : `${source.root}/studies/${source.study}/series/${source.series}/instances/${source.sop}`;
+}
+
+/** What identifies the image: its path, or its UIDs (the same instance found through another URL is the same image). */
+function sourceIdentity(source: JobSource): string {
+  return source.kind === 'file' ? `file\0${source.path}` : `dicomweb\0${source.study}\0${source.series}\0${source.sop}`;
+}
 
 export interface JobOptions {
   /** Give findings even for inputs the input checks reject (marked `rejected-shown`), as `cxr predict --show-rejected`. */
@@ -59,7 +77,7 @@ export function newBatchId(now = new Date()): string {
  * already has (BullMQ ignores an add whose id exists). Hashed so that no path appears in ids or logs.
  */
 export function jobIdFor(batch: string, source: JobSource): string {
-  const key = createHash('sha256').update(`${source.kind}\0${source.path}`).digest('hex').slice(0, 32);
+  const key = createHash('sha256').update(sourceIdentity(source)).digest('hex').slice(0, 32);
   return `${batch}.${key}`;
 }
 
@@ -74,10 +92,16 @@ export function parseJobData(data: unknown): BatchJobData {
   const d = data as Partial<BatchJobData> | null;
   if (!d || d.version !== JOB_VERSION) throw new Error(`job format ${String(d?.version)} is not the one this worker reads (${JOB_VERSION}): upgrade the worker or resubmit`);
   if (typeof d.batch !== 'string' || typeof d.index !== 'number' || typeof d.modelHash !== 'string') throw new Error('job without batch, index or model hash');
-  if (d.source?.kind !== 'file' || typeof d.source.path !== 'string') throw new Error(`job source kind "${String(d.source?.kind)}" is not one this worker reads`);
+  if (!isSource(d.source)) throw new Error(`job source kind "${String((d.source as { kind?: unknown } | undefined)?.kind)}" is not one this worker reads, or lacks its path or UIDs`);
   const heatmaps = d.options?.heatmaps;
   if (heatmaps !== undefined && (!isExplanationMethod(heatmaps.method) || typeof heatmaps.out !== 'string' || !isAbsolute(heatmaps.out))) throw new Error('job asks for heatmaps without a known method and an absolute folder');
   return { version: JOB_VERSION, batch: d.batch, index: d.index, source: d.source, modelHash: d.modelHash, options: { showRejected: d.options?.showRejected === true, ...(heatmaps ? { heatmaps } : {}) } };
+}
+
+function isSource(source: unknown): source is JobSource {
+  const s = source as Record<string, unknown> | undefined;
+  if (s?.kind === 'file') return typeof s.path === 'string';
+  return s?.kind === 'dicomweb' && [s.root, s.study, s.series, s.sop].every((v) => typeof v === 'string' && v !== '') && /^https?:\/\//.test(s.root as string);
 }
 
 /** SHA-256 of a file, streamed (model files are tens of MB). */

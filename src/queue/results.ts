@@ -15,10 +15,18 @@ export interface StoredResult {
   prediction: Prediction;
   /** Where its overlays were written, when the batch asked for them. */
   heatmaps?: StoredHeatmaps;
+  /** A PACS instance's UIDs, as the PACS filed it (`file` is then its WADO-RS URL). */
+  instance?: InstanceUids;
 }
 
-/** A result as `cxr predict` gives it, with the job's overlays when there are any. */
-export type BatchResult = FileResult & { heatmaps?: StoredHeatmaps };
+export interface InstanceUids {
+  study: string;
+  series: string;
+  sop: string;
+}
+
+/** A result as `cxr predict` gives it, with the job's overlays and PACS UIDs when there are any. */
+export type BatchResult = FileResult & { heatmaps?: StoredHeatmaps; instance?: InstanceUids };
 
 /** An image that failed every try (or was refused): its reason, as the decoder or the worker said it. */
 export interface StoredFailure {
@@ -94,7 +102,8 @@ export async function batchResults(redis: Redis, batch: string): Promise<BatchRe
   for await (const slice of stream as AsyncIterable<string[]>) {
     for (let i = 0; i + 1 < slice.length; i += 2) {
       const stored = JSON.parse(slice[i + 1]) as StoredResult;
-      entries.set(slice[i], { index: stored.index, result: { file: stored.file, prediction: stored.prediction, ...(stored.heatmaps ? { heatmaps: stored.heatmaps } : {}) } });
+      const { file, prediction, heatmaps, instance } = stored;
+      entries.set(slice[i], { index: stored.index, result: { file, prediction, ...(heatmaps ? { heatmaps } : {}), ...(instance ? { instance } : {}) } });
     }
   }
   return [...entries.values()].sort((a, b) => a.index - b.index).map((e) => e.result);

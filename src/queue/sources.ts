@@ -1,11 +1,14 @@
 /**
- * What a batch scores: the images of a folder (as `cxr predict` lists them) or the files a CSV names. Paths are
- * made absolute, because the workers that read them may run anywhere that mounts the same paths.
+ * What a batch scores: the images of a folder (as `cxr predict` lists them), the files a CSV names, or the instances
+ * a QIDO-RS search finds in a PACS. Paths are made absolute, because the workers that read them may run anywhere
+ * that mounts the same paths; instances are named by their UIDs and the DICOMweb root the workers retrieve them from.
  */
 import { statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { readCsv, resolveColumns } from '../data/csv.js';
 import { listImageFiles } from '../inference/files.js';
+import { DicomWebClient } from '../pacs/dicomweb.js';
+import type { DicomWebSource } from './job.js';
 
 /** Column names a list may use for its files: `cxr predict --csv`'s (so its output can be rescored) or "path". */
 const FILE_COLUMNS = ['file', 'path'];
@@ -29,4 +32,17 @@ async function filesOfList(path: string): Promise<string[]> {
   const { file } = resolveColumns(table, { file: { names: FILE_COLUMNS, required: true } });
   const base = dirname(path);
   return table.rows.map((row) => row[file]?.trim() ?? '').filter((name) => name !== '').map((name) => resolve(base, name));
+}
+
+/**
+ * The instances a QIDO-RS search finds, e.g. `Modality=CR&StudyDate=20240101-20240131` (attribute keywords or tags,
+ * as the PACS's QIDO-RS accepts them), every page followed.
+ */
+export async function searchPacsInstances(dicomweb: string, query: string): Promise<DicomWebSource[]> {
+  if (!query.split('&').every((pair) => /^[^=]+=/.test(pair))) throw new Error(`--pacs-query "${query}": give QIDO-RS matching keys as KEY=VALUE joined by &, e.g. Modality=CR&StudyDate=20240101-20240131`);
+  const client = new DicomWebClient(dicomweb);
+  const refs = DicomWebClient.refs(await client.searchInstances(Object.fromEntries(new URLSearchParams(query))));
+  // In UID order, whatever order the PACS answers in: the same search submitted again is the same batch.
+  const key = (r: { study: string; series: string; sop: string }) => `${r.study}/${r.series}/${r.sop}`;
+  return refs.sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0)).map(({ study, series, sop }) => ({ kind: 'dicomweb', root: client.root, study, series, sop }));
 }

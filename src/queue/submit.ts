@@ -8,12 +8,14 @@ import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { loadModel } from '../api.js';
 import type { HeatmapRequest } from './heatmaps.js';
-import { type BatchJobData, JOB_VERSION, QUEUE_NAME, batchKeys, checkBatchId, fileSha256, jobIdFor } from './job.js';
+import { type BatchJobData, type DicomWebSource, JOB_VERSION, type JobSource, QUEUE_NAME, batchKeys, checkBatchId, fileSha256, jobIdFor } from './job.js';
 
 export interface SubmitOptions {
   batch: string;
-  /** The images' paths (made absolute here: workers read them as given, wherever they run). */
-  files: readonly string[];
+  /** The images' paths (made absolute here: workers read them as given, wherever they run); or */
+  files?: readonly string[];
+  /** PACS instances (from a QIDO-RS search, sources.ts), which the workers retrieve by WADO-RS. */
+  instances?: readonly DicomWebSource[];
   /** The model file the batch is for; default: the embedded default model. Workers must have the same file. */
   modelPath?: string;
   showRejected?: boolean;
@@ -42,15 +44,14 @@ const CHUNK = 1000;
 
 export async function submitBatch(redis: Redis, options: SubmitOptions): Promise<SubmitOutcome> {
   const batch = checkBatchId(options.batch);
-  if (options.files.length === 0) throw new Error(`batch ${batch}: no images to submit`);
+  const sources = uniqueSources(options);
+  if (sources.length === 0) throw new Error(`batch ${batch}: no images to submit`);
   const { info, path: modelPath } = loadModel(options.modelPath);
   const modelHash = await fileSha256(modelPath);
   const jobOptions: BatchJobData['options'] = { showRejected: options.showRejected ?? false, ...(options.heatmaps ? { heatmaps: { ...options.heatmaps, out: resolve(options.heatmaps.out) } } : {}) };
-  // The same file twice is one image: one job, one result (else the batch would wait for a second one forever).
-  const files = [...new Set(options.files.map((file) => resolve(file)))];
-  const jobs = files.map((path, index) => {
-    const data: BatchJobData = { version: JOB_VERSION, batch, index, source: { kind: 'file', path }, modelHash, options: jobOptions };
-    return { id: jobIdFor(batch, data.source), data };
+  const jobs = sources.map((source, index) => {
+    const data: BatchJobData = { version: JOB_VERSION, batch, index, source, modelHash, options: jobOptions };
+    return { id: jobIdFor(batch, source), data };
   });
   const keys = batchKeys(batch);
   const listHash = createHash('sha256').update(jobs.map((j) => j.id).join('\n')).digest('hex');
@@ -83,6 +84,22 @@ export async function submitBatch(redis: Redis, options: SubmitOptions): Promise
     await queue.close();
   }
   return outcome;
+}
+
+/**
+ * The batch's images, each once: the same file (or instance) twice is one image, one job, one result (else the
+ * batch would wait for a second one forever).
+ */
+function uniqueSources(options: SubmitOptions): JobSource[] {
+  if ((options.files === undefined) === (options.instances === undefined)) throw new Error('a batch is either files or PACS instances: give one of the two');
+  const sources: JobSource[] = options.files?.map((file) => ({ kind: 'file', path: resolve(file) })) ?? [...(options.instances ?? [])];
+  const seen = new Set<string>();
+  return sources.filter((source) => {
+    const id = jobIdFor('-', source);
+    if (seen.has(id)) return false;
+    seen.add(id);
+    return true;
+  });
 }
 
 interface BatchDescription {

@@ -12,8 +12,9 @@ import { Explainer } from '../explain/index.js';
 import { decodeImage } from '../imaging/index.js';
 import { Predictor } from '../inference/predictor.js';
 import type { Model } from '../onnx/index.js';
+import { DicomWebClient } from '../pacs/dicomweb.js';
 import { writeHeatmaps } from './heatmaps.js';
-import { type BatchJobData, QUEUE_NAME, batchKeys, fileSha256, parseJobData } from './job.js';
+import { type BatchJobData, type JobSource, QUEUE_NAME, batchKeys, fileSha256, parseJobData, sourceLocation } from './job.js';
 import type { StoredFailure, StoredResult } from './results.js';
 
 export interface BatchWorkerOptions {
@@ -154,11 +155,15 @@ async function runJob(job: Job<BatchJobData>, redis: Redis, scorer: Scorer): Pro
     const keys = batchKeys(data.batch);
     await redis.hsetnx(keys.meta, 'startedAt', String(Date.now()));
     // Named "image" in messages: the path stays out of reasons and logs (the job id is beside them).
-    const image = await decodeImage(await readImage(data.source.path), 'image');
+    const source = data.source;
+    const image = await decodeImage(await readSource(source), 'image');
     const [prediction] = await scorer.predictor.predict([image], { showRejected: data.options.showRejected });
-    const result: StoredResult = { index: data.index, file: data.source.path, prediction };
+    const result: StoredResult = { index: data.index, file: sourceLocation(source), prediction };
+    if (source.kind === 'dicomweb') result.instance = { study: source.study, series: source.series, sop: source.sop };
     const heatmaps = data.options.heatmaps;
-    if (heatmaps && prediction.verdict !== 'rejected') result.heatmaps = await writeHeatmaps(await scorer.explainerFor(), image, prediction, heatmaps, data.index, data.source.path);
+    if (heatmaps && prediction.verdict !== 'rejected') {
+      result.heatmaps = await writeHeatmaps(await scorer.explainerFor(), image, prediction, heatmaps, data.index, source.kind === 'file' ? source.path : `${source.sop}.dcm`);
+    }
     await redis.multi().hset(keys.results, id, JSON.stringify(result)).hdel(keys.failures, id).hset(keys.meta, 'finishedAt', String(Date.now())).exec();
   } catch (error) {
     // The failure is recorded with the batch before BullMQ files the job as failed, so `batch status` sees every
@@ -175,11 +180,17 @@ const STALLED_TOO_OFTEN = 'job stalled more than allowable limit';
 async function recordFailure(redis: Redis, job: Job<BatchJobData>, error: Error, ifAbsent: boolean): Promise<void> {
   const keys = batchKeys(typeof job.data?.batch === 'string' ? job.data.batch : 'unknown');
   const reason = error.message === STALLED_TOO_OFTEN ? `every worker that took it stopped mid-job (killed, or out of memory?) until the queue gave up (BullMQ: ${STALLED_TOO_OFTEN})` : error.message;
-  const failure: StoredFailure = { index: typeof job.data?.index === 'number' ? job.data.index : -1, file: String(job.data?.source?.path ?? ''), reason, attempts: ifAbsent ? job.attemptsMade : job.attemptsMade + 1 };
+  const failure: StoredFailure = { index: typeof job.data?.index === 'number' ? job.data.index : -1, file: job.data?.source ? sourceLocation(job.data.source) : '', reason, attempts: ifAbsent ? job.attemptsMade : job.attemptsMade + 1 };
   const write = redis.multi();
   if (ifAbsent) write.hsetnx(keys.failures, job.id ?? '', JSON.stringify(failure));
   else write.hset(keys.failures, job.id ?? '', JSON.stringify(failure));
   await write.hset(keys.meta, 'finishedAt', String(Date.now())).exec();
+}
+
+/** The image's bytes: a file read, or a PACS instance retrieved by WADO-RS (errors name the request kind, never UIDs). */
+function readSource(source: JobSource): Promise<Uint8Array> {
+  if (source.kind === 'file') return readImage(source.path);
+  return new DicomWebClient(source.root).retrieveInstance(source);
 }
 
 /** The file's bytes; a read error names the kind (ENOENT ...), not the path, since messages reach logs. */

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { Command, Option } from 'commander';
 import type { Redis } from 'ioredis';
 import { EXPLANATION_METHODS, checkMethod } from '../../explain/index.js';
-import { type BatchStatus, batchResults, batchStatus, connectRedis, listBatchSources, newBatchId, submitBatch } from '../../queue/index.js';
+import { type BatchStatus, batchResults, batchStatus, connectRedis, listBatchSources, newBatchId, searchPacsInstances, submitBatch } from '../../queue/index.js';
 import { positiveInt, nonNegativeInt } from '../options.js';
 import { progressBar } from '../progress.js';
 import { jsonEntry, toCsv } from './predict.js';
@@ -53,12 +53,16 @@ interface SubmitFlags {
   backoff: number;
   heatmaps?: string;
   out?: string;
+  pacsQuery?: string;
+  pacs?: string;
 }
 
 function submitCommand(): Command {
   return new Command('submit')
-    .description('queue one job per image of a folder or a CSV list; prints the batch id')
-    .argument('<folder|list.csv>', 'a folder of images, or a CSV with a "file" (or "path") column; relative names are relative to the CSV')
+    .description('queue one job per image of a folder, a CSV list or a PACS search; prints the batch id')
+    .argument('[folder|list.csv]', 'a folder of images, or a CSV with a "file" (or "path") column; relative names are relative to the CSV')
+    .option('--pacs-query <query>', 'instead: the instances a QIDO-RS search of --pacs finds, KEY=VALUE joined by & (e.g. Modality=CR&StudyDate=20240101-20240131); workers retrieve each by WADO-RS')
+    .option('--pacs <dicomweb-url>', 'with --pacs-query: the PACS\'s DICOMweb root, e.g. http://127.0.0.1:8042/dicom-web (workers must reach it too)')
     .addOption(redisOption())
     .option('--name <id>', 'the batch id (letters, digits, - and _); default: generated and printed')
     .option('-m, --model <file>', 'the model the batch is scored with (workers must load the same file); default: the embedded default model')
@@ -71,22 +75,25 @@ function submitCommand(): Command {
     .addHelpText(
       'after',
       `
-Job ids come from the batch id and each image's path: submitting the same batch again adds nothing already queued
-or done, and sends its failed images (the dead-letter list) round once more. Paths are stored absolute; workers on
+Job ids come from the batch id and each image's path (a PACS instance's UIDs): submitting the same batch again adds
+nothing already queued or done, and sends its failed images (the dead-letter list) round once more. Paths are stored absolute; workers on
 other machines need them at the same place. The batch id alone goes to stdout, the summary to stderr.
 
 Examples:
   $ cxr batch submit scans/ --redis redis://127.0.0.1:6379 --name site-a
   $ cxr batch submit scans/ --redis redis://127.0.0.1:6379 --heatmaps gradcam --out /shared/site-a-heatmaps
-  $ id=$(cxr batch submit todo.csv --redis redis://127.0.0.1:6379 --model chexnet.onnx)`,
+  $ id=$(cxr batch submit todo.csv --redis redis://127.0.0.1:6379 --model chexnet.onnx)
+  $ cxr batch submit --pacs http://127.0.0.1:8042/dicom-web --pacs-query 'Modality=CR' --redis redis://127.0.0.1:6379 --name pacs-cr`,
     )
-    .action(async (input: string, flags: SubmitFlags) => {
+    .action(async (input: string | undefined, flags: SubmitFlags) => {
       if ((flags.heatmaps === undefined) !== (flags.out === undefined)) throw new Error('--heatmaps and --out go together: the method, and the folder the overlays are written to');
       const heatmaps = flags.heatmaps !== undefined && flags.out !== undefined ? { method: checkMethod(flags.heatmaps), out: flags.out } : undefined;
-      const files = await listBatchSources(input, { recursive: flags.recursive });
+      if ((input === undefined) === (flags.pacsQuery === undefined)) throw new Error('give a folder or CSV list, or --pacs-query (with --pacs): one of the two');
+      if ((flags.pacsQuery === undefined) !== (flags.pacs === undefined)) throw new Error('--pacs-query and --pacs go together: the search, and the DICOMweb root it is sent to');
+      const images = input !== undefined ? { files: await listBatchSources(input, { recursive: flags.recursive }) } : { instances: await searchPacsInstances(flags.pacs!, flags.pacsQuery!) };
       const batch = flags.name ?? newBatchId();
       const outcome = await withRedis(flags.redis, (redis) =>
-        submitBatch(redis, { batch, files, modelPath: flags.model, showRejected: flags.showRejected, attempts: flags.attempts, backoffMs: flags.backoff, heatmaps }),
+        submitBatch(redis, { batch, ...images, modelPath: flags.model, showRejected: flags.showRejected, attempts: flags.attempts, backoffMs: flags.backoff, heatmaps }),
       );
       process.stdout.write(`${outcome.batch}\n`);
       process.stderr.write(
@@ -193,7 +200,7 @@ Examples:
       if (!flags.csv && !flags.jsonl) throw new Error('say where to write the results: --csv FILE and/or --jsonl FILE');
       const { status, results } = await withRedis(flags.redis, async (redis) => ({ status: await batchStatus(redis, id), results: await batchResults(redis, id) }));
       if (flags.csv) writeFileSync(flags.csv, toCsv(results, status.labels));
-      if (flags.jsonl) writeFileSync(flags.jsonl, results.map((r) => `${JSON.stringify({ ...jsonEntry(r), ...(r.heatmaps ? { heatmaps: r.heatmaps } : {}) })}\n`).join(''));
+      if (flags.jsonl) writeFileSync(flags.jsonl, results.map((r) => `${JSON.stringify({ ...jsonEntry(r), ...(r.instance ? { instance: r.instance } : {}), ...(r.heatmaps ? { heatmaps: r.heatmaps } : {}) })}\n`).join(''));
       process.stderr.write(`batch ${id}: ${results.length - status.failed} results, ${status.failed} failures, ${status.pending} pending\n`);
       if (status.failed > 0 || status.pending > 0) process.exitCode = 1;
     });
