@@ -99,49 +99,58 @@ export async function startOrthanc(reuse: Partial<Pick<RunningOrthanc, 'httpPort
   };
 }
 
-/**
- * storescu's option proposing a file's own transfer syntax: this dcmtk's storescu otherwise proposes only
- * uncompressed syntaxes and fails on compressed files it cannot transcode (JPEG 2000, JPEG-LS).
- */
-const PROPOSE: Record<string, string> = {
-  '1.2.840.10008.1.2.4.50': '-xy',
-  '1.2.840.10008.1.2.4.51': '-xx',
-  '1.2.840.10008.1.2.4.57': '-xs',
-  '1.2.840.10008.1.2.4.70': '-xs',
-  '1.2.840.10008.1.2.4.80': '-xt',
-  '1.2.840.10008.1.2.4.81': '-xu',
-  '1.2.840.10008.1.2.4.90': '-xv',
-  '1.2.840.10008.1.2.4.91': '-xw',
-  '1.2.840.10008.1.2.5': '-xr',
-};
+/** Implicit VR little endian: the transfer syntax of a file without a meta header (ACR-NEMA style, as cxr01). */
+const IMPLICIT_LITTLE_ENDIAN = '1.2.840.10008.1.2';
 
-/**
- * The transfer syntax in a file's meta header (group 0002 is always explicit VR little endian), or undefined for a
- * file without one (ACR-NEMA style, as cxr01).
- */
-function transferSyntax(file: string): string | undefined {
-  const bytes = readFileSync(file).subarray(0, 4096);
-  if (bytes.toString('latin1', 128, 132) !== 'DICM') return undefined;
-  const at = bytes.indexOf(Buffer.from([0x02, 0x00, 0x10, 0x00, 0x55, 0x49]), 132);
+/** A UID element's value in the first 64 KiB of a file (explicit or implicit VR little endian), or undefined. */
+function uidElement(bytes: Buffer, group: number, element: number): string | undefined {
+  const tag = Buffer.from([group & 0xff, group >> 8, element & 0xff, element >> 8]);
+  const at = bytes.indexOf(tag);
   if (at < 0) return undefined;
-  const length = bytes.readUInt16LE(at + 6);
-  return bytes.toString('latin1', at + 8, at + 8 + length).replace(/[\0 ]+$/, '');
+  const explicit = bytes.toString('latin1', at + 4, at + 6) === 'UI';
+  const length = explicit ? bytes.readUInt16LE(at + 6) : bytes.readUInt32LE(at + 4);
+  const start = at + 8;
+  return bytes.toString('latin1', start, start + length).replace(/[\0 ]+$/, '');
+}
+
+/** A file's SOP Class UID and transfer syntax (group 0002 is always explicit VR little endian; no meta header: implicit). */
+function presentationOf(file: string): { sopClass: string; syntax: string } {
+  const bytes = readFileSync(file).subarray(0, 65536);
+  const meta = bytes.toString('latin1', 128, 132) === 'DICM';
+  const sopClass = (meta ? uidElement(bytes, 0x0002, 0x0002) : undefined) ?? uidElement(bytes, 0x0008, 0x0016);
+  if (!sopClass) throw new Error(`no SOP Class UID in ${file}`);
+  return { sopClass, syntax: (meta ? uidElement(bytes, 0x0002, 0x0010) : undefined) ?? IMPLICIT_LITTLE_ENDIAN };
 }
 
 /**
- * Sends files to Orthanc with dcmtk's storescu (DIMSE C-STORE): one association per transfer syntax, in the order
- * given within each; throws on any failure.
+ * Sends files to Orthanc with dcmtk's storescu (DIMSE C-STORE) in one association, as a modality sends a study:
+ * storescu's configuration file proposes one presentation context per SOP class and transfer syntax among the
+ * files, so each goes in its own transfer syntax (by default this storescu proposes uncompressed syntaxes only and
+ * fails on compressed files it cannot transcode, JPEG 2000 and JPEG-LS). Throws on any failure.
  */
 export async function storescu(orthanc: Pick<RunningOrthanc, 'dicomPort'>, files: readonly string[]): Promise<void> {
-  const groups = new Map<string, string[]>();
-  for (const file of files) {
-    const syntax = transferSyntax(file);
-    const propose = (syntax && PROPOSE[syntax]) || '';
-    groups.set(propose, [...(groups.get(propose) ?? []), file]);
-  }
-  for (const [propose, group] of groups) {
-    await run('storescu', [...(propose ? [propose] : []), '-aec', 'ORTHANC', '127.0.0.1', String(orthanc.dicomPort), ...group]).catch((e: Error & { stderr?: string }) => {
-      throw new Error(`storescu failed on ${group.join(', ')}: ${e.stderr ?? e.message}`);
+  const contexts = [...new Set(files.map((file) => {
+    const { sopClass, syntax } = presentationOf(file);
+    return `${sopClass}\\${syntax}`;
+  }))];
+  const syntaxes = [...new Set(contexts.map((c) => c.split('\\')[1]))];
+  const config = [
+    '[[TransferSyntaxes]]',
+    ...syntaxes.flatMap((syntax, i) => [`[Syntax${i}]`, `TransferSyntax1 = ${syntax}`]),
+    '[[PresentationContexts]]',
+    '[Files]',
+    ...contexts.map((c, i) => `PresentationContext${i + 1} = ${c.split('\\')[0]}\\Syntax${syntaxes.indexOf(c.split('\\')[1])}`),
+    '[[Profiles]]',
+    '[Files]',
+    'PresentationContexts = Files',
+  ].join('\n');
+  const dir = mkdtempSync(join(tmpdir(), 'cxr-storescu-'));
+  try {
+    writeFileSync(join(dir, 'storescu.cfg'), `${config}\n`);
+    await run('storescu', ['-xf', join(dir, 'storescu.cfg'), 'Files', '-aec', 'ORTHANC', '127.0.0.1', String(orthanc.dicomPort), ...files]).catch((e: Error & { stderr?: string }) => {
+      throw new Error(`storescu failed on ${files.join(', ')}: ${e.stderr ?? e.message}`);
     });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
