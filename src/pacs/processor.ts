@@ -69,25 +69,21 @@ export class PacsProcessor {
     if (this.modalities.length === 0) throw new Error('no modalities to analyse were given');
   }
 
-  /** Of the given search results, those of the chosen modalities without this model's SR (asked one by one). */
+  /** Of the given search results, those of the chosen modalities without this model's SR (asked of the PACS at once). */
   async pendingOf(searched: readonly DicomJson[]): Promise<{ pending: Pending[]; candidates: number }> {
     const candidates = searched.filter((d) => this.modalities.includes(stringValue(d, TAGS.Modality) ?? ''));
-    const pending: Pending[] = [];
-    for (const [i, ref] of DicomWebClient.refs(candidates).entries()) {
-      const sr = srUids(ref, this.analyser.model.sha256).sop;
-      if ((await this.client.searchInstances({ SOPInstanceUID: sr })).length === 0) pending.push({ ref, searched: candidates[i] });
-    }
+    const refs = DicomWebClient.refs(candidates);
+    const done = await Promise.all(refs.map(async (ref) => (await this.client.searchInstances({ SOPInstanceUID: srUids(ref, this.analyser.model.sha256).sop })).length > 0));
+    const pending = refs.flatMap((ref, i) => (done[i] ? [] : [{ ref, searched: candidates[i] }]));
     return { pending, candidates: candidates.length };
   }
 
   /** Instances of the chosen modalities without this model's SR in the PACS, and how many have one. */
   async pending(): Promise<{ pending: Pending[]; candidates: number }> {
-    const candidates: Pending[] = [];
-    for (const modality of this.modalities) {
-      const found = await this.client.searchInstances({ Modality: modality });
-      DicomWebClient.refs(found).forEach((ref, i) => candidates.push({ ref, searched: found[i] }));
-    }
-    const reports = new Set((await this.client.searchInstances({ Modality: 'SR' })).map((d) => stringValue(d, TAGS.SOPInstanceUID)));
+    // The searches are independent: asked at once, one round trip instead of one per modality and one for the SRs.
+    const [reportsFound, ...byModality] = await Promise.all([this.client.searchInstances({ Modality: 'SR' }), ...this.modalities.map((modality) => this.client.searchInstances({ Modality: modality }))]);
+    const candidates: Pending[] = byModality.flatMap((found) => DicomWebClient.refs(found).map((ref, i) => ({ ref, searched: found[i] })));
+    const reports = new Set(reportsFound.map((d) => stringValue(d, TAGS.SOPInstanceUID)));
     const sha = this.analyser.model.sha256;
     return { pending: candidates.filter((c) => !reports.has(srUids({ study: c.ref.study, sop: c.ref.sop }, sha).sop)), candidates: candidates.length };
   }
@@ -114,9 +110,11 @@ export class PacsProcessor {
       batch.catch(() => undefined); // awaited (and its failure thrown) in its turn; never left unhandled meanwhile
       return batch;
     };
-    // The next batch is retrieved and decoded while this one is predicted and stored, and each instance is decoded
-    // as soon as it arrives: retrieval waits on the PACS, decoding takes one core, prediction all of them.
+    // The next batch is retrieved and decoded while this one is predicted, and each instance is decoded as soon as
+    // it arrives: retrieval waits on the PACS, decoding takes one core, prediction all of them. A batch's results are
+    // stored while the next one is analysed (the PACS ingests them meanwhile), one batch in flight at a time.
     let next = pending.length > 0 ? fetchBatch(0) : undefined;
+    let storing: Promise<void> = Promise.resolve();
     for (let start = 0; next && !signal?.aborted; start += size) {
       const retrieved = await next;
       next = start + size < pending.length && !signal?.aborted ? fetchBatch(start + size) : undefined;
@@ -137,21 +135,29 @@ export class PacsProcessor {
           return [];
         }
       });
-      const results = written.map((w) => w.result);
-      // Heatmaps first, SRs after: an SR in the PACS (what "done" means) implies its heatmaps are there too. One
-      // request each per batch; a failure stores the batch again next pass, under the same UIDs.
-      const heatmaps = results.flatMap((r) => r.heatmaps);
-      if (heatmaps.length > 0) await this.client.store(heatmaps);
-      if (this.options.fhirDir) for (const r of results) writeAtomically(join(this.options.fhirDir, `${r.srSop}.json`), `${JSON.stringify(r.fhir(), null, 2)}\n`);
-      if (results.length > 0) await this.client.store(results.map((r) => r.sr));
-      for (const [i, { item }] of written.entries()) {
-        const { verdict, positives } = results[i];
-        summary[verdict]++;
-        summary.heatmaps += results[i].heatmaps.length;
-        this.options.onEvent?.({ type: 'instance', instance: uidTag(item.ref.sop), verdict, positives, heatmaps: results[i].heatmaps.length });
-      }
+      await storing;
+      storing = this.store(written, summary);
+      storing.catch(() => undefined); // awaited (and its failure thrown) before the next batch's store or at the end
     }
+    await storing;
     return summary;
+  }
+
+  /**
+   * Heatmaps first, SRs after: an SR in the PACS (what "done" means) implies its heatmaps are there too. One request
+   * each per batch; a failure stores the batch again next pass, under the same UIDs.
+   */
+  private async store(written: { item: Pending; result: Results }[], summary: PassSummary): Promise<void> {
+    const results = written.map((w) => w.result);
+    const heatmaps = results.flatMap((r) => r.heatmaps);
+    if (heatmaps.length > 0) await this.client.store(heatmaps);
+    if (this.options.fhirDir) for (const r of results) writeAtomically(join(this.options.fhirDir, `${r.srSop}.json`), `${JSON.stringify(r.fhir(), null, 2)}\n`);
+    if (results.length > 0) await this.client.store(results.map((r) => r.sr));
+    for (const { item, result } of written) {
+      summary[result.verdict]++;
+      summary.heatmaps += result.heatmaps.length;
+      this.options.onEvent?.({ type: 'instance', instance: uidTag(item.ref.sop), verdict: result.verdict, positives: result.positives, heatmaps: result.heatmaps.length });
+    }
   }
 
   /** The instance's file and its decoding, or none when it has gone since the search (deleted, moved). */
