@@ -219,6 +219,31 @@ describe('the viewer in Chromium', () => {
     for (const name of top.slice(0, 2)) assert.ok(explained.includes(name), `${name}'s heatmap was computed for the report`);
   });
 
+  it('SmoothGrad: progress in the status line; choosing another finding while it runs aborts the older request, which the server cancels', async () => {
+    const pool = async () => ((await (await fetch(`${server.url}/healthz`)).json()) as { pool: { cancelled: number; busy: number } }).pool;
+    const before = await pool();
+    const method = page.getByLabel('Method');
+    const shown = await page.locator('.findings li button[aria-pressed="true"]').evaluate((b) => b.closest('li')!.getAttribute('data-finding')!);
+    const requested = ((await page.evaluate('window.explainedFindings')) as string[]).length;
+    await method.selectOption('smoothgrad');
+    // The server's progress lines reach the status line while the first finding's SmoothGrad runs.
+    let status = '';
+    for (let i = 0; i < 600 && !/smoothgrad for .* running on the server: \d+ model runs/.test(status); i++) status = await (await sleep(100), page.locator('.status').innerText());
+    assert.match(status, /smoothgrad for .* running on the server: \d+ model runs, \d+\.\d s/);
+    const other = [...(await readFindings()).keys()].find((name) => name !== shown)!;
+    await page.locator(`.findings li[data-finding="${other}"] button`).click();
+    await page.waitForSelector('main[data-heatmap="smoothgrad"][data-state="ready"]', { timeout: 180_000 });
+    assert.deepEqual(((await page.evaluate('window.explainedFindings')) as string[]).slice(requested), [shown, other], 'one request each, the second for the finding chosen meanwhile');
+    let after = await pool();
+    for (let i = 0; i < 50 && after.cancelled === before.cancelled; i++) after = await (await sleep(100), pool());
+    assert.equal(after.cancelled, before.cancelled + 1, 'the first request was aborted and the server cancelled it');
+    assert.equal(after.busy, 0);
+    assert.match(await page.locator('.status').innerText(), new RegExp(`smoothgrad heatmap of ${other.replace(/_/g, ' ')}`));
+    await overlayWhen((d) => d > 1, 'the SmoothGrad map of the finding chosen last');
+    await method.selectOption('gradcam');
+    await page.waitForSelector('main[data-heatmap="gradcam"][data-state="ready"]', { timeout: 60_000 });
+  });
+
   it('private mode: the same model in the browser, nothing uploaded, probabilities equal to the server within 1e-4', async () => {
     const server = await readFindings();
     const postsBefore = uploads.length;
@@ -406,6 +431,8 @@ describe('the first screen at a glance (default model, 1366 x 768)', () => {
   it('a warning (here a possibly mirrored film) is shown above findings that are still listed, marked; no-decision notes and calibration are shown when the API gives them', async () => {
     // The server's answer with a warning flag and the optional per-finding fields added, as newer servers send them.
     await view.route('**/api/v1/analyze', async (route) => {
+      // Heatmap requests stream JSON lines (progress, then the result); only the prediction is rewritten.
+      if (route.request().headers().accept?.includes('application/x-ndjson')) return route.continue();
       const response = await route.fetch();
       const body = await response.json();
       body.inputFlags = [{ code: 'mirrored', severity: 'warning', message: 'the film may be mirrored (heart on the right): check the side marker', score: 0.81, threshold: 0.7, rule: 'test rule' }];

@@ -58,7 +58,7 @@ const TOKEN_KEY = 'cxr-lens-api-token';
 export async function apiFetch(url: string, init: RequestInit = {}): Promise<Response> {
   const send = () => {
     const token = sessionStorage.getItem(TOKEN_KEY);
-    return fetch(url, { ...init, headers: token ? { authorization: `Bearer ${token}` } : {} });
+    return fetch(url, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), ...(token ? { authorization: `Bearer ${token}` } : {}) } });
   };
   const response = await send();
   if (response.status !== 401) return response;
@@ -82,17 +82,36 @@ export class ServerEngine implements Engine {
     this.methods = card.explanationMethods;
   }
 
-  private async post(upload: Upload, fields: Record<string, string>, signal?: AbortSignal): Promise<AnalyzeResponse> {
+  /**
+   * One analysis. With `onProgress` the server streams JSON lines (a progress line per run of the model, then the
+   * result), so a slow method shows how far it is; aborting `signal` closes the connection, which stops the work.
+   */
+  private async post(upload: Upload, fields: Record<string, string>, signal?: AbortSignal, onProgress?: (progress: { runs: number; elapsedMs: number }) => void): Promise<AnalyzeResponse> {
     const form = new FormData();
     form.append('image', new Blob([upload.bytes as BlobPart]), upload.name);
     for (const [key, value] of Object.entries(fields)) form.append(key, value);
-    const response = await apiFetch('/api/v1/analyze', { method: 'POST', body: form, signal });
-    const body = (await response.json()) as AnalyzeResponse | ErrorBody;
-    if (!response.ok) {
+    const response = await apiFetch('/api/v1/analyze', { method: 'POST', body: form, signal, headers: onProgress ? { accept: 'application/x-ndjson' } : {} });
+    if (!response.ok || !onProgress) {
+      const body = (await response.json()) as AnalyzeResponse | ErrorBody;
+      if (response.ok) return body as AnalyzeResponse;
       const retry = response.headers.get('retry-after');
       throw new Error(`${(body as ErrorBody).message}${retry ? ` (retry in ${retry} s)` : ''}`);
     }
-    return body as AnalyzeResponse;
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let pending = '';
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) throw new Error('the server closed the analysis without an answer');
+      pending += value;
+      let end;
+      while ((end = pending.indexOf('\n')) >= 0) {
+        const line = JSON.parse(pending.slice(0, end)) as { type: string; runs: number; elapsedMs: number; body: AnalyzeResponse | ErrorBody };
+        pending = pending.slice(end + 1);
+        if (line.type === 'progress') onProgress(line);
+        else if (line.type === 'result') return line.body as AnalyzeResponse;
+        else if (line.type === 'error') throw new Error((line.body as ErrorBody).message);
+      }
+    }
   }
 
   async predict(upload: Upload, _image: DecodedImage, showRejected: boolean): Promise<PredictionView> {
@@ -105,7 +124,10 @@ export class ServerEngine implements Engine {
     const started = performance.now();
     onProgress(`${method} for ${findings.join(', ').replace(/_/g, ' ')} running on the server…`);
     // Only asked for after a prediction was given (accepted, or shown on request), so rejected inputs are shown too.
-    const body = await this.post(upload, { methods: method, heatmap: 'raw', findings: findings.join(','), showRejected: 'true' }, signal);
+    const what = `${method} for ${findings.join(', ').replace(/_/g, ' ')}`;
+    const body = await this.post(upload, { methods: method, heatmap: 'raw', findings: findings.join(','), showRejected: 'true' }, signal, ({ runs, elapsedMs }) =>
+      onProgress(`${what} running on the server: ${runs} model runs, ${(elapsedMs / 1000).toFixed(1)} s`),
+    );
     const [explanation] = body.explanations;
     const maps = new Map(explanation.maps.map((m) => [m.finding, decodeRawMap(m.raw!)]));
     return { method, geometry: explanation.geometry, maps, ms: performance.now() - started };
