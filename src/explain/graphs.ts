@@ -132,19 +132,22 @@ export interface BiasLayer {
 
 /**
  * FullGrad's bias layers, as pytorch-grad-cam's fullgrad_cam.py picks them (Conv2d and BatchNorm2d with a bias), in
- * graph order: every Conv with a bias input, and every BatchNormalization with its inference-time bias
+ * graph order, among the layers the logits depend on: every Conv with a bias input, and every BatchNormalization with its inference-time bias
  * B - mean * scale / sqrt(var + epsilon) (the official implementation's tensor_extractor.py). A BatchNorm folded
  * into its Conv leaves that Conv's bias, which is the same number on the same output tensor.
  */
 export function biasLayers(model: Model): BiasLayer[] {
   const types = inferGraph(model.graph);
+  // Only layers the logits depend on (a side head's convolutions take no part in the score).
+  const feedsLogits = new Set([underlying(model, readModelInfo(model).io.logits)]);
+  for (const node of [...model.graph.nodes].reverse()) if (node.outputs.some((o) => feedsLogits.has(o))) for (const i of node.inputs) feedsLogits.add(i);
   const constant = (name: string | undefined): Float64Array | undefined => {
     const t = name ? model.graph.initializers.get(name) : undefined;
     return t && (t.dtype === 'float32' || t.dtype === 'float64') ? Float64Array.from(t.data as ArrayLike<number>) : undefined;
   };
   const out: BiasLayer[] = [];
   for (const node of model.graph.nodes) {
-    if (!isFeatureMap(types.get(node.outputs[0])?.shape)) continue;
+    if (!feedsLogits.has(node.outputs[0]) || !isFeatureMap(types.get(node.outputs[0])?.shape)) continue;
     if (node.opType === 'Conv') {
       const bias = constant(node.inputs[2]);
       if (bias) out.push({ tensor: node.outputs[0], bias: Float32Array.from(bias) });

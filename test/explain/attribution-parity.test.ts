@@ -12,8 +12,11 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Explainer, type ExplanationMethod, explainWithRunner } from '../../src/explain/index.js';
+import { biasLayers } from '../../src/explain/graphs.js';
 import { computeGeometry, decodeImageFile } from '../../src/imaging/index.js';
 import { importWeights } from '../../src/models/import/index.js';
+import { modelInfoToMetadata } from '../../src/models/metadata.js';
+import { GraphBuilder, createModel, float32 } from '../../src/onnx/index.js';
 import { generated } from '../autodiff/generated.js';
 import { readFixture, sharedDataPath } from '../helpers/fixtures.js';
 import { relativeError } from '../helpers/numeric.js';
@@ -111,5 +114,37 @@ describe('FullGrad, guided backpropagation and the Grad-CAM hybrids against PyTo
     } finally {
       await fresh.close();
     }
+  });
+});
+
+describe('FullGrad\'s bias layers', () => {
+  it('a Conv\'s bias as it is, a BatchNorm\'s inference bias B - mean x scale / sqrt(var + eps), and nothing off the path to the logits', () => {
+    const b = new GraphBuilder('biases');
+    const image = b.input('image', 'float32', ['batch', 1, 4, 4]);
+    const kernel = b.initializer('conv.weight', float32([2, 1, 1, 1], [1, -1]));
+    const conv = b.op('Conv', [image, kernel, b.initializer('conv.bias', float32([2], [0.5, -0.25]))], {}, { name: 'conv' });
+    const parameters = (name: string, values: number[]) => b.initializer(`bn.${name}`, float32([2], values));
+    const bn = b.op('BatchNormalization', [conv, parameters('weight', [2, 3]), parameters('bias', [1, 0]), parameters('mean', [0.5, -1]), parameters('var', [4, 0.09])], { epsilon: 1e-5 }, { name: 'bn' });
+    const side = b.op('Conv', [image, b.initializer('side.weight', float32([1, 1, 1, 1], [1])), b.initializer('side.bias', float32([1], [7]))], {}, { name: 'side' });
+    const pooled = b.op('Flatten', [b.op('GlobalAveragePool', [bn], {}, { name: 'pool' })], { axis: 1 }, { name: 'flatten' });
+    b.output(pooled, 'logits');
+    b.output(bn, 'features');
+    b.output(side, 'side_output');
+    const model = createModel(
+      b.build(),
+      modelInfoToMetadata({
+        architecture: 'test-biases',
+        labels: ['A', 'B'],
+        preprocessing: { height: 4, width: 4, channels: 1, mean: [0.5], std: [0.25], resize: 'stretch' },
+        io: { input: 'image', logits: 'logits', features: 'features' },
+        blocks: [],
+        weights: 'hand-set',
+      }),
+    );
+    const layers = biasLayers(model);
+    assert.deepEqual(layers.map((l) => l.tensor), ['conv', 'bn']);
+    assert.deepEqual([...layers[0].bias], [0.5, -0.25]);
+    const expected = [1 - (0.5 * 2) / Math.sqrt(4 + 1e-5), 0 - (-1 * 3) / Math.sqrt(0.09 + 1e-5)];
+    layers[1].bias.forEach((v, c) => assert.ok(Math.abs(v - expected[c]) < 1e-6, `channel ${c}: ${v} vs ${expected[c]}`));
   });
 });
