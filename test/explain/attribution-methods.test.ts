@@ -38,6 +38,24 @@ describe('FullGrad, guided backpropagation and the Grad-CAM hybrids with the def
     });
   }
 
+  it('each method opens only the graphs it runs, built ahead by prepare()', async () => {
+    const expected = {
+      fullgrad: ['bias-gradients'],
+      'guided-backprop': ['model', 'guided-input-gradients'],
+      'guided-gradcam': ['guided-input-gradients', `cam:${explainer.defaultLayer}`],
+      'gradcam-ig': ['input-gradients', `cam:${explainer.defaultLayer}`],
+    } as const;
+    for (const [method, sessions] of Object.entries(expected)) {
+      const fresh = await Explainer.create(explainer.model, { threads: 1 });
+      try {
+        await fresh.prepare([method as keyof typeof expected]);
+        assert.deepEqual(fresh.openSessions(), sessions, method);
+      } finally {
+        await fresh.close();
+      }
+    }
+  });
+
   it('Guided Grad-CAM is guided backpropagation weighted by Grad-CAM in [0, 1]; Grad-CAM x IG is zero wherever IG is not positive', async () => {
     const options = { findings: [FINDING], integratedGradients: { steps: 8 } };
     const [guided, guidedCam, integrated, hybrid] = await Promise.all(
