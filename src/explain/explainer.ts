@@ -83,7 +83,6 @@ export class Explainer {
     for (const method of methods) {
       if (isCamMethod(method)) await this.camGraph(resolveLayer(this.model, layer), this.labels.map((_, i) => i));
       else {
-        // Input-gradient methods also take the plain logits, occlusion only those.
         if (isAttributionMethod(method)) {
           for (const graph of attributionMethod(method).graphs) {
             if (graph === 'cam') await this.camGraph(resolveLayer(this.model, layer), this.labels.map((_, i) => i));
@@ -92,6 +91,7 @@ export class Explainer {
           }
           continue;
         }
+        // Input-gradient methods also take the plain logits, occlusion only those.
         if (isInputGradientMethod(method)) await this.inputGradientGraph('plain');
         await this.forwardSession();
       }
@@ -184,7 +184,6 @@ export class Explainer {
       },
       biasGradients: async (batch, labels) => {
         const { graph, out } = await selectedGradients('bias', batch, labels);
-        const rows = batch.dims[0];
         return {
           input: out[graph.gradient].data as Float32Array,
           logits: out[graph.selected].data as Float32Array,
