@@ -1,0 +1,93 @@
+/**
+ * What a recipe change bought: two models scored on the default recipe's fixed held-out test split, with paired
+ * confidence intervals (both models see the same images, so their errors covary and a paired interval is narrower
+ * than two separate ones). Per finding: DeLong's paired test of the AUROC difference; the mean AUROC difference:
+ * 95% percentile bootstrap over patients, the same resamples for both models.
+ *
+ *   node dist/scripts/compare-models.js <model A> <model B> [out.md] [name A] [name B]
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { bootstrapAurocs, percentileInterval } from '../src/eval/bootstrap.js';
+import { delongPairedTest } from '../src/eval/delong.js';
+import { readModelInfo } from '../src/models/metadata.js';
+import { readModelFile } from '../src/onnx/index.js';
+import { fileSource, runImages } from '../src/safety/features.js';
+import { readConfigFile, resolveConfig } from '../src/train/config.js';
+import { readDatasets, splitData } from '../src/train/data.js';
+
+const [pathA, pathB, out, nameA = pathA, nameB = pathB] = process.argv.slice(2);
+if (!pathA || !pathB) throw new Error('usage: node dist/scripts/compare-models.js <model A> <model B> [out.md] [name A] [name B]');
+const log = (m: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${m}\n`);
+
+const recipe = resolveConfig(readConfigFile(join('configs', 'default-model.yaml')), 'configs/default-model.yaml');
+const test = (await splitData(await readDatasets(recipe), recipe)).test.records;
+const labels = readModelInfo(readModelFile(pathA)).labels;
+const c = labels.length;
+if (readModelInfo(readModelFile(pathB)).labels.join() !== labels.join()) throw new Error('the two models must have the same labels in the same order');
+
+async function logitsOf(path: string): Promise<Float32Array> {
+  log(`${path}: ${test.length} held-out test images`);
+  return (await runImages(readModelFile(path), test.map((r) => fileSource(r.imagePath)), { batchSize: 16 })).logits.data as Float32Array;
+}
+const logits = [await logitsOf(pathA), await logitsOf(pathB)];
+
+const patientIndex = new Map<string, number>();
+const clusterOf = test.map((r) => patientIndex.get(r.patientId) ?? patientIndex.set(r.patientId, patientIndex.size).get(r.patientId)!);
+/** One finding's labelled entries: scores of each model, the labels, and the samples they belong to. */
+const column = (j: number) => {
+  const rows = test.flatMap((r, i) => (r.mask[j] === 1 ? [i] : []));
+  return {
+    scores: logits.map((l) => Float64Array.from(rows, (i) => l[i * c + j])),
+    labels: Uint8Array.from(rows, (i) => (test[i].labels[j] >= 0.5 ? 1 : 0)),
+    samples: Int32Array.from(rows),
+  };
+};
+const columns = labels.map((_, j) => column(j));
+const compared = columns.map((col) => {
+  const positives = col.labels.reduce((a, b) => a + b, 0);
+  return positives >= 2 && col.labels.length - positives >= 2 ? delongPairedTest(col.scores[1], col.scores[0], col.labels) : null;
+});
+
+// The same seed and clusters give both models the same resamples; each resample's mean over the findings both define.
+const boot = [0, 1].map((m) => bootstrapAurocs(columns.map((col) => ({ scores: col.scores[m], labels: col.labels, samples: col.samples })), test.length, { resamples: 1000, seed: 0, clusters: clusterOf }));
+const differences: number[] = [];
+for (let s = 0; s < 1000; s++) {
+  let sum = 0;
+  let n = 0;
+  for (let j = 0; j < c; j++) {
+    const a = boot[0].values[j][s];
+    const b = boot[1].values[j][s];
+    if (compared[j] === null || Number.isNaN(a) || Number.isNaN(b)) continue;
+    sum += b - a;
+    n++;
+  }
+  if (n > 0) differences.push(sum / n);
+}
+const defined = compared.flatMap((d, j) => (d ? [{ label: labels[j], d }] : []));
+const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+const meanA = mean(defined.map(({ d }) => d.aucB));
+const meanB = mean(defined.map(({ d }) => d.aucA));
+const interval = percentileInterval(Float64Array.from(differences), 0.95);
+
+const f3 = (v: number) => v.toFixed(3);
+const signed = (v: number) => `${v >= 0 ? '+' : ''}${v.toFixed(3)}`;
+const md = `# ${nameB} against ${nameA}, on the fixed held-out test split
+
+${test.length} images of ${patientIndex.size} patients (configs/default-model.split), never trained or tuned on; scores are the logits.
+
+Mean AUROC over the ${defined.length} findings with at least 2 positives and 2 negatives: **${f3(meanA)} -> ${f3(meanB)}**, difference **${signed(meanB - meanA)}** (95% CI ${interval ? `${signed(interval.lower)} to ${signed(interval.upper)}` : 'n/a'}, paired bootstrap over patients, 1000 resamples).
+
+| finding | positives | ${nameA} | ${nameB} | difference | 95% CI (paired DeLong) | p |
+|---|---|---|---|---|---|---|
+${labels
+  .map((label, j) => {
+    const d = compared[j];
+    const positives = columns[j].labels.reduce((a, b) => a + b, 0);
+    return d ? `| ${label} | ${positives} | ${f3(d.aucB)} | ${f3(d.aucA)} | ${signed(d.difference)} | ${signed(d.interval.lower)} to ${signed(d.interval.upper)} | ${d.pValue < 0.001 ? '<0.001' : d.pValue.toFixed(3)} |` : `| ${label} | ${positives} | n/a | n/a | n/a | too few positives | |`;
+  })
+  .join('\n')}
+`;
+if (out) writeFileSync(out, md);
+process.stdout.write(md);
