@@ -1,10 +1,11 @@
 #!/bin/sh
 # The embedded default model, models/default.onnx: trained with configs/default-model.yaml (skipped when the run
 # folder already holds a finished run), then calibrated, given operating points and input checks on the recipe's own
-# patient split plus nih-cxr14-subset2's patients split the same way (new patients only: the recipe's split is kept,
-# so no film the network trained on is used to fit or measure), with the checks measured on the real invalid inputs
-# in ../shared/data and on the Debian packages' images that scripts/negatives.sh collects. The report lands beside
-# it: models/default.calibration.md (and .json). Usage: scripts/make-default-model.sh [run folder] [data folder]
+# patient split (validation: fitting; the fixed held-out test split: measuring; no film the network trained on is used
+# for either), with the checks measured on the real invalid inputs in ../shared/data and on the Debian packages' images
+# that scripts/negatives.sh collects. The reports land beside it: models/default.calibration.md (and .json), the card
+# (default.card.md) with the test AUROCs by source set and view (default.subgroups) and the transfer table
+# (default.transfer). Usage: scripts/make-default-model.sh [run folder] [data folder]
 set -eu
 cd "$(dirname "$0")/.."
 RUN=${1:-runs/default-model}
@@ -29,8 +30,8 @@ mkdir -p models
 # --card: the training run's card is written again beside the model (models/default.card.md, .json and
 # .test-report.html) with the new calibration, thresholds and checks and the metrics on this split.
 $CXR calibrate --model "$RUN/best.onnx" --config configs/default-model.yaml \
-  --add "nih:$DATA/nih-cxr14-subset2/Data_Entry.csv:$DATA/nih-cxr14-subset2/images" \
   --card "$RUN/model-card.json" --out models/default.onnx "$@"
+node dist/scripts/subgroups.js models/default.onnx models/default.subgroups
 node dist/scripts/transfer.js models/default.transfer
-# The transfer table travels in the card too, one level down.
-{ echo; sed 's/^#/##/' models/default.transfer.md; } >> models/default.card.md
+# The per-set and per-view AUROCs and the transfer table travel in the card too, one level down.
+for part in subgroups transfer; do { echo; sed 's/^#/##/' "models/default.$part.md"; } >> models/default.card.md; done

@@ -1,13 +1,14 @@
 /**
  * Transfer inside NIH, and what label-free prevalence adaptation (EM prior shift, src/safety/prior-shift.ts) does
  * to it. With models/default.onnx's logits, calibration (Platt) and thresholds (specificity:0.9) are fitted on a
- * source part and tested on AP (bedside) films of nih-cxr14-subset2, per finding: the sensitivity and specificity
+ * source part and tested on held-out AP (bedside) films of nih-cxr14-subset2, per finding: the sensitivity and specificity
  * chosen on the source against those realised on the target, and the target prevalence as the calibrated
  * probabilities say it (their mean), as EM estimates it from the unlabelled target images (95% bootstrap CI), and as
  * the labels give it. Two sources:
  *   A. held-out patients of nih-cxr14-subset (the default model's validation and test splits: never trained on);
- *   B. PA films of nih-cxr14-subset2 (patients with an AP film dropped), the same selection as the target, so B
- *      isolates the view (AP against PA).
+ *   B. PA films of nih-cxr14-subset2's held-out patients (patients with an AP film dropped), the same selection as
+ *      the target, so B isolates the view (AP against PA).
+ * The target is the AP films of nih-cxr14-subset2's held-out patients (validation and test splits).
  * Target images the model's input checks reject are left out, as `cxr calibrate --unlabelled` does.
  *
  *   node dist/scripts/transfer.js [out-prefix]     (default models/default.transfer: .md and .json)
@@ -29,7 +30,6 @@ import type { DatasetRecord } from '../src/data/dataset.js';
 import type { Calibration, Thresholds } from '../src/models/metadata.js';
 
 const outPrefix = process.argv[2] ?? join('models', 'default.transfer');
-const shared = join(process.cwd(), '..', 'shared', 'data');
 const RULE = 'specificity:0.9';
 const MIN_PER_CLASS = 10;
 const log = (m: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${m}\n`);
@@ -39,11 +39,12 @@ const info = readModelInfo(model);
 const labels = info.labels;
 const c = labels.length;
 
-// The default model's own split: its validation and test patients of nih-cxr14-subset were never trained on.
+// The default model's own split: its validation and test patients were never trained on.
 const recipe = resolveConfig(readConfigFile(join('configs', 'default-model.yaml')), 'configs/default-model.yaml');
 const split = await splitData(await readDatasets(recipe), recipe);
-const heldOutSubset = [...split.validation.records, ...split.test.records].filter((r) => r.imagePath.includes('nih-cxr14-subset/'));
-const subset2 = (await readDatasets(resolveConfig({ ...readConfigFile(join('configs', 'default-model.yaml')), datasets: [{ format: 'nih', csv: join(shared, 'nih-cxr14-subset2', 'Data_Entry.csv'), images: join(shared, 'nih-cxr14-subset2', 'images') }] }, 'subset2'))).records;
+const heldOut = [...split.validation.records, ...split.test.records];
+const heldOutSubset = heldOut.filter((r) => r.imagePath.includes('/nih-cxr14-subset/'));
+const subset2 = heldOut.filter((r) => r.imagePath.includes('/nih-cxr14-subset2/'));
 const apPatients = new Set(subset2.filter((r) => r.metadata.view === 'AP').map((r) => r.patientId));
 const target = subset2.filter((r) => r.metadata.view === 'AP');
 const sourcePA = subset2.filter((r) => r.metadata.view === 'PA' && !apPatients.has(r.patientId));
@@ -87,10 +88,10 @@ const column = (values: ArrayLike<number>, data: Run, j: number) => {
   return { scores: Float64Array.from(scores), truth: Uint8Array.from(truth) };
 };
 
-const targetRun = await run('target: nih-cxr14-subset2 AP films', target, true);
+const targetRun = await run('target: held-out nih-cxr14-subset2 AP films', target, true);
 const sources: { name: string; description: string; data: Run }[] = [
   { name: 'A', description: `held-out patients of nih-cxr14-subset (the default model's validation and test splits, never trained on)`, data: await run('source A', heldOutSubset, false) },
-  { name: 'B', description: 'nih-cxr14-subset2 PA films (patients without an AP film)', data: await run('source B', sourcePA, false) },
+  { name: 'B', description: 'held-out nih-cxr14-subset2 PA films (patients without an AP film)', data: await run('source B', sourcePA, false) },
 ];
 
 const rule = parseThresholdRule(RULE);
@@ -159,7 +160,7 @@ const results = sources.map(({ name, description, data }) => {
 const f = (v: number | null | undefined, d = 3) => (v === null || v === undefined || Number.isNaN(v) ? '-' : v.toFixed(d));
 const pct = (v: number | null | undefined) => (v === null || v === undefined || Number.isNaN(v) ? '-' : `${(v * 100).toFixed(1)}%`);
 const md: string[] = [
-  '# Transfer inside NIH: AP films of nih-cxr14-subset2, and label-free prevalence adaptation',
+  '# Transfer inside NIH: held-out AP films of nih-cxr14-subset2, and label-free prevalence adaptation',
   '',
   `Produced by \`node dist/scripts/transfer.js\` (scripts/transfer.ts) from models/default.onnx's logits. Per source: Platt calibration and ${RULE} thresholds fitted on the source (a finding needs ${MIN_PER_CLASS} source positives and negatives for a threshold), then tested on the ${targetRun.records.length} AP films of nih-cxr14-subset2 that the model's input checks accept (${targetRun.rejected} rejected). EM (Saerens et al. 2002) estimates each calibrated finding's target prevalence from the unlabelled target images (95% percentile bootstrap over images, 1000 resamples, seed 0); the adapted model shifts each logit and threshold by logit(EM) - logit(source prevalence).`,
   '',
@@ -177,7 +178,7 @@ for (const r of results) {
   }
   md.push('');
 }
-writeFileSync(`${outPrefix}.json`, `${JSON.stringify({ rule: RULE, target: { description: 'nih-cxr14-subset2 AP films accepted by the input checks', images: targetRun.records.length, rejected: targetRun.rejected }, sources: results }, null, 2)}\n`);
+writeFileSync(`${outPrefix}.json`, `${JSON.stringify({ rule: RULE, target: { description: 'held-out nih-cxr14-subset2 AP films accepted by the input checks', images: targetRun.records.length, rejected: targetRun.rejected }, sources: results }, null, 2)}\n`);
 writeFileSync(`${outPrefix}.md`, `${md.join('\n')}\n`);
 log(`wrote ${outPrefix}.md and .json`);
 

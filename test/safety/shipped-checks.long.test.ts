@@ -24,17 +24,14 @@ const MODEL = join(REPO_ROOT, 'models', 'default.onnx');
 const MANIFEST = join(REPO_ROOT, '..', '.cache', 'cxr-lens', 'negatives', 'manifest.csv');
 
 let predictor: Predictor;
-let heldOut: DatasetRecord[];
+let heldOut: readonly DatasetRecord[];
 let predictions: Prediction[];
 
-/** The held-out test split the shipped model's card reports on, rebuilt as scripts/make-default-model.sh builds it. */
-async function heldOutTestSplit(): Promise<DatasetRecord[]> {
+/** The fixed held-out test split the shipped model's card reports on (configs/default-model.split). */
+async function heldOutTestSplit(): Promise<readonly DatasetRecord[]> {
   const recipe = join(REPO_ROOT, 'configs', 'default-model.yaml');
   const config = resolveConfig(readConfigFile(recipe), recipe);
-  const own = await splitData(await readDatasets(config), config);
-  const added = { ...config, datasets: [{ format: 'nih' as const, csv: sharedDataPath('nih-cxr14-subset2', 'Data_Entry.csv'), images: sharedDataPath('nih-cxr14-subset2', 'images') }] };
-  const extra = await splitData(await readDatasets(added as typeof config), config);
-  return [...own.test.records, ...extra.test.records];
+  return (await splitData(await readDatasets(config), config)).test.records;
 }
 
 const viewOf = (r: DatasetRecord) => (r.metadata.view ?? '').toUpperCase();
