@@ -20,6 +20,8 @@ export interface AnalyzeRequest {
   colormap: ColormapName;
   /** Give findings (and heatmaps) even when the input checks reject the image, marked `rejected-shown`. */
   showRejected: boolean;
+  /** Also give the film as the overlays draw it (8-bit gray PNG), for reports. */
+  film?: boolean;
 }
 
 /** A finding's probability and, only where the model has a validated threshold, its decision. */

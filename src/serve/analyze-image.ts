@@ -6,6 +6,7 @@
 import { type Explainer, type ExplanationMethod, renderHeatmap } from '../explain/index.js';
 import { decodeImage, type DecodedImage } from '../imaging/index.js';
 import type { Predictor } from '../inference/predictor.js';
+import { filmPng } from '../outputs/report-film.js';
 import type { AnalyzeRequest, ExplanationResult, MapResult } from './analysis.js';
 import type { WorkerAnalysis } from './pool.js';
 
@@ -36,6 +37,7 @@ export async function analyzeImage(predictor: Predictor, explainer: Explainer, b
     verdict: prediction.verdict,
     findings: prediction.findings,
     explanations,
+    ...(request.film ? { filmPng: `data:image/png;base64,${Buffer.from(await filmPng(image)).toString('base64')}` } : {}),
     timings: { decodeMs, predictMs, explainMs: clock() },
   };
 }

@@ -269,6 +269,24 @@ export const OPENAPI_DOCUMENT = {
         },
       },
     },
+    '/api/v1/report': {
+      post: {
+        summary: 'The PDF report of one chest X-ray: findings table, input checks, model, the film and heatmaps with their colour bar',
+        description:
+          'The same form as /api/v1/analyze (heatmap is ignored). Heatmaps of the findings named, or else of those called positive (else the three most probable), by the first method named; the PDF is made once they are drawn.',
+        requestBody: { required: true, content: { 'multipart/form-data': { schema: { type: 'object', required: ['image'], properties: { image: { type: 'string', contentMediaType: 'application/octet-stream' } } } } } },
+        responses: {
+          200: { description: 'the report', content: { 'application/pdf': {} } },
+          400: error('malformed form or options, or methods=none (a report needs heatmaps)'),
+          401: UNAUTHORIZED,
+          413: error('upload over the size limit'),
+          415: error('not multipart, or the file is not PNG, JPEG or DICOM'),
+          422: error('the image cannot be decoded'),
+          503: error('no room for the analysis (Retry-After)'),
+          504: error('the analysis did not finish within the server timeout'),
+        },
+      },
+    },
     '/api/v1/model': { get: { summary: 'The model card', responses: { 200: json(ref('ModelCard'), 'the loaded model'), 401: UNAUTHORIZED } } },
     '/models/current.onnx': {
       get: { summary: 'The loaded model as one ONNX file (for in-browser private mode)', responses: { 200: { description: 'ONNX bytes', content: { 'application/octet-stream': {} } } } },

@@ -49,6 +49,8 @@ export interface WorkerAnalysis {
   verdict: InputVerdict;
   findings: Finding[];
   explanations: ExplanationResult[];
+  /** The film as a PNG data: URL, when the request asked for it (reports). */
+  filmPng?: string;
   timings: { decodeMs: number; predictMs: number; explainMs: number };
 }
 

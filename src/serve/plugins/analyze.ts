@@ -14,6 +14,9 @@
  * (`accepted`, then a `progress` after every ONNX Runtime run: a batch of SmoothGrad's noisy copies, Integrated
  * Gradients' path points, Score-CAM's masks, occlusion's patches), ending with `result` (the usual answer as
  * `body`) or `error` (the usual error body). Errors found before the analysis starts are ordinary HTTP errors.
+ *
+ * POST /api/v1/report takes the same form and answers the PDF report (outputs/report-pdf.ts: findings table, input
+ * checks, model, the film and heatmaps drawn by the worker, colour bar), made only once the heatmaps are drawn.
  */
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
@@ -22,7 +25,10 @@ import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import multipart from '@fastify/multipart';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { detectFormat, type ImageMetadata, isColormap } from '../../imaging/browser.js';
+import { DEFAULT_CUTOFF, detectFormat, type ImageMetadata, isColormap } from '../../imaging/browser.js';
+import type { Finding } from '../../outputs/findings.js';
+import { reportPdf } from '../../outputs/report-pdf.js';
+import { VERSION } from '../../version.js';
 import { type AnalyzeRequest, type AnalyzeResponse, HEATMAP_FORMATS, type HeatmapFormat, type ImageResult, RESEARCH_NOTICE } from '../analysis.js';
 import { type ErrorBody, HttpError } from '../errors.js';
 import type { Admission, AdmissionGate } from '../admission.js';
@@ -53,9 +59,9 @@ export default async function analyze(app: FastifyInstance, options: AnalyzeOpti
   const release = async (request: FastifyRequest) => admitted.get(request)?.release();
   await app.register(multipart, { limits: { fileSize: maxUploadBytes, files: 1, fields: ANALYZE_FIELDS.length, fieldSize: 4096, parts: ANALYZE_FIELDS.length + 1 } });
 
-  app.post('/api/v1/analyze', {
+  const hooks = {
     // Refuse before reading a byte of the body when the headers already show it cannot be accepted.
-    onRequest: async (request) => {
+    onRequest: async (request: FastifyRequest) => {
       const type = request.headers['content-type'] ?? '';
       if (!/^multipart\/form-data\b/i.test(type)) {
         throw new HttpError(415, 'CXR_NOT_MULTIPART', `send the image as multipart/form-data (a file in the field "image"), not ${type ? `"${type.split(';')[0].slice(0, 100)}"` : 'a body without a content type'}`);
@@ -74,6 +80,10 @@ export default async function analyze(app: FastifyInstance, options: AnalyzeOpti
     // Whatever ends the request (an answer, an error, the client leaving) frees the room it was promised.
     onResponse: release,
     onRequestAbort: release,
+  };
+
+  app.post('/api/v1/analyze', {
+    ...hooks,
     handler: async (request, reply) => {
       // The client going away (connection closed before the answer was written) cancels the analysis.
       const cancel = new AbortController();
@@ -145,6 +155,67 @@ export default async function analyze(app: FastifyInstance, options: AnalyzeOpti
       return reply.send(body);
     },
   });
+
+  // The same form as /api/v1/analyze, answered with the PDF report (outputs/report-pdf.ts) once its heatmaps are
+  // drawn: of the findings asked, or else of those called positive (else the three most probable), which a quick
+  // first analysis finds. The first method asked draws them.
+  app.post('/api/v1/report', {
+    ...hooks,
+    handler: async (request, reply) => {
+      const cancel = new AbortController();
+      const onClose = () => {
+        if (!reply.raw.writableFinished) cancel.abort();
+      };
+      reply.raw.once('close', onClose);
+      const form = await readForm(request, maxUploadBytes);
+      const asked = parseOptions(form.fields, card);
+      if (!detectFormat(form.bytes)) throw new HttpError(415, 'CXR_UNSUPPORTED_IMAGE', 'not a PNG, JPEG or DICOM image', {}, form.name);
+      const method = asked.methods[0];
+      if (!method) throw new HttpError(400, 'CXR_BAD_OPTION', `a report needs its heatmaps: name a method (${card.explanationMethods.join(', ')}), not none`);
+      const submit = (analyzeRequest: AnalyzeRequest) => pool.analyze(form.bytes, WORKER_NAME, analyzeRequest, { timeoutMs: options.analysisTimeoutMs, signal: cancel.signal });
+      let result;
+      try {
+        let findings = asked.findings;
+        if (form.fields.findings === undefined) {
+          const first = submit({ ...asked, methods: [], heatmap: 'none' });
+          admitted.get(request)?.release();
+          findings = reportedFindings((await first).findings);
+        }
+        const analysis = submit({ ...asked, findings, methods: [method], heatmap: 'png', film: true });
+        admitted.get(request)?.release();
+        result = await analysis;
+      } catch (error) {
+        if (error instanceof AnalysisCancelledError) request.log.info({ whileQueued: error.whileQueued }, 'client disconnected; report cancelled');
+        throw asHttpError(error as Error, {}, form.name);
+      } finally {
+        reply.raw.off('close', onClose);
+      }
+      const image = publicImage(result.image, form.name);
+      const fromDataUrl = (url: string) => new Uint8Array(Buffer.from(url.slice(url.indexOf(',') + 1), 'base64'));
+      const pdf = await reportPdf({
+        notice: RESEARCH_NOTICE,
+        createdAt: new Date(),
+        analysedBy: `on the cxr server (request ${request.id})`,
+        model: { file: card.file, architecture: card.architecture, weights: card.weights, sha256: card.sha256, software: VERSION, thresholdRule: card.thresholds?.rule ?? null },
+        image: { name: image.name, width: image.width, height: image.height, format: image.format, notes: image.notes },
+        verdict: result.verdict,
+        inputFlags: result.inputFlags,
+        findings: result.findings,
+        filmPng: fromDataUrl(result.filmPng!),
+        heatmaps: result.explanations.flatMap((e) => e.maps.map((m) => ({ finding: m.finding, method: e.method, overlayPng: fromDataUrl(m.overlayPng!) }))),
+        colormap: asked.colormap,
+        cutoff: DEFAULT_CUTOFF,
+      });
+      request.log.info({ image: { format: image.format, width: image.width, height: image.height }, method, verdict: result.verdict, flags: result.inputFlags.map((f) => f.code), bytes: pdf.length }, 'report');
+      return reply.type('application/pdf').header('content-disposition', 'attachment; filename="cxr-report.pdf"').send(Buffer.from(pdf.buffer, pdf.byteOffset, pdf.byteLength));
+    },
+  });
+}
+
+/** A report's heatmaps when none are asked for: the findings called positive, else the three most probable. */
+function reportedFindings(findings: readonly Finding[]): string[] {
+  const positive = findings.filter((f) => f.decision === 'positive').map((f) => f.name);
+  return positive.length ? positive : [...findings].sort((a, b) => b.probability - a.probability).slice(0, 3).map((f) => f.name);
 }
 
 const NDJSON = 'application/x-ndjson';
