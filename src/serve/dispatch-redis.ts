@@ -151,7 +151,11 @@ export class RedisDispatcher {
       const data: AnalysisJobData = { version: ANALYSIS_JOB_VERSION, modelHash: this.modelHash, name, request, ...keys, deadline: entry.submittedAt + timeoutMs };
       this.redis
         .set(keys.uploadKey, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 'PX', timeoutMs + KEY_GRACE_MS)
-        .then(() => this.queue.add('analyze', data, { jobId: id, attempts: 1, removeOnComplete: true, removeOnFail: true }))
+        // A client that left while its upload was being stored gets no job, and its upload goes.
+        .then(async () => {
+          if (this.pending.has(id)) await this.queue.add('analyze', data, { jobId: id, attempts: 1, removeOnComplete: true, removeOnFail: true });
+          else await this.redis.del(keys.uploadKey);
+        })
         .catch((error: Error) => entry.settle({ error: new QueueFullError(this.retryAfterSeconds(), `the analysis queue at ${displayRedisUrl(this.options.redisUrl)} cannot be reached (${error.message})`) }));
     });
   }
