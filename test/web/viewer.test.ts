@@ -244,6 +244,28 @@ describe('the viewer in Chromium', () => {
     await page.waitForSelector('main[data-heatmap="gradcam"][data-state="ready"]', { timeout: 60_000 });
   });
 
+  it('closing the page while SmoothGrad runs frees the server\'s worker at once, not at the analysis timeout', async () => {
+    const pool = async () => ((await (await fetch(`${server.url}/healthz`)).json()) as { pool: { cancelled: number; busy: number } }).pool;
+    const before = await pool();
+    const other = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await other.goto(server.url);
+    await other.setInputFiles('#file-input', NIH_IMAGE);
+    await other.waitForSelector('main[data-image="00000075_000.png"][data-state="ready"]', { timeout: 120_000 });
+    await other.getByLabel('Method').selectOption('smoothgrad');
+    let status = '';
+    for (let i = 0; i < 600 && !/running on the server: \d+ model runs/.test(status); i++) status = await (await sleep(100), other.locator('.status').innerText());
+    assert.match(status, /running on the server: \d+ model runs/);
+    const closed = performance.now();
+    await other.close();
+    let after = await pool();
+    while ((after.busy > 0 || after.cancelled === before.cancelled) && performance.now() - closed < 10_000) after = await (await sleep(50), pool());
+    const freedMs = performance.now() - closed;
+    console.log(`# page closed mid-SmoothGrad: worker free ${Math.round(freedMs)} ms later`);
+    assert.equal(after.cancelled, before.cancelled + 1, 'the server cancelled the closed page\'s analysis');
+    assert.equal(after.busy, 0);
+    assert.ok(freedMs < 5000, `freed ${Math.round(freedMs)} ms after the page closed`);
+  });
+
   it('private mode: the same model in the browser, nothing uploaded, probabilities equal to the server within 1e-4', async () => {
     const server = await readFindings();
     const postsBefore = uploads.length;
