@@ -142,7 +142,7 @@ describe('cxr serve --pacs against a real Orthanc', () => {
       for (const [i, f] of expected.findings.entries()) {
         const got = answer.body.findings[i];
         assert.equal(got.name, f.name);
-        assert.ok(Math.abs(got.probability - f.probability) < 1e-6, `${basename(file)} ${f.name}: ${got.probability} vs cxr predict's ${f.probability}`);
+        assert.equal(got.probability, f.probability, `${basename(file)} ${f.name}: the same double as cxr predict's`);
         assert.equal(got.decision, f.decision);
       }
       analysed.set(file, answer.body);
@@ -196,9 +196,12 @@ describe('cxr serve --pacs against a real Orthanc', () => {
       for (const [i, f] of analysis.findings.entries()) {
         const stored = result.findings[i];
         assert.equal(stored.name, f.name);
-        assert.ok(Math.abs(stored.probability - f.probability) < 1e-6, `${basename(file)} ${f.name}: stored ${stored.probability}, analysed ${f.probability}`);
+        assert.equal(stored.probability, f.probability, `${basename(file)} ${f.name}: the stored double is the analysed one`);
         assert.equal(stored.threshold, f.threshold);
+        assert.equal(stored.thresholdRule, f.thresholdRule);
+        assert.equal(stored.calibrated, f.calibrated);
         assert.equal(stored.decision, f.decision);
+        assert.equal(stored.decisionNote, f.decisionNote);
         assert.equal(stored.heatmap, f.decision === 'positive' && result.verdict === 'accepted');
         const png = await post(server, '/api/v1/pacs/heatmap', { ...ref, finding: f.name });
         if (stored.heatmap) {
