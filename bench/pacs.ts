@@ -3,9 +3,10 @@
  * (the 10 CR/DX instances with distinct SOP Instance UIDs; 6 are chest films the checks accept, 4 are refused).
  *
  * In process (the headline; model loading excluded from both, as a long-running `cxr pacs` pays it once):
- *   ours: the files sent to a fresh Orthanc with dcmtk's storescu (DIMSE), then one PacsProcessor pass (QIDO-RS
- *         search, WADO-RS retrieve, the Analyser, SR and heatmap Secondary Captures STOWed back): from the first
- *         byte sent to the last SR stored;
+ *   ours: the files sent to a fresh Orthanc with dcmtk's storescu (DIMSE) in one association, as a modality sends
+ *         a study, then one PacsProcessor pass (QIDO-RS search, WADO-RS retrieve, the Analyser, SR and heatmap
+ *         Secondary Captures STOWed back while the next batch is analysed): from the first byte sent to the last SR
+ *         stored;
  *   reference: predictFiles (what `cxr predict` runs: decode from disk + Predictor) on the same files.
  * Whole commands (secondary): `storescu` + `cxr pacs --once` against `cxr predict --json`, Node start and model
  * load included in both.
@@ -109,7 +110,7 @@ async function main(): Promise<void> {
       instances: N,
       accepted_by_the_checks: 6,
       files: FILES.map((f) => f.slice(DICOM_DIR.length + 1)),
-      pacs: 'Debian Orthanc 1.10 with its DICOMweb plugin on loopback, fresh storage each round; storescu: one association per file',
+      pacs: 'Debian Orthanc 1.10 with its DICOMweb plugin on loopback, fresh storage each round; storescu: one association for all files, as a modality sends a study (a presentation context per SOP class and transfer syntax; until Dec 2026 one storescu run per transfer syntax, 7 associations for these 10 files)',
       model: 'the embedded default model (MobileNetV2); batch size 16 (predictFiles, cxr predict), 8 (the Analyser in process and cxr pacs, its default: the next batch is retrieved while one is analysed)',
       rounds: { in_process: rounds, commands: cliRounds },
     },
