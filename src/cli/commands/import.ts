@@ -128,7 +128,7 @@ Examples:
       const withheld = Object.keys(result.thresholds?.withheld ?? {}).length;
       const lines = [
         `${options.output}: ${result.architecture} from ${result.format}, matched by ${result.method}`,
-        `  ${report.loaded.length} tensors loaded${report.ignored.length ? `, ${report.ignored.length} bookkeeping entries ignored (num_batches_tracked)` : ''}`,
+        `  ${report.loaded.length} tensors loaded${report.ignored.length ? `, ${report.ignored.length} bookkeeping entries ignored (${[...new Set(report.ignored.map((name) => name.split('.').at(-1)))].join(', ')})` : ''}`,
         `  pixels: ${result.preset.name} preset (${result.preset.reason}): ${p.height}x${p.width}, ${p.channels} channel${p.channels === 1 ? '' : 's'}, ` +
           `mean ${p.mean.map(short).join(',')}, std ${p.std.map(short).join(',')}, ${p.resize}`,
         `  outputs: ${info.labels.length} (${info.labels.slice(0, 4).join(', ')}${info.labels.length > 4 ? ', ...' : ''})`,

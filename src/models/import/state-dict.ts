@@ -30,7 +30,7 @@ export interface ImportReport {
   missing: string[];
   unexpected: string[];
   mismatched: ShapeMismatch[];
-  /** Entries that carry no weights for inference (BatchNorm's num_batches_tracked). */
+  /** Entries that carry no weights for inference (BatchNorm's num_batches_tracked, Swin's relative_position_index). */
   ignored: string[];
   /** Tensors converted to fit, each with what was done. */
   adapted: string[];
