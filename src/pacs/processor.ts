@@ -8,6 +8,7 @@
  * keeps one instance per UID. The SR is written last, so an instance with an SR has its heatmaps too.
  */
 import { renameSync, writeFileSync } from 'node:fs';
+import { setImmediate } from 'node:timers/promises';
 import { join } from 'node:path';
 import type { Analyser, Analysis, Decoded } from './analyse.js';
 import { type DicomJson, stringValue, TAGS } from './dicom-json.js';
@@ -125,18 +126,8 @@ export class PacsProcessor {
         return false;
       });
       const analyses = await this.analyser.analyseDecoded(batch.map((b) => b.decoded));
-      // One instance whose result cannot be written must not hold up the others (nor every later pass).
-      const written = batch.flatMap(({ item, bytes }, i) => {
-        try {
-          return [{ item, result: this.results(item, bytes, analyses[i]) }];
-        } catch (e) {
-          summary.failed++;
-          this.options.onEvent?.({ type: 'failed', instance: uidTag(item.ref.sop), reason: (e as Error).message });
-          return [];
-        }
-      });
       await storing;
-      storing = this.store(written, summary);
+      storing = this.write(batch, analyses, summary);
       storing.catch(() => undefined); // awaited (and its failure thrown) before the next batch's store or at the end
     }
     await storing;
@@ -144,10 +135,23 @@ export class PacsProcessor {
   }
 
   /**
-   * Heatmaps first, SRs after: an SR in the PACS (what "done" means) implies its heatmaps are there too. One request
-   * each per batch; a failure stores the batch again next pass, under the same UIDs.
+   * A batch's SRs and heatmaps, built and stored: heatmaps first, SRs after, so an SR in the PACS (what "done" means)
+   * implies its heatmaps are there too. One request each per batch; a failure stores the batch again next pass,
+   * under the same UIDs.
    */
-  private async store(written: { item: Pending; result: Results }[], summary: PassSummary): Promise<void> {
+  private async write(batch: Retrieved[], analyses: Analysis[], summary: PassSummary): Promise<void> {
+    // Built off the loop's path, so the next batch's prediction (on ONNX Runtime's threads) can start meanwhile.
+    await setImmediate();
+    // One instance whose result cannot be written must not hold up the others (nor every later pass).
+    const written = batch.flatMap(({ item, bytes }, i) => {
+      try {
+        return [{ item, result: this.results(item, bytes, analyses[i]) }];
+      } catch (e) {
+        summary.failed++;
+        this.options.onEvent?.({ type: 'failed', instance: uidTag(item.ref.sop), reason: (e as Error).message });
+        return [];
+      }
+    });
     const results = written.map((w) => w.result);
     const heatmaps = results.flatMap((r) => r.heatmaps);
     if (heatmaps.length > 0) await this.client.store(heatmaps);
