@@ -36,9 +36,9 @@ export interface Attributions {
 
 /**
  * The runner's graphs a method runs, so that they can be built ahead (Explainer.prepare): the CAM graph, the
- * input-gradient graph plain or guided, the bias-gradient graph, the model itself.
+ * input-gradient graph plain or guided, the bias-gradient graph, the attention-gradient graph, the model itself.
  */
-export type RunnerGraph = 'cam' | 'input' | 'guided' | 'bias' | 'model';
+export type RunnerGraph = 'cam' | 'input' | 'guided' | 'bias' | 'attention' | 'model';
 
 export abstract class AttributionMethod {
   abstract readonly name: string;

@@ -18,6 +18,7 @@ import {
   type CamGraph,
   type HeadGraph,
   type InputGradientGraph,
+  attentionBlocks,
   biasLayers,
   blockOutputs,
   buildCamGraph,
@@ -29,12 +30,18 @@ import {
 } from './graphs.js';
 import { guidedRectifierRules } from './guided-rules.js';
 import { isInputGradientMethod } from './input-gradients.js';
-import type { Explanation, GradientRunner, LayerGradients, Rectifiers } from './types.js';
+import type { AttentionBlock, Explanation, GradientRunner, LayerGradients, Rectifiers } from './types.js';
 
 export { EXPLANATION_METHODS, FORWARD_ONLY_METHODS, type ExplainOptions, type ExplanationMethod } from './core.js';
 
 /** CAM graphs for other layers than the default, kept at most (each holds a session). */
 const MAX_LAYER_SESSIONS = 4;
+
+/** The input-gradient graph's kinds: by rectifier rule, with bias-layer gradients (FullGrad), with attention gradients. */
+type GradientGraphKind = Rectifiers | 'bias' | 'attention';
+
+/** An input-gradient graph and the extra tensors it differentiates. */
+type ExtraGradientGraph = InputGradientGraph & { biasLayers: BiasLayer[]; attentionBlocks: AttentionBlock[] };
 
 interface Compiled<G> {
   graph: G;
@@ -43,8 +50,11 @@ interface Compiled<G> {
 
 export class Explainer {
   private readonly camSessions = new Map<string, Promise<Compiled<CamGraph>>>();
-  /** The input-gradient graph per way of passing rectifiers, and FullGrad's (gradients at every bias layer too). */
-  private readonly inputGradientSessions = new Map<Rectifiers | 'bias', Promise<Compiled<InputGradientGraph & { biasLayers: BiasLayer[] }>>>();
+  /**
+   * The input-gradient graph per way of passing rectifiers, FullGrad's (gradients at every bias layer too) and the
+   * attention methods' (every attention block's probabilities and gradients too).
+   */
+  private readonly inputGradientSessions = new Map<GradientGraphKind, Promise<Compiled<ExtraGradientGraph>>>();
   private modelSession?: Promise<Compiled<{ model: Model }>>;
   /** The network after a layer, per layer (Ablation-CAM); at most MAX_LAYER_SESSIONS. */
   private readonly headSessions = new Map<string, Promise<Compiled<HeadGraph>>>();
@@ -134,7 +144,7 @@ export class Explainer {
     };
     const allLabels = this.labels.map((_, i) => i);
     // Row r of the batch differentiated for labels[r], through the graph of that kind.
-    const selectedGradients = async (kind: Rectifiers | 'bias', batch: HostTensor<'float32'>, labels: readonly number[]) => {
+    const selectedGradients = async (kind: GradientGraphKind, batch: HostTensor<'float32'>, labels: readonly number[]) => {
       const rows = batch.dims[0];
       if (labels.length !== rows) throw new Error(`input gradients: ${labels.length} labels for ${rows} rows`);
       const { graph, session } = await this.inputGradientGraph(kind);
@@ -196,6 +206,17 @@ export class Explainer {
           }),
         };
       },
+      attentionGradients: async (batch, labels) => {
+        const { graph, out } = await selectedGradients('attention', batch, labels);
+        return {
+          logits: out[graph.selected].data as Float32Array,
+          blocks: graph.attentionBlocks.map((block) => {
+            // The probabilities [rows, ...] are the same on every row (one image): the first row's.
+            const attention = out[block.tensor].data as Float32Array;
+            return { ...block, attention: attention.subarray(0, attention.length / batch.dims[0]), gradients: out[graph.tensorGradients[block.tensor]].data as Float32Array };
+          }),
+        };
+      },
     };
   }
 
@@ -215,9 +236,9 @@ export class Explainer {
     return compiled;
   }
 
-  /** Which sessions are open now: `model`, `input-gradients` (`guided-input-gradients`, `bias-gradients`), and `cam:<layer>` per CAM graph. */
+  /** Which sessions are open now: `model`, `input-gradients` (`guided-input-gradients`, `bias-gradients`, `attention-gradients`), and `cam:<layer>` per CAM graph. */
   openSessions(): string[] {
-    const inputGradientNames = { plain: 'input-gradients', guided: 'guided-input-gradients', bias: 'bias-gradients' };
+    const inputGradientNames = { plain: 'input-gradients', guided: 'guided-input-gradients', bias: 'bias-gradients', attention: 'attention-gradients' };
     return [
       ...(this.modelSession ? ['model'] : []),
       ...[...this.inputGradientSessions.keys()].map((kind) => inputGradientNames[kind]),
@@ -245,13 +266,18 @@ export class Explainer {
     return compiled;
   }
 
-  private inputGradientGraph(kind: Rectifiers | 'bias'): Promise<Compiled<InputGradientGraph & { biasLayers: BiasLayer[] }>> {
+  private inputGradientGraph(kind: GradientGraphKind): Promise<Compiled<ExtraGradientGraph>> {
     let compiled = this.inputGradientSessions.get(kind);
     if (!compiled) {
       compiled = this.compile(() => {
         const layers = kind === 'bias' ? biasLayers(this.model) : [];
-        const graph = buildInputGradientGraph(this.model, { tensors: layers.map((l) => l.tensor), rules: kind === 'guided' ? guidedRectifierRules() : undefined });
-        return { ...graph, biasLayers: layers };
+        const blocks = kind === 'attention' ? attentionBlocks(this.model) : [];
+        if (kind === 'attention' && blocks.length === 0) {
+          throw new Error('attention-rollout and chefer explain a transformer\'s attention, and this model has none (no Softmax named <block>.attn.softmax, as the zoo\'s swin_t has): use a CAM or gradient method for a CNN');
+        }
+        const tensors = [...layers.map((l) => l.tensor), ...blocks.map((b) => b.tensor)];
+        const graph = buildInputGradientGraph(this.model, { tensors, rules: kind === 'guided' ? guidedRectifierRules() : undefined });
+        return { ...graph, biasLayers: layers, attentionBlocks: blocks };
       });
       this.inputGradientSessions.set(kind, compiled);
     }

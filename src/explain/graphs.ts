@@ -9,6 +9,7 @@ import type { GradientRule } from '../autodiff/index.js';
 import { buildGradientGraph, gradientOutputName } from './gradient-graph.js';
 import { readModelInfo } from '../models/metadata.js';
 import { GraphBuilder, type Model, type Node, attributeFloat, createModel, inferGraph } from '../onnx/index.js';
+import type { AttentionBlock } from './types.js';
 
 /** A 4-D activation with known sizes: [batch, channels, height, width], or channels last where the model declares it (models/layouts.ts). */
 function isFeatureMap(shape: readonly unknown[] | undefined): boolean {
@@ -207,4 +208,37 @@ export function buildHeadGraph(model: Model, layer: string): HeadGraph {
     outputs: [{ name: logits, type: { dtype: 'float32' as const, shape: ['rows', info.labels.length] } }],
   };
   return { model: { ...model, graph }, input: cut, logits };
+}
+
+/**
+ * The model's window-attention blocks in graph order, found by the names models/zoo/swin.ts gives them: the
+ * Softmax `<block>.attn.softmax` ([batch, windows, heads, tokens, tokens]), the block's grid from `<block>.norm1`
+ * ([batch, height, width, channels]) and its shift from the start of the cyclic roll's Slice
+ * (`<block>.attn.roll_h.tail`, `roll_w`; absent where unshifted). Empty for a CNN.
+ */
+export function attentionBlocks(model: Model): AttentionBlock[] {
+  const types = inferGraph(model.graph);
+  const nodes = new Map(model.graph.nodes.map((n) => [n.name, n]));
+  const rollStart = (name: string): number => {
+    const slice = nodes.get(name);
+    const starts = slice ? model.graph.initializers.get(slice.inputs[1]) : undefined;
+    return starts ? Number(starts.data[0]) : 0;
+  };
+  return model.graph.nodes
+    .filter((n) => n.opType === 'Softmax' && n.name.endsWith('.attn.softmax'))
+    .map((softmax) => {
+      const path = softmax.name.slice(0, -'.softmax'.length);
+      const block = path.slice(0, -'.attn'.length);
+      const [, windows, heads, tokens] = types.get(softmax.outputs[0])?.shape ?? [];
+      const [, height, width] = types.get(`${block}.norm1`)?.shape ?? [];
+      const windowSize = Math.sqrt(Number(tokens));
+      if (![windows, heads, height, width].every((d) => typeof d === 'number') || !Number.isInteger(windowSize)) {
+        throw new Error(`attention block "${block}": its softmax [batch, windows, heads, tokens, tokens] or norm1 [batch, height, width, channels] has no fixed sizes`);
+      }
+      const geometry: AttentionBlock = { tensor: softmax.outputs[0], windows: windows as number, heads: heads as number, height: height as number, width: width as number, windowSize, shift: [rollStart(`${path}.roll_h.tail`), rollStart(`${path}.roll_w.tail`)] as const };
+      if (Math.ceil(geometry.height / windowSize) * Math.ceil(geometry.width / windowSize) !== geometry.windows) {
+        throw new Error(`attention block "${block}": ${geometry.windows} windows do not tile a ${geometry.height}x${geometry.width} grid in ${windowSize}x${windowSize} windows`);
+      }
+      return geometry;
+    });
 }

@@ -79,6 +79,34 @@ export interface GradientRunner extends ModelRunner {
    * Ablation-CAM needs); absent where the runner cannot cut the model there.
    */
   headLogits?(activations: HostTensor<'float32'>, layer: string): Promise<Float32Array>;
+  /**
+   * A transformer's attention for row r of `batch` [rows, C, H, W] and the label `labels[r]`: every attention
+   * block's probabilities and the gradient of the row's logit with respect to them; absent where the runner has no
+   * such graph.
+   */
+  attentionGradients?(batch: HostTensor<'float32'>, labels: readonly number[]): Promise<AttentionGradients>;
+}
+
+/** Gradients of each row's own logit with respect to every attention block's probabilities (see GradientRunner.attentionGradients). */
+export interface AttentionGradients {
+  /** Each row's logit [rows]. */
+  logits: Float32Array;
+  /** In graph order: the block's windows, its attention of the first row [windows, heads, tokens, tokens] and the gradients [rows, windows, heads, tokens, tokens]. */
+  blocks: (AttentionBlock & { attention: Float32Array; gradients: Float32Array })[];
+}
+
+/** A window-attention block: its probabilities (a Softmax output) and where its windows lie on its token grid. */
+export interface AttentionBlock {
+  tensor: string;
+  /** The block's token grid, before padding to whole windows. */
+  height: number;
+  width: number;
+  /** Tokens per window side. */
+  windowSize: number;
+  /** The cyclic shift (torch.roll by minus these) before partitioning, per axis; 0 where unshifted. */
+  shift: readonly [number, number];
+  heads: number;
+  windows: number;
 }
 
 /** How rectifiers (ReLU, ReLU6) pass gradients back: the derivative ('plain'), or guided backpropagation's rule ('guided'). */
