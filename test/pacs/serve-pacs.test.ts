@@ -290,6 +290,12 @@ describe('cxr serve --pacs with a PACS having a bad day, and --auth', () => {
     assert.match(open.body.message, /expected a multipart\/related answer/);
   });
 
+  test('cxr serve refuses a --pacs that is not an http(s) URL, naming it', async () => {
+    const refused = await cxr(['serve', '--pacs', 'dicom://pacs:104']).catch((e: { code: number; stderr: string }) => e);
+    assert.equal((refused as { code: number }).code, 1);
+    assert.match((refused as { stderr: string }).stderr, /--pacs must be an http or https URL such as http:\/\/127\.0\.0\.1:8042, got "dicom:\/\/pacs:104"/);
+  });
+
   test('a PACS that is down is 502 within a second', async () => {
     const down = await startServer({ workers: 1, pacsDicomweb: `http://127.0.0.1:${await freePort()}/dicom-web`, pacsTimeoutMs: 500 });
     try {

@@ -115,6 +115,16 @@ describe('the viewer opens studies from the PACS', () => {
     assert.equal((await findingsOnScreen()).size, 14);
   });
 
+  it('a PACS that went down: the panel says so, naming the PACS, in seconds', async () => {
+    await orthanc.stop(true);
+    const started = Date.now();
+    await page.fill('.pacs-search input[name=patientId]', 'Covid0000');
+    await page.click('.pacs-search button[type=submit]');
+    await page.locator('.pacs-panel [role=alert]').waitFor({ timeout: 10_000 });
+    assert.match(await page.locator('.pacs-panel [role=alert]').innerText(), /the PACS at http:\/\/127\.0\.0\.1:\d+ could not be reached \(ECONNREFUSED\)/);
+    assert.ok(Date.now() - started < 5000);
+  });
+
   it('a server without --pacs shows no PACS panel', async () => {
     const plain = await startServer({ workers: 1 });
     try {
