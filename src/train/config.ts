@@ -44,7 +44,11 @@ export interface TrainConfig {
   };
   loss: LossSpec & { posWeight?: 'auto' | 'none' };
   sampler: 'shuffle' | 'balanced';
-  optimizer: OptimizerSpec & { lr: number };
+  /**
+   * `weightDecayOn: weights` decays only convolution and linear weights (not norms, biases or Swin's bias table), as
+   * Swin's and SwinCheX's training does; default `all`, PyTorch's AdamW on every parameter.
+   */
+  optimizer: OptimizerSpec & { lr: number; weightDecayOn?: 'all' | 'weights' };
   schedule: ScheduleConfig;
   epochs: number;
   batchSize: number;
@@ -140,13 +144,13 @@ const SCHEMA = {
           type: 'object',
           additionalProperties: false,
           required: ['kind'],
-          properties: { kind: { const: 'adamw' }, lr: positive, weightDecay: { type: 'number', minimum: 0 }, beta1: fraction, beta2: fraction, eps: positive },
+          properties: { kind: { const: 'adamw' }, lr: positive, weightDecay: { type: 'number', minimum: 0 }, weightDecayOn: { enum: ['all', 'weights'] }, beta1: fraction, beta2: fraction, eps: positive },
         },
         {
           type: 'object',
           additionalProperties: false,
           required: ['kind'],
-          properties: { kind: { const: 'sgd' }, lr: positive, momentum: { type: 'number', minimum: 0 }, nesterov: { type: 'boolean' }, weightDecay: { type: 'number', minimum: 0 } },
+          properties: { kind: { const: 'sgd' }, lr: positive, momentum: { type: 'number', minimum: 0 }, nesterov: { type: 'boolean' }, weightDecay: { type: 'number', minimum: 0 }, weightDecayOn: { enum: ['all', 'weights'] } },
         },
       ],
     },

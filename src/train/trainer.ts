@@ -187,6 +187,7 @@ async function trainLocked(options: TrainOptions, emit: (event: TrainEvent) => v
       TrainingSession.create(model, {
         loss: config.loss,
         optimizer: config.optimizer,
+        weightDecayOn: config.optimizer.weightDecayOn,
         trainable: phase.trainable,
         learningRate: schedule.at(progress.globalStep),
         posWeight,

@@ -68,7 +68,7 @@ The recipe's settings and their defaults:
   model               { architecture: densenet121, pretrained, size: 224, channels: 3, resize: pad, metadata: false }
   loss                { kind: bce, posWeight: none|auto } | { kind: focal, alpha, gamma } | { kind: asymmetric, gammaNeg, gammaPos, clip }
   sampler             shuffle | balanced
-  optimizer           { kind: adamw, lr: 1e-4, weightDecay: 1e-4 } | { kind: sgd, lr, momentum, nesterov, weightDecay }
+  optimizer           { kind: adamw, lr: 1e-4, weightDecay: 1e-4, weightDecayOn: all|weights } | { kind: sgd, lr, momentum, nesterov, weightDecay }
   schedule            { type: cosine, warmupEpochs: 1 } | { type: plateau, factor, patience } | { type: constant }
   epochs 10, batchSize 16, freeze { headEpochs: 0, then: all | n }, earlyStopping { patience: 3 }, seed 0
   augmentation        { rotationDeg: 7, translate: 0.05, scale: 0.07, flipProbability: 0, brightness: 0.1, contrast: 0.1 } | none
