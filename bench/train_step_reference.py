@@ -3,10 +3,12 @@
 benchmark can alternate our steps with PyTorch's. Commands (one per line): `step` runs one timed step and prints
 its milliseconds; `rss` prints the peak resident set size in MiB; `quit` ends.
 
-Modes: `train` (densenet121 train mode, BCEWithLogitsLoss, AdamW, as our training-step graph) and `explain`
-(eval mode: logits, input gradient, last feature map and its gradient for one class).
+Modes: `train` (train mode, BCEWithLogitsLoss, AdamW, as our training-step graph) and `explain` (densenet121 only;
+eval mode: logits, input gradient, last feature map and its gradient for one class).
+Architectures: densenet121 (default) and swin_t; swin_t's stochastic depth is switched off (p = 0), as our graph
+has none, so both sides do the same work.
 
-Usage: /usr/bin/python3 bench/train_step_reference.py MODE SIZE BATCH nchw|channels_last
+Usage: /usr/bin/python3 bench/train_step_reference.py MODE SIZE BATCH nchw|channels_last [densenet121|swin_t]
 """
 import resource
 import sys
@@ -14,14 +16,19 @@ import time
 
 import torch
 import torchvision
+from torchvision.ops import StochasticDepth
 
 
 def main():
     mode, size, batch, layout = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+    architecture = sys.argv[5] if len(sys.argv) > 5 else 'densenet121'
     torch.set_num_threads(2)
     torch.manual_seed(0)
     memory_format = torch.channels_last if layout == 'channels_last' else torch.contiguous_format
-    model = torchvision.models.densenet121(num_classes=14).to(memory_format=memory_format)
+    model = getattr(torchvision.models, architecture)(num_classes=14).to(memory_format=memory_format)
+    for module in model.modules():
+        if isinstance(module, StochasticDepth):
+            module.p = 0.0
     x = torch.randn(batch, 3, size, size).contiguous(memory_format=memory_format)
     targets = (torch.rand(batch, 14) < 0.3).float()
     if mode == 'train':
