@@ -5,7 +5,8 @@
 # for either), with the checks measured on the real invalid inputs in ../shared/data and on the Debian packages' images
 # that scripts/negatives.sh collects. The reports land beside it: models/default.calibration.md (and .json), the card
 # (default.card.md) with the test AUROCs by source set and view (default.subgroups) and the transfer table
-# (default.transfer). Usage: scripts/make-default-model.sh [run folder] [data folder]
+# (default.transfer); with PREVIOUS=<an earlier default.onnx>, also what the recipe change bought against it, paired on
+# the same held-out films (default.compare). Usage: [PREVIOUS=old.onnx] scripts/make-default-model.sh [run] [data]
 set -eu
 cd "$(dirname "$0")/.."
 RUN=${1:-runs/default-model}
@@ -33,5 +34,10 @@ $CXR calibrate --model "$RUN/best.onnx" --config configs/default-model.yaml \
   --card "$RUN/model-card.json" --out models/default.onnx "$@"
 node dist/scripts/subgroups.js models/default.onnx models/default.subgroups
 node dist/scripts/transfer.js models/default.transfer
-# The per-set and per-view AUROCs and the transfer table travel in the card too, one level down.
-for part in subgroups transfer; do { echo; sed 's/^#/##/' "models/default.$part.md"; } >> models/default.card.md; done
+parts="subgroups transfer"
+if [ -n "${PREVIOUS:-}" ]; then
+  node dist/scripts/compare-models.js "$PREVIOUS" models/default.onnx models/default.compare.md "previous default model" "this model" > /dev/null
+  parts="compare $parts"
+fi
+# The comparison, the per-set and per-view AUROCs and the transfer table travel in the card too, one level down.
+for part in $parts; do { echo; sed 's/^#/##/' "models/default.$part.md"; } >> models/default.card.md; done
