@@ -1,7 +1,7 @@
 /**
  * Calibration and operating points of the embedded default model (models/default.onnx, MobileNetV2) refitted on
- * its own recipe's validation split (208 real NIH images of held-out patients, the data its stored calibration was
- * fitted on): no probability is constant over the images, a finding whose logits rank positives lower stays
+ * its own recipe's validation split (356 real NIH images of patients it never trained on, the data its stored
+ * calibration was fitted on): no probability is constant over the images, a finding whose logits rank positives lower stays
  * uncalibrated, thresholds at the default rule (specificity 0.9) hold through the run-time code, each has a
  * bootstrap interval around it, and a finding with too few validation positives gets no decision and the reason.
  */
@@ -60,14 +60,16 @@ describe('calibration of the default model on its real validation images', () =>
     });
   });
 
-  it('a finding whose logits rank positives lower (Pneumonia here, AUROC < 0.5) stays uncalibrated even when enough positives are allowed', () => {
+  it('a finding whose logits rank positives lower (Pneumonia\'s logits negated, AUROC < 0.5) stays uncalibrated even when enough positives are allowed', () => {
     const j = labels.indexOf('Pneumonia');
-    const raw = labelColumn({ labels, logits, targets: validation.targets, mask: validation.mask }, j);
-    assert.ok(auroc(raw.logits, raw.truth) < 0.5, 'Pneumonia\'s validation logits rank its positives lower');
-    const calibration = fitCalibration({ labels, logits, targets: validation.targets, mask: validation.mask }, 'platt', validation.description, { minPerClass: 1 });
+    // A scorer ranking positives lower, as a weak model's finding can: the real logits with their order reversed.
+    const reversed = Float32Array.from(logits, (v, i) => (i % labels.length === j ? -v : v));
+    const raw = labelColumn({ labels, logits: reversed, targets: validation.targets, mask: validation.mask }, j);
+    assert.ok(auroc(raw.logits, raw.truth) < 0.5, 'the reversed logits rank Pneumonia\'s positives lower');
+    const calibration = fitCalibration({ labels, logits: reversed, targets: validation.targets, mask: validation.mask }, 'platt', validation.description, { minPerClass: 1 });
     assert.equal(calibration.values.Pneumonia, undefined);
     assert.match(calibration.skipped?.Pneumonia ?? '', /^the fitted slope -\d.* is not positive/);
-    const findings = findingsFromLogits(labels, logits, { calibration }, 0);
+    const findings = findingsFromLogits(labels, reversed, { calibration }, 0);
     assert.equal(findings[j].calibrated, false);
     assert.equal(findings[j].probability, 1 / (1 + Math.exp(-findings[j].logit)));
     // The old behaviour held the slope at 1e-6: the same probability, to six decimals, on every image.
@@ -119,10 +121,15 @@ describe('calibration of the default model on its real validation images', () =>
       assert.ok(findings.filter((image) => image[j].decision === 'positive').length < n / 2, label);
     });
     const card = calibrationMarkdown(calibration, thresholds, operatingPoints);
-    assert.match(card, /\*\*Left uncalibrated\*\*[\s\S]*- Pneumonia: only 3 positive/);
     assert.match(card, /Rule: \*\*specificity:0\.9\*\*/);
     assert.match(card, /\| Effusion \| 0\.\d{4} \| 0\.\d{4}-0\.\d{4} \|/);
-    assert.match(card, /\*\*No threshold, so no decision\*\*[\s\S]*- Hernia: only 3 positive validation images/);
+    // Every finding with too few validation positives is named, with its count, under both headings.
+    const scarce = labels.flatMap((label, j) => (counts(j).positives < MIN_PER_CLASS ? [{ label, positives: counts(j).positives }] : []));
+    assert.ok(scarce.length > 0, 'some finding has fewer than 10 validation positives (Hernia here)');
+    for (const { label, positives } of scarce) {
+      assert.match(card, new RegExp(`\\*\\*Left uncalibrated\\*\\*[\\s\\S]*- ${label}: only ${positives} positive`));
+      assert.match(card, new RegExp(`\\*\\*No threshold, so no decision\\*\\*[\\s\\S]*- ${label}: only ${positives} positive validation images`));
+    }
   });
 
   it('the bootstrap interval resamples whole patients and is reproducible; one resample of every image reproduces the threshold', () => {
