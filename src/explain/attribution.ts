@@ -49,11 +49,19 @@ export abstract class AttributionMethod {
 
 /** pytorch-grad-cam's scale_cam_image without the resize: (m - min) / (max - min + 1e-7). */
 export function scaledToUnitRange(values: ArrayLike<number>): Float64Array {
+  const out = new Float64Array(values.length);
+  addScaledToUnitRange(values, out);
+  return out;
+}
+
+/** Adds scaledToUnitRange(values) into `sum`, with no array made (FullGrad sums thousands of channels). */
+export function addScaledToUnitRange(values: ArrayLike<number>, sum: Float64Array): void {
   let min = Infinity;
   for (let i = 0; i < values.length; i++) if (values[i] < min) min = values[i];
   let max = -Infinity;
   for (let i = 0; i < values.length; i++) if (values[i] - min > max) max = values[i] - min;
-  return Float64Array.from(values, (v) => (v - min) / (1e-7 + max));
+  const range = 1e-7 + max;
+  for (let i = 0; i < values.length; i++) sum[i] += (values[i] - min) / range;
 }
 
 /**

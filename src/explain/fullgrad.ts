@@ -5,7 +5,7 @@
  * (scale_accross_batch_and_channels), the layer's channels summed, resized bilinearly to the input and everything
  * summed. The map is left before pytorch-grad-cam's final scaling to [0, 1], as the other CAMs are. Pure.
  */
-import { AttributionMethod, type AttributionRequest, type Attributions, type InputDims, resizeBilinear, scaledToUnitRange } from './attribution.js';
+import { AttributionMethod, type AttributionRequest, type Attributions, type InputDims, addScaledToUnitRange, resizeBilinear } from './attribution.js';
 import { float32 } from '../onnx/tensor.js';
 
 /** One layer's bias [c] and the gradient of the score at its output [c, h, w]. */
@@ -37,34 +37,36 @@ export class FullGrad extends AttributionMethod {
         const scale = target === 'probability' ? p * (1 - p) : 1;
         const layers = result.layers.map(({ bias, dims: layerDims, gradients: g }) => {
           const layerSize = layerDims[0] * layerDims[1] * layerDims[2];
-          return { bias, dims: layerDims, gradient: g.subarray(r * layerSize, (r + 1) * layerSize).map((v) => v * scale) };
+          return { bias, dims: layerDims, gradient: g.subarray(r * layerSize, (r + 1) * layerSize) };
         });
-        const inputGradient = result.input.subarray(r * size, (r + 1) * size).map((v) => v * scale);
-        maps.push({ width: dims[2], height: dims[1], data: fullGradMap(input, inputGradient, layers, dims) });
+        const inputGradient = result.input.subarray(r * size, (r + 1) * size);
+        maps.push({ width: dims[2], height: dims[1], data: fullGradMap(input, inputGradient, layers, dims, scale) });
       }
     }
     return { logits, maps };
   }
 }
 
-/** The FullGrad map [H * W] from the input, its gradient (both [C, H, W]) and every bias layer's term. */
-export function fullGradMap(input: ArrayLike<number>, inputGradient: ArrayLike<number>, layers: readonly BiasTerm[], [channels, height, width]: InputDims): Float32Array {
+/**
+ * The FullGrad map [H * W] from the input, its gradient (both [C, H, W]) and every bias layer's term; `scale`
+ * multiplies every gradient (p(1 - p) to explain the probability instead of the logit).
+ */
+export function fullGradMap(input: ArrayLike<number>, inputGradient: ArrayLike<number>, layers: readonly BiasTerm[], [channels, height, width]: InputDims, scale = 1): Float32Array {
   const plane = height * width;
   const sum = new Float64Array(plane);
+  const product = new Float64Array(plane);
   for (let c = 0; c < channels; c++) {
-    const product = new Float64Array(plane);
-    for (let i = 0; i < plane; i++) product[i] = Math.abs(inputGradient[c * plane + i] * input[c * plane + i]);
-    const scaled = scaledToUnitRange(product);
-    for (let i = 0; i < plane; i++) sum[i] += scaled[i];
+    for (let i = 0; i < plane; i++) product[i] = Math.abs(inputGradient[c * plane + i] * scale * input[c * plane + i]);
+    addScaledToUnitRange(product, sum);
   }
   for (const { bias, dims: [layerChannels, h, w], gradient } of layers) {
     const layerPlane = h * w;
     const layerSum = new Float64Array(layerPlane);
     const term = new Float64Array(layerPlane);
     for (let c = 0; c < layerChannels; c++) {
-      for (let i = 0; i < layerPlane; i++) term[i] = Math.abs(bias[c] * gradient[c * layerPlane + i]);
-      const scaled = scaledToUnitRange(term);
-      for (let i = 0; i < layerPlane; i++) layerSum[i] += scaled[i];
+      const weight = bias[c] * scale;
+      for (let i = 0; i < layerPlane; i++) term[i] = Math.abs(weight * gradient[c * layerPlane + i]);
+      addScaledToUnitRange(term, layerSum);
     }
     const resized = h === height && w === width ? layerSum : resizeBilinear(layerSum, w, h, width, height);
     for (let i = 0; i < plane; i++) sum[i] += resized[i];
