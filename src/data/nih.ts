@@ -93,13 +93,11 @@ export async function readNihDataset(options: NihReadOptions): Promise<Dataset> 
 export function fillMetadata(dataset: Dataset, table: CsvTable): void {
   const col = resolveColumns(table, NIH_COLUMNS);
   const wanted = new Map(dataset.records.map((record) => [record.id, record]));
-  let unlisted = wanted.size;
   for (let i = 0; i < table.rows.length && wanted.size > 0; i++) {
     const row = table.rows[i];
     const record = wanted.get(row[col.image]?.trim());
     if (record === undefined) continue;
     wanted.delete(record.id);
-    unlisted--;
     const found: RecordMetadata = {};
     const problem = readMetadata(row, col, found);
     if (problem !== undefined) throw new DatasetError(rowLocation(table, i, table.header[col[problem.column]], row[col[problem.column]]), problem.reason);
@@ -108,7 +106,7 @@ export function fillMetadata(dataset: Dataset, table: CsvTable): void {
     };
     for (const key of ['age', 'sex', 'view', 'originalSize', 'pixelSpacing'] as const) fill(key);
   }
-  if (unlisted > 0) dataset.report.warnings.push(`${table.file} has no row for ${unlisted} of the ${dataset.records.length} images; their metadata stays as the labels file gives it`);
+  if (wanted.size > 0) dataset.report.warnings.push(`${table.file} has no row for ${wanted.size} of the ${dataset.records.length} images; their metadata stays as the labels file gives it`);
 }
 
 export interface NihTableOptions {
