@@ -64,7 +64,7 @@ describe('POST /api/v1/report', () => {
     for (const row of images) assert.deepEqual(row.slice(3, 5), ['512', '512']);
   });
 
-  it('draws the findings named with the method named; refuses methods=none', async () => {
+  it('draws the findings named with the method named; refuses methods=none and a file that is no image', async () => {
     const named = await report({ findings: 'Cardiomegaly', methods: 'eigencam' });
     assert.equal(named.status, 200);
     const { text, images } = read(named.bytes);
@@ -73,5 +73,10 @@ describe('POST /api/v1/report', () => {
     const none = await report({ methods: 'none' });
     assert.equal(none.status, 400);
     assert.match(JSON.parse(none.bytes.toString()).message, /needs its heatmaps/);
+    const form = new FormData();
+    form.append('image', new Blob([new TextEncoder().encode('%PDF-1.7 not a film')]), 'notes.pdf');
+    const notImage = await fetch(`${server.url}/api/v1/report`, { method: 'POST', body: form });
+    assert.equal(notImage.status, 415);
+    assert.match(((await notImage.json()) as { message: string }).message, /not a PNG, JPEG or DICOM image \(first bytes 25 50 44 46 2d 31 2e 37\)/);
   });
 });

@@ -34,7 +34,7 @@ import { type ErrorBody, HttpError } from '../errors.js';
 import type { Admission, AdmissionGate } from '../admission.js';
 import type { ModelCard } from '../model-card.js';
 import type { AnalysisDispatcher } from '../dispatch.js';
-import { AnalysisCancelledError, AnalysisTimeoutError, QueueFullError, UnreadableImageError } from '../pool.js';
+import { AnalysisCancelledError, AnalysisTimeoutError, QueueFullError, UnreadableImageError, type WorkerAnalysis } from '../pool.js';
 
 export interface AnalyzeOptions {
   pool: AnalysisDispatcher;
@@ -85,25 +85,17 @@ export default async function analyze(app: FastifyInstance, options: AnalyzeOpti
   app.post('/api/v1/analyze', {
     ...hooks,
     handler: async (request, reply) => {
-      // The client going away (connection closed before the answer was written) cancels the analysis.
-      const cancel = new AbortController();
-      const onClose = () => {
-        if (!reply.raw.writableFinished) cancel.abort();
-      };
-      reply.raw.once('close', onClose);
+      const client = watchClient(reply);
       const form = await readForm(request, maxUploadBytes);
       const analyzeRequest = parseOptions(form.fields, card);
-      if (!detectFormat(form.bytes)) {
-        const head = Array.from(form.bytes.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
-        throw new HttpError(415, 'CXR_UNSUPPORTED_IMAGE', `not a PNG, JPEG or DICOM image (first bytes ${head})`, {}, form.name);
-      }
+      assertImage(form);
       const started = performance.now();
       const lines = wantsProgress(request) ? progressLines(reply, request.id) : undefined;
       let result;
       try {
         const analysis = pool.analyze(form.bytes, WORKER_NAME, analyzeRequest, {
           timeoutMs: options.analysisTimeoutMs,
-          signal: cancel.signal,
+          signal: client.signal,
           onProgress: lines && ((progress) => lines.write({ type: 'progress', ...progress })),
         });
         // Submitted: the pool's queue now holds the place the admission promised.
@@ -116,7 +108,7 @@ export default async function analyze(app: FastifyInstance, options: AnalyzeOpti
         lines.fail(request, answer);
         return reply;
       } finally {
-        reply.raw.off('close', onClose);
+        client.done();
       }
       // Kept only once it decoded, under a name the server chose (a caller's X-Request-Id could collide or point
       // elsewhere), readable by this user only.
@@ -125,18 +117,7 @@ export default async function analyze(app: FastifyInstance, options: AnalyzeOpti
         savedAs = `${randomUUID()}${extensionOf(form.bytes)}`;
         await writeFile(join(options.saveUploadsTo, savedAs), form.bytes, { mode: 0o600, flag: 'wx' });
       }
-      const { queuedMs, timings, ...analysis } = result;
-      const body: AnalyzeResponse = {
-        requestId: request.id,
-        model: { architecture: card.architecture, weights: card.weights, sha256: card.sha256 },
-        image: publicImage(analysis.image, form.name),
-        inputFlags: analysis.inputFlags,
-        verdict: analysis.verdict,
-        findings: analysis.findings,
-        explanations: analysis.explanations,
-        timings: { queuedMs, ...timings, totalMs: Math.round((performance.now() - started) * 10) / 10 },
-        notice: RESEARCH_NOTICE,
-      };
+      const body = analyzeResponse(request.id, card, result, form.name, started);
       request.log.info(
         {
           image: { format: body.image.format, width: body.image.width, height: body.image.height },
@@ -162,17 +143,13 @@ export default async function analyze(app: FastifyInstance, options: AnalyzeOpti
   app.post('/api/v1/report', {
     ...hooks,
     handler: async (request, reply) => {
-      const cancel = new AbortController();
-      const onClose = () => {
-        if (!reply.raw.writableFinished) cancel.abort();
-      };
-      reply.raw.once('close', onClose);
+      const client = watchClient(reply);
       const form = await readForm(request, maxUploadBytes);
       const asked = parseOptions(form.fields, card);
-      if (!detectFormat(form.bytes)) throw new HttpError(415, 'CXR_UNSUPPORTED_IMAGE', 'not a PNG, JPEG or DICOM image', {}, form.name);
+      assertImage(form);
       const method = asked.methods[0];
       if (!method) throw new HttpError(400, 'CXR_BAD_OPTION', `a report needs its heatmaps: name a method (${card.explanationMethods.join(', ')}), not none`);
-      const submit = (analyzeRequest: AnalyzeRequest) => pool.analyze(form.bytes, WORKER_NAME, analyzeRequest, { timeoutMs: options.analysisTimeoutMs, signal: cancel.signal });
+      const submit = (analyzeRequest: AnalyzeRequest) => pool.analyze(form.bytes, WORKER_NAME, analyzeRequest, { timeoutMs: options.analysisTimeoutMs, signal: client.signal });
       let result;
       try {
         let findings = asked.findings;
@@ -188,7 +165,7 @@ export default async function analyze(app: FastifyInstance, options: AnalyzeOpti
         if (error instanceof AnalysisCancelledError) request.log.info({ whileQueued: error.whileQueued }, 'client disconnected; report cancelled');
         throw asHttpError(error as Error, {}, form.name);
       } finally {
-        reply.raw.off('close', onClose);
+        client.done();
       }
       const image = publicImage(result.image, form.name);
       const fromDataUrl = (url: string) => new Uint8Array(Buffer.from(url.slice(url.indexOf(',') + 1), 'base64'));
@@ -210,6 +187,42 @@ export default async function analyze(app: FastifyInstance, options: AnalyzeOpti
       return reply.type('application/pdf').header('content-disposition', 'attachment; filename="cxr-report.pdf"').send(Buffer.from(pdf.buffer, pdf.byteOffset, pdf.byteLength));
     },
   });
+}
+
+/**
+ * The client going away (the connection closed before the answer was written) aborts `signal`; `done()` stops
+ * watching once the analysis is over.
+ */
+export function watchClient(reply: FastifyReply): { signal: AbortSignal; done(): void } {
+  const cancel = new AbortController();
+  const onClose = () => {
+    if (!reply.raw.writableFinished) cancel.abort();
+  };
+  reply.raw.once('close', onClose);
+  return { signal: cancel.signal, done: () => reply.raw.off('close', onClose) };
+}
+
+/** An upload that is no image we read is refused with its first bytes named (never its file name). */
+function assertImage(form: { bytes: Uint8Array; name: string }): void {
+  if (detectFormat(form.bytes)) return;
+  const head = Array.from(form.bytes.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
+  throw new HttpError(415, 'CXR_UNSUPPORTED_IMAGE', `not a PNG, JPEG or DICOM image (first bytes ${head})`, {}, form.name);
+}
+
+/** The answer to an analysis: the worker's result, named as the client may see it, with the model and the timings. */
+export function analyzeResponse(requestId: string, card: ModelCard, result: WorkerAnalysis & { queuedMs: number }, imageName: string, started: number): AnalyzeResponse {
+  const { queuedMs, timings } = result;
+  return {
+    requestId,
+    model: { architecture: card.architecture, weights: card.weights, sha256: card.sha256 },
+    image: publicImage(result.image, imageName),
+    inputFlags: result.inputFlags,
+    verdict: result.verdict,
+    findings: result.findings,
+    explanations: result.explanations,
+    timings: { queuedMs, ...timings, totalMs: Math.round((performance.now() - started) * 10) / 10 },
+    notice: RESEARCH_NOTICE,
+  };
 }
 
 /** A report's heatmaps when none are asked for: the findings called positive, else the three most probable. */

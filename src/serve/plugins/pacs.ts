@@ -20,13 +20,12 @@ import { modelFileSha256, srUids } from '../../pacs/sr.js';
 import type { PacsInstance, PacsStudy } from '../../pacs/shapes.js';
 import { findStoredHeatmap, findStoredResult } from '../../pacs/stored.js';
 import { uidTag } from '../../pacs/uid.js';
-import { type AnalyzeResponse, RESEARCH_NOTICE } from '../analysis.js';
 import type { AdmissionGate } from '../admission.js';
 import { HttpError } from '../errors.js';
 import type { ModelCard } from '../model-card.js';
 import type { AnalysisDispatcher } from '../dispatch.js';
 import { QueueFullError } from '../pool.js';
-import { asHttpError, parseOptions, publicImage } from './analyze.js';
+import { analyzeResponse, asHttpError, parseOptions, watchClient } from './analyze.js';
 
 export interface PacsRoutesOptions {
   /** The DICOMweb root (e.g. http://127.0.0.1:8042/dicom-web); without it only the status route answers. */
@@ -122,33 +121,20 @@ export default async function pacs(app: FastifyInstance, options: PacsRoutesOpti
       pool.countRejected();
       throw asHttpError(new QueueFullError(pool.retryAfterSeconds()));
     }
-    const cancel = new AbortController();
-    const onClose = () => {
-      if (!reply.raw.writableFinished) cancel.abort();
-    };
-    reply.raw.once('close', onClose);
+    const leaving = watchClient(reply);
     let result;
     try {
-      const analysis = pool.analyze(bytes, WORKER_NAME, analyzeRequest, { timeoutMs: options.analysisTimeoutMs, signal: cancel.signal });
+      const analysis = pool.analyze(bytes, WORKER_NAME, analyzeRequest, { timeoutMs: options.analysisTimeoutMs, signal: leaving.signal });
       place.release();
       result = await analysis;
     } catch (error) {
       throw asHttpError(error as Error);
     } finally {
       place.release();
-      reply.raw.off('close', onClose);
+      leaving.done();
     }
-    const { queuedMs, timings, ...analysis } = result;
-    const body: AnalyzeResponse & { pacs: { studyInstanceUid: string; seriesInstanceUid: string; sopInstanceUid: string } } = {
-      requestId: request.id,
-      model: { architecture: card.architecture, weights: card.weights, sha256: card.sha256 },
-      image: publicImage(analysis.image, 'PACS instance'),
-      inputFlags: analysis.inputFlags,
-      verdict: analysis.verdict,
-      findings: analysis.findings,
-      explanations: analysis.explanations,
-      timings: { queuedMs, ...timings, totalMs: Math.round((performance.now() - started) * 10) / 10 },
-      notice: RESEARCH_NOTICE,
+    const body = {
+      ...analyzeResponse(request.id, card, result, 'PACS instance', started),
       pacs: { studyInstanceUid: study, seriesInstanceUid: series, sopInstanceUid: sop },
     };
     request.log.info({ instance: uidTag(sop), methods: analyzeRequest.methods, verdict: body.verdict, flags: body.inputFlags.map((f) => f.code), timings: body.timings }, 'pacs instance analysed');
