@@ -23,6 +23,20 @@ export async function cxr(args: string[], timeoutMs = 120_000): Promise<{ stdout
   return run(process.execPath, [CXR, ...args], { timeout: timeoutMs, maxBuffer: 64 << 20, env: { ...process.env, GLIBC_TUNABLES: undefined } });
 }
 
+/** One image of `cxr predict --json`, the reference a PACS result is checked against. */
+export interface PredictedImage {
+  file: string;
+  verdict: string;
+  inputFlags: { code: string; severity: string; message: string }[];
+  findings: { name: string; probability: number; calibrated: boolean; threshold: number | null; thresholdRule: string | null; decision: string | null; decisionNote: string | null }[];
+}
+
+/** `cxr predict --json` on the files, by file (it exits non-zero when it refuses some, and still answers them all). */
+export async function predictJson(files: string[]): Promise<Map<string, PredictedImage>> {
+  const { stdout } = await cxr(['predict', '--json', ...files]).catch((e) => e);
+  return new Map((JSON.parse(stdout).images as PredictedImage[]).map((image) => [image.file, image]));
+}
+
 /**
  * `cxr` as one process (GLIBC_TUNABLES set, as bin/cxr.js would set it, so it does not re-launch Node in a child):
  * a kill -9 of this pid is a kill -9 of the process doing the work.

@@ -15,17 +15,10 @@ import { after, before, describe, test } from 'node:test';
 import { DicomWebClient } from '../../src/pacs/dicomweb.js';
 import { decimalString, DISCLAIMER } from '../../src/pacs/sr.js';
 import { type RunningOrthanc, startOrthanc, storescu } from './orthanc.js';
-import { cxr, dicomFiles, readAllSrs, sopInstanceUid } from './cli.js';
+import { type PredictedImage, cxr, dicomFiles, predictJson, readAllSrs, sopInstanceUid } from './cli.js';
 import { dicom3tools } from './sr-read.js';
 
 const run = promisify(execFile);
-
-interface PredictedImage {
-  file: string;
-  verdict: string;
-  inputFlags: { code: string; severity: string; message: string }[];
-  findings: { name: string; probability: number; calibrated: boolean; threshold: number | null; thresholdRule: string | null; decision: string | null; decisionNote: string | null }[];
-}
 
 describe('cxr pacs --once against a real Orthanc fed by storescu', () => {
   let orthanc: RunningOrthanc;
@@ -36,7 +29,7 @@ describe('cxr pacs --once against a real Orthanc fed by storescu', () => {
   // and a PACS keeps one instance per UID (the first sent, cxr06).
   let projections: string[] = [];
   const sopOf = new Map<string, string>();
-  const predicted = new Map<string, PredictedImage>();
+  let predicted = new Map<string, PredictedImage>();
   let logs = '';
   let fhirDir = '';
 
@@ -47,8 +40,7 @@ describe('cxr pacs --once against a real Orthanc fed by storescu', () => {
     for (const file of files) sopOf.set(file, await sopInstanceUid(file));
     projections = files.filter((f, i) => f !== ct && files.findIndex((g) => sopOf.get(g) === sopOf.get(f)) === i);
     assert.equal(projections.length, files.length - 2);
-    const { stdout } = await cxr(['predict', '--json', ...files]).catch((e) => e);
-    for (const image of JSON.parse(stdout).images as PredictedImage[]) predicted.set(image.file, image);
+    predicted = await predictJson(files);
     fhirDir = mkdtempSync(join(tmpdir(), 'cxr-fhir-'));
     const first = await cxr(['pacs', '--url', orthanc.url, '--once', '--fhir', fhirDir]);
     logs += first.stdout + first.stderr;

@@ -21,17 +21,10 @@ import { readHeader } from '../../src/pacs/part10.js';
 import { PacsProcessor } from '../../src/pacs/processor.js';
 import { createToken } from '../../src/serve/tokens.js';
 import { assertMatchesSpec, startServer } from '../serve/helpers.js';
-import { cxr, dicomFiles, sopInstanceUid } from './cli.js';
+import { type PredictedImage, cxr, dicomFiles, predictJson, sopInstanceUid } from './cli.js';
 import { freePort, type RunningOrthanc, startOrthanc, storescu } from './orthanc.js';
 
 const run = promisify(execFile);
-
-interface PredictedImage {
-  file: string;
-  verdict: string;
-  inputFlags: { code: string; severity: string; message: string }[];
-  findings: { name: string; probability: number; calibrated: boolean; threshold: number | null; thresholdRule: string | null; decision: string | null; decisionNote: string | null }[];
-}
 
 type Server = Awaited<ReturnType<typeof startServer>>;
 
@@ -57,7 +50,7 @@ describe('cxr serve --pacs against a real Orthanc', () => {
   const files = dicomFiles();
   const sopOf = new Map<string, string>();
   const tagsOf = new Map<string, Awaited<ReturnType<typeof tags>>>();
-  const predicted = new Map<string, PredictedImage>();
+  let predicted = new Map<string, PredictedImage>();
   /** The CR/DX files as the PACS holds them (cxr07 shares cxr06's SOP Instance UID; the PACS keeps the first). */
   let projections: string[] = [];
   const refOf = new Map<string, { study: string; series: string; sop: string }>();
@@ -71,8 +64,7 @@ describe('cxr serve --pacs against a real Orthanc', () => {
       tagsOf.set(file, await tags(file));
     }
     projections = files.filter((f, i) => ['CR', 'DX'].includes(tagsOf.get(f)!.modality) && files.findIndex((g) => sopOf.get(g) === sopOf.get(f)) === i);
-    const { stdout } = await cxr(['predict', '--json', ...projections]).catch((e) => e);
-    for (const image of JSON.parse(stdout).images as PredictedImage[]) predicted.set(image.file, image);
+    predicted = await predictJson(projections);
     const refs = DicomWebClient.refs(await new DicomWebClient(orthanc.dicomweb).searchInstances({}));
     for (const file of projections) refOf.set(file, refs.find((r) => r.sop === sopOf.get(file))!);
     const logStream = new PassThrough();
