@@ -169,6 +169,10 @@ describe('cxr', () => {
     assert.ok(info.parameters > 6.9e6 && info.parameters < 7.1e6, `densenet121 has about 7.0M parameters, got ${info.parameters}`);
     assert.match(cxr('build', 'vgg16', '-o', built).stderr, /unknown architecture "vgg16"; choose one of densenet121, resnet50, alexnet, mobilenet_v2/);
     assert.match(cxr('info', built).stdout, /measured +no model card beside the file/);
+    writeFileSync(built.replace(/\.onnx$/, '.card.json'), '{"metrics": ');
+    assert.match(cxr('info', built).stderr, /tiny\.card\.json: not a readable model card/);
+    writeFileSync(built.replace(/\.onnx$/, '.card.json'), '{"model": {}}');
+    assert.match(cxr('info', built).stderr, /tiny\.card\.json: a model card without held-out metrics/);
   });
 
   it("info: the default model's held-out AUROCs, as its model card measured them", () => {

@@ -67,11 +67,17 @@ function cardPathOf(modelPath: string): string {
 function measuredBeside(modelPath: string): Measured | undefined {
   const card = cardPathOf(modelPath);
   if (!existsSync(card)) return undefined;
-  const { metrics } = JSON.parse(readFileSync(card, 'utf8')) as ModelCard;
-  const result = metrics.test ?? metrics.validation;
+  let metrics: Partial<ModelCard['metrics']> | undefined;
+  try {
+    metrics = (JSON.parse(readFileSync(card, 'utf8')) as Partial<ModelCard>).metrics;
+  } catch (error) {
+    throw new Error(`${card}: not a readable model card (${(error as Error).message})`);
+  }
+  const result = metrics?.test ?? metrics?.validation;
+  if (!result?.summary || !Array.isArray(result.classes)) throw new Error(`${card}: a model card without held-out metrics (metrics.test or metrics.validation)`);
   return {
     card,
-    data: `the ${metrics.test ? 'held-out test' : 'validation'} split (${result.samples} images)`,
+    data: `the ${metrics?.test ? 'held-out test' : 'validation'} split (${result.samples} images)`,
     meanAuroc: result.summary.meanAuroc,
     meanAurocCi: result.summary.meanAurocBootstrap && { lower: result.summary.meanAurocBootstrap.lower, upper: result.summary.meanAurocBootstrap.upper },
     findings: result.classes.map((k) => ({ label: k.label, auroc: k.auroc, lower: k.delong?.lower ?? null, upper: k.delong?.upper ?? null, positives: k.positives })),
