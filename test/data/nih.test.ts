@@ -240,3 +240,12 @@ describe("NIH's complete metadata file as a join", () => {
     assert.match(joined.report.warnings.join('\n'), /sample_labels\.csv has no row for 387 of the 400 images/);
   });
 });
+
+describe("NIH's metadata join on bad input", () => {
+  it('names a metadata file that is missing or not gzip', async () => {
+    const dir = tempFolder();
+    await assert.rejects(readNihDataset({ csvPath: NIH_SUBSET_CSV, metadataPath: join(dir, 'absent.csv.gz') }), /absent\.csv\.gz: cannot read CSV file/);
+    const fake = writeText(join(dir, 'fake.csv.gz'), 'Image Index,Patient Age\n');
+    await assert.rejects(readNihDataset({ csvPath: NIH_SUBSET_CSV, metadataPath: fake }), /fake\.csv\.gz: cannot read CSV file: incorrect header check/);
+  });
+});
