@@ -13,6 +13,8 @@ import { Predictor } from '../inference/predictor.js';
 import { VERSION } from '../version.js';
 import { type ModelIdentity, modelFileSha256, type Outcome } from './sr.js';
 
+const DEFAULT_HEATMAP_SIDE = 1024;
+
 export interface AnalyserOptions {
   threads?: number;
   /** Instances per ONNX Runtime run; default 16 (as cxr predict). */
@@ -56,6 +58,8 @@ export class Analyser {
     private readonly explainer: Explainer | undefined,
     private readonly method: ExplanationMethod | undefined,
     private readonly heatmapSide: number,
+    /** Whether close() closes the predictor and explainer: not when they are borrowed from their owner. */
+    private readonly owned: boolean,
   ) {}
 
   static async create(loaded: LoadedModel, options: AnalyserOptions = {}): Promise<Analyser> {
@@ -63,7 +67,15 @@ export class Analyser {
     const method = options.heatmaps === 'none' ? undefined : (options.heatmaps ?? 'gradcam');
     const explainer = method ? await Explainer.create(loaded.model, { threads: options.threads, source: loaded.path }) : undefined;
     if (explainer && method) await explainer.prepare([method]);
-    return new Analyser(modelIdentity(loaded), predictor, explainer, method, options.heatmapSide ?? 1024);
+    return new Analyser(modelIdentity(loaded), predictor, explainer, method, options.heatmapSide ?? DEFAULT_HEATMAP_SIDE, true);
+  }
+
+  /**
+   * An analyser over a predictor and explainer someone else holds (a queue worker's, loaded once for every job), so a
+   * worker analyses an instance exactly as `cxr pacs` does; close() leaves them to their owner.
+   */
+  static borrowing(model: ModelIdentity, predictor: Predictor, heatmaps?: { explainer: Explainer; method: ExplanationMethod }): Analyser {
+    return new Analyser(model, predictor, heatmaps?.explainer, heatmaps?.method, DEFAULT_HEATMAP_SIDE, false);
   }
 
   get batchSize(): number {
@@ -107,6 +119,7 @@ export class Analyser {
   }
 
   async close(): Promise<void> {
+    if (!this.owned) return;
     await this.predictor.close();
     await this.explainer?.close();
   }

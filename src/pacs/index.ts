@@ -2,7 +2,7 @@
 export { Analyser, modelIdentity, type Analysis, type AnalyserOptions, type Heatmap } from './analyse.js';
 export { DicomWebClient, PacsError, type DicomWebOptions, type InstanceRef, type PacsErrorKind, type RetryEvent, type StoreResult } from './dicomweb.js';
 export { diagnosticReport } from './fhir.js';
-export { DEFAULT_MODALITIES, PacsProcessor, type PacsEvent, type PassSummary, type ProcessorOptions } from './processor.js';
+export { DEFAULT_MODALITIES, PacsProcessor, buildResults, pendingAmong, pendingInstances, processInstance, storeResults, type InstanceResults, type PacsEvent, type PassSummary, type PendingInstance, type ProcessorOptions } from './processor.js';
 export { buildHeatmapSc, heatmapUids, SECONDARY_CAPTURE } from './sc.js';
 export type { PacsInstance, PacsStudy, StoredFinding, StoredResult } from './shapes.js';
 export { findStoredHeatmap, findStoredResult, readStoredResult } from './stored.js';

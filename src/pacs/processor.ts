@@ -6,6 +6,8 @@
  * killed at any point is resumed by running again, on this machine or another, and an instance killed mid-way is
  * redone whole. Two runs at once waste work but cannot duplicate results: the same UIDs are written, and the PACS
  * keeps one instance per UID. The SR is written last, so an instance with an SR has its heatmaps too.
+ * `cxr pacs --redis` finds the same pending instances (pendingInstances) but hands them to the queue's workers,
+ * which treat each with processInstance: the same retrieval, analysis and writers, one instance per job.
  */
 import { renameSync, writeFileSync } from 'node:fs';
 import { setImmediate } from 'node:timers/promises';
@@ -14,9 +16,10 @@ import type { Analyser, Analysis, Decoded } from './analyse.js';
 import { type DicomJson, stringValue, TAGS } from './dicom-json.js';
 import { DicomWebClient, type InstanceRef, PacsError } from './dicomweb.js';
 import { diagnosticReport } from './fhir.js';
+import { readHeader } from './part10.js';
 import { buildHeatmapSc } from './sc.js';
-import { sourceInstance } from './source.js';
-import { buildResultSr, type HeatmapRef, srUids } from './sr.js';
+import { sourceInstance, type SourceInstance } from './source.js';
+import { buildResultSr, type HeatmapRef, type ModelIdentity, srUids } from './sr.js';
 import { uidTag } from './uid.js';
 
 export const DEFAULT_MODALITIES = ['CR', 'DX'];
@@ -53,9 +56,31 @@ export interface PassSummary {
   heatmaps: number;
 }
 
-interface Pending {
+/** An instance without this model's result: its reference and what the search said of it. */
+export interface PendingInstance {
   ref: InstanceRef;
   searched: DicomJson;
+}
+
+/**
+ * Of the given search results, those of `modalities` without an SR of the model with this file hash (asked of the
+ * PACS at once). Shared by the inline passes and `cxr pacs --redis`, which hands the same instances to the queue.
+ */
+export async function pendingAmong(client: DicomWebClient, modalities: readonly string[], modelSha256: string, searched: readonly DicomJson[]): Promise<{ pending: PendingInstance[]; candidates: number }> {
+  const candidates = searched.filter((d) => modalities.includes(stringValue(d, TAGS.Modality) ?? ''));
+  const refs = DicomWebClient.refs(candidates);
+  const done = await Promise.all(refs.map(async (ref) => (await client.searchInstances({ SOPInstanceUID: srUids(ref, modelSha256).sop })).length > 0));
+  const pending = refs.flatMap((ref, i) => (done[i] ? [] : [{ ref, searched: candidates[i] }]));
+  return { pending, candidates: candidates.length };
+}
+
+/** Every instance of `modalities` in the PACS without an SR of the model with this file hash, and how many there are in all. */
+export async function pendingInstances(client: DicomWebClient, modalities: readonly string[], modelSha256: string): Promise<{ pending: PendingInstance[]; candidates: number }> {
+  // The searches are independent: asked at once, one round trip instead of one per modality and one for the SRs.
+  const [reportsFound, ...byModality] = await Promise.all([client.searchInstances({ Modality: 'SR' }), ...modalities.map((modality) => client.searchInstances({ Modality: modality }))]);
+  const candidates: PendingInstance[] = byModality.flatMap((found) => DicomWebClient.refs(found).map((ref, i) => ({ ref, searched: found[i] })));
+  const reports = new Set(reportsFound.map((d) => stringValue(d, TAGS.SOPInstanceUID)));
+  return { pending: candidates.filter((c) => !reports.has(srUids({ study: c.ref.study, sop: c.ref.sop }, modelSha256).sop)), candidates: candidates.length };
 }
 
 export class PacsProcessor {
@@ -71,22 +96,13 @@ export class PacsProcessor {
   }
 
   /** Of the given search results, those of the chosen modalities without this model's SR (asked of the PACS at once). */
-  async pendingOf(searched: readonly DicomJson[]): Promise<{ pending: Pending[]; candidates: number }> {
-    const candidates = searched.filter((d) => this.modalities.includes(stringValue(d, TAGS.Modality) ?? ''));
-    const refs = DicomWebClient.refs(candidates);
-    const done = await Promise.all(refs.map(async (ref) => (await this.client.searchInstances({ SOPInstanceUID: srUids(ref, this.analyser.model.sha256).sop })).length > 0));
-    const pending = refs.flatMap((ref, i) => (done[i] ? [] : [{ ref, searched: candidates[i] }]));
-    return { pending, candidates: candidates.length };
+  pendingOf(searched: readonly DicomJson[]): Promise<{ pending: PendingInstance[]; candidates: number }> {
+    return pendingAmong(this.client, this.modalities, this.analyser.model.sha256, searched);
   }
 
   /** Instances of the chosen modalities without this model's SR in the PACS, and how many have one. */
-  async pending(): Promise<{ pending: Pending[]; candidates: number }> {
-    // The searches are independent: asked at once, one round trip instead of one per modality and one for the SRs.
-    const [reportsFound, ...byModality] = await Promise.all([this.client.searchInstances({ Modality: 'SR' }), ...this.modalities.map((modality) => this.client.searchInstances({ Modality: modality }))]);
-    const candidates: Pending[] = byModality.flatMap((found) => DicomWebClient.refs(found).map((ref, i) => ({ ref, searched: found[i] })));
-    const reports = new Set(reportsFound.map((d) => stringValue(d, TAGS.SOPInstanceUID)));
-    const sha = this.analyser.model.sha256;
-    return { pending: candidates.filter((c) => !reports.has(srUids({ study: c.ref.study, sop: c.ref.sop }, sha).sop)), candidates: candidates.length };
+  pending(): Promise<{ pending: PendingInstance[]; candidates: number }> {
+    return pendingInstances(this.client, this.modalities, this.analyser.model.sha256);
   }
 
   /**
@@ -102,7 +118,7 @@ export class PacsProcessor {
     return this.process(await this.pendingOf(searched), signal);
   }
 
-  private async process({ pending, candidates }: { pending: Pending[]; candidates: number }, signal?: AbortSignal): Promise<PassSummary> {
+  private async process({ pending, candidates }: { pending: PendingInstance[]; candidates: number }, signal?: AbortSignal): Promise<PassSummary> {
     const summary: PassSummary = { candidates, alreadyDone: candidates - pending.length, accepted: 0, rejected: 0, undecodable: 0, skipped: 0, failed: 0, heatmaps: 0 };
     this.options.onEvent?.({ type: 'scan', candidates, done: summary.alreadyDone, pending: pending.length });
     const size = this.analyser.batchSize;
@@ -134,29 +150,21 @@ export class PacsProcessor {
     return summary;
   }
 
-  /**
-   * A batch's SRs and heatmaps, built and stored: heatmaps first, SRs after, so an SR in the PACS (what "done" means)
-   * implies its heatmaps are there too. One request each per batch; a failure stores the batch again next pass,
-   * under the same UIDs.
-   */
+  /** A batch's SRs and heatmaps, built and stored (storeResults); a failure stores the batch again next pass, under the same UIDs. */
   private async write(batch: Retrieved[], analyses: Analysis[], summary: PassSummary): Promise<void> {
     // Built off the loop's path, so the next batch's prediction (on ONNX Runtime's threads) can start meanwhile.
     await setImmediate();
     // One instance whose result cannot be written must not hold up the others (nor every later pass).
     const written = batch.flatMap(({ item, bytes }, i) => {
       try {
-        return [{ item, result: this.results(item, bytes, analyses[i]) }];
+        return [{ item, result: buildResults(sourceInstance(item.ref, item.searched, bytes), analyses[i], this.analyser.model) }];
       } catch (e) {
         summary.failed++;
         this.options.onEvent?.({ type: 'failed', instance: uidTag(item.ref.sop), reason: (e as Error).message });
         return [];
       }
     });
-    const results = written.map((w) => w.result);
-    const heatmaps = results.flatMap((r) => r.heatmaps);
-    if (heatmaps.length > 0) await this.client.store(heatmaps);
-    if (this.options.fhirDir) for (const r of results) writeAtomically(join(this.options.fhirDir, `${r.srSop}.json`), `${JSON.stringify(r.fhir(), null, 2)}\n`);
-    if (results.length > 0) await this.client.store(results.map((r) => r.sr));
+    await storeResults(this.client, written.map((w) => w.result), this.options.fhirDir);
     for (const { item, result } of written) {
       summary[result.verdict]++;
       summary.heatmaps += result.heatmaps.length;
@@ -165,38 +173,82 @@ export class PacsProcessor {
   }
 
   /** The instance's file and its decoding, or none when it has gone since the search (deleted, moved). */
-  private async retrieve(item: Pending): Promise<Retrieved | { item: Pending; bytes?: undefined }> {
-    try {
-      const bytes = await this.client.retrieveInstance(item.ref);
-      return { item, bytes, decoded: await this.analyser.decode(bytes, `instance ${uidTag(item.ref.sop)}`) };
-    } catch (e) {
-      if (e instanceof PacsError && e.status === 404) return { item };
-      throw e;
-    }
-  }
-
-  /** The heatmap Secondary Captures and the SR of one analysed instance, as Part 10 files. */
-  private results(item: Pending, bytes: Uint8Array, analysis: Analysis): Results {
-    const source = sourceInstance(item.ref, item.searched, bytes);
-    const model = this.analyser.model;
-    const now = new Date();
-    const heatmaps: (HeatmapRef & { file: Uint8Array })[] = analysis.heatmaps.map((h, i) => ({ finding: h.finding, ...buildHeatmapSc(source, h, model, i + 1, now) }));
-    const { file: sr, sop: srSop } = buildResultSr(source, analysis.outcome, model, heatmaps, now);
-    const { outcome } = analysis;
-    const fhir = () => diagnosticReport(source, outcome, model, srSop, now);
-    if (outcome.kind === 'undecodable') return { sr, srSop, fhir, heatmaps: [], verdict: 'undecodable', positives: 0 };
-    const positives = outcome.prediction.findings.filter((f) => f.decision === 'positive').length;
-    return { sr, srSop, fhir, heatmaps: heatmaps.map((h) => h.file), verdict: outcome.prediction.verdict === 'accepted' ? 'accepted' : 'rejected', positives };
+  private async retrieve(item: PendingInstance): Promise<Retrieved | { item: PendingInstance; bytes?: undefined }> {
+    const bytes = await retrieveIfPresent(this.client, item.ref);
+    return bytes ? { item, bytes, decoded: await this.analyser.decode(bytes, instanceLabel(item.ref)) } : { item };
   }
 }
 
+/** How decoder messages name an instance: by a hash of its UID, never by the UID or anything of the patient's. */
+function instanceLabel(ref: InstanceRef): string {
+  return `instance ${uidTag(ref.sop)}`;
+}
+
+/** WADO-RS of the instance, or null when the PACS no longer holds it. */
+async function retrieveIfPresent(client: DicomWebClient, ref: InstanceRef): Promise<Uint8Array | null> {
+  try {
+    return await client.retrieveInstance(ref);
+  } catch (e) {
+    if (e instanceof PacsError && e.status === 404) return null;
+    throw e;
+  }
+}
+
+/**
+ * One instance from start to end as a pass treats each of its instances: retrieved, analysed, and its heatmaps,
+ * FHIR report and SR stored. For the queue's workers, which get instances one job at a time and only their UIDs:
+ * what a pass takes from its search is read from the file (or, if its header cannot be read, searched for).
+ * Null when the PACS no longer holds the instance; a PACS failure is thrown.
+ */
+export async function processInstance(client: DicomWebClient, analyser: Analyser, ref: InstanceRef, fhirDir?: string): Promise<{ analysis: Analysis; results: InstanceResults } | null> {
+  const bytes = await retrieveIfPresent(client, ref);
+  if (!bytes) return null;
+  const [analysis] = await analyser.analyseDecoded([await analyser.decode(bytes, instanceLabel(ref))]);
+  const results = buildResults(sourceInstance(ref, await searchedIfUnreadable(client, ref, bytes), bytes), analysis, analyser.model);
+  await storeResults(client, [results], fhirDir);
+  return { analysis, results };
+}
+
+/** The PACS's search answer for an instance whose header dcmjs cannot read (sourceInstance falls back on it); else nothing. */
+async function searchedIfUnreadable(client: DicomWebClient, ref: InstanceRef, bytes: Uint8Array): Promise<DicomJson> {
+  try {
+    readHeader(bytes);
+    return {};
+  } catch {
+    return (await client.searchInstances({ StudyInstanceUID: ref.study, SeriesInstanceUID: ref.series, SOPInstanceUID: ref.sop }))[0] ?? {};
+  }
+}
+
+/** The heatmap Secondary Captures and the SR of one analysed instance, as Part 10 files, and its FHIR report. */
+export function buildResults(source: SourceInstance, analysis: Analysis, model: ModelIdentity, now = new Date()): InstanceResults {
+  const heatmaps: (HeatmapRef & { file: Uint8Array })[] = analysis.heatmaps.map((h, i) => ({ finding: h.finding, ...buildHeatmapSc(source, h, model, i + 1, now) }));
+  const { file: sr, sop: srSop } = buildResultSr(source, analysis.outcome, model, heatmaps, now);
+  const { outcome } = analysis;
+  const fhir = () => diagnosticReport(source, outcome, model, srSop, now);
+  if (outcome.kind === 'undecodable') return { sr, srSop, fhir, heatmaps: [], verdict: 'undecodable', positives: 0 };
+  const positives = outcome.prediction.findings.filter((f) => f.decision === 'positive').length;
+  return { sr, srSop, fhir, heatmaps: heatmaps.map((h) => h.file), verdict: outcome.prediction.verdict === 'accepted' ? 'accepted' : 'rejected', positives };
+}
+
+/**
+ * Instances' results stored: heatmaps first, SRs after, so an SR in the PACS (what "done" means) implies its
+ * heatmaps are there too; the FHIR reports between them, so a crash cannot leave an SR without its report. One
+ * STOW-RS request each for all of them.
+ */
+export async function storeResults(client: DicomWebClient, results: readonly InstanceResults[], fhirDir?: string): Promise<void> {
+  const heatmaps = results.flatMap((r) => r.heatmaps);
+  if (heatmaps.length > 0) await client.store(heatmaps);
+  if (fhirDir) for (const r of results) writeAtomically(join(fhirDir, `${r.srSop}.json`), `${JSON.stringify(r.fhir(), null, 2)}\n`);
+  if (results.length > 0) await client.store(results.map((r) => r.sr));
+}
+
 interface Retrieved {
-  item: Pending;
+  item: PendingInstance;
   bytes: Uint8Array;
   decoded: Decoded;
 }
 
-interface Results {
+export interface InstanceResults {
   sr: Uint8Array;
   srSop: string;
   fhir: () => Record<string, unknown>;
