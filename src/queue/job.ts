@@ -6,12 +6,17 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { isAbsolute } from 'node:path';
-import { isExplanationMethod } from '../explain/index.js';
+import { type ExplanationMethod, isExplanationMethod } from '../explain/index.js';
 import type { HeatmapRequest } from './heatmaps.js';
 
 /** The BullMQ queue every batch and worker uses. */
 export const QUEUE_NAME = 'cxr-predict';
 export const JOB_VERSION = 1;
+/**
+ * A job that asks for its result to be stored back into the PACS (`store`) has this version: a worker that predates
+ * it refuses such a job (upgrade the worker, its reason says) instead of scoring it and writing nothing back.
+ */
+export const STORE_JOB_VERSION = 2;
 
 /**
  * Where the image comes from. Files are read by path, so workers on other machines need the same path (a shared
@@ -46,10 +51,22 @@ export interface JobOptions {
   showRejected: boolean;
   /** Overlays of the positive findings, written into a shared folder (`cxr batch submit --heatmaps M --out DIR`). */
   heatmaps?: HeatmapRequest;
+  /** A PACS instance's result stored back into the PACS, as `cxr pacs` stores it (`cxr pacs --redis`, `--store-sr`). */
+  store?: StoreRequest;
+}
+
+/**
+ * What a worker writes back to the PACS of a `dicomweb` source (STOW-RS, with the writers of `cxr pacs`): the SR
+ * always, a heatmap Secondary Capture per positive finding unless `heatmaps` is 'none', and with `fhir` a FHIR
+ * DiagnosticReport into that folder (absolute, as the workers see it: a shared mount, like heatmap folders).
+ */
+export interface StoreRequest {
+  heatmaps: ExplanationMethod | 'none';
+  fhir?: string;
 }
 
 export interface BatchJobData {
-  version: typeof JOB_VERSION;
+  version: typeof JOB_VERSION | typeof STORE_JOB_VERSION;
   batch: string;
   /** Position in the batch, so results come back in the submitted order. */
   index: number;
@@ -81,21 +98,35 @@ export function jobIdFor(batch: string, source: JobSource): string {
   return `${batch}.${key}`;
 }
 
-/** Redis keys of a batch, beside BullMQ's own: its description, its results and its failures, each by job id. */
+/**
+ * Redis keys of a batch, beside BullMQ's own: its description, its results and its failures, each by job id; and for
+ * a batch that grows as a PACS receives images (`cxr pacs --redis`), each job's position, by job id.
+ */
 export function batchKeys(batch: string) {
   const base = `cxr:batch:${batch}`;
-  return { meta: base, results: `${base}:results`, failures: `${base}:failures` };
+  return { meta: base, results: `${base}:results`, failures: `${base}:failures`, positions: `${base}:positions` };
 }
 
 /** The job's data as a worker must see it; anything else (a newer client, a hand-made job) is refused by name. */
 export function parseJobData(data: unknown): BatchJobData {
   const d = data as Partial<BatchJobData> | null;
-  if (!d || d.version !== JOB_VERSION) throw new Error(`job format ${String(d?.version)} is not the one this worker reads (${JOB_VERSION}): upgrade the worker or resubmit`);
+  if (!d || (d.version !== JOB_VERSION && d.version !== STORE_JOB_VERSION)) throw new Error(`job format ${String(d?.version)} is not one this worker reads (${JOB_VERSION}, ${STORE_JOB_VERSION}): upgrade the worker or resubmit`);
   if (typeof d.batch !== 'string' || typeof d.index !== 'number' || typeof d.modelHash !== 'string') throw new Error('job without batch, index or model hash');
   if (!isSource(d.source)) throw new Error(`job source kind "${String((d.source as { kind?: unknown } | undefined)?.kind)}" is not one this worker reads, or lacks its path or UIDs`);
   const heatmaps = d.options?.heatmaps;
   if (heatmaps !== undefined && (!isExplanationMethod(heatmaps.method) || typeof heatmaps.out !== 'string' || !isAbsolute(heatmaps.out))) throw new Error('job asks for heatmaps without a known method and an absolute folder');
-  return { version: JOB_VERSION, batch: d.batch, index: d.index, source: d.source, modelHash: d.modelHash, options: { showRejected: d.options?.showRejected === true, ...(heatmaps ? { heatmaps } : {}) } };
+  const store = d.options?.store;
+  if (store !== undefined) checkStore(store, d);
+  return { version: d.version, batch: d.batch, index: d.index, source: d.source, modelHash: d.modelHash, options: { showRejected: d.options?.showRejected === true, ...(heatmaps ? { heatmaps } : {}), ...(store ? { store } : {}) } };
+}
+
+/** A write-back is of a PACS instance's own result, as `cxr pacs` writes it: no overlay folder, no rejected findings shown. */
+function checkStore(store: StoreRequest, d: Partial<BatchJobData>): void {
+  if (d.version !== STORE_JOB_VERSION) throw new Error(`job asks to store its result in the PACS but is format ${String(d.version)}, not ${STORE_JOB_VERSION}`);
+  if (d.source?.kind !== 'dicomweb') throw new Error('job asks to store its result in the PACS but its image is not a PACS instance');
+  if (store.heatmaps !== 'none' && !isExplanationMethod(store.heatmaps)) throw new Error('job asks for heatmap Secondary Captures without a known method');
+  if (store.fhir !== undefined && (typeof store.fhir !== 'string' || !isAbsolute(store.fhir))) throw new Error('job asks for FHIR reports without an absolute folder');
+  if (d.options?.heatmaps || d.options?.showRejected) throw new Error('job asks to store its result in the PACS together with overlay files or rejected findings shown: one or the other');
 }
 
 function isSource(source: unknown): source is JobSource {

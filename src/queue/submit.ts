@@ -67,13 +67,7 @@ export async function submitBatch(redis: Redis, options: SubmitOptions): Promise
       const [done, failed] = await Promise.all([redis.hmget(keys.results, ...ids), redis.hmget(keys.failures, ...ids)]);
       const fresh = chunk.filter((_, i) => done[i] === null && failed[i] === null);
       outcome.done += done.filter((d) => d !== null).length;
-      await queue.addBulk(
-        fresh.map(({ id, data }) => ({
-          name: 'predict',
-          data,
-          opts: { jobId: id, attempts: options.attempts ?? 3, backoff: { type: 'exponential', delay: options.backoffMs ?? 2000 }, removeOnComplete: true, removeOnFail: false },
-        })),
-      );
+      await queue.addBulk(fresh.map(({ id, data }) => queuedJob(id, data, options)));
       outcome.queued += fresh.length;
       for (const [i, reason] of failed.entries()) {
         if (reason === null || done[i] !== null) continue;
@@ -84,6 +78,18 @@ export async function submitBatch(redis: Redis, options: SubmitOptions): Promise
     await queue.close();
   }
   return outcome;
+}
+
+/**
+ * A job as it is added: its derived id, tries and back-off. Completed jobs are removed (their results are kept with
+ * the batch); failed ones stay in BullMQ's failed set, the dead-letter list, so the same id is not added again.
+ */
+export function queuedJob(id: string, data: BatchJobData, options: Pick<SubmitOptions, 'attempts' | 'backoffMs'>) {
+  return {
+    name: 'predict',
+    data,
+    opts: { jobId: id, attempts: options.attempts ?? 3, backoff: { type: 'exponential', delay: options.backoffMs ?? 2000 }, removeOnComplete: true, removeOnFail: false },
+  };
 }
 
 /**
@@ -129,7 +135,7 @@ async function describeBatch(redis: Redis, key: string, d: BatchDescription): Pr
 }
 
 /** Sends a failed job round again; 0 when it is no longer in the failed set (a worker or a submission took it). */
-async function retryFailed(queue: Queue<BatchJobData>, redis: Redis, failuresKey: string, id: string): Promise<number> {
+export async function retryFailed(queue: Queue<BatchJobData>, redis: Redis, failuresKey: string, id: string): Promise<number> {
   const job = await Job.fromId<BatchJobData>(queue, id);
   if (!job || (await job.getState()) !== 'failed') return 0;
   await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });

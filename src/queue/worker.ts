@@ -2,7 +2,8 @@
  * A batch worker: loads the model once, then takes jobs from the shared queue until closed. Each image is decoded
  * and predicted exactly as `cxr predict` does (the same decoder and Predictor); its result is written to the
  * batch's results in Redis under the job's id, so a job run twice (its worker died after the write) still leaves
- * one result. A job for another model file is refused for good rather than scored with the wrong model.
+ * one result. A job for another model file is refused for good rather than scored with the wrong model. A PACS
+ * instance's job may also ask for its result to be stored back into the PACS, as `cxr pacs` stores it.
  */
 import { readFile } from 'node:fs/promises';
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq';
@@ -12,9 +13,13 @@ import { Explainer } from '../explain/index.js';
 import { decodeImage } from '../imaging/index.js';
 import { Predictor } from '../inference/predictor.js';
 import type { Model } from '../onnx/index.js';
+import type { Prediction } from '../inference/predictor.js';
+import { Analyser, modelIdentity } from '../pacs/analyse.js';
 import { DicomWebClient } from '../pacs/dicomweb.js';
+import { processInstance } from '../pacs/processor.js';
+import type { ModelIdentity } from '../pacs/sr.js';
 import { writeHeatmaps } from './heatmaps.js';
-import { type BatchJobData, type JobSource, QUEUE_NAME, batchKeys, fileSha256, parseJobData, sourceLocation } from './job.js';
+import { type BatchJobData, type DicomWebSource, type JobSource, QUEUE_NAME, type StoreRequest, batchKeys, parseJobData, sourceLocation } from './job.js';
 import type { StoredFailure, StoredResult } from './results.js';
 
 export interface BatchWorkerOptions {
@@ -44,12 +49,17 @@ class Scorer {
   private explainer?: Promise<Explainer>;
 
   constructor(
-    readonly hash: string,
+    /** The model as the results stored in a PACS name it (its hash is the one jobs are checked against). */
+    readonly identity: ModelIdentity,
     readonly predictor: Predictor,
     private readonly model: Model,
     private readonly source: string,
     private readonly threads: number | undefined,
   ) {}
+
+  get hash(): string {
+    return this.identity.sha256;
+  }
 
   explainerFor(): Promise<Explainer> {
     this.explainer ??= Explainer.create(this.model, { threads: this.threads, source: this.source });
@@ -71,9 +81,10 @@ export class BatchWorker {
   ) {}
 
   static async start(redis: Redis, options: BatchWorkerOptions = {}): Promise<BatchWorker> {
-    const { model, path } = loadModel(options.modelPath);
+    const loaded = loadModel(options.modelPath);
+    const { model, path } = loaded;
     const predictor = await Predictor.create(model, { threads: options.threads, batchSize: 1, source: path });
-    const scorer = new Scorer(await fileSha256(path), predictor, model, path, options.threads);
+    const scorer = new Scorer(modelIdentity(loaded), predictor, model, path, options.threads);
     const emit = options.onEvent ?? (() => {});
     const lockDuration = options.lockDurationMs ?? 30_000;
     const worker = new Worker<BatchJobData>(QUEUE_NAME, (job) => runJob(job, redis, scorer), {
@@ -154,15 +165,21 @@ async function runJob(job: Job<BatchJobData>, redis: Redis, scorer: Scorer): Pro
     }
     const keys = batchKeys(data.batch);
     await redis.hsetnx(keys.meta, 'startedAt', String(Date.now()));
-    // Named "image" in messages: the path stays out of reasons and logs (the job id is beside them).
     const source = data.source;
-    const image = await decodeImage(await readSource(source), 'image');
-    const [prediction] = await scorer.predictor.predict([image], { showRejected: data.options.showRejected });
-    const result: StoredResult = { index: data.index, file: sourceLocation(source), prediction };
-    if (source.kind === 'dicomweb') result.instance = { study: source.study, series: source.series, sop: source.sop };
-    const heatmaps = data.options.heatmaps;
-    if (heatmaps && prediction.verdict !== 'rejected') {
-      result.heatmaps = await writeHeatmaps(await scorer.explainerFor(), image, prediction, heatmaps, data.index, source.kind === 'file' ? source.path : `${source.sop}.dcm`);
+    const store = data.options.store;
+    let result: StoredResult;
+    if (store && source.kind === 'dicomweb') {
+      result = { index: data.index, file: sourceLocation(source), prediction: await analyseAndStore(source, store, scorer), instance: { study: source.study, series: source.series, sop: source.sop } };
+    } else {
+      // Named "image" in messages: the path stays out of reasons and logs (the job id is beside them).
+      const image = await decodeImage(await readSource(source), 'image');
+      const [prediction] = await scorer.predictor.predict([image], { showRejected: data.options.showRejected });
+      result = { index: data.index, file: sourceLocation(source), prediction };
+      if (source.kind === 'dicomweb') result.instance = { study: source.study, series: source.series, sop: source.sop };
+      const heatmaps = data.options.heatmaps;
+      if (heatmaps && prediction.verdict !== 'rejected') {
+        result.heatmaps = await writeHeatmaps(await scorer.explainerFor(), image, prediction, heatmaps, data.index, source.kind === 'file' ? source.path : `${source.sop}.dcm`);
+      }
     }
     await redis.multi().hset(keys.results, id, JSON.stringify(result)).hdel(keys.failures, id).hset(keys.meta, 'finishedAt', String(Date.now())).exec();
   } catch (error) {
@@ -185,6 +202,22 @@ async function recordFailure(redis: Redis, job: Job<BatchJobData>, error: Error,
   if (ifAbsent) write.hsetnx(keys.failures, job.id ?? '', JSON.stringify(failure));
   else write.hset(keys.failures, job.id ?? '', JSON.stringify(failure));
   await write.hset(keys.meta, 'finishedAt', String(Date.now())).exec();
+}
+
+/**
+ * A PACS instance analysed and its result stored back exactly as `cxr pacs` does it (the same code: processInstance,
+ * with this worker's predictor and explainer); its prediction, for the batch's results. An instance that cannot be
+ * decoded gets the SR saying so, as with `cxr pacs`, and then fails for good with the decoder's reason, as an
+ * undecodable file of a batch does; one the PACS no longer holds fails for good too.
+ */
+async function analyseAndStore(source: DicomWebSource, store: StoreRequest, scorer: Scorer): Promise<Prediction> {
+  const heatmaps = store.heatmaps === 'none' ? undefined : { explainer: await scorer.explainerFor(), method: store.heatmaps };
+  const analyser = Analyser.borrowing(scorer.identity, scorer.predictor, heatmaps);
+  const done = await processInstance(new DicomWebClient(source.root), analyser, source, store.fhir);
+  if (!done) throw new UnrecoverableError('the instance is no longer in the PACS (deleted since it was queued?)');
+  const { outcome } = done.analysis;
+  if (outcome.kind === 'undecodable') throw new UnrecoverableError(`${outcome.reason} (the SR stored in the PACS says so)`);
+  return outcome.prediction;
 }
 
 /** The image's bytes: a file read, or a PACS instance retrieved by WADO-RS (errors name the request kind, never UIDs). */
