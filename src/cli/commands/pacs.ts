@@ -1,13 +1,16 @@
 /** `cxr pacs`: analyse the chest films of a PACS over DICOMweb and store the results back into it (SR + heatmaps). */
 import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadModel } from '../../api.js';
 import { EXPLANATION_METHODS, type ExplanationMethod, isExplanationMethod } from '../../explain/index.js';
 import { Analyser } from '../../pacs/analyse.js';
+import type { DicomJson } from '../../pacs/dicom-json.js';
 import { DicomWebClient, PacsError } from '../../pacs/dicomweb.js';
 import { OrthancChanges } from '../../pacs/orthanc-changes.js';
 import { DEFAULT_MODALITIES, PacsProcessor, type PacsEvent, type PassSummary } from '../../pacs/processor.js';
+import { connectRedis, displayRedisUrl, type FeedSummary, PacsFeed } from '../../queue/index.js';
 import { positiveInt } from '../options.js';
 
 interface PacsCliOptions {
@@ -23,6 +26,8 @@ interface PacsCliOptions {
   timeout: number;
   retries: number;
   fhir?: string;
+  redis?: string;
+  name?: string;
 }
 
 function heatmapMethod(value: string): ExplanationMethod | 'none' {
@@ -62,6 +67,8 @@ export function pacsCommand(): Command {
     .option('--timeout <s>', 'deadline of one request to the PACS, seconds', positiveInt('timeout'), 30)
     .option('--fhir <dir>', 'also write each result as a FHIR R4 DiagnosticReport, <dir>/<SR UID>.json (no patient identifiers in it)')
     .option('--retries <n>', 'further tries of a request when the PACS is down, slow or busy (back-off 0.5 s, doubled each time)', positiveInt('retries'), 4)
+    .option('--redis <url>', 'hand each pending instance to the `cxr worker`s of this Redis (one job each) instead of analysing it here, e.g. redis://127.0.0.1:6379')
+    .option('--name <id>', 'with --redis: the batch the jobs belong to (cxr batch status ID); default pacs-<hash of the DICOMweb root and model>')
     .addHelpText(
       'after',
       `
@@ -79,6 +86,12 @@ Restartable: what is done is read from the PACS (an instance is done when its SR
 instance and the model file, is there), never from a local file. Stop it at any point and run it again, here or
 on another machine: nothing is redone twice over or lost. A PACS that is down or slow is retried with back-off;
 while watching, a failed pass is reported and the next one tried after --interval.
+With --redis, nothing is analysed here: each pending instance becomes one job of a batch on the queue the
+\`cxr worker\`s serve (start them with the same --model; they must reach the PACS), carrying its UIDs, the DICOMweb
+root and what to store (the SR; heatmaps unless --heatmaps none; with --fhir, reports into that folder, which the
+workers must share). A worker retrieves the instance, analyses it and stores the same SR and heatmaps as this
+command would. An instance already queued is not queued twice; one whose job failed for good (\`cxr batch status\`
+gives the reason) is sent round again by the next run's first pass. --batch-size and --threads are the workers'.
 Logs name instances by a hash of their UID and count them; no patient data is printed.
 Research use only; not for clinical decisions.
 
@@ -86,7 +99,8 @@ Examples:
   $ cxr pacs --url http://127.0.0.1:8042 --once          everything pending in a local Orthanc, then exit
   $ cxr pacs --url http://pacs.example:8042 --interval 30 watch, searching every 30 s
   $ cxr pacs --url https://pacs.example --dicomweb /wado --model chexnet.onnx --heatmaps none
-  $ cxr pacs --url http://127.0.0.1:8042 --once --fhir reports/   also FHIR DiagnosticReports, one JSON per instance`,
+  $ cxr pacs --url http://127.0.0.1:8042 --once --fhir reports/   also FHIR DiagnosticReports, one JSON per instance
+  $ cxr pacs --url http://pacs.example:8042 --redis redis://10.0.0.5:6379   watch, and let the workers analyse`,
     )
     .action(async (options: PacsCliOptions) => {
       const root = new URL(options.dicomweb, options.url.endsWith('/') ? options.url : `${options.url}/`).href;
@@ -95,30 +109,22 @@ Examples:
         retries: options.retries,
         onRetry: (e) => log(`PACS ${e.operation}: ${e.reason}; try ${e.attempt + 1} of ${options.retries + 1} in ${(e.waitMs / 1000).toFixed(1)} s`),
       });
-      const loaded = loadModel(options.model);
-      const analyser = await Analyser.create(loaded, { batchSize: options.batchSize, threads: options.threads, heatmaps: options.heatmaps });
+      if (options.name !== undefined && options.redis === undefined) throw new Error('--name names the batch of --redis: give --redis too');
       if (options.fhir) mkdirSync(options.fhir, { recursive: true });
-      const processor = new PacsProcessor(client, analyser, {
-        modalities: options.modalities,
-        fhirDir: options.fhir,
-        onEvent: (e) => {
-          // A watcher finding nothing new every few seconds says nothing.
-          if (!(e.type === 'scan' && e.pending === 0 && !options.once)) log(describe(e));
-        },
-      });
+      const passes = options.redis ? await queuedPasses(client, options) : await inlinePasses(client, options);
       const stop = new AbortController();
       const onSignal = () => {
-        log('stopping after the current instance batch');
+        log(options.redis ? 'stopping after the current hand-over' : 'stopping after the current instance batch');
         stop.abort();
       };
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
       try {
-        log(`model ${analyser.model.name}, SHA-256 ${analyser.model.sha256.slice(0, 12)}; PACS ${new URL(root).origin}; modalities ${options.modalities.join(', ')}`);
+        log(`${passes.describe}; PACS ${new URL(root).origin}; modalities ${options.modalities.join(', ')}`);
         if (options.once) {
-          const summary = await processor.processPending(stop.signal);
-          process.stdout.write(`${summarise(summary)}\n`);
-          if (summary.failed > 0) process.exitCode = 1;
+          const pass = await passes.all(stop.signal, true);
+          process.stdout.write(`${pass.line}\n`);
+          if (pass.failed) process.exitCode = 1;
           return;
         }
         // The first pass searches everything; later ones follow Orthanc's change log where the server has one (its
@@ -127,20 +133,20 @@ Examples:
         let searchedAll = false;
         while (!stop.signal.aborted) {
           try {
-            let summary: PassSummary;
+            let pass: Pass;
             if (!searchedAll) {
               changes = await OrthancChanges.open(client);
-              summary = await processor.processPending(stop.signal);
+              pass = await passes.all(stop.signal, true);
               searchedAll = true;
               log(changes ? "all searched; now following Orthanc's change log" : 'all searched; no change log on this server, so every pass searches everything (QIDO-RS)');
             } else if (changes) {
               const { instances, last } = await changes.newInstances();
-              summary = await processor.processInstances(instances, stop.signal);
+              pass = await passes.some(instances, stop.signal);
               changes.position = last;
             } else {
-              summary = await processor.processPending(stop.signal);
+              pass = await passes.all(stop.signal, false);
             }
-            if (summary.candidates > summary.alreadyDone) log(summarise(summary));
+            if (pass.work) log(pass.line);
           } catch (e) {
             if (!(e instanceof PacsError)) throw e;
             log(`pass failed, nothing lost (unfinished instances are redone next pass): ${e.message}`);
@@ -150,9 +156,75 @@ Examples:
       } finally {
         process.off('SIGINT', onSignal);
         process.off('SIGTERM', onSignal);
-        await analyser.close();
+        await passes.close();
       }
     });
+}
+
+/** What one pass did, for the log: its summary line, whether it found anything to do, and whether any failed. */
+interface Pass {
+  line: string;
+  work: boolean;
+  failed: boolean;
+}
+
+/**
+ * The two ways a pass treats what is pending: analysed here (PacsProcessor) or handed to the queue's workers
+ * (PacsFeed); `all` searches the whole PACS (`first`: the first pass of this run), `some` the given search results.
+ */
+interface Passes {
+  describe: string;
+  all(signal: AbortSignal, first: boolean): Promise<Pass>;
+  some(searched: readonly DicomJson[], signal: AbortSignal): Promise<Pass>;
+  close(): Promise<void>;
+}
+
+async function inlinePasses(client: DicomWebClient, options: PacsCliOptions): Promise<Passes> {
+  const analyser = await Analyser.create(loadModel(options.model), { batchSize: options.batchSize, threads: options.threads, heatmaps: options.heatmaps });
+  const processor = new PacsProcessor(client, analyser, {
+    modalities: options.modalities,
+    fhirDir: options.fhir,
+    onEvent: (e) => {
+      // A watcher finding nothing new every few seconds says nothing.
+      if (!(e.type === 'scan' && e.pending === 0 && !options.once)) log(describe(e));
+    },
+  });
+  const pass = (s: PassSummary): Pass => ({ line: summarise(s), work: s.candidates > s.alreadyDone, failed: s.failed > 0 });
+  return {
+    describe: `model ${analyser.model.name}, SHA-256 ${analyser.model.sha256.slice(0, 12)}`,
+    all: async (signal) => pass(await processor.processPending(signal)),
+    some: async (searched, signal) => pass(await processor.processInstances(searched, signal)),
+    close: () => analyser.close(),
+  };
+}
+
+async function queuedPasses(client: DicomWebClient, options: PacsCliOptions): Promise<Passes> {
+  const redis = await connectRedis(options.redis!, { onRetry: (message) => log(message) });
+  try {
+    const feed = await PacsFeed.open(redis, client, {
+      batch: options.name,
+      modelPath: options.model,
+      modalities: options.modalities,
+      store: { heatmaps: options.heatmaps, ...(options.fhir ? { fhir: resolve(options.fhir) } : {}) },
+    });
+    const pass = (s: FeedSummary): Pass => ({ line: handedOver(s), work: s.candidates > s.alreadyDone, failed: false });
+    return {
+      describe: `handing instances to the workers of ${displayRedisUrl(options.redis!)}, batch ${feed.batch} (cxr batch status ${feed.batch}), model SHA-256 ${feed.modelHash.slice(0, 12)}`,
+      all: async (signal, first) => pass(await feed.processPending(signal, first)),
+      some: async (searched, signal) => pass(await feed.processInstances(searched, signal)),
+      close: async () => {
+        await feed.close();
+        await redis.quit().catch(() => redis.disconnect());
+      },
+    };
+  } catch (e) {
+    redis.disconnect();
+    throw e;
+  }
+}
+
+function handedOver(s: FeedSummary): string {
+  return `handed ${s.queued + s.inQueue + s.retried} of ${s.candidates} instances to the workers (${s.alreadyDone} were done before): ${s.queued} queued now, ${s.inQueue} already queued, ${s.retried} failed ones sent round again, ${s.failed} failed (cxr batch status ${s.batch})`;
 }
 
 function log(line: string): void {
