@@ -3,7 +3,7 @@
  * onnxruntime-node for inference; everything above works with HostTensors.
  */
 import { availableParallelism } from 'node:os';
-import ort from 'onnxruntime-node';
+import ort from './ort.js';
 import { type DType, type HostTensor, type Model, encodeModel, tensor } from '../onnx/index.js';
 
 export interface SessionOptions {

@@ -92,6 +92,19 @@ describe('cxr', () => {
     assert.equal(csv.length, NIH_IMAGES.length + 1);
   });
 
+  it('a command line of over 100 KB (a shell glob over thousands of films) is predicted, not killed by ONNX Runtime', () => {
+    // Each argument names the same film through ~2,000 "./" (under PATH_MAX), so 26 predictions make 104 KB.
+    const long = `${'./'.repeat(1990)}${NIH_IMAGES[0]}`;
+    const files = Array.from({ length: 26 }, () => long);
+    // The child must not inherit the setting from this process: the CLI itself has to turn the telemetry off.
+    const env: NodeJS.ProcessEnv = { ...process.env, CXR_NO_REEXEC: '1' };
+    delete env.ORT_DISABLE_TELEMETRY;
+    const run = spawnSync(process.execPath, [join(REPO_ROOT, 'bin', 'cxr.js'), 'predict', '--model', model, '--json', ...files], { cwd: images, encoding: 'utf8', env });
+    assert.equal(run.signal, null, `killed by ${run.signal}`);
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(JSON.parse(run.stdout).images.length, files.length);
+  });
+
   it('predict --csv keeps every digit (cxr eval reads back the exact probabilities); --show-rejected rows keep their verdict and flags, and stderr says they are shown', () => {
     const folder = join(dir, 'with-hip');
     spawnSync('mkdir', ['-p', folder]);

@@ -3,7 +3,7 @@
  * found by running that rewrite against a plain Conv, since it depends on the CPU (16 with AVX-512, 8 with AVX2)
  * and on ORT's internal filter layout. None where ORT has no blocked kernels or the layout does not match.
  */
-import ort from 'onnxruntime-node';
+import ort from '../../runtime/ort.js';
 import { blockConvolutions, withBlockedDomain } from './blocked-convolutions.js';
 import { type Graph, type Model, createModel, encodeModel, float32 } from '../../onnx/index.js';
 

@@ -4,7 +4,7 @@
  * vectors stay ONNX Runtime tensors from one step to the next: each step's outputs are the next step's inputs.
  */
 import { availableParallelism } from 'node:os';
-import ort from 'onnxruntime-node';
+import ort from '../../runtime/ort.js';
 import { type FlatSlot, TRAINING_IO, type TrainingGraph, type TrainingGraphOptions, buildTrainingGraph } from './graph.js';
 import { type HostTensor, type Model, encodeModel, float32, tensor } from '../../onnx/index.js';
 import { readModelInfo } from '../../models/metadata.js';
