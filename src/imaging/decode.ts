@@ -9,6 +9,7 @@ import { checkDeclaredSize, ImageTooLargeError, resolveBudget, type DecodeBudget
 import { detectFormat } from './detect.js';
 import { decodeDicom, tooMuchInflated, type DicomDecodeOptions } from './dicom/decode-dicom.js';
 import type { DecodedImage, ImageFormat } from './image.js';
+import { decodePlainGrayPng, plainGrayPngHeader } from './png.js';
 
 export type DecodeOptions = DicomDecodeOptions;
 
@@ -48,10 +49,26 @@ function inflateCapped(data: Uint8Array, limit: number, source: string): Uint8Ar
   }
 }
 
-/** PNG/JPEG through sharp (libspng / libjpeg-turbo), converted to one gray channel with PIL's 'L' weights. */
+/**
+ * Plain gray PNGs (most radiographs) through png.ts; other PNGs and JPEGs through sharp (libpng / libjpeg-turbo),
+ * converted to one gray channel with PIL's 'L' weights.
+ */
 async function decodeRaster(bytes: Uint8Array, source: string, format: ImageFormat, options: DecodeOptions): Promise<DecodedImage> {
   const notes: string[] = [];
   const budget = resolveBudget(options.budget);
+  const minSide = options.minSide ?? 8;
+  const header = format === 'png' ? plainGrayPngHeader(bytes) : undefined;
+  if (header !== undefined) {
+    checkDeclaredSize(source, header.width, header.height, budget);
+    // Images over the working resolution go to sharp, which shrinks them while decoding.
+    const png = Math.max(header.width, header.height) <= budget.maxWorkingSide ? decodePlainGrayPng(bytes, header, budget.maxDecodedBytes) : undefined;
+    if (png !== undefined) {
+      const { width, height, pixels } = png;
+      if (width < minSide || height < minSide) throw new Error(`${source}: image is ${width}x${height}, smaller than ${minSide} pixels on a side`);
+      const sixteen = header.bitDepth === 16;
+      return { width, height, pixels, maxValue: sixteen ? 65535 : 255, format, source, metadata: { bitsStored: header.bitDepth, colourfulness: 0 }, notes };
+    }
+  }
   let decoded: Awaited<ReturnType<typeof rawPixels>>;
   try {
     decoded = await rawPixels(bytes, source, budget);
@@ -62,7 +79,6 @@ async function decodeRaster(bytes: Uint8Array, source: string, format: ImageForm
   const { data, info, orientation, colour, space, downscaledFrom } = decoded;
 
   const { width, height, channels } = info;
-  const minSide = options.minSide ?? 8;
   if (width < minSide || height < minSide) throw new Error(`${source}: image is ${width}x${height}, smaller than ${minSide} pixels on a side`);
   if (orientation && orientation > 1) notes.push(`EXIF orientation ${orientation} applied`);
   if (downscaledFrom) notes.push(`downscaled from ${downscaledFrom} to ${width}x${height} while decoding (working resolution: ${budget.maxWorkingSide} px on the long side)`);
