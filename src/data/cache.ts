@@ -6,10 +6,11 @@
  * changing them does not rebuild it) and the pipeline version; otherwise it is rebuilt.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readSync } from 'node:fs';
 import { open, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { allocateFloat32, normalizationTables, normalizeInto } from '../imaging/preprocess.js';
 import { validatePreprocessingSpec, type PreprocessingSpec } from '../imaging/spec.js';
 import { tensor, type HostTensor } from '../onnx/tensor.js';
 import type { CacheTask, CacheTaskResult } from './cache-worker.js';
@@ -145,39 +146,47 @@ export class ImageCache {
   }
 
   /** The model pixels of the given slots, one image after another ([B, H, W] uint8). */
-  async read(slots: ArrayLike<number>, into = new Uint8Array(slots.length * this.imageBytes)): Promise<Uint8Array> {
+  read(slots: ArrayLike<number>, into = unfilledBytes(slots.length * this.imageBytes)): Promise<Uint8Array> {
+    return this.fill(slots, into, false);
+  }
+
+  /**
+   * Streams batches of model pixels in the given slot order, reading the next batch while the caller works on the
+   * current one. The first batch, which the caller can only wait for, is read on this thread: a read handed to
+   * libuv's thread pool costs a thread hand-off and wake-up each way.
+   */
+  async *batches(order: ArrayLike<number>, batchSize: number): AsyncGenerator<{ slots: number[]; pixels: Uint8Array }> {
+    if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`image cache: batch size must be a whole number >= 1, got ${batchSize}`);
+    const slotsOf = (start: number) => Array.from({ length: Math.min(batchSize, order.length - start) }, (_, k) => order[start + k]);
+    const bytesOf = (slots: number[]) => unfilledBytes(slots.length * this.imageBytes);
+    let start = 0;
+    let pending = order.length > 0 ? this.fill(slotsOf(0), bytesOf(slotsOf(0)), true) : undefined;
+    while (pending !== undefined) {
+      const slots = slotsOf(start);
+      const pixels = await pending;
+      start += batchSize;
+      pending = start < order.length ? this.fill(slotsOf(start), bytesOf(slotsOf(start)), false) : undefined;
+      yield { slots, pixels };
+    }
+  }
+
+  /** Reads the slots into `into`, runs of consecutive slots with one call each; `now`: on this thread. */
+  private async fill(slots: ArrayLike<number>, into: Uint8Array, now: boolean): Promise<Uint8Array> {
     if (into.length !== slots.length * this.imageBytes) throw new Error(`image cache: buffer holds ${into.length} bytes, ${slots.length} images need ${slots.length * this.imageBytes}`);
     const handle = await this.open();
     const reads: Promise<unknown>[] = [];
-    // Runs of consecutive slots are read with one call.
     for (let i = 0; i < slots.length; ) {
       let j = i + 1;
       while (j < slots.length && slots[j] === slots[j - 1] + 1) j++;
       const first = slots[i];
       if (!Number.isInteger(first) || first < 0 || slots[j - 1] >= this.size) throw new Error(`image cache: slot ${slots[j - 1]} is outside 0..${this.size - 1}`);
-      reads.push(readExactly(handle, into, i * this.imageBytes, (j - i) * this.imageBytes, first * this.imageBytes, this.binPath));
+      const args = [into, i * this.imageBytes, (j - i) * this.imageBytes, first * this.imageBytes, this.binPath] as const;
+      if (now) readExactlyNow(handle, ...args);
+      else reads.push(readExactly(handle, ...args));
       i = j;
     }
     await Promise.all(reads);
     return into;
-  }
-
-  /**
-   * Streams batches of model pixels in the given slot order, reading the next batch while the caller works on the
-   * current one.
-   */
-  async *batches(order: ArrayLike<number>, batchSize: number): AsyncGenerator<{ slots: number[]; pixels: Uint8Array }> {
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new Error(`image cache: batch size must be a whole number >= 1, got ${batchSize}`);
-    const slotsOf = (start: number) => Array.from({ length: Math.min(batchSize, order.length - start) }, (_, k) => order[start + k]);
-    let start = 0;
-    let pending = order.length > 0 ? this.read(slotsOf(0)) : undefined;
-    while (pending !== undefined) {
-      const slots = slotsOf(start);
-      const pixels = await pending;
-      start += batchSize;
-      pending = start < order.length ? this.read(slotsOf(start)) : undefined;
-      yield { slots, pixels };
-    }
   }
 
   async close(): Promise<void> {
@@ -194,26 +203,18 @@ export class ImageCache {
 
 /**
  * Model pixels of a batch ([B, H, W] uint8) -> the normalised model input [B, C, H, W] float32. Written straight
- * into one tensor with the lookup table imaging's `normalize` uses ((v / 255 - mean) / std in float32; the tests
- * check the two agree bit for bit), instead of a fresh array per image and a copy.
+ * into one tensor with the tables imaging's `normalize` uses ((v / 255 - mean) / std in float32; the tests check
+ * the two agree bit for bit), instead of a fresh array per image and a copy.
  */
 export function batchTensor(pixels: Uint8Array, spec: PreprocessingSpec): HostTensor<'float32'> {
   validatePreprocessingSpec(spec);
   const plane = spec.height * spec.width;
   if (pixels.length % plane !== 0) throw new Error(`batchTensor: ${pixels.length} bytes is not a whole number of ${spec.height}x${spec.width} images`);
   const count = pixels.length / plane;
-  const out = tensor('float32', [count, spec.channels, spec.height, spec.width]);
-  const data = out.data;
-  const table = new Float32Array(256);
-  for (let c = 0; c < spec.channels; c++) {
-    for (let v = 0; v < 256; v++) table[v] = (v / 255 - spec.mean[c]) / spec.std[c];
-    for (let b = 0; b < count; b++) {
-      const source = pixels.subarray(b * plane, (b + 1) * plane);
-      const target = data.subarray((b * spec.channels + c) * plane, (b * spec.channels + c + 1) * plane);
-      for (let i = 0; i < plane; i++) target[i] = table[source[i]];
-    }
-  }
-  return out;
+  const data = allocateFloat32(count * spec.channels * plane);
+  const tables = normalizationTables(spec);
+  for (let b = 0; b < count; b++) normalizeInto(pixels, b * plane, spec, tables, data, b * spec.channels * plane);
+  return tensor('float32', [count, spec.channels, spec.height, spec.width], data);
 }
 
 async function cacheKey(records: readonly CacheSource[], spec: PreprocessingSpec): Promise<{ key: string; missing: Map<number, string> }> {
@@ -330,6 +331,20 @@ async function buildBinary(
     throw error;
   } finally {
     await Promise.all(workers.map((worker) => worker.terminate()));
+  }
+}
+
+/** Bytes that `read` overwrites entirely (or throws), so not zeroed first. */
+function unfilledBytes(length: number): Uint8Array {
+  return new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length);
+}
+
+function readExactlyNow(handle: FileHandle, into: Uint8Array, offset: number, length: number, position: number, path: string): void {
+  let read = 0;
+  while (read < length) {
+    const bytesRead = readSync(handle.fd, into, offset + read, length - read, position + read);
+    if (bytesRead === 0) throw new Error(`${path}: cache file ends early at byte ${position + read} (rebuild it)`);
+    read += bytesRead;
   }
 }
 

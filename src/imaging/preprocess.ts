@@ -60,14 +60,70 @@ export function normalize(pixels: Uint8Array, spec: PreprocessingSpec): Float32A
   validatePreprocessingSpec(spec);
   const plane = spec.width * spec.height;
   if (pixels.length !== plane) throw new Error(`normalize: ${pixels.length} pixels, expected ${spec.height}x${spec.width}`);
-  const out = new Float32Array(plane * spec.channels);
+  const out = allocateFloat32(plane * spec.channels);
+  normalizeInto(pixels, 0, spec, normalizationTables(spec), out, 0);
+  return out;
+}
+
+/**
+ * The float32 value of (v / 255 - mean[c]) / std[c] for every gray value v, one 256-entry table per channel; a
+ * channel with the same mean and std as an earlier one gets that channel's table (normalizeInto then copies it).
+ */
+export function normalizationTables(spec: PreprocessingSpec): Float32Array[] {
+  const tables: Float32Array[] = [];
   for (let c = 0; c < spec.channels; c++) {
+    const same = spec.mean.findIndex((m, k) => k < c && m === spec.mean[c] && spec.std[k] === spec.std[c]);
+    if (same >= 0) {
+      tables.push(tables[same]);
+      continue;
+    }
     const table = new Float32Array(256);
     for (let v = 0; v < 256; v++) table[v] = (v / 255 - spec.mean[c]) / spec.std[c];
-    const base = c * plane;
-    for (let i = 0; i < plane; i++) out[base + i] = table[pixels[i]];
+    tables.push(table);
   }
-  return out;
+  return tables;
+}
+
+/**
+ * Writes the normalised CHW planes of one image (the plane of model pixels at `pixels[from]`) into `out` at `at`:
+ * each channel through its table, or copied from the earlier channel that shares its table.
+ */
+export function normalizeInto(pixels: Uint8Array, from: number, spec: PreprocessingSpec, tables: readonly Float32Array[], out: Float32Array, at: number): void {
+  const plane = spec.width * spec.height;
+  for (let c = 0; c < tables.length; c++) {
+    const earlier = tables.indexOf(tables[c]);
+    if (earlier < c) out.copyWithin(at + c * plane, at + earlier * plane, at + (earlier + 1) * plane);
+    else lookup(pixels, from, plane, tables[c], out, at + c * plane);
+  }
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** out[at + i] = table[pixels[from + i]] for i < n; four pixels per 32-bit read where the bytes are aligned for it. */
+function lookup(pixels: Uint8Array, from: number, n: number, table: Float32Array, out: Float32Array, at: number): void {
+  let i = 0;
+  const offset = pixels.byteOffset + from;
+  if (LITTLE_ENDIAN && offset % 4 === 0) {
+    const words = new Uint32Array(pixels.buffer, offset, n >> 2);
+    for (let w = 0, o = at; w < words.length; w++, o += 4) {
+      const q = words[w];
+      out[o] = table[q & 255];
+      out[o + 1] = table[(q >>> 8) & 255];
+      out[o + 2] = table[(q >>> 16) & 255];
+      out[o + 3] = table[q >>> 24];
+    }
+    i = words.length * 4;
+  }
+  for (; i < n; i++) out[at + i] = table[pixels[from + i]];
+}
+
+/**
+ * A Float32Array of `length` that the caller fills entirely: under Node its memory is not zeroed first (a whole
+ * batch tensor is megabytes); elsewhere (the browser) an ordinary one.
+ */
+export function allocateFloat32(length: number): Float32Array {
+  const NodeBuffer = (globalThis as { Buffer?: { allocUnsafeSlow(size: number): Uint8Array } }).Buffer;
+  return NodeBuffer !== undefined ? new Float32Array(NodeBuffer.allocUnsafeSlow(length * 4).buffer, 0, length) : new Float32Array(length);
 }
 
 /** decoded image -> model input tensor [channels, height, width] and the geometry of the mapping. */

@@ -1,6 +1,6 @@
 /** The preprocessed image cache on the real 1024 px NIH originals, plus corrupt and truncated real files. */
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { ImageCache, batchTensor, readCsvDataset, readNihDataset, type CacheProgress, type Dataset } from '../../src/data/index.js';
@@ -73,6 +73,26 @@ describe('image cache', () => {
       assert.throws(() => cache.slotOf('00009999_000.png'), /image "00009999_000.png" is not in the cache/);
     } finally {
       await cache.close();
+    }
+  });
+
+  it('a cache file cut short after opening is an error naming it, for the first batch and for a prefetched one', async () => {
+    const dataset = await originals();
+    for (const [keep, batchesBefore] of [[2 * 4096, 0], [9 * 4096, 2]] as const) {
+      const cache = await ImageCache.open(dataset.records, { folder: tempFolder(), spec: imagenetPreprocessing(64, 64, 1) });
+      try {
+        truncateSync(cache.binPath, keep);
+        let seen = 0;
+        await assert.rejects(
+          (async () => {
+            for await (const batch of cache.batches(dataset.records.map((_, i) => i), 4)) seen += batch.slots.length / 4;
+          })(),
+          (e: Error) => e.message.startsWith(`${cache.binPath}: cache file ends early at byte ${keep}`),
+        );
+        assert.equal(seen, batchesBefore);
+      } finally {
+        await cache.close();
+      }
     }
   });
 

@@ -228,6 +228,27 @@ describe('normalize and preprocess', () => {
     assert.throws(() => normalize(new Uint8Array(4), { ...s, std: [1, 0, 1] }), /"std" must be positive/);
   });
 
+  test('normalize is exactly the float32 of (p / 255 - mean) / std at any alignment, shared or separate channel statistics', () => {
+    const [h, w] = [5, 7]; // 35 pixels: whole 32-bit words plus a tail
+    const bytes = Uint8Array.from({ length: 3 + h * w }, (_, i) => (i * 37 + 11) & 0xff);
+    const specs = [
+      imagenetPreprocessing(h, w, 3),
+      { ...imagenetPreprocessing(h, w, 3), mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] },
+      { ...imagenetPreprocessing(h, w, 3), mean: [0.5, 0.4, 0.5], std: [0.25, 0.2, 0.25] },
+      imagenetPreprocessing(h, w, 1),
+    ];
+    for (const s of specs) {
+      for (let offset = 0; offset < 4; offset++) {
+        const pixels = bytes.subarray(offset, offset + h * w);
+        const out = normalize(pixels, s);
+        assert.equal(out.length, s.channels * h * w);
+        for (let c = 0; c < s.channels; c++) {
+          for (let i = 0; i < h * w; i++) assert.equal(out[c * h * w + i], Math.fround((pixels[i] / 255 - s.mean[c]) / s.std[c]), `${JSON.stringify(s.mean)} offset ${offset} c ${c} i ${i}`);
+        }
+      }
+    }
+  });
+
   test('preprocess = toModelPixels then normalize, as a CHW float32 tensor', async () => {
     const image = await decodeImageFile(sharedDataPath('nih-cxr14-subset/images-1024/00000001_000.png'));
     const s = imagenetPreprocessing(224, 224, 3);
