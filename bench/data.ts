@@ -13,7 +13,7 @@ import { ImageCache, batchTensor, modelPixelsOfFile, readNihDataset } from '../s
 import { normalize } from '../src/imaging/preprocess.js';
 import { imagenetPreprocessing } from '../src/imaging/spec.js';
 
-import { BENCH_DIR, PYTHON, machine as describeMachine, median, round, writeResults } from './lib.js';
+import { BENCH_DIR, PYTHON, REFERENCE_ENV, machine as describeMachine, median, referenceEnv, round, writeResults } from './lib.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const data = resolve(BENCH_DIR, '..', '..', 'shared', 'data');
@@ -23,7 +23,7 @@ const spec = imagenetPreprocessing(224, 224, 3);
 const machine = describeMachine();
 
 function python(args: string[]): { ms: number } {
-  return JSON.parse(execFileSync(PYTHON, [reference, ...args], { encoding: 'utf8', maxBuffer: 1 << 24 })) as { ms: number };
+  return JSON.parse(execFileSync(PYTHON, [reference, ...args], { encoding: 'utf8', maxBuffer: 1 << 24, env: referenceEnv() })) as { ms: number };
 }
 
 /** Alternates ours and the reference for ROUNDS rounds after one warm-up round each; medians per unit. */
@@ -128,6 +128,7 @@ async function main(): Promise<void> {
       node: process.version,
       images: `${n} NIH ChestX-ray14 originals, 1024x1024 8-bit PNG (nih-cxr14-subset/images-1024)`,
       rounds: ROUNDS,
+      reference_env: REFERENCE_ENV,
       pil_vs_ours_max_abs_gray_difference: maxDiff,
       headline: {
         decode_preprocess_1024_to_224: {
@@ -135,7 +136,7 @@ async function main(): Promise<void> {
           ours_images_per_s: perSecond(decode.ours_ms),
           reference_images_per_s: perSecond(decode.reference_ms),
           reference: "Python PIL 9.4 + NumPy 1.24, one process: Image.open, convert('L'), resize((224, 224), BILINEAR), /255, (x - mean) / std, 3 channels",
-          ours: 'one thread: decodeImageFile (sharp) + toModelPixels (pure TS, PIL bilinear weights) + normalize, 3 channels',
+          ours: 'one thread: decodeImageFile (plain gray PNG: node:zlib inflate + TS unfilter; other files sharp) + toModelPixels (pure TS, PIL bilinear weights) + normalize, 3 channels',
           machine,
         },
         from_cache_224: {
@@ -144,7 +145,7 @@ async function main(): Promise<void> {
           reference_images_per_s: perSecond(fromCache.reference_ms),
           ours_speedup_over_decoding: round(decode.ours_ms / fromCache.ours_ms),
           reference: 'Python NumPy 1.24 reading the same cache file (np.fromfile) and normalising each image to 3 channels',
-          ours: 'ImageCache.batches (batch 8, next batch prefetched) + batchTensor (normalize), 3 channels',
+          ours: 'ImageCache.batches (batch 8; first batch read on the thread, each next one prefetched) + batchTensor (normalize), 3 channels',
           machine,
         },
       },

@@ -13,6 +13,19 @@ import { fileURLToPath } from 'node:url';
 export const PYTHON = '/usr/bin/python3';
 export const BENCH_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bench');
 
+/**
+ * The environment Python references run in: ours without GLIBC_TUNABLES, so the allocator settings our process is
+ * run with (see package.json) do not slow or speed up the reference; glibc's malloc runs with its defaults there.
+ */
+export function referenceEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.GLIBC_TUNABLES;
+  return env;
+}
+
+/** What results files say about the reference's environment. */
+export const REFERENCE_ENV = "Python started without GLIBC_TUNABLES (glibc malloc defaults); otherwise our process's environment";
+
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = sorted.length >> 1;
@@ -71,7 +84,7 @@ export class PythonWorker {
   private readonly replies: AsyncIterator<string>;
 
   constructor(script: string) {
-    this.child = spawn(PYTHON, [join(BENCH_DIR, script)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = spawn(PYTHON, [join(BENCH_DIR, script)], { stdio: ['pipe', 'pipe', 'pipe'], env: referenceEnv() });
     this.child.stderr.on('data', (chunk: Buffer) => process.stderr.write(chunk));
     this.replies = createInterface({ input: this.child.stdout })[Symbol.asyncIterator]();
   }
