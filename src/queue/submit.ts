@@ -8,7 +8,7 @@ import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { loadModel } from '../api.js';
 import type { HeatmapRequest } from './heatmaps.js';
-import { type BatchJobData, type DicomWebSource, JOB_VERSION, type JobSource, QUEUE_NAME, batchKeys, checkBatchId, fileSha256, jobIdFor } from './job.js';
+import { type BatchJobData, type DicomWebSource, JOB_VERSION, type JobSource, QUEUE_NAME, STORE_JOB_VERSION, type StoreRequest, batchKeys, checkBatchId, fileSha256, jobIdFor } from './job.js';
 
 export interface SubmitOptions {
   batch: string;
@@ -21,6 +21,8 @@ export interface SubmitOptions {
   showRejected?: boolean;
   /** Overlays of each image's positive findings, written by the workers into `out` (a folder they all share). */
   heatmaps?: HeatmapRequest;
+  /** PACS instances only: each result also stored back into the PACS, as `cxr pacs` stores it (`--store-sr`). */
+  store?: StoreRequest;
   /** Tries per image before it is kept as a failure; default 3. */
   attempts?: number;
   /** First wait before a retry, doubling each time; default 2000 ms. */
@@ -48,9 +50,10 @@ export async function submitBatch(redis: Redis, options: SubmitOptions): Promise
   if (sources.length === 0) throw new Error(`batch ${batch}: no images to submit`);
   const { info, path: modelPath } = loadModel(options.modelPath);
   const modelHash = await fileSha256(modelPath);
-  const jobOptions: BatchJobData['options'] = { showRejected: options.showRejected ?? false, ...(options.heatmaps ? { heatmaps: { ...options.heatmaps, out: resolve(options.heatmaps.out) } } : {}) };
+  if (options.store && (options.files || options.heatmaps || options.showRejected)) throw new Error('storing results in the PACS is for PACS instances, without overlay files or rejected findings shown (the SR cxr pacs writes)');
+  const jobOptions: BatchJobData['options'] = { showRejected: options.showRejected ?? false, ...(options.heatmaps ? { heatmaps: { ...options.heatmaps, out: resolve(options.heatmaps.out) } } : {}), ...(options.store ? { store: options.store } : {}) };
   const jobs = sources.map((source, index) => {
-    const data: BatchJobData = { version: JOB_VERSION, batch, index, source, modelHash, options: jobOptions };
+    const data: BatchJobData = { version: options.store ? STORE_JOB_VERSION : JOB_VERSION, batch, index, source, modelHash, options: jobOptions };
     return { id: jobIdFor(batch, source), data };
   });
   const keys = batchKeys(batch);

@@ -2,6 +2,7 @@
  * `cxr batch submit --pacs-query`: a QIDO-RS search of a real Orthanc (fed real DICOM films by dcmtk's storescu)
  * becomes one job per instance carrying its UIDs; a real `cxr worker` retrieves each by WADO-RS and scores it exactly
  * as `cxr predict` scores the same file; results carry the UIDs; the same search submitted again adds no work.
+ * With --store-sr the workers also store each result back into the PACS as `cxr pacs` does.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -11,9 +12,10 @@ import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
 import { createPredictor } from '../../src/api.js';
 import { predictFiles } from '../../src/inference/files.js';
+import { DicomWebClient } from '../../src/pacs/dicomweb.js';
 import { QUEUE_NAME } from '../../src/queue/index.js';
 import { sharedDataPath } from '../helpers/fixtures.js';
-import { sopInstanceUid } from '../pacs/cli.js';
+import { readAllSrs, sopInstanceUid } from '../pacs/cli.js';
 import { type RunningOrthanc, startOrthanc, storescu } from '../pacs/orthanc.js';
 import { cxr, killWorkers, startWorker } from './processes.js';
 import { RedisServer } from './redis.js';
@@ -86,6 +88,34 @@ describe('cxr batch submit --pacs-query', { timeout: 180_000 }, () => {
     const queue = new Queue(QUEUE_NAME, { connection: client });
     assert.equal(await queue.getWaitingCount(), 0);
     await queue.close();
+  });
+
+  it('--store-sr: the workers also store into the PACS the SR cxr pacs writes, holding the batch result\'s values', async () => {
+    const submit = cxr('batch', 'submit', '--pacs', orthanc.dicomweb, '--pacs-query', 'Modality=CR', '--store-sr', '--redis', redis.url, '--name', 'cr-sr');
+    assert.equal(submit.code, 0, submit.stderr);
+    assert.match(submit.stderr, /3 images .*: 3 queued/);
+    const worker = startWorker('--redis', redis.url, '--threads', '1', '--exit-when-idle');
+    assert.deepEqual(await worker.exited, { code: 0, signal: null });
+    const out = join(dir, 'cr-sr.jsonl');
+    assert.equal(cxr('batch', 'results', 'cr-sr', '--redis', redis.url, '--jsonl', out).code, 0);
+    const rows = readFileSync(out, 'utf8').trim().split('\n').map((line) => JSON.parse(line) as Row);
+    const client = new DicomWebClient(orthanc.dicomweb);
+    const srs = await readAllSrs(client);
+    assert.deepEqual(srs.map((sr) => sr.source?.sop).sort(), rows.map((r) => r.instance!.sop).sort(), 'one SR per instance of the search');
+    for (const row of rows) {
+      const sr = srs.find((s) => s.source?.sop === row.instance!.sop)!;
+      assert.equal(sr.verdict, row.verdict);
+      const findings = row.findings as { name: string; probability: number; decision: string | null }[];
+      assert.equal(sr.findings.size, findings.length);
+      for (const f of findings) {
+        assert.equal(sr.findings.get(f.name)?.probability, f.probability, f.name);
+        assert.equal(sr.findings.get(f.name)?.decision, f.decision, f.name);
+      }
+    }
+    assert.equal((await client.searchInstances({ Modality: 'OT' })).length, 0, 'no heatmap images: the SR alone');
+    const folder = cxr('batch', 'submit', '--pacs', orthanc.dicomweb, '--pacs-query', 'Modality=CR', '--store-sr', '--heatmaps', 'gradcam', '--out', dir, '--redis', redis.url);
+    assert.notEqual(folder.code, 0);
+    assert.match(folder.stderr, /--store-sr writes the SR `cxr pacs` writes: not with --heatmaps/);
   });
 
   it('a search that finds nothing, or a query that is not KEY=VALUE, is a clear error', () => {

@@ -55,6 +55,7 @@ interface SubmitFlags {
   out?: string;
   pacsQuery?: string;
   pacs?: string;
+  storeSr?: boolean;
 }
 
 function submitCommand(): Command {
@@ -63,6 +64,7 @@ function submitCommand(): Command {
     .argument('[folder|list.csv]', 'a folder of images, or a CSV with a "file" (or "path") column; relative names are relative to the CSV')
     .option('--pacs-query <query>', 'instead: the instances a QIDO-RS search of --pacs finds, KEY=VALUE joined by & (e.g. Modality=CR&StudyDate=20240101-20240131); workers retrieve each by WADO-RS')
     .option('--pacs <dicomweb-url>', 'with --pacs-query: the PACS\'s DICOMweb root, e.g. http://127.0.0.1:8042/dicom-web (workers must reach it too)')
+    .option('--store-sr', 'with --pacs-query: the workers also store each result back into the PACS as the DICOM SR `cxr pacs` writes (no heatmap images: `cxr pacs --redis` stores those)')
     .addOption(redisOption())
     .option('--name <id>', 'the batch id (letters, digits, - and _); default: generated and printed')
     .option('-m, --model <file>', 'the model the batch is scored with (workers must load the same file); default: the embedded default model')
@@ -83,17 +85,20 @@ Examples:
   $ cxr batch submit scans/ --redis redis://127.0.0.1:6379 --name site-a
   $ cxr batch submit scans/ --redis redis://127.0.0.1:6379 --heatmaps gradcam --out /shared/site-a-heatmaps
   $ id=$(cxr batch submit todo.csv --redis redis://127.0.0.1:6379 --model chexnet.onnx)
-  $ cxr batch submit --pacs http://127.0.0.1:8042/dicom-web --pacs-query 'Modality=CR' --redis redis://127.0.0.1:6379 --name pacs-cr`,
+  $ cxr batch submit --pacs http://127.0.0.1:8042/dicom-web --pacs-query 'Modality=CR' --redis redis://127.0.0.1:6379 --name pacs-cr
+  $ cxr batch submit --pacs http://127.0.0.1:8042/dicom-web --pacs-query 'StudyDate=20240101-20240131' --store-sr --redis redis://127.0.0.1:6379`,
     )
     .action(async (input: string | undefined, flags: SubmitFlags) => {
       if ((flags.heatmaps === undefined) !== (flags.out === undefined)) throw new Error('--heatmaps and --out go together: the method, and the folder the overlays are written to');
       const heatmaps = flags.heatmaps !== undefined && flags.out !== undefined ? { method: checkMethod(flags.heatmaps), out: flags.out } : undefined;
       if ((input === undefined) === (flags.pacsQuery === undefined)) throw new Error('give a folder or CSV list, or --pacs-query (with --pacs): one of the two');
       if ((flags.pacsQuery === undefined) !== (flags.pacs === undefined)) throw new Error('--pacs-query and --pacs go together: the search, and the DICOMweb root it is sent to');
+      if (flags.storeSr && flags.pacsQuery === undefined) throw new Error('--store-sr stores results back into the PACS they came from: it goes with --pacs-query');
+      if (flags.storeSr && (heatmaps || flags.showRejected)) throw new Error('--store-sr writes the SR `cxr pacs` writes: not with --heatmaps or --show-rejected');
       const images = input !== undefined ? { files: await listBatchSources(input, { recursive: flags.recursive }) } : { instances: await searchPacsInstances(flags.pacs!, flags.pacsQuery!) };
       const batch = flags.name ?? newBatchId();
       const outcome = await withRedis(flags.redis, (redis) =>
-        submitBatch(redis, { batch, ...images, modelPath: flags.model, showRejected: flags.showRejected, attempts: flags.attempts, backoffMs: flags.backoff, heatmaps }),
+        submitBatch(redis, { batch, ...images, modelPath: flags.model, showRejected: flags.showRejected, attempts: flags.attempts, backoffMs: flags.backoff, heatmaps, ...(flags.storeSr ? { store: { heatmaps: 'none' } } : {}) }),
       );
       process.stdout.write(`${outcome.batch}\n`);
       process.stderr.write(
