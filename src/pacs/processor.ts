@@ -9,7 +9,7 @@
  * `cxr pacs --redis` finds the same pending instances (pendingInstances) but hands them to the queue's workers,
  * which treat each with processInstance: the same retrieval, analysis and writers, one instance per job.
  */
-import { renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { setImmediate } from 'node:timers/promises';
 import { join } from 'node:path';
 import type { Analyser, Analysis, Decoded } from './analyse.js';
@@ -238,7 +238,7 @@ export function buildResults(source: SourceInstance, analysis: Analysis, model: 
 export async function storeResults(client: DicomWebClient, results: readonly InstanceResults[], fhirDir?: string): Promise<void> {
   const heatmaps = results.flatMap((r) => r.heatmaps);
   if (heatmaps.length > 0) await client.store(heatmaps);
-  if (fhirDir) for (const r of results) writeAtomically(join(fhirDir, `${r.srSop}.json`), `${JSON.stringify(r.fhir(), null, 2)}\n`);
+  if (fhirDir) for (const r of results) writeReport(fhirDir, r);
   if (results.length > 0) await client.store(results.map((r) => r.sr));
 }
 
@@ -257,9 +257,18 @@ export interface InstanceResults {
   positives: number;
 }
 
-/** Written whole or not at all: a reader never sees half a report. */
-function writeAtomically(path: string, text: string): void {
+/**
+ * `<dir>/<SR UID>.json`, written whole or not at all: a reader never sees half a report. A failure names the folder
+ * and the error's code, not the file (a worker logs it, and UIDs stay out of logs).
+ */
+function writeReport(dir: string, results: InstanceResults): void {
+  const path = join(dir, `${results.srSop}.json`);
   const temporary = `${path}.${process.pid}.tmp`;
-  writeFileSync(temporary, text);
-  renameSync(temporary, path);
+  try {
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(temporary, `${JSON.stringify(results.fhir(), null, 2)}\n`);
+    renameSync(temporary, path);
+  } catch (e) {
+    throw new Error(`cannot write a FHIR report into ${dir} (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
 }
