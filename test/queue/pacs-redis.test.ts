@@ -4,17 +4,19 @@
  * and a real `cxr worker` on a real redis-server, the other by `cxr pacs` analysing inline, and every SR (and FHIR
  * report) the first gets is the second's, values and UIDs alike, apart from the time it was made. Without a worker
  * nothing is analysed: the jobs wait. Seeing an instance again queues nothing new; an instance that cannot be
- * decoded, or is gone when its job runs, ends in the batch's failures with the reason; no log names a patient.
+ * decoded, or is gone when its job runs, ends in the batch's failures with the reason, as do jobs a worker with
+ * another model refuses (sent round again by the next run); no log names a patient.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { Queue } from 'bullmq';
+import { DEFAULT_MODEL_PATH } from '../../src/api.js';
 import { DicomWebClient } from '../../src/pacs/dicomweb.js';
 import { writePart10 } from '../../src/pacs/part10.js';
 import { derivedUid } from '../../src/pacs/uid.js';
@@ -119,6 +121,23 @@ describe('cxr pacs --redis: the PACS connection hands its analyses to the worker
     assert.equal((await queueCounts()).waiting, 5, 'no job doubled');
     const status = await batchStatus();
     assert.deepEqual([status.total, status.done, status.pending], [5, 0, 5]);
+  });
+
+  it('a worker with another model refuses the jobs; they wait in the failures until the next run sends them round again', async () => {
+    // The same network with one more doc_string field (protobuf: the last one wins): a valid model, another file.
+    const otherModel = join(dir, 'other.onnx');
+    writeFileSync(otherModel, Buffer.concat([readFileSync(DEFAULT_MODEL_PATH), Buffer.from([0x32, 0x01, 0x78])]));
+    const wrong = startWorker('--redis', redis.url, '--model', otherModel, '--threads', '1', '--exit-when-idle');
+    assert.deepEqual(await wrong.exited, { code: 0, signal: null });
+    logs += JSON.stringify(wrong.events());
+    const refused = await batchStatus();
+    assert.deepEqual([refused.failed, refused.pending], [5, 0]);
+    for (const f of refused.failures) assert.match(f.reason, /^refused: the batch is for model sha256 [0-9a-f]{12}…, this worker has/);
+    assert.equal((await readAllSrs(new DicomWebClient(queued.dicomweb))).length, 0);
+    assert.match(await handOver(), /handed 5 of 5 instances .*: 0 queued now, 0 already queued, 5 failed ones sent round again, 0 failed/);
+    const again = await batchStatus();
+    assert.deepEqual([again.total, again.failed, again.pending], [5, 0, 5]);
+    assert.equal((await queueCounts()).waiting, 5);
   });
 
   it('a cxr worker stores, for each instance, the SR (and heatmaps and FHIR report) cxr pacs stores inline', async () => {
