@@ -94,11 +94,14 @@ export function decodePlainGrayPng(bytes: Uint8Array, header: PngHeader, maxDeco
     return undefined;
   }
   if (raw.length !== rawLength) return undefined;
-  const out = new Uint8Array(Buffer.allocUnsafeSlow(height * stride).buffer, 0, height * stride);
-  if (!unfilter(raw, out, height, stride, bpp)) return undefined;
-  if (bitDepth === 8) return { width, height, pixels: out };
-  const pixels = new Uint16Array(out.buffer, 0, width * height);
-  for (let i = 0, j = 0; i < pixels.length; i++, j += 2) pixels[i] = (out[j] << 8) | out[j + 1];
+  // Unfiltered in place: row y moves down to y * stride, below where its filtered bytes are read from. The
+  // pixels are then a view of zlib's output, unless that sits inside a shared pool (small images).
+  const bytes8 = raw.byteOffset === 0 ? new Uint8Array(raw.buffer, 0, raw.length) : new Uint8Array(raw);
+  if (!unfilter(bytes8, bytes8, height, stride, bpp)) return undefined;
+  if (bitDepth === 8) return { width, height, pixels: bytes8.subarray(0, height * stride) };
+  // Big-endian samples to native 16-bit values, each over its own two bytes.
+  const pixels = new Uint16Array(bytes8.buffer, 0, width * height);
+  for (let i = 0, j = 0; i < pixels.length; i++, j += 2) pixels[i] = (bytes8[j] << 8) | bytes8[j + 1];
   return { width, height, pixels };
 }
 
@@ -106,7 +109,10 @@ function chunkType(bytes: Uint8Array, at: number): string {
   return String.fromCharCode(bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]);
 }
 
-/** PNG's per-row filters (none, sub, up, average, Paeth) undone from `raw` (a filter byte per row) into `out`. */
+/**
+ * PNG's per-row filters (none, sub, up, average, Paeth) undone from `raw` (a filter byte per row) into `out`, which
+ * may be `raw` itself: each output byte is written below every byte still to be read.
+ */
 function unfilter(raw: Uint8Array, out: Uint8Array, height: number, stride: number, bpp: number): boolean {
   for (let y = 0; y < height; y++) {
     const filter = raw[y * (stride + 1)];

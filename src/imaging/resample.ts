@@ -55,6 +55,23 @@ function axisWeights(inSize: number, outSize: number, in0: number, in1: number):
 }
 
 /**
+ * Working buffers of `resample`, kept between calls (it is synchronous, so one caller at a time per thread):
+ * an image's rows are megabytes of short-lived floats otherwise, which the garbage collector then chases.
+ */
+const scratchBuffers: Float32Array[] = [new Float32Array(0), new Float32Array(0)];
+
+/** Largest scratch buffer kept between calls (16 MiB); a larger need gets a buffer of its own. */
+const MAX_KEPT = 2 ** 22;
+
+/** Scratch buffer `which` (0: the horizontal pass's output, 1: source lines) with room for `length` values. */
+function scratch(which: number, length: number): Float32Array {
+  if (scratchBuffers[which].length >= length) return scratchBuffers[which];
+  const buffer = new Float32Array(length);
+  if (length <= MAX_KEPT) scratchBuffers[which] = buffer;
+  return buffer;
+}
+
+/**
  * Resamples the `box` of a `width` x `height` one-channel image to `outWidth` x `outHeight`. Values keep their
  * scale (no rounding). Output pixels whose filter window lies entirely outside the source are 0.
  */
@@ -83,17 +100,18 @@ export function resample(
     rowHi = Math.max(rowHi, vertical.start[o] + vertical.count[o]);
   }
   const rows = Math.max(0, rowHi - rowLo);
-  const temp = new Float32Array(rows * outWidth);
+  const temp = scratch(0, rows * outWidth);
   const hw = horizontal.weights;
   const hStart = horizontal.start;
   const hCount = horizontal.count;
   const hSize = horizontal.size;
   // Each source row is first copied into one Float32Array, so the hot loop reads a single array type
   // (keeps V8's element access monomorphic whatever the source type).
-  // Four rows per sweep share each weight load and the loop overhead (about 1.5x faster than one).
-  const lines = new Float32Array(4 * width);
-  for (let r = 0; r < rows; r += 4) {
-    const take = Math.min(4, rows - r);
+  // Eight rows per sweep share each weight load and the loop overhead.
+  const lines = scratch(1, 8 * width);
+  for (let r = 0; r < rows; r += 8) {
+    const take = Math.min(8, rows - r);
+    // With fewer than 8 rows left, the other lines hold earlier rows' values, which are summed but never stored.
     lines.set(src.subarray((rowLo + r) * width, (rowLo + r + take) * width));
     const dstRow = r * outWidth;
     for (let o = 0; o < outWidth; o++) {
@@ -104,17 +122,30 @@ export function resample(
       let s1 = 0;
       let s2 = 0;
       let s3 = 0;
+      let s4 = 0;
+      let s5 = 0;
+      let s6 = 0;
+      let s7 = 0;
       for (let i = 0, j = first; i < n; i++, j++) {
         const w = hw[k + i];
         s0 += lines[j] * w;
         s1 += lines[width + j] * w;
         s2 += lines[2 * width + j] * w;
         s3 += lines[3 * width + j] * w;
+        s4 += lines[4 * width + j] * w;
+        s5 += lines[5 * width + j] * w;
+        s6 += lines[6 * width + j] * w;
+        s7 += lines[7 * width + j] * w;
       }
-      temp[dstRow + o] = s0;
-      if (take > 1) temp[dstRow + outWidth + o] = s1;
-      if (take > 2) temp[dstRow + 2 * outWidth + o] = s2;
-      if (take > 3) temp[dstRow + 3 * outWidth + o] = s3;
+      const at = dstRow + o;
+      temp[at] = s0;
+      if (take > 1) temp[at + outWidth] = s1;
+      if (take > 2) temp[at + 2 * outWidth] = s2;
+      if (take > 3) temp[at + 3 * outWidth] = s3;
+      if (take > 4) temp[at + 4 * outWidth] = s4;
+      if (take > 5) temp[at + 5 * outWidth] = s5;
+      if (take > 6) temp[at + 6 * outWidth] = s6;
+      if (take > 7) temp[at + 7 * outWidth] = s7;
     }
   }
 
