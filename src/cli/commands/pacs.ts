@@ -1,4 +1,7 @@
-/** `cxr pacs`: analyse the chest films of a PACS over DICOMweb and store the results back into it (SR + heatmaps). */
+/**
+ * `cxr pacs`: analyse the chest films of a PACS over DICOMweb and store the results back into it (SR + heatmaps), in
+ * this process or, with --redis, by handing each instance to the `cxr worker` fleet.
+ */
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';

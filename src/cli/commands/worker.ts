@@ -40,7 +40,10 @@ export function workerCommand(): Command {
 The model is loaded once. Each image is retried with back-off as its batch says; an image that fails every try is
 kept with its reason (\`cxr batch status\`). A job of a batch submitted for another model file is refused, never
 scored with this one. Servers started with \`cxr serve --redis\` and the same model file send their analyses here too
-(one queue per model file: a worker only sees its own model's analyses, and checks each one's hash again). If Redis goes away the worker waits for it (retrying with back-off) and goes on.
+(one queue per model file: a worker only sees its own model's analyses, and checks each one's hash again). Jobs of
+\`cxr pacs --redis\` (and \`cxr batch submit --pacs-query --store-sr\`) are PACS instances whose results the worker
+stores back into the PACS exactly as \`cxr pacs\` does (SR, heatmap images, FHIR reports): it must reach the PACS.
+If Redis goes away the worker waits for it (retrying with back-off) and goes on.
 SIGTERM or Ctrl-C finishes the running jobs and exits (143, 130); a second signal hands them back at once (another
 worker takes them when their lock expires). Logs are JSON lines on stderr naming jobs by id, never file names.
 
