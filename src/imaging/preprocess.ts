@@ -65,20 +65,36 @@ export function normalize(pixels: Uint8Array, spec: PreprocessingSpec): Float32A
   return out;
 }
 
+/** A channel's table: float32 (v / 255 - mean) / std for each gray value v, and the same for each pair of values. */
+export interface NormalizationTable {
+  single: Float32Array;
+  /**
+   * Entry a + 256 * b holds single[a] then single[b] (as 8 bytes, read as one float64): two output values per
+   * lookup, for little-endian machines. Built on first use.
+   */
+  pairs?: Float64Array;
+}
+
+/** Tables by "mean/std", kept for the few statistics a process uses (a pair table is 512 KiB). */
+const tableCache = new Map<string, NormalizationTable>();
+const TABLES_KEPT = 8;
+
 /**
- * The float32 value of (v / 255 - mean[c]) / std[c] for every gray value v, one 256-entry table per channel; a
- * channel with the same mean and std as an earlier one gets that channel's table (normalizeInto then copies it).
+ * The table of each channel; a channel with the same mean and std as an earlier one gets that channel's table
+ * (normalizeInto then copies its plane).
  */
-export function normalizationTables(spec: PreprocessingSpec): Float32Array[] {
-  const tables: Float32Array[] = [];
+export function normalizationTables(spec: PreprocessingSpec): NormalizationTable[] {
+  const tables: NormalizationTable[] = [];
   for (let c = 0; c < spec.channels; c++) {
-    const same = spec.mean.findIndex((m, k) => k < c && m === spec.mean[c] && spec.std[k] === spec.std[c]);
-    if (same >= 0) {
-      tables.push(tables[same]);
-      continue;
+    const key = `${spec.mean[c]}/${spec.std[c]}`;
+    let table = tableCache.get(key);
+    if (table === undefined) {
+      const single = new Float32Array(256);
+      for (let v = 0; v < 256; v++) single[v] = (v / 255 - spec.mean[c]) / spec.std[c];
+      table = { single };
+      if (tableCache.size >= TABLES_KEPT) tableCache.delete(tableCache.keys().next().value as string);
+      tableCache.set(key, table);
     }
-    const table = new Float32Array(256);
-    for (let v = 0; v < 256; v++) table[v] = (v / 255 - spec.mean[c]) / spec.std[c];
     tables.push(table);
   }
   return tables;
@@ -88,7 +104,7 @@ export function normalizationTables(spec: PreprocessingSpec): Float32Array[] {
  * Writes the normalised CHW planes of one image (the plane of model pixels at `pixels[from]`) into `out` at `at`:
  * each channel through its table, or copied from the earlier channel that shares its table.
  */
-export function normalizeInto(pixels: Uint8Array, from: number, spec: PreprocessingSpec, tables: readonly Float32Array[], out: Float32Array, at: number): void {
+export function normalizeInto(pixels: Uint8Array, from: number, spec: PreprocessingSpec, tables: readonly NormalizationTable[], out: Float32Array, at: number): void {
   const plane = spec.width * spec.height;
   for (let c = 0; c < tables.length; c++) {
     const earlier = tables.indexOf(tables[c]);
@@ -99,22 +115,44 @@ export function normalizeInto(pixels: Uint8Array, from: number, spec: Preprocess
 
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
-/** out[at + i] = table[pixels[from + i]] for i < n; four pixels per 32-bit read where the bytes are aligned for it. */
-function lookup(pixels: Uint8Array, from: number, n: number, table: Float32Array, out: Float32Array, at: number): void {
+function pairTable(table: NormalizationTable): Float64Array {
+  if (table.pairs === undefined) {
+    const values = new Float32Array(2 * 65536);
+    const single = table.single;
+    for (let b = 0, k = 0; b < 256; b++) {
+      for (let a = 0; a < 256; a++, k += 2) {
+        values[k] = single[a];
+        values[k + 1] = single[b];
+      }
+    }
+    // Table values are finite or infinite, never NaN, so no float64 built from two of them is a NaN that a
+    // load and store could rewrite: the 8 bytes travel unchanged.
+    table.pairs = new Float64Array(values.buffer);
+  }
+  return table.pairs;
+}
+
+/**
+ * out[at + i] = table[pixels[from + i]] for i < n. Where the memory is aligned for it, four pixels are read as one
+ * 32-bit word and written as two float64s from the pair table; elsewhere one pixel at a time.
+ */
+function lookup(pixels: Uint8Array, from: number, n: number, table: NormalizationTable, out: Float32Array, at: number): void {
   let i = 0;
   const offset = pixels.byteOffset + from;
-  if (LITTLE_ENDIAN && offset % 4 === 0) {
+  const outOffset = out.byteOffset + at * 4;
+  if (LITTLE_ENDIAN && offset % 4 === 0 && outOffset % 8 === 0 && n >= 4096) {
     const words = new Uint32Array(pixels.buffer, offset, n >> 2);
-    for (let w = 0, o = at; w < words.length; w++, o += 4) {
+    const pairs = pairTable(table);
+    const target = new Float64Array(out.buffer, outOffset, words.length * 2);
+    for (let w = 0, o = 0; w < words.length; w++, o += 2) {
       const q = words[w];
-      out[o] = table[q & 255];
-      out[o + 1] = table[(q >>> 8) & 255];
-      out[o + 2] = table[(q >>> 16) & 255];
-      out[o + 3] = table[q >>> 24];
+      target[o] = pairs[q & 0xffff];
+      target[o + 1] = pairs[q >>> 16];
     }
     i = words.length * 4;
   }
-  for (; i < n; i++) out[at + i] = table[pixels[from + i]];
+  const single = table.single;
+  for (; i < n; i++) out[at + i] = single[pixels[from + i]];
 }
 
 /**

@@ -229,7 +229,8 @@ describe('normalize and preprocess', () => {
   });
 
   test('normalize is exactly the float32 of (p / 255 - mean) / std at any alignment, shared or separate channel statistics', () => {
-    const [h, w] = [5, 7]; // 35 pixels: whole 32-bit words plus a tail
+    // 4225 pixels: whole 32-bit words plus a tail; the second channel starts at an odd index (not 8-byte aligned).
+    const [h, w] = [65, 65];
     const bytes = Uint8Array.from({ length: 3 + h * w }, (_, i) => (i * 37 + 11) & 0xff);
     const specs = [
       imagenetPreprocessing(h, w, 3),
@@ -243,7 +244,9 @@ describe('normalize and preprocess', () => {
         const out = normalize(pixels, s);
         assert.equal(out.length, s.channels * h * w);
         for (let c = 0; c < s.channels; c++) {
-          for (let i = 0; i < h * w; i++) assert.equal(out[c * h * w + i], Math.fround((pixels[i] / 255 - s.mean[c]) / s.std[c]), `${JSON.stringify(s.mean)} offset ${offset} c ${c} i ${i}`);
+          for (let i = 0; i < h * w; i++) {
+            if (out[c * h * w + i] !== Math.fround((pixels[i] / 255 - s.mean[c]) / s.std[c])) assert.fail(`${JSON.stringify(s.mean)} offset ${offset} channel ${c} pixel ${i}`);
+          }
         }
       }
     }
