@@ -83,7 +83,8 @@ export interface SafetyCheckSpec {
    * Where the score comes from: `ood` (the out-of-distribution output), `head:<i>` (column i of the heads output),
    * `spread` (1st-99th percentile intensity range), `smoothness` (neighbour correlation), `shorterSide` (pixels),
    * `colourfulness` (mean chroma), `layout` (the thumbnail's distance to real films) or `orientation:<rotated|
-   * inverted|mirrored>` (the orientation network). A model has at most one check per score and severity: a score
+   * inverted|mirrored>` (the orientation network), or `doubts` (how many different scores raised a not-chest-xray
+   * warning; safety/check.ts). A model has at most one check per score and severity: a score
    * may warn at one threshold and reject at a higher one.
    */
   score: string;
@@ -136,7 +137,7 @@ export interface StoredGaussian {
 }
 
 /** Scores a check may read besides `head:<i>`. */
-export const CHECK_SCORES = ['ood', 'spread', 'smoothness', 'shorterSide', 'colourfulness', 'layout', 'orientation:rotated', 'orientation:inverted', 'orientation:mirrored'] as const;
+export const CHECK_SCORES = ['ood', 'spread', 'smoothness', 'shorterSide', 'colourfulness', 'layout', 'orientation:rotated', 'orientation:inverted', 'orientation:mirrored', 'doubts'] as const;
 
 const KEY = {
   format: 'cxr.format',

@@ -11,9 +11,10 @@ import type { EvaluationInput } from '../eval/evaluate.js';
 import { auroc } from '../eval/roc.js';
 import { DEFAULT_THRESHOLD_RULE, type ThresholdRule, chooseThreshold, describeThresholdRule, thresholdInterval } from '../eval/thresholds.js';
 import { findingsFromLogits } from '../outputs/findings.js';
-import { type Calibration, type SafetyInfo, type SafetyMeasurement, type Thresholds, readModelInfo, setCalibration, setSafety, setThresholds } from '../models/metadata.js';
+import { type Calibration, type SafetyCheckSpec, type SafetyInfo, type SafetyMeasurement, type Thresholds, readModelInfo, setCalibration, setSafety, setThresholds } from '../models/metadata.js';
 import type { Model } from '../onnx/index.js';
 import { type CalibrationMethod, MIN_PER_CLASS, calibratedProbabilities, fitCalibration } from '../outputs/calibration.js';
+import { DOUBTS, isDoubt } from './check.js';
 import { labelPrevalence } from './prior-shift.js';
 import type { Corruption } from './corrupt.js';
 import { type ImageOutputs, type ImageSource, corrupted, fileSource, runImages } from './features.js';
@@ -320,18 +321,7 @@ function measureKind(kind: string, outputs: ImageOutputs, safety: SafetyInfo, he
   const aurocs: Record<string, number> = {};
   if (heldOut) {
     for (const spec of safety.checks) {
-      const score = (o: ImageOutputs): Float64Array => {
-        const sign = spec.direction === 'above' ? 1 : -1;
-        if (spec.score === 'ood') return Float64Array.from(o.ood as Float32Array, (v) => sign * v);
-        if (spec.score === 'spread') return Float64Array.from(o.statistics, (s) => sign * s.spread);
-        if (spec.score === 'shorterSide') return Float64Array.from(o.statistics, (s) => sign * s.shorterSide);
-        if (spec.score === 'smoothness') return Float64Array.from(o.statistics, (s) => sign * s.smoothness);
-        if (spec.score === 'colourfulness') return Float64Array.from(o.colourfulness, (v) => sign * v);
-        if (spec.score === 'layout') return Float64Array.from(o.picture ?? [], (p) => sign * (p.layout ?? 0));
-        const turned = /^orientation:(rotated|inverted|mirrored)$/.exec(spec.score);
-        if (turned) return Float64Array.from(o.picture ?? [], (p) => sign * (p.orientation?.[turned[1] as 'rotated'] ?? 0));
-        return Float64Array.from(column(o.heads!, Number(spec.score.split(':')[1])), (v) => sign * v);
-      };
+      const score = (o: ImageOutputs) => scoreValues(spec, o, safety);
       const positive = score(heldOut);
       const negative = score(outputs);
       aurocs[spec.score] = auroc(Float64Array.from([...positive, ...negative]), Uint8Array.from([...positive].map(() => 0).concat([...negative].map(() => 1))));
@@ -339,6 +329,25 @@ function measureKind(kind: string, outputs: ImageOutputs, safety: SafetyInfo, he
   }
   const warned = (outputs.flags ?? []).filter((flags) => verdictOf(flags, false) === 'accepted' && flags.some((f) => f.severity === 'warning')).length;
   return { kind, images: outputs.ids.length, aurocs, rejected: rejected / outputs.ids.length, warned: warned / outputs.ids.length };
+}
+
+/** One check's score on each image, oriented so that higher means flagged. */
+function scoreValues(spec: SafetyCheckSpec, o: ImageOutputs, safety: SafetyInfo): Float64Array {
+  const sign = spec.direction === 'above' ? 1 : -1;
+  if (spec.score === DOUBTS) {
+    const doubts = safety.checks.filter(isDoubt);
+    const values = doubts.map((d) => scoreValues(d, o, safety));
+    return Float64Array.from(o.ids, (_, i) => sign * new Set(doubts.filter((d, k) => values[k][i] > (d.direction === 'above' ? d.threshold : -d.threshold)).map((d) => d.score)).size);
+  }
+  if (spec.score === 'ood') return Float64Array.from(o.ood as Float32Array, (v) => sign * v);
+  if (spec.score === 'spread') return Float64Array.from(o.statistics, (s) => sign * s.spread);
+  if (spec.score === 'shorterSide') return Float64Array.from(o.statistics, (s) => sign * s.shorterSide);
+  if (spec.score === 'smoothness') return Float64Array.from(o.statistics, (s) => sign * s.smoothness);
+  if (spec.score === 'colourfulness') return Float64Array.from(o.colourfulness, (v) => sign * v);
+  if (spec.score === 'layout') return Float64Array.from(o.picture ?? [], (p) => sign * (p.layout ?? 0));
+  const turned = /^orientation:(rotated|inverted|mirrored)$/.exec(spec.score);
+  if (turned) return Float64Array.from(o.picture ?? [], (p) => sign * (p.orientation?.[turned[1] as 'rotated'] ?? 0));
+  return Float64Array.from(column(o.heads!, Number(spec.score.split(':')[1])), (v) => sign * v);
 }
 
 /** The outputs of some of the images (rows), for measuring a group on its own. */

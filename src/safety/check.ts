@@ -29,7 +29,7 @@ export interface CheckResult {
 
 /** The image-check thresholds a model stores, or the defaults. */
 export function imageThresholds(safety: SafetyInfo | undefined): ImageCheckThresholds {
-  const find = (score: string) => safety?.checks.find((c) => c.score === score);
+  const find = (score: string) => safety?.checks.find((c) => c.score === score && c.severity === 'reject');
   const small = find('shorterSide');
   const blank = find('spread');
   const smooth = find('smoothness');
@@ -68,14 +68,26 @@ export function checkInput(image: DecodedImage, scores: SafetyScores, safety: Sa
   // A model without safety metadata gets the image and DICOM-tag checks only (its card says so).
   const specs = safety?.checks ?? [];
   const computed = scores.picture ?? (safety ? pictureScores(image, safety) : {});
+  const doubts = new Set<string>();
   for (const spec of specs) {
-    const score = modelScore(spec, scores, computed);
+    if (spec.score === DOUBTS) continue;
+    const score = modelScore(spec, scores, computed, stats, colourfulness);
     if (score === undefined) continue;
     const flagged = isFlagged(score, spec.threshold, spec.direction);
     checks.push({ code: spec.code, score, threshold: spec.threshold, direction: spec.direction, flagged });
+    if (flagged && isDoubt(spec)) doubts.add(spec.score);
     // A score that warns at one threshold and rejects at another raises only its most severe flag.
     const rejectedToo = spec.severity !== 'reject' && specs.some((s) => s !== spec && s.score === spec.score && s.severity === 'reject' && isFlagged(score, s.threshold, s.direction));
     if (flagged && !rejectedToo) flags.push({ code: spec.code, severity: spec.severity, message: messageOf(spec, score, image), score, threshold: spec.threshold, rule: spec.rule });
+  }
+  const combined = specs.find((s) => s.score === DOUBTS);
+  if (combined) {
+    const flagged = isFlagged(doubts.size, combined.threshold, combined.direction);
+    checks.push({ code: combined.code, score: doubts.size, threshold: combined.threshold, direction: combined.direction, flagged });
+    if (flagged) {
+      const message = `the image does not look like a frontal chest X-ray: ${doubts.size} independent signs agree (${[...doubts].map(describeScore).join('; ')}), each of which alone only warns`;
+      flags.push({ code: combined.code, severity: combined.severity, message, score: doubts.size, threshold: combined.threshold, rule: combined.rule });
+    }
   }
   return { flags, checks };
 }
@@ -102,14 +114,50 @@ export function pictureScores(image: DecodedImage, safety: SafetyInfo): PictureS
   };
 }
 
-/** The score a model check reads; undefined for the image checks (spread, shorterSide, smoothness), handled above. */
-function modelScore(spec: SafetyCheckSpec, scores: SafetyScores, computed: PictureScores): number | undefined {
+/**
+ * The score of the check that combines warnings: how many different scores raised a not-chest-xray warning. Each
+ * such warning fires on at most about 1% of real films; two of different kinds on one real film are far rarer, so together
+ * they refuse where either alone only warns.
+ */
+export const DOUBTS = 'doubts';
+
+/** A warning that counts towards DOUBTS. */
+export function isDoubt(spec: SafetyCheckSpec): boolean {
+  return spec.code === 'not-chest-xray' && spec.severity === 'warning';
+}
+
+const IMAGE_SCORES = new Set(['spread', 'smoothness', 'shorterSide', 'colourfulness']);
+
+/**
+ * The score a check reads. The image statistics' refusals are raised by imageFlags (the same for models without
+ * safety metadata), so only their warnings are read here.
+ */
+function modelScore(spec: SafetyCheckSpec, scores: SafetyScores, computed: PictureScores, stats: ImageStatistics, colourfulness: number): number | undefined {
+  if (IMAGE_SCORES.has(spec.score)) {
+    if (spec.severity === 'reject') return undefined;
+    return spec.score === 'colourfulness' ? colourfulness : stats[spec.score as 'spread' | 'smoothness' | 'shorterSide'];
+  }
   if (spec.score === 'ood') return scores.ood;
   if (spec.score === 'layout') return computed.layout;
   const orientation = /^orientation:(rotated|inverted|mirrored)$/.exec(spec.score);
   if (orientation) return computed.orientation?.[orientation[1] as 'rotated' | 'inverted' | 'mirrored'];
   const head = /^head:(\d+)$/.exec(spec.score);
   return head ? scores.heads?.[Number(head[1])] : undefined;
+}
+
+function describeScore(score: string): string {
+  switch (score) {
+    case 'ood':
+      return "the model's features are unlike its training films";
+    case 'layout':
+      return 'light and dark are laid out unlike a chest film';
+    case 'spread':
+      return 'the contrast is narrower than on any real film seen';
+    case 'smoothness':
+      return 'the picture is less smooth than any real film seen';
+    default:
+      return score;
+  }
 }
 
 function messageOf(spec: SafetyCheckSpec, score: number, image: DecodedImage): string {
@@ -120,6 +168,7 @@ function messageOf(spec: SafetyCheckSpec, score: number, image: DecodedImage): s
       if (spec.score === 'layout') {
         return `${unsure}the picture is not laid out like a frontal chest X-ray ${measured}: light and dark sit where no chest film of the fitting data has them (a photograph, a document, another body part, or a heavily cropped film)`;
       }
+      if (spec.score === 'spread' || spec.score === 'smoothness') return `${unsure}${describeScore(spec.score)} ${measured}`;
       return `${unsure}the image does not look like the frontal chest X-rays this model was trained on ${measured}: it may be another body part, another kind of image, or a chest X-ray unlike the training data`;
     case 'rotated':
       return `${unsure}the image looks turned by 90, 180 or 270 degrees ${measured}: turn it upright and try again`;

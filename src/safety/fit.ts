@@ -15,6 +15,7 @@ import type { Model } from '../onnx/index.js';
 import { type FeatureMatrix, fitGaussian } from './detector.js';
 import { type ImageOutputs, type ImageSource, type RunOptions, runImages } from './features.js';
 import { SAFETY_OUTPUTS, attachSafetyGraph, stripSafetyGraph } from './graph.js';
+import { DOUBTS } from './check.js';
 import { DEFAULT_IMAGE_THRESHOLDS } from './image-checks.js';
 import { LAYOUT_COMPONENTS, encodeGaussian, layoutScore } from './layout.js';
 import { THUMBNAIL, encodeOrientationNet, fitOrientation, standardise } from './orientation.js';
@@ -50,8 +51,8 @@ export interface SafetyFit {
 }
 
 export const DEFAULT_COMPONENTS = 64;
-/** How far beyond the largest layout distance of any real film seen the layout check refuses (see fitSafety). */
-const LAYOUT_MARGIN = 2;
+/** How far beyond the largest score of any real film seen the feature and layout checks refuse alone (see fitSafety). */
+const SURE_MARGIN = 2;
 /** No blank check below this spread is needed on real radiographs: set at half the lowest spread seen, at most this. */
 const MAX_BLANK_SPREAD = 0.05;
 
@@ -108,18 +109,32 @@ export async function fitSafety(model: Model, data: SafetyFitData, options: Safe
   });
   const oodValues = validation.ood as Float32Array;
   const layoutValues = picture.map((p) => p.layout ?? 0);
-  // The feature score refuses at the 1 - rate/2 quantile of held-out films. The layout score is sure only far beyond
-  // every real film seen: films framed by wide white collimation borders, common among PA films, score up to about
-  // twice the largest of the fitting data (a first fit refusing at the quantile turned away 9% of held-out PA films).
+  const seen = reference.statistics.length + validation.statistics.length;
+  // Alone, neither the feature score nor the layout score is sure until far beyond every real film seen: films
+  // framed by wide white collimation borders, common among PA films, reach about twice the layout distances of the
+  // fitting data (a first fit refusing at the quantile turned away 9% of held-out PA films), and small or unusual
+  // films reach beyond the feature score's quantiles. Two of their warnings together refuse (DOUBTS).
   const seenLayout = Math.max(...layoutValues, ...thumbs.map((t) => layoutScore(layout, standardise(t))));
+  // The training films' feature scores are not computed (the Gaussian is fitted on them: they score about 1).
+  const seenOod = Math.max(...oodValues);
+  const sureBeyond = (score: 'ood' | 'layout', values: ArrayLike<number>, largest: number, what: string, among: string): SafetyCheckSpec => ({
+    ...warnAt(score, values, what),
+    threshold: Math.max(quantile(values, 1 - rate / 2), SURE_MARGIN * largest),
+    rule: `${SURE_MARGIN} x the largest ${what} among ${among} (${largest.toFixed(3)}), and at least its ${pct(1 - rate / 2)} on ${held}`,
+    severity: 'reject',
+  });
   const checks: SafetyCheckSpec[] = [
     warnAt('ood', oodValues, "the model features' out-of-distribution score"),
-    { ...warnAt('ood', oodValues, "the model features' out-of-distribution score"), threshold: quantile(oodValues, 1 - rate / 2), rule: `${pct(1 - rate / 2)} of the model features' out-of-distribution score on ${held}`, severity: 'reject' },
+    sureBeyond('ood', oodValues, seenOod, "model features' out-of-distribution score", 'the held-out real images'),
     warnAt('layout', layoutValues, "the thumbnail layout's distance"),
+    sureBeyond('layout', layoutValues, seenLayout, 'thumbnail layout distance', `the ${seen} real films seen`),
+    ...statisticWarnings(reference, validation),
     {
-      ...warnAt('layout', layoutValues, "the thumbnail layout's distance"),
-      threshold: Math.max(quantile(layoutValues, 1 - rate / 2), LAYOUT_MARGIN * seenLayout),
-      rule: `${LAYOUT_MARGIN} x the largest thumbnail layout distance among the ${thumbs.length + layoutValues.length} real films seen (${seenLayout.toFixed(3)}), and at least its ${pct(1 - rate / 2)} on ${held}`,
+      code: 'not-chest-xray',
+      score: DOUBTS,
+      threshold: 1,
+      direction: 'above',
+      rule: `two or more of the not-chest-xray warnings (features, layout, contrast spread, smoothness) on one image: each alone fires on at most ${+(100 * rate).toFixed(2)}% of held-out real films, two different ones together on far fewer`,
       severity: 'reject',
     },
     turned('rotated', 'reject'),
@@ -181,6 +196,16 @@ function blankCheck(reference: ImageOutputs, validation: ImageOutputs): SafetyCh
     rule: `half the lowest 1st-99th percentile intensity spread among ${reference.statistics.length + validation.statistics.length} real images (${lowest.toFixed(3)}), at most ${MAX_BLANK_SPREAD}`,
     severity: 'reject',
   };
+}
+
+/** Warnings (doubts) below the lowest contrast spread and the lowest smoothness of any real film seen. */
+function statisticWarnings(reference: ImageOutputs, validation: ImageOutputs): SafetyCheckSpec[] {
+  const all = [...reference.statistics, ...validation.statistics];
+  return (['spread', 'smoothness'] as const).map((score) => {
+    const lowest = Math.min(...all.map((s) => s[score]));
+    const what = score === 'spread' ? '1st-99th percentile intensity spread' : 'neighbour-pixel correlation';
+    return { code: 'not-chest-xray', score, threshold: lowest, direction: 'below', rule: `the lowest ${what} among ${all.length} real images`, severity: 'warning' };
+  });
 }
 
 /** Noise-like: neighbour correlation below half the lowest among the real images seen, and never above 0.5. */

@@ -1,6 +1,6 @@
 /**
  * checkInput's own rules on real images: a score that warns at one threshold and refuses at a higher one raises
- * only its most severe flag, and the colour check needs no model (a colour photograph is refused by the default
+ * only its most severe flag, warnings of two different scores together refuse, and the colour check needs no model (a colour photograph is refused by the default
  * threshold while gray NIH films, and a gray film saved as a colour PNG, pass it).
  */
 import assert from 'node:assert/strict';
@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import sharp from 'sharp';
 import { decodeImage, decodeImageFile } from '../../src/imaging/index.js';
 import type { SafetyInfo } from '../../src/models/metadata.js';
-import { checkInput } from '../../src/safety/check.js';
+import { DOUBTS, checkInput } from '../../src/safety/check.js';
 import { sharedDataPath } from '../helpers/fixtures.js';
 
 const spec = (threshold: number, severity: 'warning' | 'reject') => ({ code: 'not-chest-xray' as const, score: 'ood', threshold, direction: 'above' as const, rule: `test ${severity}`, severity });
@@ -37,5 +37,24 @@ describe('checkInput', () => {
     const film = await decodeImage(new Uint8Array(rgb), 'film-as-rgb.png');
     assert.equal(film.metadata.colourfulness, 0);
     assert.deepEqual(checkInput(film, {}, undefined).flags, []);
+  });
+
+  it('refuses when two different scores warn, while each warning alone shows the findings', async () => {
+    const film = await decodeImageFile(sharedDataPath('nih-cxr14-subset', 'images', '00000075_000.png'));
+    const smoothness = checkInput(film, { ood: 1 }, undefined).checks.find((c) => c.code === 'not-chest-xray' && c.direction === 'below')!.score;
+    // A smoothness warning just above this film's own value, so the film raises it.
+    const lowSmoothness = { code: 'not-chest-xray' as const, score: 'smoothness', threshold: smoothness + 0.001, direction: 'below' as const, rule: 'test smoothness', severity: 'warning' as const };
+    const doubts = { code: 'not-chest-xray' as const, score: DOUBTS, threshold: 1, direction: 'above' as const, rule: 'test doubts', severity: 'reject' as const };
+    const combined: SafetyInfo = { ...safety, checks: [...safety.checks, lowSmoothness, doubts] };
+    const verdict = (ood: number) => checkInput(film, { ood }, combined);
+    assert.deepEqual(verdict(1).flags.map((f) => f.severity), ['warning'], 'smoothness alone warns');
+    const both = verdict(3);
+    assert.deepEqual(both.flags.map((f) => `${f.severity} ${f.score}`), ['warning 3', `warning ${smoothness}`, 'reject 2']);
+    assert.match(both.flags[2].message, /2 independent signs agree \(the model's features are unlike its training films; the picture is less smooth than any real film seen\)/);
+    assert.deepEqual(both.checks.at(-1), { code: 'not-chest-xray', score: 2, threshold: 1, direction: 'above', flagged: true });
+    // One score past both its thresholds is still one doubt.
+    const oodOnly = checkInput(film, { ood: 5 }, { ...safety, checks: [...safety.checks, doubts] });
+    assert.deepEqual(oodOnly.flags.map((f) => f.severity), ['reject']);
+    assert.equal(oodOnly.checks.at(-1)?.score, 1);
   });
 });

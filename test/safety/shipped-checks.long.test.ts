@@ -50,8 +50,8 @@ after(() => predictor.close());
 const refused = (p: Prediction) => p.verdict === 'rejected';
 
 describe('the shipped input checks on held-out real films', () => {
-  it('refuse at most 1% of held-out AP films and of held-out PA films, each, at full resolution', () => {
-    // NIH's 64 px thumbnails are real films too, but no reader sends one: counted apart, and only in the overall bound.
+  it('refuse at most 1% of held-out AP films and of held-out PA films, each, at full resolution, and at most 1% of all with the 64 px thumbnails', () => {
+    // NIH's 64 px thumbnails are real films too, but no reader sends one: counted apart, and in the overall bound.
     const thumbnail = (r: DatasetRecord) => r.imagePath.includes('nih-cxr14-64px');
     for (const view of ['AP', 'PA']) {
       const rows = heldOut.flatMap((r, i) => (viewOf(r) === view && !thumbnail(r) ? [predictions[i]] : []));
@@ -60,7 +60,7 @@ describe('the shipped input checks on held-out real films', () => {
       assert.ok(share <= 0.01, `${view}: ${(share * 100).toFixed(1)}% of ${rows.length} refused`);
     }
     const all = predictions.filter(refused).length / predictions.length;
-    assert.ok(all <= 0.02, `${(all * 100).toFixed(1)}% of all ${predictions.length} held-out films refused`);
+    assert.ok(all <= 0.01, `${(all * 100).toFixed(1)}% of all ${predictions.length} held-out films refused`);
   });
 
   it('refuse every held-out film turned by 90, 180 or 270 degrees or inverted; a mirrored film is warned about, not refused', async () => {
@@ -124,7 +124,7 @@ describe('the shipped input checks on things that are not chest films', () => {
     assert.deepEqual(files.filter((_, i) => !refused(out[i])), []);
   });
 
-  it('refuse at least 95% of each kind of real negative from Debian packages (scripts/negatives.sh), per kind', { skip: !existsSync(MANIFEST) && !process.env.CI && 'scripts/negatives.sh has not run here' }, async (t) => {
+  it('refuse at least 99% of each kind of real negative from Debian packages (scripts/negatives.sh), per kind', { skip: !existsSync(MANIFEST) && !process.env.CI && 'scripts/negatives.sh has not run here' }, async (t) => {
     assert.ok(existsSync(MANIFEST), `${MANIFEST} is missing: .ci/run runs scripts/negatives.sh first`);
     const rows = Papa.parse<{ kind: string; path: string }>(readFileSync(MANIFEST, 'utf8'), { header: true, skipEmptyLines: true }).data;
     const kinds = new Map<string, DecodedImage[]>();
@@ -138,7 +138,7 @@ describe('the shipped input checks on things that are not chest films', () => {
       const share = out.filter(refused).length / out.length;
       report.push(`${kind}: ${(share * 100).toFixed(1)}% of ${out.length}`);
       // Kinds with a handful of files are reported, not held to a rate.
-      if (images.length >= 20) assert.ok(share >= 0.95, `${kind}: ${(share * 100).toFixed(1)}% of ${out.length} refused`);
+      if (images.length >= 20) assert.ok(share >= 0.99, `${kind}: ${(share * 100).toFixed(1)}% of ${out.length} refused`);
     }
     t.diagnostic(report.join('; '));
   });
