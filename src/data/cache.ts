@@ -6,7 +6,7 @@
  * changing them does not rebuild it) and the pipeline version; otherwise it is rebuilt.
  */
 import { createHash } from 'node:crypto';
-import { mkdirSync, readSync } from 'node:fs';
+import { mkdirSync, readSync, statSync } from 'node:fs';
 import { open, readFile, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -228,7 +228,8 @@ async function cacheKey(records: readonly CacheSource[], spec: PreprocessingSpec
     seen.add(id);
     let fingerprint: string;
     try {
-      const info = await stat(imagePath);
+      // On this thread: awaiting a thread-pool stat per image costs a thread hand-off each, one after another.
+      const info = statSync(imagePath);
       fingerprint = `${info.size}:${info.mtimeMs}`;
     } catch (error) {
       missing.set(slot, (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : (error as Error).message);

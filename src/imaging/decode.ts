@@ -4,10 +4,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { inflateRawSync } from 'node:zlib';
-import sharp from 'sharp';
 import { checkDeclaredSize, ImageTooLargeError, resolveBudget, type DecodeBudget } from './budget.js';
 import { detectFormat } from './detect.js';
-import { decodeDicom, tooMuchInflated, type DicomDecodeOptions } from './dicom/decode-dicom.js';
+import type { DicomDecodeOptions } from './dicom/decode-dicom.js';
 import type { DecodedImage, ImageFormat } from './image.js';
 import { decodePlainGrayPng, plainGrayPngHeader } from './png.js';
 
@@ -40,12 +39,24 @@ export async function decodeImage(bytes: Uint8Array, source = '<buffer>', option
     const head = Array.from(bytes.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ');
     throw new Error(`${source}: unrecognised image format (not PNG, JPEG or DICOM; first bytes ${head})`);
   }
-  if (detected.format === 'dicom') return decodeDicom(bytes, source, { inflateRaw: (data, limit) => inflateCapped(data, limit, source), ...options });
+  if (detected.format === 'dicom') {
+    const { decodeDicom, tooMuchInflated } = await dicom();
+    return decodeDicom(bytes, source, { inflateRaw: (data, limit) => inflateCapped(data, limit, source, tooMuchInflated), ...options });
+  }
   return decodeRaster(bytes, source, detected.format, options);
 }
 
+/**
+ * sharp and the DICOM decoder (with its WASM codecs) are loaded on first use: most of a worker thread's start-up
+ * went into loading them, and a worker decoding plain gray PNGs needs neither.
+ */
+let sharpModule: Promise<typeof import('sharp')> | undefined;
+let dicomModule: Promise<typeof import('./dicom/decode-dicom.js')> | undefined;
+const loadSharp = async () => (await (sharpModule ??= import('sharp'))).default;
+const dicom = () => (dicomModule ??= import('./dicom/decode-dicom.js'));
+
 /** node:zlib's raw inflate, stopped by zlib itself as soon as the output passes `limit` bytes. */
-function inflateCapped(data: Uint8Array, limit: number, source: string): Uint8Array {
+function inflateCapped(data: Uint8Array, limit: number, source: string, tooMuchInflated: (source: string, limit: number) => Error): Uint8Array {
   try {
     return inflateRawSync(data, { maxOutputLength: limit });
   } catch (e) {
@@ -148,6 +159,7 @@ async function decodeRaster(bytes: Uint8Array, source: string, format: ImageForm
 async function rawPixels(bytes: Uint8Array, source: string, budget: DecodeBudget) {
   // failOn 'warning' turns truncated or corrupt files into errors instead of partially grey images.
   // The header alone first (no pixels decoded), so the refusal names the size and the budget.
+  const sharp = await loadSharp();
   const meta = await sharp(bytes, { limitInputPixels: false }).metadata();
   if (meta.width === undefined || meta.height === undefined) throw new Error('no image size in the header');
   checkDeclaredSize(source, meta.width, meta.height, budget);
