@@ -141,6 +141,16 @@ export class DicomWebClient {
     return file;
   }
 
+  /** WADO-RS of one instance, or null when the PACS no longer holds it (404). */
+  async retrieveInstanceIfPresent(ref: InstanceRef): Promise<Uint8Array | null> {
+    try {
+      return await this.retrieveInstance(ref);
+    } catch (e) {
+      if (e instanceof PacsError && e.status === 404) return null;
+      throw e;
+    }
+  }
+
   /**
    * STOW-RS of Part 10 files (one request). Stored instances are listed; any the PACS refused make it an error
    * naming how many and the reason codes, so a caller never takes a result for written when it was not.

@@ -174,7 +174,7 @@ export class PacsProcessor {
 
   /** The instance's file and its decoding, or none when it has gone since the search (deleted, moved). */
   private async retrieve(item: PendingInstance): Promise<Retrieved | { item: PendingInstance; bytes?: undefined }> {
-    const bytes = await retrieveIfPresent(this.client, item.ref);
+    const bytes = await this.client.retrieveInstanceIfPresent(item.ref);
     return bytes ? { item, bytes, decoded: await this.analyser.decode(bytes, instanceLabel(item.ref)) } : { item };
   }
 }
@@ -184,16 +184,6 @@ function instanceLabel(ref: InstanceRef): string {
   return `instance ${uidTag(ref.sop)}`;
 }
 
-/** WADO-RS of the instance, or null when the PACS no longer holds it. */
-async function retrieveIfPresent(client: DicomWebClient, ref: InstanceRef): Promise<Uint8Array | null> {
-  try {
-    return await client.retrieveInstance(ref);
-  } catch (e) {
-    if (e instanceof PacsError && e.status === 404) return null;
-    throw e;
-  }
-}
-
 /**
  * One instance from start to end as a pass treats each of its instances: retrieved, analysed, and its heatmaps,
  * FHIR report and SR stored. For the queue's workers, which get instances one job at a time and only their UIDs:
@@ -201,7 +191,7 @@ async function retrieveIfPresent(client: DicomWebClient, ref: InstanceRef): Prom
  * Null when the PACS no longer holds the instance; a PACS failure is thrown.
  */
 export async function processInstance(client: DicomWebClient, analyser: Analyser, ref: InstanceRef, fhirDir?: string): Promise<{ analysis: Analysis; results: InstanceResults } | null> {
-  const bytes = await retrieveIfPresent(client, ref);
+  const bytes = await client.retrieveInstanceIfPresent(ref);
   if (!bytes) return null;
   const [analysis] = await analyser.analyseDecoded([await analyser.decode(bytes, instanceLabel(ref))]);
   const results = buildResults(sourceInstance(ref, await searchedIfUnreadable(client, ref, bytes), bytes), analysis, analyser.model);

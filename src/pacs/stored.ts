@@ -23,7 +23,7 @@ const measured = (item: Item): number => {
 /** Our SR for `source` by the model with this file hash, or null when the PACS holds none (not analysed yet). */
 export async function findStoredResult(client: DicomWebClient, source: InstanceRef, modelSha256: string): Promise<StoredResult | null> {
   const uids = srUids(source, modelSha256);
-  const file = await retrieveIfPresent(client, { study: source.study, series: uids.series, sop: uids.sop });
+  const file = await client.retrieveInstanceIfPresent({ study: source.study, series: uids.series, sop: uids.sop });
   if (!file) return null;
   try {
     return readStoredResult(file);
@@ -79,7 +79,7 @@ function readFinding(name: string, content: Item[]): StoredFinding {
  */
 export async function findStoredHeatmap(client: DicomWebClient, source: InstanceRef, modelSha256: string, finding: string): Promise<Uint8Array | null> {
   const uids = heatmapUids(source, modelSha256, finding);
-  const file = await retrieveIfPresent(client, { study: source.study, series: uids.series, sop: uids.sop });
+  const file = await client.retrieveInstanceIfPresent({ study: source.study, series: uids.series, sop: uids.sop });
   if (!file) return null;
   const dataset = readDataset(file);
   const { Rows: rows, Columns: columns } = dataset as { Rows?: number; Columns?: number };
@@ -87,15 +87,6 @@ export async function findStoredHeatmap(client: DicomWebClient, source: Instance
   const fits = dataset.SOPClassUID === SECONDARY_CAPTURE && dataset.SamplesPerPixel === 3 && dataset.BitsAllocated === 8 && rows && columns && pixels instanceof ArrayBuffer && pixels.byteLength >= rows * columns * 3;
   if (!fits) throw new PacsError('stored heatmap: the object is not an 8-bit RGB Secondary Capture', 'malformed');
   return encodePng(new Uint8Array(pixels, 0, rows * columns * 3), columns, rows, 3);
-}
-
-async function retrieveIfPresent(client: DicomWebClient, ref: InstanceRef): Promise<Uint8Array | null> {
-  try {
-    return await client.retrieveInstance(ref);
-  } catch (e) {
-    if (e instanceof PacsError && e.status === 404) return null;
-    throw e;
-  }
 }
 
 function readDataset(file: Uint8Array): Item {
