@@ -138,7 +138,10 @@ function unfilter(raw: Uint8Array, out: Uint8Array, height: number, stride: numb
         for (let i = bpp; i < stride; i++) out[dst + i] = (raw[src + i] + ((out[dst + i - bpp] + out[up + i]) >> 1)) & 0xff;
       }
     } else if (filter === 4) {
-      if (bpp === 1) paeth1(raw, out, src, dst, up, stride);
+      if (bpp === 1 && y + 1 < height && raw[(y + 1) * (stride + 1)] === 4) {
+        paethPair(raw, out, src, dst, stride);
+        y++;
+      } else if (bpp === 1) paeth1(raw, out, src, dst, up, stride);
       else {
         for (let i = 0; i < bpp; i++) out[dst + i] = (raw[src + i] + out[up + i]) & 0xff;
         for (let i = bpp; i < stride; i++) out[dst + i] = (raw[src + i] + paeth(out[dst + i - bpp], out[up + i], out[up + i - bpp])) & 0xff;
@@ -169,6 +172,44 @@ function paeth1(raw: Uint8Array, out: Uint8Array, src: number, dst: number, up: 
     out[dst + i] = left;
     upLeft = above;
   }
+}
+
+/** The second row of a Paeth pair, kept aside: written in place it would overwrite the first row's input. */
+let pairRow = new Uint8Array(0);
+
+/**
+ * Two consecutive Paeth rows (one byte per pixel, the first not the image's first row) in one sweep, the second
+ * one pixel behind the first: each row is a chain of dependent steps, and two independent chains keep the
+ * processor busier than one.
+ */
+function paethPair(raw: Uint8Array, out: Uint8Array, src0: number, dst0: number, stride: number): void {
+  if (pairRow.length < stride) pairRow = new Uint8Array(stride);
+  const row1 = pairRow;
+  const up0 = dst0 - stride;
+  const src1 = src0 + stride + 1;
+  let upLeft0 = out[up0];
+  let left0 = (raw[src0] + upLeft0) & 0xff;
+  out[dst0] = left0;
+  // Second row, pixel 0: only the pixel above it.
+  let left1 = (raw[src1] + left0) & 0xff;
+  row1[0] = left1;
+  // The first row's pixels above and above-left of the second row's next pixel.
+  let above1 = left0;
+  let upLeft1 = left0;
+  for (let i = 1; i < stride; i++) {
+    const above0 = out[up0 + i];
+    left0 = (raw[src0 + i] + paeth(left0, above0, upLeft0)) & 0xff;
+    out[dst0 + i] = left0;
+    upLeft0 = above0;
+    if (i > 1) {
+      left1 = (raw[src1 + i - 1] + paeth(left1, above1, upLeft1)) & 0xff;
+      row1[i - 1] = left1;
+      upLeft1 = above1;
+    }
+    above1 = left0;
+  }
+  if (stride > 1) row1[stride - 1] = (raw[src1 + stride - 1] + paeth(left1, above1, upLeft1)) & 0xff;
+  out.set(row1.subarray(0, stride), dst0 + stride);
 }
 
 /**

@@ -89,14 +89,16 @@ describe('plain gray PNG decoder', () => {
     const max = bitDepth === 8 ? 255 : 65535;
     for (const filters of [[0], [1], [2], [3], [4], [0, 1, 2, 3, 4], [4, 3, 2, 1, 0]]) {
       test(`${bitDepth}-bit rows with filters ${filters.join(',')} decode to the samples written`, () => {
-        const [width, height] = [37, 23];
-        const samples = noise(width * height, max, filters.length * 31 + bitDepth);
-        const decoded = decodeDirect(filteredPng(width, height, bitDepth, samples, filters));
-        assert.ok(decoded !== undefined);
-        assert.equal(decoded.width, width);
-        assert.equal(decoded.height, height);
-        assert.ok(decoded.pixels instanceof (bitDepth === 8 ? Uint8Array : Uint16Array));
-        assert.deepEqual(Array.from(decoded.pixels), Array.from(samples));
+        // Narrow images too: one or two pixels per row, and an odd row count for paired Paeth rows.
+        for (const [width, height] of [[37, 23], [1, 9], [2, 5], [300, 4]]) {
+          const samples = noise(width * height, max, filters.length * 31 + bitDepth + width);
+          const decoded = decodeDirect(filteredPng(width, height, bitDepth, samples, filters));
+          assert.ok(decoded !== undefined);
+          assert.equal(decoded.width, width);
+          assert.equal(decoded.height, height);
+          assert.ok(decoded.pixels instanceof (bitDepth === 8 ? Uint8Array : Uint16Array));
+          assert.deepEqual(Array.from(decoded.pixels), Array.from(samples), `${width}x${height}`);
+        }
       });
     }
   }
