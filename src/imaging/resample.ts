@@ -151,6 +151,7 @@ export function resample(
 
   const out = new Float32Array(outWidth * outHeight);
   const vw = vertical.weights;
+  const fround = Math.fround;
   for (let o = 0; o < outHeight; o++) {
     const n = vertical.count[o];
     const k = o * vertical.size;
@@ -164,10 +165,26 @@ export function resample(
       for (let x = 0; x < outWidth; x++) out[dstRow + x] = temp[row0 + x] * w0 + temp[row1 + x] * w1;
       continue;
     }
-    for (let i = 0; i < n; i++) {
-      const w = vw[k + i];
-      const tempRow = (firstRow + i) * outWidth;
-      for (let x = 0; x < outWidth; x++) out[dstRow + x] += temp[tempRow + x] * w;
+    if (n === 0) continue;
+    // Each output value is summed in float32 over the rows in order (fround after every addition, as adding into
+    // the Float32Array would round), two columns at a time in registers instead of a pass over the row per tap.
+    const first = firstRow * outWidth;
+    let x = 0;
+    for (; x + 1 < outWidth; x += 2) {
+      let s0 = 0;
+      let s1 = 0;
+      for (let i = 0, t = first + x; i < n; i++, t += outWidth) {
+        const w = vw[k + i];
+        s0 = fround(s0 + temp[t] * w);
+        s1 = fround(s1 + temp[t + 1] * w);
+      }
+      out[dstRow + x] = s0;
+      out[dstRow + x + 1] = s1;
+    }
+    if (x < outWidth) {
+      let s0 = 0;
+      for (let i = 0, t = first + x; i < n; i++, t += outWidth) s0 = fround(s0 + temp[t] * vw[k + i]);
+      out[dstRow + x] = s0;
     }
   }
   return out;
