@@ -5,9 +5,9 @@
  * 512 x 512 DICOM wrapping a 30000 x 30000 JPEG), so every place where bytes expand checks the size it is about to
  * produce against this budget first:
  *
- * - PNG/JPEG: the header's size (sharp's metadata, no pixels decoded) against maxPixels and maxAspectRatio; larger
- *   than maxWorkingSide: shrunk while decoding (libjpeg's shrink-on-load, libvips' streaming resize), so the full
- *   resolution is never held.
+ * - PNG/JPEG: the header's size (png.ts's IHDR or sharp's metadata, no pixels decoded) against maxPixels and
+ *   maxAspectRatio; larger than maxWorkingSide: shrunk while decoding by sharp (libjpeg's shrink-on-load, libvips'
+ *   streaming resize), so the full resolution is never held.
  * - DICOM: Rows x Columns against maxPixels and maxAspectRatio; a deflated data set inflates to at most
  *   maxDecodedBytes (streamed, stopped on the first byte over); a compressed frame's own header (JPEG SOF, JPEG-LS
  *   SOF55, JPEG 2000 / HTJ2K SIZ, JPEG XL SizeHeader) must declare the same size as Rows x Columns, so the codec

@@ -1,6 +1,7 @@
 /**
- * Node front door for decoding: reads files, detects the format by content, decodes PNG/JPEG with sharp and DICOM
- * with the pure decoder. Node-only (fs, sharp); the browser uses decodeDicom and its own PNG/JPEG decoding.
+ * Node front door for decoding: reads files, detects the format by content, decodes plain gray PNGs with png.ts,
+ * other PNGs and JPEGs with sharp, and DICOM with the pure decoder. Node-only (fs, zlib, sharp); the browser uses
+ * decodeDicom and its own PNG/JPEG decoding.
  */
 import { readFileSync } from 'node:fs';
 import { inflateRawSync } from 'node:zlib';
