@@ -1,7 +1,9 @@
 """Side-by-side reference for bench/data.ts: the same work done with Python, PIL and NumPy.
 
 Run with Debian's /usr/bin/python3. Each call does one timed round and prints JSON {"ms": ...}; imports and
-process start-up are outside the timing.
+process start-up are outside the timing. With `serve` it stays running and takes one call per stdin line (a JSON
+list: the mode and its arguments), answering each with one JSON line: the benchmark starts it once, so no process
+is started (forked from ours) between timed rounds.
 
   decode  SIZE MEAN STD CHANNELS PATH...   PIL decode, convert('L'), resize(SIZE, BILINEAR), /255, (x-mean)/std, C copies
   cache   BIN COUNT SIZE MEAN STD CHANNELS read a cache file of COUNT uint8 SIZExSIZE images with NumPy, normalise each
@@ -91,6 +93,21 @@ def dump(args):
     return {'ms': 0}
 
 
+MODES = {'decode': decode, 'cache': cache, 'pool': pool, 'csv': read_csv, 'dump': dump}
+
+
+def serve():
+    for line in sys.stdin:
+        call = json.loads(line)
+        try:
+            reply = MODES[call[0]](call[1:])
+        except Exception as error:  # reported to the benchmark, which stops
+            reply = {'error': f'{type(error).__name__}: {error}'}
+        print(json.dumps(reply), flush=True)
+
+
 if __name__ == '__main__':
-    modes = {'decode': decode, 'cache': cache, 'pool': pool, 'csv': read_csv, 'dump': dump}
-    print(json.dumps(modes[sys.argv[1]](sys.argv[2:])))
+    if sys.argv[1] == 'serve':
+        serve()
+    else:
+        print(json.dumps(MODES[sys.argv[1]](sys.argv[2:])))

@@ -83,8 +83,8 @@ export class PythonWorker {
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly replies: AsyncIterator<string>;
 
-  constructor(script: string) {
-    this.child = spawn(PYTHON, [join(BENCH_DIR, script)], { stdio: ['pipe', 'pipe', 'pipe'], env: referenceEnv() });
+  constructor(script: string, args: readonly string[] = []) {
+    this.child = spawn(PYTHON, [join(BENCH_DIR, script), ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: referenceEnv() });
     this.child.stderr.on('data', (chunk: Buffer) => process.stderr.write(chunk));
     this.replies = createInterface({ input: this.child.stdout })[Symbol.asyncIterator]();
   }
