@@ -90,6 +90,10 @@ describe('transfer learning and channel adaptation', () => {
     assert.deepEqual(readModelInfo(result.model).labels.length, 14);
     assert.deepEqual(result.report.reinitialized.sort(), ['classifier.1.bias', 'classifier.1.weight']);
     assert.match(readModelInfo(result.model).weights, /new classifier head/);
+    // A recipe asking for the patient-metadata input on a pretrained backbone gets it, with a fresh metadata head.
+    const withMetadata = importWeights(bytes, 'mobilenet.onnx', { newHead: true, metadata: true });
+    assert.equal(readModelInfo(withMetadata.model).io.metadata, 'metadata');
+    assert.deepEqual(withMetadata.report.reinitialized.sort(), ['classifier.1.bias', 'classifier.1.weight', 'metadata_head.bias', 'metadata_head.weight']);
   });
 
   it('sums RGB first-layer kernels for a 1-channel model, giving the same output on gray images', async () => {

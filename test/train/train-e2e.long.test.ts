@@ -83,6 +83,7 @@ describe('cxr train on real NIH images', () => {
     });
     const reference = join(dir, 'reference');
     await train({ config, outDir: reference });
+    assert.equal(readModelInfo(readModelFile(join(reference, 'best.onnx'))).io.metadata, 'metadata', 'the pretrained backbone keeps the asked metadata input');
     const out = join(dir, 'interrupted');
     const controller = new AbortController();
     const first = await train({

@@ -30,7 +30,7 @@ import { type ImportReport, type StateDict, applyStateDict } from './state-dict.
 export type { ImportReport, StateDict } from './state-dict.js';
 export { applyStateDict } from './state-dict.js';
 
-export interface ImportOptions extends Pick<BuildOptions, 'channels' | 'height' | 'width' | 'preprocessing'> {
+export interface ImportOptions extends Pick<BuildOptions, 'channels' | 'height' | 'width' | 'preprocessing' | 'metadata'> {
   /**
    * The pixel contract to start from (size, channels, mean/std, resize); recognised from the file when omitted. The
    * other options override single parts of it; a one-value mean or std applies to every channel.
@@ -233,6 +233,7 @@ function finish(plan: Plan, fileName: string, options: ImportOptions): ImportRes
     preprocessing: { mean: contract.mean, std: contract.std, resize: contract.resize },
     labels,
     init: options.newHead ? undefined : zeroInit,
+    metadata: options.metadata,
   });
   // Fit first: a file of another architecture should hear about its tensors, not about label names.
   const report = applyStateDict(model, dict, { source: fileName, newHead: options.newHead });
