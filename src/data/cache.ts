@@ -213,7 +213,7 @@ export function batchTensor(pixels: Uint8Array, spec: PreprocessingSpec): HostTe
   const count = pixels.length / plane;
   const data = allocateFloat32(count * spec.channels * plane);
   const tables = normalizationTables(spec);
-  for (let b = 0; b < count; b++) normalizeInto(pixels, b * plane, spec, tables, data, b * spec.channels * plane);
+  for (let b = 0; b < count; b++) normalizeInto(pixels, b * plane, spec, tables, data, b * spec.channels * plane, true);
   return tensor('float32', [count, spec.channels, spec.height, spec.width], data);
 }
 

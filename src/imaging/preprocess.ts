@@ -61,7 +61,8 @@ export function normalize(pixels: Uint8Array, spec: PreprocessingSpec): Float32A
   const plane = spec.width * spec.height;
   if (pixels.length !== plane) throw new Error(`normalize: ${pixels.length} pixels, expected ${spec.height}x${spec.width}`);
   const out = allocateFloat32(plane * spec.channels);
-  normalizeInto(pixels, 0, spec, normalizationTables(spec), out, 0);
+  // One image between decodes: the 1 KiB table stays in cache where the pair table would not.
+  normalizeInto(pixels, 0, spec, normalizationTables(spec), out, 0, false);
   return out;
 }
 
@@ -102,14 +103,15 @@ export function normalizationTables(spec: PreprocessingSpec): NormalizationTable
 
 /**
  * Writes the normalised CHW planes of one image (the plane of model pixels at `pixels[from]`) into `out` at `at`:
- * each channel through its table, or copied from the earlier channel that shares its table.
+ * each channel through its table, or copied from the earlier channel that shares its table. `pairs`: look up two
+ * pixels at a time in the 512 KiB pair table, which pays where many images are normalised one after another.
  */
-export function normalizeInto(pixels: Uint8Array, from: number, spec: PreprocessingSpec, tables: readonly NormalizationTable[], out: Float32Array, at: number): void {
+export function normalizeInto(pixels: Uint8Array, from: number, spec: PreprocessingSpec, tables: readonly NormalizationTable[], out: Float32Array, at: number, pairs: boolean): void {
   const plane = spec.width * spec.height;
   for (let c = 0; c < tables.length; c++) {
     const earlier = tables.indexOf(tables[c]);
     if (earlier < c) out.copyWithin(at + c * plane, at + earlier * plane, at + (earlier + 1) * plane);
-    else lookup(pixels, from, plane, tables[c], out, at + c * plane);
+    else lookup(pixels, from, plane, tables[c], out, at + c * plane, pairs);
   }
 }
 
@@ -134,13 +136,14 @@ function pairTable(table: NormalizationTable): Float64Array {
 
 /**
  * out[at + i] = table[pixels[from + i]] for i < n. Where the memory is aligned for it, four pixels are read as one
- * 32-bit word and written as two float64s from the pair table; elsewhere one pixel at a time.
+ * 32-bit word, and written as two float64s from the pair table (`usePairs`) or four values from the table;
+ * elsewhere one pixel at a time.
  */
-function lookup(pixels: Uint8Array, from: number, n: number, table: NormalizationTable, out: Float32Array, at: number): void {
+function lookup(pixels: Uint8Array, from: number, n: number, table: NormalizationTable, out: Float32Array, at: number, usePairs: boolean): void {
   let i = 0;
   const offset = pixels.byteOffset + from;
   const outOffset = out.byteOffset + at * 4;
-  if (LITTLE_ENDIAN && offset % 4 === 0 && outOffset % 8 === 0 && n >= 4096) {
+  if (usePairs && LITTLE_ENDIAN && offset % 4 === 0 && outOffset % 8 === 0 && n >= 4096) {
     const words = new Uint32Array(pixels.buffer, offset, n >> 2);
     const pairs = pairTable(table);
     const target = new Float64Array(out.buffer, outOffset, words.length * 2);
@@ -152,6 +155,17 @@ function lookup(pixels: Uint8Array, from: number, n: number, table: Normalizatio
     i = words.length * 4;
   }
   const single = table.single;
+  if (i === 0 && LITTLE_ENDIAN && offset % 4 === 0) {
+    const words = new Uint32Array(pixels.buffer, offset, n >> 2);
+    for (let w = 0, o = at; w < words.length; w++, o += 4) {
+      const q = words[w];
+      out[o] = single[q & 255];
+      out[o + 1] = single[(q >>> 8) & 255];
+      out[o + 2] = single[(q >>> 16) & 255];
+      out[o + 3] = single[q >>> 24];
+    }
+    i = words.length * 4;
+  }
   for (; i < n; i++) out[at + i] = single[pixels[from + i]];
 }
 

@@ -76,6 +76,23 @@ describe('image cache', () => {
     }
   });
 
+  it('batchTensor equals normalize image by image at every alignment of image and channel planes', () => {
+    // 65 x 65: planes long enough for the pair table, an odd length, so half the planes start unaligned.
+    const [h, w] = [65, 65];
+    const pixels = Uint8Array.from({ length: 1 + 3 * h * w }, (_, i) => (i * 151 + 7) & 0xff);
+    const specs = [imagenetPreprocessing(h, w, 3), imagenetPreprocessing(h, w, 1), { ...imagenetPreprocessing(h, w, 3), mean: [0.5, 0.5, 0.5], std: [0.2, 0.2, 0.2] }];
+    for (const spec of specs) {
+      for (const offset of [0, 1]) {
+        const batch = pixels.subarray(offset, offset + 3 * h * w);
+        const data = batchTensor(batch, spec).data;
+        for (let b = 0; b < 3; b++) {
+          const expected = normalize(batch.subarray(b * h * w, (b + 1) * h * w), spec);
+          assert.deepEqual(data.subarray(b * spec.channels * h * w, (b + 1) * spec.channels * h * w), expected, `${spec.channels} channels, offset ${offset}, image ${b}`);
+        }
+      }
+    }
+  });
+
   it('a cache file cut short after opening is an error naming it, for the first batch and for a prefetched one', async () => {
     const dataset = await originals();
     for (const [keep, batchesBefore] of [[2 * 4096, 0], [9 * 4096, 2]] as const) {
