@@ -6,7 +6,7 @@
  * Run: npx tsc -p . && GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=68719476736 node dist/bench/data.js
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ImageCache, batchTensor, modelPixelsOfFile, readNihDataset } from '../src/data/index.js';
 import { normalize } from '../src/imaging/preprocess.js';
@@ -48,6 +48,8 @@ async function compare(ours: () => Promise<number>, theirs: () => Promise<number
 const perSecond = (ms: number) => Math.round((1000 / ms) * 10) / 10;
 
 async function main(): Promise<void> {
+  // Other work on the machine moves both sides' timings; the load says how much there was.
+  const loadAtStart = round(loadavg()[0], 2);
   const dataset = await readNihDataset({ csvPath: join(data, 'nih-cxr14-64px', 'labels.csv'), imageRoot: originalsDir, onBadRow: 'skip' });
   const paths = dataset.records.map((r) => r.imagePath);
   const n = paths.length;
@@ -134,6 +136,7 @@ async function main(): Promise<void> {
       rounds: ROUNDS,
       reference_env: REFERENCE_ENV,
       reference_process: 'one Python process (data_reference.py serve) started before any timing, one request per round over a pipe',
+      load_average_1min: { start: loadAtStart, end: round(loadavg()[0], 2) },
       pil_vs_ours_max_abs_gray_difference: maxDiff,
       headline: {
         decode_preprocess_1024_to_224: {
