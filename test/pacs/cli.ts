@@ -59,3 +59,17 @@ export async function readAllSrs(client: DicomWebClient): Promise<SrValues[]> {
   const refs = Client.refs(await client.searchInstances({ Modality: 'SR' }));
   return Promise.all(refs.map(async (ref) => readSr(await client.retrieveInstance(ref))));
 }
+
+/**
+ * Fails when the logs name any of the secrets (patient names and IDs, accession numbers, UIDs, file names). A secret
+ * counts where it stands as a value of its own, not inside a longer word or number: one of the films' accession
+ * number is "0000000001", which a logged number's digits (a duration's rounding tail, "3.0000000001") can contain
+ * by chance.
+ */
+export function assertNoSecrets(logs: string, secrets: Iterable<string>): void {
+  for (const secret of secrets) {
+    const escaped = secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const named = new RegExp(`(?<![\\w.])${escaped}(?![\\w]|\\.\\w)`).exec(logs);
+    if (named) throw new Error(`a log line names "${secret}": ${logs.slice(Math.max(0, named.index - 120), named.index + secret.length + 40)}`);
+  }
+}
