@@ -62,8 +62,23 @@ describe('finishRun', () => {
 
   it('fits the input checks and measures them on turned, inverted, cropped, blank and noise images of test patients', () => {
     assert.deepEqual(
-      card.inputChecks.checks.map((c) => c.code),
-      ['not-chest-xray', 'not-chest-xray', 'not-chest-xray', 'not-chest-xray', 'rotated', 'inverted', 'mirrored', 'not-chest-xray', 'blank', 'not-chest-xray', 'too-small'],
+      card.inputChecks.checks.map((c) => `${c.code} ${c.score}`),
+      [
+        'not-chest-xray ood',
+        'not-chest-xray ood',
+        'not-chest-xray layout',
+        'not-chest-xray layout',
+        'not-chest-xray spread',
+        'not-chest-xray smoothness',
+        'not-chest-xray doubts',
+        'rotated orientation:rotated',
+        'inverted orientation:inverted',
+        'mirrored orientation:mirrored',
+        'not-chest-xray colourfulness',
+        'blank spread',
+        'not-chest-xray smoothness',
+        'too-small shorterSide',
+      ],
     );
     const measured = card.inputChecks.measured ?? [];
     assert.match(measured[0].kind, /^real frontal chest X-rays, held out \(test split/);
