@@ -167,15 +167,15 @@ async function runJob(job: Job<BatchJobData>, redis: Redis, scorer: Scorer): Pro
     await redis.hsetnx(keys.meta, 'startedAt', String(Date.now()));
     const source = data.source;
     const store = data.options.store;
+    const instance = source.kind === 'dicomweb' ? { study: source.study, series: source.series, sop: source.sop } : undefined;
     let result: StoredResult;
     if (store && source.kind === 'dicomweb') {
-      result = { index: data.index, file: sourceLocation(source), prediction: await analyseAndStore(source, store, scorer), instance: { study: source.study, series: source.series, sop: source.sop } };
+      result = { index: data.index, file: sourceLocation(source), prediction: await analyseAndStore(source, store, scorer), instance };
     } else {
       // Named "image" in messages: the path stays out of reasons and logs (the job id is beside them).
       const image = await decodeImage(await readSource(source), 'image');
       const [prediction] = await scorer.predictor.predict([image], { showRejected: data.options.showRejected });
-      result = { index: data.index, file: sourceLocation(source), prediction };
-      if (source.kind === 'dicomweb') result.instance = { study: source.study, series: source.series, sop: source.sop };
+      result = { index: data.index, file: sourceLocation(source), prediction, ...(instance ? { instance } : {}) };
       const heatmaps = data.options.heatmaps;
       if (heatmaps && prediction.verdict !== 'rejected') {
         result.heatmaps = await writeHeatmaps(await scorer.explainerFor(), image, prediction, heatmaps, data.index, source.kind === 'file' ? source.path : `${source.sop}.dcm`);
