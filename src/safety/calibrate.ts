@@ -47,6 +47,11 @@ export interface CalibrateData {
   validation: LabelledImages;
   /** Other held-out patients: only measured on (ECE after calibration, the checks' false rejections, positives). */
   test?: LabelledImages;
+  /**
+   * Held-out real films kept out of the metrics (a config's `heldOut: apart` sets): with the test images, they
+   * measure the checks' false refusals, and nothing else.
+   */
+  apart?: Pick<LabelledImages, 'description' | 'sources' | 'views'>;
   /** Real invalid inputs by kind (photographs, non-chest DICOMs, ...), measured against the held-out images. */
   negatives?: NegativeSet[];
 }
@@ -141,12 +146,19 @@ export async function calibrateModel(model: Model, data: CalibrateData, options:
   let test: CalibrateResult['test'];
   let heldOut: ImageOutputs = fit.validation;
   let heldOutSources = data.validation.sources;
+  let heldOutViews = data.validation.views;
+  let positivesDescription = data.validation.description;
   if (data.test && data.test.sources.length > 0) {
-    say(`held-out test images: ${data.test.sources.length}`);
-    heldOut = await runImages(fitted, data.test.sources, run);
-    heldOutSources = data.test.sources;
-    test = labelledInputs(labels, heldOut.logits.data, data.test, calibration);
+    const apart = data.apart?.sources.length ? data.apart : undefined;
+    say(`held-out test images: ${data.test.sources.length}${apart ? `, and ${apart.sources.length} kept apart` : ''}`);
+    heldOutSources = [...data.test.sources, ...(apart?.sources ?? [])];
+    heldOut = await runImages(fitted, heldOutSources, run);
+    const testLogits = heldOut.logits.data.subarray(0, data.test.sources.length * labels.length);
+    test = labelledInputs(labels, testLogits, data.test, calibration);
     ece.push(eceEntry(`${data.test.description} (held out)`, test));
+    const viewsOf = (set: { sources: unknown[]; views?: string[] }) => set.views ?? set.sources.map(() => '');
+    heldOutViews = apart ? [...viewsOf(data.test), ...viewsOf(apart)] : data.test.views;
+    positivesDescription = apart ? `${data.test.description} and ${apart.description}` : data.test.description;
   }
   calibration.ece = ece;
   setCalibration(fitted, calibration);
@@ -161,12 +173,10 @@ export async function calibrateModel(model: Model, data: CalibrateData, options:
       : []),
     ...(data.negatives ?? []),
   ];
-  const positivesDescription = data.test && data.test.sources.length > 0 ? data.test.description : data.validation.description;
   const measured: SafetyMeasurement[] = [measureKind(`real frontal chest X-rays, held out (${positivesDescription})`, heldOut, fit.safety, null)];
   // False refusals per view: bedside AP films differ from PA films, and each must pass.
-  const views = data.test && data.test.sources.length > 0 ? data.test.views : data.validation.views;
-  for (const view of [...new Set(views ?? [])].filter((v) => v !== '').sort()) {
-    const rows = (views ?? []).flatMap((v, i) => (v === view ? [i] : []));
+  for (const view of [...new Set(heldOutViews ?? [])].filter((v) => v !== '').sort()) {
+    const rows = (heldOutViews ?? []).flatMap((v, i) => (v === view ? [i] : []));
     measured.push(measureKind(`real frontal chest X-rays, held out, ${view} view`, subsetOutputs(heldOut, rows), fit.safety, null));
   }
   for (const negative of negatives) {

@@ -1,14 +1,18 @@
 /**
  * A trained model's card brought up to date after `cxr calibrate --card`: the calibration, thresholds, operating
  * points and input checks are the new ones, and the validation and test metrics are evaluated again on the data
- * the calibration used (its own patient split), at the new thresholds. The training record (data, recipe, epochs)
- * stays as it was; a limitation line says what changed and on which data.
+ * the calibration used (its own patient split), at the new thresholds; the split's counts follow. The training record
+ * (datasets, recipe, epochs) stays as it was; a limitation line says what changed and on which data.
  */
 import { evaluate } from '../eval/index.js';
 import type { CalibrateResult } from '../safety/calibrate.js';
-import type { ModelCard } from './finish.js';
+import { type ModelCard, THIN_CLASSES, type splitCounts, thinClassesNote } from './finish.js';
 
-export function recalibratedCard(card: ModelCard, result: CalibrateResult, data: { validation: string; test?: string; file: string }): ModelCard {
+export function recalibratedCard(
+  card: ModelCard,
+  result: CalibrateResult,
+  data: { validation: string; test?: string; file: string; counts?: ReturnType<typeof splitCounts> },
+): ModelCard {
   const fixed = (source: string) => ({ kind: 'fixed' as const, values: result.thresholds.values, source });
   const validation = evaluate(result.validation.calibrated, {
     thresholds: fixed(`${result.thresholds.rule}, chosen on this same ${data.validation} (optimistic here)`),
@@ -24,7 +28,13 @@ export function recalibratedCard(card: ModelCard, result: CalibrateResult, data:
   return {
     ...card,
     model: { ...card.model, file: data.file },
-    limitations: [...card.limitations.filter((l) => !l.startsWith('Calibration, thresholds and input checks were refitted')), note],
+    // The calibration's split may keep some test patients apart that the training run scored: the counts follow it.
+    trainingData: data.counts ? { ...card.trainingData, ...data.counts } : card.trainingData,
+    limitations: [
+      ...card.limitations.filter((l) => !l.startsWith('Calibration, thresholds and input checks were refitted') && !l.startsWith(THIN_CLASSES)),
+      ...thinClassesNote(test ?? null),
+      note,
+    ],
     thresholds: result.thresholds,
     operatingPoints: result.operatingPoints,
     calibration: result.calibration,

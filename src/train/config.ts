@@ -16,6 +16,11 @@ import { type AugmentationSpec, DEFAULT_AUGMENTATION } from '../imaging/index.js
 export interface DatasetConfig extends DatasetSource {
   /** One of data/formats.ts's DATASET_FORMATS (nih, chexpert, csv). */
   format: DatasetFormatName;
+  /**
+   * Where the set's test patients go: `test` (default) into the test metrics; `apart`: out of every metric, reported
+   * on their own, for a set unlike the images the model is for (NIH's 64 px thumbnails), trained on all the same.
+   */
+  heldOut?: 'test' | 'apart';
 }
 
 export type SplitConfig =
@@ -103,6 +108,7 @@ const SCHEMA = {
           imageColumn: { type: 'string' },
           patientColumn: { type: 'string' },
           metadata: { type: 'string', minLength: 1 },
+          heldOut: { enum: ['test', 'apart'] },
         },
       },
     },

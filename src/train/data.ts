@@ -1,6 +1,8 @@
 /** The training data of a recipe: its datasets read, put on one label set, and split by patient without leakage. */
+import { resolve } from 'node:path';
 import {
   type Dataset,
+  type DatasetRecord,
   type LabelSet,
   NIH_LABEL_SET,
   alignDataset,
@@ -19,6 +21,8 @@ export interface SplitData {
   validation: Dataset;
   /** Held out: touched only once, by the final evaluation of the chosen model. */
   test: Dataset;
+  /** The test patients of `heldOut: apart` sets: in no metric, reported on their own. */
+  apart: Dataset;
 }
 
 export function labelSetOf(config: TrainConfig): LabelSet {
@@ -56,5 +60,13 @@ export async function splitData(dataset: Dataset, config: TrainConfig): Promise<
   if (train.records.length === 0 || validation.records.length === 0) {
     throw new Error(`the split left ${train.records.length} training and ${validation.records.length} validation images; more data or other fractions are needed`);
   }
-  return { labelSet: dataset.labelSet, train, validation, test };
+  const apartFiles = new Set(config.datasets.filter((d) => d.heldOut === 'apart').map((d) => resolve(d.csv)));
+  const isApart = (r: DatasetRecord) => apartFiles.has(resolve(r.source.file));
+  return {
+    labelSet: dataset.labelSet,
+    train,
+    validation,
+    test: { ...test, records: test.records.filter((r) => !isApart(r)) },
+    apart: { ...test, records: test.records.filter(isApart) },
+  };
 }

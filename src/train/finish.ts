@@ -6,7 +6,7 @@
  * is for, and that it is not for clinical use.
  */
 import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { Dataset } from '../data/index.js';
 import { type EvaluationResult, evaluate, evaluationToHtml } from '../eval/index.js';
 import { DEFAULT_THRESHOLD_RULE } from '../eval/thresholds.js';
@@ -37,6 +37,8 @@ export interface ModelCard {
     images: Record<'train' | 'validation' | 'test', number>;
     patients: Record<'train' | 'validation' | 'test', number>;
     positives: Record<'train' | 'validation' | 'test', Record<string, number>>;
+    /** Test patients of `heldOut: apart` sets (named by their labels file's folder), in no metric. */
+    apart?: { images: number; patients: number; sets: string[] };
   };
   recipe: TrainConfig;
   training: { status: TrainOutcome['status']; epochs: number; bestEpoch: number; history: TrainOutcome['history'] };
@@ -62,6 +64,7 @@ export async function finishRun(outcome: TrainOutcome, config: TrainConfig, outD
       reference: data.train.records.map((r) => fileSource(r.imagePath)),
       validation: labelledImages(data.validation, validationSource),
       test: data.test.records.length > 0 ? labelledImages(data.test, `test split (${describeSplit(data.test)})`) : undefined,
+      apart: data.apart.records.length > 0 ? labelledImages(data.apart, `test patients kept apart (${describeSplit(data.apart)})`) : undefined,
     },
     { thresholdRule: rule, batchSize: config.batchSize, threads: config.threads, onStage: say },
   );
@@ -91,13 +94,7 @@ export async function finishRun(outcome: TrainOutcome, config: TrainConfig, outD
     intendedUse: INTENDED_USE,
     limitations: limitations(data, testResult),
     weights: { start: outcome.start.weights, notes: outcome.start.notes },
-    trainingData: {
-      datasets: config.datasets,
-      split: { ...config.split, seed: config.seed },
-      images: { train: data.train.records.length, validation: data.validation.records.length, test: data.test.records.length },
-      patients: { train: patients(data.train), validation: patients(data.validation), test: patients(data.test) },
-      positives: { train: positives(data.train), validation: positives(data.validation), test: positives(data.test) },
-    },
+    trainingData: { datasets: config.datasets, split: { ...config.split, seed: config.seed }, ...splitCounts(data) },
     recipe: config,
     training: { status: outcome.status, epochs: outcome.history.length, bestEpoch: outcome.bestEpoch + 1, history: outcome.history },
     thresholds,
@@ -121,6 +118,18 @@ export async function finishRun(outcome: TrainOutcome, config: TrainConfig, outD
   return { card, summary };
 }
 
+/** Images, patients and positives per part of a split, as the card records them. */
+export function splitCounts(data: SplitData): Pick<ModelCard['trainingData'], 'images' | 'patients' | 'positives' | 'apart'> {
+  return {
+    images: { train: data.train.records.length, validation: data.validation.records.length, test: data.test.records.length },
+    patients: { train: patients(data.train), validation: patients(data.validation), test: patients(data.test) },
+    positives: { train: positives(data.train), validation: positives(data.validation), test: positives(data.test) },
+    ...(data.apart.records.length > 0
+      ? { apart: { images: data.apart.records.length, patients: patients(data.apart), sets: [...new Set(data.apart.records.map((r) => basename(dirname(r.source.file))))] } }
+      : {}),
+  };
+}
+
 function patients(d: Dataset): number {
   return new Set(d.records.map((r) => r.patientId)).size;
 }
@@ -141,9 +150,20 @@ function limitations(data: SplitData, test: EvaluationResult | null): string[] {
     'Probabilities were calibrated on the validation split (see the ECE before and after); thresholds were chosen on it and their sensitivity elsewhere is not guaranteed.',
     'The input checks refuse what does not look like the training images; they were measured on the kinds of invalid input listed in the card only, and a lateral view is recognised from its DICOM View Position only.',
   ];
+  return [...notes, ...thinClassesNote(test)];
+}
+
+export const THIN_CLASSES = 'Classes with fewer than 10 positive test images';
+
+export function thinClassesNote(test: EvaluationResult | null): string[] {
   const thin = test?.classes.filter((k) => k.positives < 10).map((k) => `${k.label} (${k.positives})`) ?? [];
-  if (thin.length > 0) notes.push(`Classes with fewer than 10 positive test images have very wide intervals: ${thin.join(', ')}.`);
-  return notes;
+  return thin.length > 0 ? [`${THIN_CLASSES} have very wide intervals: ${thin.join(', ')}.`] : [];
+}
+
+function apartLine(card: ModelCard): string {
+  const apart = card.trainingData.apart;
+  if (!apart) return '';
+  return `; ${apart.images} more test images (${apart.patients} patients) of ${apart.sets.join(', ')} kept apart: in no metric (\`heldOut: apart\`)`;
 }
 
 export function cardMarkdown(card: ModelCard): string {
@@ -168,7 +188,7 @@ export function cardMarkdown(card: ModelCard): string {
 | Architecture | ${card.model.architecture}, input ${card.model.input} |
 | Weights | ${card.weights.start}${card.weights.notes.length ? `; ${card.weights.notes.join('; ')}` : ''} |
 | Training | ${card.training.epochs} epochs (${card.training.status}), best validation epoch ${card.training.bestEpoch} |
-| Data | ${card.trainingData.images.train} train / ${card.trainingData.images.validation} validation / ${card.trainingData.images.test} test images; ${card.trainingData.patients.train} / ${card.trainingData.patients.validation} / ${card.trainingData.patients.test} patients; split by patient (${card.trainingData.split.method}, seed ${card.trainingData.split.seed}) |
+| Data | ${card.trainingData.images.train} train / ${card.trainingData.images.validation} validation / ${card.trainingData.images.test} test images; ${card.trainingData.patients.train} / ${card.trainingData.patients.validation} / ${card.trainingData.patients.test} patients; split by patient (${card.trainingData.split.method}, seed ${card.trainingData.split.seed})${apartLine(card)} |
 | Created | ${card.model.created} with cxr-lens ${card.model.cxrLensVersion} |
 
 ## Measured on held-out test patients

@@ -35,6 +35,7 @@ const files = (folder: string, pattern: RegExp) =>
 let split: Record<'reference' | 'validation' | 'test', Dataset>;
 let result: CalibrateResult;
 let modelPath: string;
+let thumbnails: ReturnType<typeof fileSource>[];
 
 /** Sets the classifier to per-finding logistic regressions on the reference features (through 32 whitened directions). */
 function fitClassifier(model: Model, reference: ImageOutputs, dataset: Dataset): void {
@@ -83,18 +84,31 @@ before(async () => {
     { kind: "dog's lateral thorax", sources: files('dicom', /CANINE/).map(fileSource) },
     { kind: 'header MONOCHROME1, pixels MONOCHROME2', sources: files('dicom', /FakeMONO1/).map(fileSource) },
   ];
+  thumbnails = files('nih-cxr14-64px/images', /\.png$/).slice(0, 12).map(fileSource);
   result = await calibrateModel(
     model,
     {
       reference: referenceSources,
       validation: labelledImages(split.validation, 'validation patients'),
       test: labelledImages(split.test, 'test patients'),
+      apart: { description: '64 px thumbnails kept apart', sources: thumbnails },
       negatives,
     },
     { threads: 2, syntheticNegatives: 40, referenceOutputs, orientationEpochs: 10 },
   );
   modelPath = join(dir, 'calibrated.onnx');
   writeModelFile(modelPath, result.model);
+});
+
+describe('held-out images kept apart', () => {
+  it('count in the false refusals of the checks and in no metric', () => {
+    const real = (result.safety.measured ?? []).find((m) => m.kind.startsWith('real frontal chest X-rays, held out ('));
+    assert.ok(real, 'the held-out films are measured');
+    assert.equal(real.images, split.test.records.length + thumbnails.length);
+    assert.match(real.kind, /test patients and 64 px thumbnails kept apart/);
+    const labels = readModelInfo(result.model).labels.length;
+    assert.equal(result.test?.calibrated.probabilities.length, split.test.records.length * labels, 'the test metrics see the test images only');
+  });
 });
 
 describe('input checks on real negatives', () => {
@@ -117,7 +131,7 @@ describe('input checks on real negatives', () => {
 
   it('reject few real held-out images, and say for each check how its threshold was chosen', () => {
     const real = result.safety.measured?.[0];
-    assert.match(real?.kind ?? '', /^real frontal chest X-rays, held out \(test patients\)/);
+    assert.match(real?.kind ?? '', /^real frontal chest X-rays, held out \(test patients and 64 px thumbnails kept apart\)/);
     assert.ok(real && real.rejected <= 0.1, `${real?.rejected} of held-out real images rejected`);
     assert.deepEqual(
       result.safety.checks.map((c) => `${c.code} ${c.score} ${c.severity}`),

@@ -27,11 +27,12 @@ let predictor: Predictor;
 let heldOut: readonly DatasetRecord[];
 let predictions: Prediction[];
 
-/** The fixed held-out test split the shipped model's card reports on (configs/default-model.split). */
+/** The fixed held-out patients (configs/default-model.split): the card's test split and the thumbnails kept apart. */
 async function heldOutTestSplit(): Promise<readonly DatasetRecord[]> {
   const recipe = join(REPO_ROOT, 'configs', 'default-model.yaml');
   const config = resolveConfig(readConfigFile(recipe), recipe);
-  return (await splitData(await readDatasets(config), config)).test.records;
+  const { test, apart } = await splitData(await readDatasets(config), config);
+  return [...test.records, ...apart.records];
 }
 
 const viewOf = (r: DatasetRecord) => (r.metadata.view ?? '').toUpperCase();

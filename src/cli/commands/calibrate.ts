@@ -18,7 +18,7 @@ import { calibrationMarkdown, safetyMarkdown } from '../../safety/report.js';
 import { readConfigFile, resolveConfig } from '../../train/config.js';
 import { readDatasets, splitData } from '../../train/data.js';
 import { recalibratedCard } from '../../train/card-update.js';
-import { type ModelCard, cardMarkdown } from '../../train/finish.js';
+import { type ModelCard, cardMarkdown, splitCounts } from '../../train/finish.js';
 import { evaluationToHtml } from '../../eval/index.js';
 import { concatDatasets } from '../../data/dataset.js';
 import { checkNoLeakage } from '../../data/split.js';
@@ -124,7 +124,7 @@ ${UNLABELLED_HELP}`,
         checkNoLeakage({ train: data.train.records, validation: data.validation.records, test: data.test.records });
       }
       const describe = (name: string, d: typeof data.train) => `${name} (${d.records.length} images, ${new Set(d.records.map((r) => r.patientId)).size} patients)`;
-      say(`${data.train.records.length} reference, ${data.validation.records.length} fitting, ${data.test.records.length} held-out images`);
+      say(`${data.train.records.length} reference, ${data.validation.records.length} fitting, ${data.test.records.length} held-out images${data.apart.records.length > 0 ? ` (and ${data.apart.records.length} kept apart)` : ''}`);
       // The training card is read before the long work, so a wrong path or file fails at once.
       const trainingCard = options.card ? readTrainingCard(options.card) : undefined;
       const negatives: NegativeSet[] = options.negativesManifest ? await manifestNegatives(options.negativesManifest, say) : [];
@@ -141,6 +141,7 @@ ${UNLABELLED_HELP}`,
           reference: data.train.records.map((r) => fileSource(r.imagePath)),
           validation: labelledImages(data.validation, describe('validation split', data.validation)),
           test: data.test.records.length > 0 ? labelledImages(data.test, describe('test split', data.test)) : undefined,
+          apart: data.apart.records.length > 0 ? labelledImages(data.apart, describe('test patients kept apart', data.apart)) : undefined,
           negatives,
         },
         {
@@ -186,6 +187,7 @@ ${UNLABELLED_HELP}`,
           validation: describe('validation split', data.validation),
           test: data.test.records.length > 0 ? describe('test split', data.test) : undefined,
           file: basename(options.out),
+          counts: splitCounts(data),
         });
         writeFileSync(`${base}.card.json`, `${JSON.stringify({ ...card, inputChecks: withoutWeights(card.inputChecks) }, null, 2)}\n`);
         writeFileSync(`${base}.card.md`, cardMarkdown(card));
