@@ -169,6 +169,11 @@ describe('the API and the viewer', () => {
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     await page.goto(server.url);
     await page.waitForSelector('.model-card');
+    // The model panel names each kind of check once, however many scores and severities it has.
+    const checksLine = (await page.locator('.model-card dt', { hasText: 'Input checks' }).locator('xpath=following-sibling::dd[1]').textContent()) ?? '';
+    const codes = checksLine.split(';')[0].split(', ');
+    assert.ok(codes.includes('not-chest-xray'), checksLine);
+    assert.equal(new Set(codes).size, codes.length, `input checks listed with repeats: ${checksLine}`);
     await page.locator('input[value="private"]').check();
     await page.setInputFiles('#file-input', noisePng);
     await page.waitForSelector('main[data-analysed-mode="private"][data-state="ready"] .input-checks[data-verdict="rejected"]', { timeout: 180_000 });

@@ -41,7 +41,7 @@ export function ModelCardPanel(props: { card: ModelCard }) {
         <dt>Calibration</dt>
         <dd>{card.calibration ? `${card.calibration.method}, fitted on the ${card.calibration.source}${eceText(card)}` : 'none: probabilities are the plain sigmoid'}</dd>
         <dt>Input checks</dt>
-        <dd>{card.inputChecks ? `${card.inputChecks.checks.map((c) => c.code).join(', ')}; thresholds set on the ${card.inputChecks.source}` : 'image size, blankness and DICOM tags only (no out-of-distribution detector)'}</dd>
+        <dd>{card.inputChecks ? `${[...new Set(card.inputChecks.checks.map((c) => c.code))].join(', ')}; thresholds set on the ${card.inputChecks.source}` : 'image size, blankness and DICOM tags only (no out-of-distribution detector)'}</dd>
       </dl>
     </details>
   );
