@@ -1,10 +1,11 @@
 /**
- * What a recipe change bought: two models scored on the default recipe's fixed held-out test split, with paired
+ * What a recipe change bought: two models scored on the default recipe's fixed held-out test split (or, with
+ * --validation, on its validation split: where recipe choices are made), with paired
  * confidence intervals (both models see the same images, so their errors covary and a paired interval is narrower
  * than two separate ones). Per finding: DeLong's paired test of the AUROC difference; the mean AUROC difference:
  * 95% percentile bootstrap over patients, the same resamples for both models.
  *
- *   node dist/scripts/compare-models.js <model A> <model B> [out.md] [name A] [name B]
+ *   node dist/scripts/compare-models.js [--validation] <model A> <model B> [out.md] [name A] [name B]
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,30 +18,33 @@ import { fileSource, runImages } from '../src/safety/features.js';
 import { readConfigFile, resolveConfig } from '../src/train/config.js';
 import { readDatasets, splitData } from '../src/train/data.js';
 
-const [pathA, pathB, out, nameA = pathA, nameB = pathB] = process.argv.slice(2);
-if (!pathA || !pathB) throw new Error('usage: node dist/scripts/compare-models.js <model A> <model B> [out.md] [name A] [name B]');
+const onValidation = process.argv[2] === '--validation';
+const [pathA, pathB, out, nameA = pathA, nameB = pathB] = process.argv.slice(onValidation ? 3 : 2);
+if (!pathA || !pathB) throw new Error('usage: node dist/scripts/compare-models.js [--validation] <model A> <model B> [out.md] [name A] [name B]');
 const log = (m: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${m}\n`);
 
 const recipe = resolveConfig(readConfigFile(join('configs', 'default-model.yaml')), 'configs/default-model.yaml');
-const test = (await splitData(await readDatasets(recipe), recipe)).test.records;
+const split = await splitData(await readDatasets(recipe), recipe);
+const images = onValidation ? split.validation.records : split.test.records;
+const splitName = onValidation ? 'validation split (where recipe choices are made)' : 'fixed held-out test split';
 const labels = readModelInfo(readModelFile(pathA)).labels;
 const c = labels.length;
 if (readModelInfo(readModelFile(pathB)).labels.join() !== labels.join()) throw new Error('the two models must have the same labels in the same order');
 
 async function logitsOf(path: string): Promise<Float32Array> {
-  log(`${path}: ${test.length} held-out test images`);
-  return (await runImages(readModelFile(path), test.map((r) => fileSource(r.imagePath)), { batchSize: 16 })).logits.data as Float32Array;
+  log(`${path}: ${images.length} images of the ${splitName}`);
+  return (await runImages(readModelFile(path), images.map((r) => fileSource(r.imagePath)), { batchSize: 16 })).logits.data as Float32Array;
 }
 const logits = [await logitsOf(pathA), await logitsOf(pathB)];
 
 const patientIndex = new Map<string, number>();
-const clusterOf = test.map((r) => patientIndex.get(r.patientId) ?? patientIndex.set(r.patientId, patientIndex.size).get(r.patientId)!);
+const clusterOf = images.map((r) => patientIndex.get(r.patientId) ?? patientIndex.set(r.patientId, patientIndex.size).get(r.patientId)!);
 /** One finding's labelled entries: scores of each model, the labels, and the samples they belong to. */
 const column = (j: number) => {
-  const rows = test.flatMap((r, i) => (r.mask[j] === 1 ? [i] : []));
+  const rows = images.flatMap((r, i) => (r.mask[j] === 1 ? [i] : []));
   return {
     scores: logits.map((l) => Float64Array.from(rows, (i) => l[i * c + j])),
-    labels: Uint8Array.from(rows, (i) => (test[i].labels[j] >= 0.5 ? 1 : 0)),
+    labels: Uint8Array.from(rows, (i) => (images[i].labels[j] >= 0.5 ? 1 : 0)),
     samples: Int32Array.from(rows),
   };
 };
@@ -51,7 +55,7 @@ const compared = columns.map((col) => {
 });
 
 // The same seed and clusters give both models the same resamples; each resample's mean over the findings both define.
-const boot = [0, 1].map((m) => bootstrapAurocs(columns.map((col) => ({ scores: col.scores[m], labels: col.labels, samples: col.samples })), test.length, { resamples: 1000, seed: 0, clusters: clusterOf }));
+const boot = [0, 1].map((m) => bootstrapAurocs(columns.map((col) => ({ scores: col.scores[m], labels: col.labels, samples: col.samples })), images.length, { resamples: 1000, seed: 0, clusters: clusterOf }));
 const differences: number[] = [];
 for (let s = 0; s < 1000; s++) {
   let sum = 0;
@@ -73,9 +77,9 @@ const interval = percentileInterval(Float64Array.from(differences), 0.95);
 
 const f3 = (v: number) => v.toFixed(3);
 const signed = (v: number) => `${v >= 0 ? '+' : ''}${v.toFixed(3)}`;
-const md = `# ${nameB} against ${nameA}, on the fixed held-out test split
+const md = `# ${nameB} against ${nameA}, on the ${splitName}
 
-${test.length} images of ${patientIndex.size} patients (configs/default-model.split), never trained or tuned on; scores are the logits.
+${images.length} images of ${patientIndex.size} patients (configs/default-model.split)${onValidation ? ', never trained on' : ', never trained or tuned on'}; scores are the logits.
 
 Mean AUROC over the ${defined.length} findings with at least 2 positives and 2 negatives: **${f3(meanA)} -> ${f3(meanB)}**, difference **${signed(meanB - meanA)}** (95% CI ${interval ? `${signed(interval.lower)} to ${signed(interval.upper)}` : 'n/a'}, paired bootstrap over patients, 1000 resamples).
 
