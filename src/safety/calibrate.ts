@@ -14,7 +14,7 @@ import { findingsFromLogits } from '../outputs/findings.js';
 import { type Calibration, type SafetyCheckSpec, type SafetyInfo, type SafetyMeasurement, type Thresholds, readModelInfo, setCalibration, setSafety, setThresholds } from '../models/metadata.js';
 import type { Model } from '../onnx/index.js';
 import { type CalibrationMethod, MIN_PER_CLASS, calibratedProbabilities, fitCalibration } from '../outputs/calibration.js';
-import { DOUBTS, isDoubt } from './check.js';
+import { DOUBTS, doubtfulScores, isDoubt } from './check.js';
 import { labelPrevalence } from './prior-shift.js';
 import type { Corruption } from './corrupt.js';
 import { type ImageOutputs, type ImageSource, corrupted, fileSource, runImages } from './features.js';
@@ -346,8 +346,9 @@ function scoreValues(spec: SafetyCheckSpec, o: ImageOutputs, safety: SafetyInfo)
   const sign = spec.direction === 'above' ? 1 : -1;
   if (spec.score === DOUBTS) {
     const doubts = safety.checks.filter(isDoubt);
-    const values = doubts.map((d) => scoreValues(d, o, safety));
-    return Float64Array.from(o.ids, (_, i) => sign * new Set(doubts.filter((d, k) => values[k][i] > (d.direction === 'above' ? d.threshold : -d.threshold)).map((d) => d.score)).size);
+    // scoreValues orients each score; the count wants them as measured.
+    const values = new Map(doubts.map((d) => [d, scoreValues(d, o, safety).map((v) => (d.direction === 'above' ? v : -v))]));
+    return Float64Array.from(o.ids, (_, i) => sign * doubtfulScores(doubts, (d) => values.get(d)![i]).size);
   }
   if (spec.score === 'ood') return Float64Array.from(o.ood as Float32Array, (v) => sign * v);
   if (spec.score === 'spread') return Float64Array.from(o.statistics, (s) => sign * s.spread);

@@ -68,20 +68,21 @@ export function checkInput(image: DecodedImage, scores: SafetyScores, safety: Sa
   // A model without safety metadata gets the image and DICOM-tag checks only (its card says so).
   const specs = safety?.checks ?? [];
   const computed = scores.picture ?? (safety ? pictureScores(image, safety) : {});
-  const doubts = new Set<string>();
+  const scored = new Map<SafetyCheckSpec, number>();
   for (const spec of specs) {
     if (spec.score === DOUBTS) continue;
     const score = modelScore(spec, scores, computed, stats, colourfulness);
     if (score === undefined) continue;
+    scored.set(spec, score);
     const flagged = isFlagged(score, spec.threshold, spec.direction);
     checks.push({ code: spec.code, score, threshold: spec.threshold, direction: spec.direction, flagged });
-    if (flagged && isDoubt(spec)) doubts.add(spec.score);
     // A score that warns at one threshold and rejects at another raises only its most severe flag.
     const rejectedToo = spec.severity !== 'reject' && specs.some((s) => s !== spec && s.score === spec.score && s.severity === 'reject' && isFlagged(score, s.threshold, s.direction));
     if (flagged && !rejectedToo) flags.push({ code: spec.code, severity: spec.severity, message: messageOf(spec, score, image), score, threshold: spec.threshold, rule: spec.rule });
   }
   const combined = specs.find((s) => s.score === DOUBTS);
   if (combined) {
+    const doubts = doubtfulScores(specs, (spec) => scored.get(spec));
     const flagged = isFlagged(doubts.size, combined.threshold, combined.direction);
     checks.push({ code: combined.code, score: doubts.size, threshold: combined.threshold, direction: combined.direction, flagged });
     if (flagged) {
@@ -124,6 +125,16 @@ export const DOUBTS = 'doubts';
 /** A warning that counts towards DOUBTS. */
 export function isDoubt(spec: SafetyCheckSpec): boolean {
   return spec.code === 'not-chest-xray' && spec.severity === 'warning';
+}
+
+/** The different scores whose not-chest-xray warning fires on one image (DOUBTS is their count), given each check's score there. */
+export function doubtfulScores(specs: readonly SafetyCheckSpec[], scoreOf: (spec: SafetyCheckSpec) => number | undefined): Set<string> {
+  const doubts = new Set<string>();
+  for (const spec of specs) {
+    const score = isDoubt(spec) ? scoreOf(spec) : undefined;
+    if (score !== undefined && isFlagged(score, spec.threshold, spec.direction)) doubts.add(spec.score);
+  }
+  return doubts;
 }
 
 const IMAGE_SCORES = new Set(['spread', 'smoothness', 'shorterSide', 'colourfulness']);
