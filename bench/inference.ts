@@ -26,7 +26,21 @@ import { buildModel } from '../src/models/zoo/index.js';
 import { encodeModel, float32 } from '../src/onnx/index.js';
 import ort from '../src/runtime/ort.js';
 import { OrtSession } from '../src/runtime/session.js';
-import { BENCH_DIR, type HeadlineCase, PythonWorker, REFERENCE_ENV, headlineCase, machine, median, round, writeResults } from './lib.js';
+import {
+  BENCH_DIR,
+  type HeadlineCase,
+  OMP_WAIT_POLICIES,
+  type OmpWaitPolicy,
+  PythonWorker,
+  REFERENCE_ENV,
+  headlineCase,
+  machine,
+  median,
+  ompPolicyName,
+  ompReferenceEnv,
+  round,
+  writeResults,
+} from './lib.js';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const SELECT_ROUNDS = Number(process.env.BENCH_SELECT_ROUNDS ?? 3);
@@ -46,31 +60,22 @@ const ONLY = (process.env.BENCH_ONLY ?? '').split(',').filter(Boolean);
 const SIZE = 224;
 const THREADS = 2;
 
-const WAIT_POLICIES = ['default', 'passive'] as const;
 const LAYOUTS = ['nchw', 'channels_last'] as const;
 const MODES = ['eager', 'jit'] as const;
 interface Config {
-  omp_wait_policy: (typeof WAIT_POLICIES)[number];
+  omp_wait_policy: OmpWaitPolicy;
   layout: (typeof LAYOUTS)[number];
   mode: (typeof MODES)[number];
 }
-const CONFIGS: Config[] = WAIT_POLICIES.flatMap((omp_wait_policy) => LAYOUTS.flatMap((layout) => MODES.map((mode) => ({ omp_wait_policy, layout, mode }))));
+const CONFIGS: Config[] = OMP_WAIT_POLICIES.flatMap((omp_wait_policy) => LAYOUTS.flatMap((layout) => MODES.map((mode) => ({ omp_wait_policy, layout, mode }))));
 
 function configName(c: Config): string {
-  return `${c.layout}, ${c.mode === 'jit' ? 'TorchScript trace+freeze+optimize_for_inference' : 'eager inference_mode'}, OMP_WAIT_POLICY ${c.omp_wait_policy === 'passive' ? 'PASSIVE' : 'unset'}`;
+  return `${c.layout}, ${c.mode === 'jit' ? 'TorchScript trace+freeze+optimize_for_inference' : 'eager inference_mode'}, ${ompPolicyName(c.omp_wait_policy)}`;
 }
 
-/** A reference process started with OMP_WAIT_POLICY set or not (PythonWorker copies process.env when it starts). */
+/** A reference process started with OMP_WAIT_POLICY set or not. */
 function referenceWorker(policy: Config['omp_wait_policy']): PythonWorker {
-  const saved = process.env.OMP_WAIT_POLICY;
-  if (policy === 'passive') process.env.OMP_WAIT_POLICY = 'PASSIVE';
-  else delete process.env.OMP_WAIT_POLICY;
-  try {
-    return new PythonWorker('torch_inference.py');
-  } finally {
-    if (saved === undefined) delete process.env.OMP_WAIT_POLICY;
-    else process.env.OMP_WAIT_POLICY = saved;
-  }
+  return new PythonWorker('torch_inference.py', [], ompReferenceEnv(policy));
 }
 
 async function main(): Promise<void> {

@@ -16,11 +16,33 @@ export const BENCH_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', '..
 /**
  * The environment Python references run in: ours without GLIBC_TUNABLES, so the allocator settings our process is
  * run with (see package.json) do not slow or speed up the reference; glibc's malloc runs with its defaults there.
+ * `overrides` sets variables, or removes those given as undefined.
  */
-export function referenceEnv(): NodeJS.ProcessEnv {
+export function referenceEnv(overrides: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env = { ...process.env };
   delete env.GLIBC_TUNABLES;
+  for (const [name, value] of Object.entries(overrides)) {
+    if (value === undefined) delete env[name];
+    else env[name] = value;
+  }
   return env;
+}
+
+/**
+ * GNU OpenMP's wait policies a PyTorch reference is tried with: its default (spin, then sleep) or PASSIVE (sleep at
+ * once). On a shared 2-core machine the spinning can cost PyTorch more than it gains; each benchmark takes the
+ * faster. OpenMP reads the variable at start-up, so each policy needs a process of its own.
+ */
+export const OMP_WAIT_POLICIES = ['default', 'passive'] as const;
+export type OmpWaitPolicy = (typeof OMP_WAIT_POLICIES)[number];
+
+/** The reference environment for one OpenMP wait policy (default: OMP_WAIT_POLICY unset). */
+export function ompReferenceEnv(policy: OmpWaitPolicy): NodeJS.ProcessEnv {
+  return referenceEnv({ OMP_WAIT_POLICY: policy === 'passive' ? 'PASSIVE' : undefined });
+}
+
+export function ompPolicyName(policy: OmpWaitPolicy): string {
+  return `OMP_WAIT_POLICY ${policy === 'passive' ? 'PASSIVE' : 'unset'}`;
 }
 
 /** What results files say about the reference's environment. */
@@ -83,8 +105,8 @@ export class PythonWorker {
   private readonly child: ChildProcessWithoutNullStreams;
   private readonly replies: AsyncIterator<string>;
 
-  constructor(script: string, args: readonly string[] = []) {
-    this.child = spawn(PYTHON, [join(BENCH_DIR, script), ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: referenceEnv() });
+  constructor(script: string, args: readonly string[] = [], env: NodeJS.ProcessEnv = referenceEnv()) {
+    this.child = spawn(PYTHON, [join(BENCH_DIR, script), ...args], { stdio: ['pipe', 'pipe', 'pipe'], env });
     this.child.stderr.on('data', (chunk: Buffer) => process.stderr.write(chunk));
     this.replies = createInterface({ input: this.child.stdout })[Symbol.asyncIterator]();
   }

@@ -8,6 +8,9 @@ eval mode: logits, input gradient, last feature map and its gradient for one cla
 Architectures: densenet121 (default) and swin_t; swin_t's stochastic depth is switched off (p = 0), as our graph
 has none, so both sides do the same work.
 
+nchw | channels_last: the model's and the input's memory format. OpenMP reads OMP_WAIT_POLICY at start-up, so the
+benchmark starts one process per layout and wait policy.
+
 Usage: /usr/bin/python3 bench/train_step_reference.py MODE SIZE BATCH nchw|channels_last [densenet121|swin_t]
 """
 import resource
