@@ -5,7 +5,8 @@
  *   and wrapper prefixes such as CheXNet's `densenet121.`. The file's layout picks the pixel contract (presets.ts):
  *   torchxrayvision's files also get its output names (NIH's 14 first) and its operating points as thresholds.
  * - ONNX files exported from PyTorch: initializers mapped by name (through PyTorch's Identity aliases); when the
- *   exporter folded BatchNorms and dropped the names, the layers are paired by structure instead.
+ *   exporter folded BatchNorms and dropped the names, the layers are paired by structure instead. Swin exports
+ *   (MatMul linears, folded attention biases) are paired by structure in swin-export.ts.
  * - Quantised ONNX (QOperator or QDQ, e.g. the model zoo's int8 MobileNetV2): weights dequantised to float32, paired
  *   by structure.
  */
@@ -26,6 +27,7 @@ import { readPytorchCheckpointWithReport } from './pytorch/index.js';
 import { isZip } from './pytorch/zip-format.js';
 import { describeNonCheckpoint, looksLikeOnnx } from './sniff.js';
 import { type ImportReport, type StateDict, applyStateDict } from './state-dict.js';
+import { alignSwinExport, readSwinExport, swinArchitecture, swinHeadSize } from './swin-export.js';
 
 export type { ImportReport, StateDict } from './state-dict.js';
 export { applyStateDict } from './state-dict.js';
@@ -197,6 +199,13 @@ function importOnnx(foreign: Model, fileName: string, options: ImportOptions): I
     const notes = summariseRenames(aligned.renamed, aligned.prefix);
     if (missing === 0) return finish({ architecture, dict: aligned.dict, method: 'names', format, notes, preset: onnxPreset(options) }, fileName, options);
     byName = { architecture, aligned, missing };
+  }
+  // A Swin exported by torch.onnx.export: LayerNorms, MatMul linears and folded attention biases (swin-export.ts).
+  const swin = readSwinExport(foreign.graph, fileName);
+  if (swin) {
+    const architecture = checkedArchitecture(options.architecture ?? swinArchitecture(swin), fileName);
+    const { dict, notes } = alignSwinExport(buildFor(architecture, options, swinHeadSize(swin) ?? 14), swin, fileName);
+    return finish({ architecture, dict, method: 'structure', format, notes, preset: onnxPreset(options) }, fileName, options);
   }
   // Names are incomplete (folded or quantised export): pair the layers by structure. If that fails too and most
   // names did match, the name report says more about what is wrong with the file.
