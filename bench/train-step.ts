@@ -133,7 +133,7 @@ async function runCase(name: string, steps: number): Promise<CaseResult> {
   let oursStep: () => Promise<unknown>;
   let release: () => Promise<void>;
   if (spec.mode === 'train') {
-    const session = await TrainingSession.create(model, { loss: { kind: 'bce' }, optimizer: { kind: 'adamw' }, learningRate: 1e-4, threads: THREADS });
+    const session = await TrainingSession.create(model, { loss: { kind: 'bce' }, optimizer: { kind: 'adamw' }, learningRate: 1e-4, threads: THREADS, batchSize: BATCH });
     const targets = float32([BATCH, 14], Array.from({ length: BATCH * 14 }, (_, i) => (i % 3 === 0 ? 1 : 0)));
     oursStep = () => session.step({ images, targets });
     release = () => session.release();
@@ -252,7 +252,7 @@ async function main(): Promise<void> {
     select_rounds: SELECT_ROUNDS,
     settle_ms: SETTLE_MS,
     machine: machine(),
-    ours_config: 'TrainingSession (intra-op threads 2, inter-op 1, sequential, all graph optimisations, ORT thread spinning on); explain: OrtSession',
+    ours_config: 'TrainingSession built for the batch size (intra-op threads 2, inter-op 1, sequential, all graph optimisations, ORT thread spinning on); explain: OrtSession',
     reference_env: `${REFERENCE_ENV}; OMP_WAIT_POLICY as the winning configuration says`,
     reference_selection: `per case: the memory formats (DenseNet: NCHW, channels-last) x OpenMP wait policies (unset, PASSIVE), one process each, one warm-up step each, then ${SELECT_ROUNDS} alternating rounds; the fastest median is measured against ours`,
     settle: `each side's step starts ${SETTLE_MS} ms after the other's ended`,

@@ -111,6 +111,8 @@ for (const arch of Object.keys(info.architectures)) {
         dropout: false,
         outputGradients: true,
         threads: 2,
+        // As the trainer builds it: the graph for the recipe's batch size.
+        batchSize: batch,
       });
       initial = session.state();
       const targets = float32([batch, info.labels], info.targets);

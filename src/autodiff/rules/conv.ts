@@ -5,7 +5,7 @@
  * - weights, 1x1: a batched MatMul of dY and X over the spatial axis, then a sum over the batch;
  * - weights, k x k stride 1: k*k shifted views of dY (one grouped one-hot Conv) in one batched MatMul against X;
  * - weights with few input channels (the stem): a Conv of X and dY with batch and channels swapped (dilation = stride);
- * - depthwise weights: one grouped Conv correlating X with dY (batch summed inside it);
+ * - depthwise weights: grouped Convs correlating X with dY (per sample where the batch size is known);
  * - weights otherwise (strided, grouped): k*k strided views of the padded X against dY.
  */
 import { type Value, attributeInt, attributeInts, attributeString, float32 } from '../../onnx/index.js';
@@ -130,19 +130,29 @@ function weightGradient(ctx: GradientContext, g: ConvGeometry, dy: Value): Value
 
 /**
  * Depthwise (one input and one output channel per group): per channel, the correlation of X with dY summed over the
- * batch, as ONE grouped Conv: X as [1, C * N, H, W] (channel-major), dY as C kernels of N x oh x ow, group C, the
- * stride as dilation. 2-3.5x faster than k*k strided views times dY on ONNX Runtime's CPU provider.
+ * batch, the stride as dilation. With a known batch size, one correlation per sample and channel (a grouped Conv of
+ * X as [1, N * C, H, W] with dY as N * C kernels), then the sum over the batch: ONNX Runtime's blocked layout runs
+ * that as a depthwise Conv (see train/step/blocked-convolutions.ts). With a symbolic batch, one grouped Conv that
+ * sums the batch inside it: X as [1, C * N, H, W] (channel-major), dY as C kernels of N x oh x ow, group C.
  */
 function depthwiseWeightGradient(ctx: GradientContext, g: ConvGeometry, x: Value, dy: Value): Value {
   const [kh, kw] = g.kernel;
   const [h, w] = g.inSpatial;
   const c = g.inChannels;
+  const batch = x.type.shape[0];
+  const correlation = (input: Value, kernels: Value, group: number) => {
+    const corr = ctx.op('Conv', [input, kernels], { kernel_shape: g.outSpatial, pads: g.pads, dilations: g.strides, strides: g.dilations, group });
+    const [, , ch, cw] = corr.type.shape;
+    return ch === kh && cw === kw ? corr : ctx.op('Slice', [corr, ctx.b.ints([0, 0]), ctx.b.ints([kh, kw]), ctx.b.ints([2, 3])]);
+  };
+  if (typeof batch === 'number') {
+    const perSample = correlation(ctx.op('Reshape', [x, ctx.b.ints([1, batch * c, h, w])]), ctx.op('Reshape', [dy, ctx.b.ints([batch * c, 1, ...g.outSpatial])]), batch * c);
+    const summed = ctx.op('ReduceSum', [ctx.op('Reshape', [perSample, ctx.b.ints([batch, c, kh * kw])]), ctx.b.ints([0])], { keepdims: 0 });
+    return ctx.op('Reshape', [summed, ctx.b.ints([c, 1, kh, kw])]);
+  }
   const xt = ctx.op('Reshape', [ctx.op('Transpose', [x], { perm: [1, 0, 2, 3] }), ctx.b.ints([1, -1, h, w])]);
   const dyt = ctx.op('Transpose', [dy], { perm: [1, 0, 2, 3] });
-  const corr = ctx.op('Conv', [xt, dyt], { kernel_shape: g.outSpatial, pads: g.pads, dilations: g.strides, strides: g.dilations, group: c });
-  const [, , ch, cw] = corr.type.shape;
-  const cropped = ch === kh && cw === kw ? corr : ctx.op('Slice', [corr, ctx.b.ints([0, 0]), ctx.b.ints([kh, kw]), ctx.b.ints([2, 3])]);
-  return ctx.op('Reshape', [cropped, ctx.b.ints([c, 1, kh, kw])]);
+  return ctx.op('Reshape', [correlation(xt, dyt, c), ctx.b.ints([c, 1, kh, kw])]);
 }
 
 /** dW[o, i] = sum over batch and pixels of dY[o] * X[i] (X subsampled by the stride). */

@@ -47,6 +47,11 @@ export interface TrainingGraphOptions {
    * layout (see blocked-convolutions.ts). Unset: plain Convs, a graph any ONNX runtime can load.
    */
   blockSize?: number;
+  /**
+   * The batch size every step of this graph takes; unset: any. A known batch size lets gradient rules pick
+   * per-sample formulations (the depthwise weight gradient, which then runs in the blocked layout).
+   */
+  batchSize?: number;
 }
 
 /** Where one tensor lives inside a flat vector. */
@@ -127,11 +132,13 @@ export function buildTrainingGraph(model: Model, options: TrainingGraphOptions):
   const b = new GraphBuilder(`${graph.name}.train`);
   const image = graph.inputs.find((i) => i.name === info.io.input);
   if (!image) throw new Error(`the model has no input named "${info.io.input}"`);
+  const batch = options.batchSize ?? 'batch';
+  if (options.batchSize !== undefined && !(Number.isInteger(options.batchSize) && options.batchSize > 0)) throw new Error(`batchSize must be a positive whole number, got ${options.batchSize}`);
   // Every input of the model (the image, and patient metadata where the model takes it) is an input here too.
-  for (const input of graph.inputs) b.input(input.name, input.type.dtype, input.type.shape);
+  for (const input of graph.inputs) b.input(input.name, input.type.dtype, [batch, ...input.type.shape.slice(1)]);
   const labels = info.labels.length;
-  const targets = b.input(TRAINING_IO.targets, 'float32', ['batch', labels]);
-  const mask = b.input(TRAINING_IO.mask, 'float32', ['batch', labels]);
+  const targets = b.input(TRAINING_IO.targets, 'float32', [batch, labels]);
+  const mask = b.input(TRAINING_IO.mask, 'float32', [batch, labels]);
   const hasPosWeight = options.loss.kind === 'bce';
   const posWeight = hasPosWeight ? b.input(TRAINING_IO.posWeight, 'float32', [labels]) : undefined;
   const learningRate = b.input(TRAINING_IO.learningRate, 'float32', []);

@@ -19,6 +19,11 @@ export interface TrainingSessionOptions extends TrainingGraphOptions {
   threads?: number;
   /** Seeds the dropout masks, drawn per (seed, step, dropout): the same seed and step give the same masks. */
   seed?: number;
+  /**
+   * The batch size most steps take (the recipe's): the graph is built for it, which is faster. A step of another
+   * size (an epoch's last batch) runs a graph built for that size when it comes. Unset: one graph for any size.
+   */
+  batchSize?: number;
 }
 
 export interface TrainingBatch {
@@ -64,19 +69,37 @@ export function trainingSessionOptions(threads: number): ort.InferenceSession.Se
   };
 }
 
+/** A training-step graph and the ONNX Runtime session that runs it. */
+interface StepRunner {
+  graph: TrainingGraph;
+  session: ort.InferenceSession;
+}
+
+async function createRunner(model: Model, options: TrainingGraphOptions, threads: number): Promise<StepRunner> {
+  const graph = buildTrainingGraph(model, { ...options, blockSize: options.blockSize ?? (await probeBlockSize()) });
+  return { graph, session: await ort.InferenceSession.create(encodeModel(graph.model), trainingSessionOptions(threads)) };
+}
+
 export class TrainingSession {
   private steps = 0;
   private vectors: Record<string, ort.Tensor>;
   private readonly posWeight?: ort.Tensor;
+  /**
+   * With options.batchSize, the runner of the last step of another batch size (an epoch's last, smaller batch):
+   * built for that size when first needed, released when a step of the configured size comes again, so that two
+   * sessions' working memory is not held at once.
+   */
+  private otherSize?: { batch: number; runner: Promise<StepRunner> };
 
   private constructor(
-    private readonly session: ort.InferenceSession,
+    private readonly runner: StepRunner,
     private readonly source: Model,
-    readonly graph: TrainingGraph,
+    private readonly options: TrainingSessionOptions & { threads: number },
     private lr: number,
     posWeight: readonly number[] | undefined,
     private readonly seed: number,
   ) {
+    const graph = runner.graph;
     const zeros = () => new Float32Array(graph.initialParams.length);
     this.vectors = {
       [TRAINING_IO.params]: vector(graph.initialParams.slice()),
@@ -100,9 +123,13 @@ export class TrainingSession {
     }
     const threads = options.threads ?? availableParallelism();
     if (!Number.isInteger(threads) || threads < 1) throw new Error(`threads must be a positive whole number, got ${threads}`);
-    const graph = buildTrainingGraph(model, { ...options, blockSize: options.blockSize ?? (await probeBlockSize()) });
-    const session = await ort.InferenceSession.create(encodeModel(graph.model), trainingSessionOptions(threads));
-    return new TrainingSession(session, model, graph, options.learningRate, options.posWeight, options.seed ?? 0);
+    const runner = await createRunner(model, options, threads);
+    return new TrainingSession(runner, model, { ...options, threads }, options.learningRate, options.posWeight, options.seed ?? 0);
+  }
+
+  /** The training-step graph (for the configured batch size, where one is set). */
+  get graph(): TrainingGraph {
+    return this.runner.graph;
   }
 
   /** Updates done so far. */
@@ -120,8 +147,9 @@ export class TrainingSession {
   }
 
   async step(batch: TrainingBatch): Promise<StepResult> {
-    const feeds = this.feeds(batch);
-    const results = await this.session.run(feeds);
+    const { graph, session } = await this.runnerFor(batch.images.dims[0]);
+    const feeds = this.feeds(batch, graph);
+    const results = await session.run(feeds);
     this.steps += 1;
     for (const name of Object.keys(this.vectors)) this.vectors[name] = results[TRAINING_IO.next(name)];
     const loss = (results[TRAINING_IO.loss].data as Float32Array)[0];
@@ -173,15 +201,39 @@ export class TrainingSession {
   }
 
   async release(): Promise<void> {
-    await this.session.release();
+    await this.releaseOtherSize();
+    await this.runner.session.release();
+  }
+
+  /** The runner for a batch of this size: the configured one, or one built for this size. */
+  private async runnerFor(batch: number): Promise<StepRunner> {
+    const configured = this.options.batchSize;
+    // Sizes the feeds check will refuse go to the configured runner too.
+    if (configured === undefined || batch === configured || !(Number.isInteger(batch) && batch > 0)) {
+      await this.releaseOtherSize();
+      return this.runner;
+    }
+    let other = this.otherSize;
+    if (other?.batch !== batch) {
+      await this.releaseOtherSize();
+      other = { batch, runner: createRunner(this.source, { ...this.options, batchSize: batch }, this.options.threads) };
+      this.otherSize = other;
+    }
+    return other.runner;
+  }
+
+  private async releaseOtherSize(): Promise<void> {
+    const other = this.otherSize;
+    this.otherSize = undefined;
+    if (other) await (await other.runner).session.release();
   }
 
   private data(name: string): Float32Array {
     return this.vectors[name].data as Float32Array;
   }
 
-  private feeds(batch: TrainingBatch): Record<string, ort.Tensor> {
-    const input = this.graph.model.graph.inputs.find((i) => i.name === this.graph.image);
+  private feeds(batch: TrainingBatch, graph: TrainingGraph): Record<string, ort.Tensor> {
+    const input = graph.model.graph.inputs.find((i) => i.name === graph.image);
     const expected = input?.type.shape ?? [];
     const { images, targets } = batch;
     const dimsOk = images.dims.length === expected.length && expected.every((d, i) => typeof d !== 'number' || d === images.dims[i]);
@@ -201,21 +253,21 @@ export class TrainingSession {
     checkLabels('mask', mask);
     const feeds: Record<string, ort.Tensor> = {
       ...this.vectors,
-      [this.graph.image]: new ort.Tensor('float32', images.data as Float32Array, [...images.dims]),
+      [graph.image]: new ort.Tensor('float32', images.data as Float32Array, [...images.dims]),
       [TRAINING_IO.targets]: new ort.Tensor('float32', targets.data as Float32Array, [n, labels]),
       [TRAINING_IO.mask]: new ort.Tensor('float32', mask.data as Float32Array, [n, labels]),
       [TRAINING_IO.learningRate]: new ort.Tensor('float32', Float32Array.of(this.lr), []),
       [TRAINING_IO.step]: new ort.Tensor('float32', Float32Array.of(this.steps + 1), []),
     };
     if (this.posWeight) feeds[TRAINING_IO.posWeight] = this.posWeight;
-    this.graph.dropoutNoise.forEach((name, k) => {
-      const shape = this.graph.model.graph.inputs.find((i) => i.name === name)?.type.shape ?? [];
+    graph.dropoutNoise.forEach((name, k) => {
+      const shape = graph.model.graph.inputs.find((i) => i.name === name)?.type.shape ?? [];
       const dims = [n, ...shape.slice(1).map(Number)];
       const random = seededRandom(mixSeed(this.seed, this.steps, k));
       feeds[name] = new ort.Tensor('float32', Float32Array.from({ length: dims.reduce((a, d) => a * d, 1) }, random), dims);
     });
     for (const input of this.source.graph.inputs) {
-      if (input.name === this.graph.image) continue;
+      if (input.name === graph.image) continue;
       const t = batch.inputs?.[input.name];
       if (!t) throw new Error(`batch: the model also needs its "${input.name}" input`);
       if (t.dims[0] !== n) throw new Error(`batch ${input.name}: ${t.dims[0]} rows for ${n} images`);

@@ -1,7 +1,7 @@
 /**
- * k x k convolutions with computed weights, rewritten into ONNX Runtime's blocked layout (blocked-convolutions.ts):
- * the probe finds this CPU's block size, the rewrite gives the plain Convs' results (padded, strided, with a bias),
- * and convolutions it cannot serve, or would slow down, are left alone.
+ * k x k convolutions and depthwise correlations with computed weights, rewritten into ONNX Runtime's blocked layout
+ * (blocked-convolutions.ts): the probe finds this CPU's block size, the rewrite gives the plain Convs' results
+ * (padded, strided, dilated, with a bias), and convolutions it cannot serve, or would slow down, are left alone.
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -32,7 +32,12 @@ function graph() {
   // 64 channels on a 2 x 2 output: more than 8 per pixel.
   const small = b.input('x_small', 'float32', ['batch', 64, 2, 2]);
   const wide = b.op('Conv', [small, weight('w_wide', [64, 64, 3, 3])], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }, { name: 'wide' });
-  const outputs = { strided, pointwise, grouped, narrow, constant, wide };
+  // Depthwise: correlations (kernel larger than the output and than 3 x 3, as a depthwise weight gradient's, here
+  // one dilated) are rewritten; a forward 3 x 3 depthwise convolution is not.
+  const correlation = b.op('Conv', [x, weight('w_correlation', [32, 1, 7, 7])], { kernel_shape: [7, 7], pads: [1, 1, 1, 1], group: 32 }, { name: 'correlation' });
+  const dilatedCorrelation = b.op('Conv', [x, weight('w_dilated', [32, 1, 5, 5])], { kernel_shape: [5, 5], pads: [1, 1, 1, 1], dilations: [2, 2], group: 32 }, { name: 'dilated_correlation' });
+  const depthwise = b.op('Conv', [x, weight('w_depthwise', [32, 1, 3, 3])], { kernel_shape: [3, 3], pads: [1, 1, 1, 1], group: 32 }, { name: 'depthwise' });
+  const outputs = { strided, pointwise, grouped, narrow, constant, wide, correlation, dilatedCorrelation, depthwise };
   for (const [name, v] of Object.entries(outputs)) b.output(v, `y_${name}`);
   return b.build();
 }
@@ -52,8 +57,8 @@ describe('blocked-layout convolutions', () => {
     const plain = graph();
     const blocked = blockConvolutions(plain, blockSize);
     const rewritten = blocked.nodes.filter((n) => n.domain === BLOCKED_DOMAIN && n.opType === 'Conv').map((n) => n.name);
-    assert.deepEqual(rewritten, ['padded.blocked', 'strided.blocked']);
-    for (const name of ['pointwise', 'grouped', 'narrow', 'constant', 'wide']) assert.ok(blocked.nodes.some((n) => n.name === name && !n.domain), name);
+    assert.deepEqual(rewritten, ['padded.blocked', 'strided.blocked', 'correlation.blocked', 'dilated_correlation.blocked']);
+    for (const name of ['pointwise', 'grouped', 'narrow', 'constant', 'wide', 'depthwise']) assert.ok(blocked.nodes.some((n) => n.name === name && !n.domain), name);
 
     const feeds: Record<string, HostTensor> = {};
     plain.inputs.forEach((input, k) => {

@@ -53,6 +53,25 @@ describe('TrainingSession', () => {
     });
   });
 
+  it('a session built for a batch size takes other sizes too, with the results of a session for any size', async () => {
+    const small = 2;
+    const smallImages = float32([small, 3, SIZE, SIZE], images.data.subarray(0, small * 3 * SIZE * SIZE));
+    const smallTargets = float32([small, LABELS], targets.data.subarray(0, small * LABELS));
+    await withSession({ outputGradients: true }, (any) =>
+      withSession({ batchSize: BATCH, outputGradients: true }, async (sized) => {
+        for (const [k, batch] of [{ images, targets }, { images: smallImages, targets: smallTargets }, { images, targets }].entries()) {
+          // From the same state each time: chained steps would compound float32 noise (Adam's first steps are sign-like).
+          sized.loadState(any.state());
+          const [want, got] = [await any.step(batch), await sized.step(batch)];
+          assert.ok(Math.abs(got.loss - want.loss) <= 1e-5 * Math.abs(want.loss), `step ${k + 1} loss ${got.loss} vs ${want.loss}`);
+          const expected = want.gradients as Float32Array;
+          const scale = expected.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+          (got.gradients as Float32Array).forEach((g, i) => assert.ok(Math.abs(g - expected[i]) <= 1e-4 * scale, `step ${k + 1} gradient ${i}: ${g} vs ${expected[i]}`));
+        }
+      }),
+    );
+  });
+
   it('exports an inference model with the trained weights and running statistics', async () => {
     await withSession({}, async (s) => {
       for (let i = 0; i < 2; i++) await s.step({ images, targets });
