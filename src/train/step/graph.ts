@@ -22,6 +22,7 @@ import {
   float32,
 } from '../../onnx/index.js';
 import { lowerTrainingNorms } from './batch-norm-lowering.js';
+import { rewriteBatchSums } from './batch-sums.js';
 import { blockConvolutions, withBlockedDomain } from './blocked-convolutions.js';
 import { withPoolingIndices, pruneGraph } from '../../autodiff/forward.js';
 import { addGradients } from '../../autodiff/gradients.js';
@@ -108,7 +109,7 @@ function matches(name: string, prefixes: string[] | 'all'): boolean {
 
 function trainingModel(b: GraphBuilder, blockSize: number | undefined, metadata: Record<string, string>): Model {
   // With every intermediate's shape declared, ONNX Runtime can fuse each affine gradient Conv with the Add after it.
-  const lowered = lowerTrainingNorms(pruneGraph(b.build({ valueTypes: true })));
+  const lowered = rewriteBatchSums(lowerTrainingNorms(pruneGraph(b.build({ valueTypes: true }))));
   return withBlockedDomain(createModel(blockSize ? blockConvolutions(lowered, blockSize) : lowered, { ...metadata }));
 }
 
