@@ -5,6 +5,10 @@
  * than two separate ones). Per finding: DeLong's paired test of the AUROC difference; the mean AUROC difference:
  * 95% percentile bootstrap over patients, the same resamples for both models.
  *
+ * A model path ending in `+tta` stands for test-time augmentation: the model's mean logit over TTA_VIEWS, each view
+ * transformed as training augments films (about the centre, bilinear, black outside). Paths joined by commas stand
+ * for an ensemble: the models' mean logit.
+ *
  *   node dist/scripts/compare-models.js [--validation] <model A> <model B> [out.md] [name A] [name B]
  */
 import { writeFileSync } from 'node:fs';
@@ -14,7 +18,8 @@ import { bootstrapAurocs, percentileInterval } from '../src/eval/bootstrap.js';
 import { delongPairedTest } from '../src/eval/delong.js';
 import { readModelInfo } from '../src/models/metadata.js';
 import { readModelFile } from '../src/onnx/index.js';
-import { fileSource, runImages } from '../src/safety/features.js';
+import { type AppliedAugmentation, applyAugmentation } from '../src/imaging/augment.js';
+import { type ImageSource, fileSource, runImages } from '../src/safety/features.js';
 import { readConfigFile, resolveConfig } from '../src/train/config.js';
 import { readDatasets, splitData } from '../src/train/data.js';
 
@@ -27,13 +32,45 @@ const recipe = resolveConfig(readConfigFile(join('configs', 'default-model.yaml'
 const split = await splitData(await readDatasets(recipe), recipe);
 const images = onValidation ? split.validation.records : split.test.records;
 const splitName = onValidation ? 'validation split (where recipe choices are made)' : 'fixed held-out test split';
-const labels = readModelInfo(readModelFile(pathA)).labels;
+const TTA = '+tta';
+const modelFile = (path: string) => readModelFile((path.endsWith(TTA) ? path.slice(0, -TTA.length) : path).split(',')[0]);
+const labels = readModelInfo(modelFile(pathA)).labels;
 const c = labels.length;
-if (readModelInfo(readModelFile(pathB)).labels.join() !== labels.join()) throw new Error('the two models must have the same labels in the same order');
+for (const path of [...pathA.split(','), ...pathB.split(',')]) {
+  if (readModelInfo(modelFile(path)).labels.join() !== labels.join()) throw new Error(`${path}: every model compared must have the same labels in the same order`);
+}
+
+const still = { rotationDeg: 0, translateX: 0, translateY: 0, scale: 1, flip: false, brightness: 1, contrast: 1 };
+/** The film itself, zoomed in and out and turned either way, within the default recipe's training augmentation. */
+const TTA_VIEWS: AppliedAugmentation[] = [still, { ...still, scale: 1.05 }, { ...still, scale: 0.95 }, { ...still, rotationDeg: 5 }, { ...still, rotationDeg: -5 }];
+
+function viewed(source: ImageSource, view: AppliedAugmentation): ImageSource {
+  return {
+    id: source.id,
+    load: async () => {
+      const image = await source.load();
+      if (!(image.pixels instanceof Uint8Array)) throw new Error(`${source.id}: test-time augmentation takes 8-bit films`);
+      return { ...image, pixels: applyAugmentation(image.pixels, image.width, image.height, view) };
+    },
+  };
+}
 
 async function logitsOf(path: string): Promise<Float32Array> {
-  log(`${path}: ${images.length} images of the ${splitName}`);
-  return (await runImages(readModelFile(path), images.map((r) => fileSource(r.imagePath)), { batchSize: 16 })).logits.data as Float32Array;
+  const members = path.split(',');
+  if (members.length > 1) {
+    const each: Float32Array[] = [];
+    for (const member of members) each.push(await logitsOf(member));
+    return Float32Array.from(each[0], (_, k) => each.reduce((sum, l) => sum + l[k], 0) / each.length);
+  }
+  const views = path.endsWith(TTA) ? TTA_VIEWS : [still];
+  log(`${path}: ${images.length} images of the ${splitName}${views.length > 1 ? `, ${views.length} views each` : ''}`);
+  const sum = new Float32Array(images.length * c);
+  for (const view of views) {
+    const sources = images.map((r) => (view === still ? fileSource(r.imagePath) : viewed(fileSource(r.imagePath), view)));
+    const logits = (await runImages(modelFile(path), sources, { batchSize: 16 })).logits.data;
+    for (let k = 0; k < sum.length; k++) sum[k] += logits[k] / views.length;
+  }
+  return sum;
 }
 const logits = [await logitsOf(pathA), await logitsOf(pathB)];
 
