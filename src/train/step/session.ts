@@ -225,7 +225,9 @@ export class TrainingSession {
   private async releaseOtherSize(): Promise<void> {
     const other = this.otherSize;
     this.otherSize = undefined;
-    if (other) await (await other.runner).session.release();
+    // A build that failed has nothing to release; its step already reported the error.
+    const runner = await other?.runner.catch(() => undefined);
+    await runner?.session.release();
   }
 
   private data(name: string): Float32Array {
