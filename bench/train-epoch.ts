@@ -137,7 +137,7 @@ async function main(): Promise<void> {
       select_rounds: SELECT_ROUNDS,
       settle_ms: SETTLE_MS,
       machine: machine(),
-      ours_config: 'TrainingSession built for the recipe\'s batch size (intra-op threads 2, inter-op 1, sequential, all graph optimisations, ORT thread spinning on), batches from src/train/batches.ts as the trainer reads them',
+      ours_config: 'TrainingSession built for the recipe\'s batch size (intra-op threads 2, inter-op 1, sequential, all graph optimisations, ORT intra-op spinning off), batches from src/train/batches.ts as the trainer reads them',
       reference_env: `${REFERENCE_ENV}; OMP_WAIT_POLICY as the winning configuration says`,
       reference_selection: `${CONFIGS.length} configurations (memory format x OpenMP wait policy), each training a fresh model on the first ${selectImages} training images in ${SELECT_ROUNDS} alternating rounds; the fastest median runs the full epochs against ours`,
       load_average: { before: loadBefore, after: loadAfter },

@@ -252,7 +252,7 @@ async function main(): Promise<void> {
     select_rounds: SELECT_ROUNDS,
     settle_ms: SETTLE_MS,
     machine: machine(),
-    ours_config: 'TrainingSession built for the batch size (intra-op threads 2, inter-op 1, sequential, all graph optimisations, ORT thread spinning on); explain: OrtSession',
+    ours_config: 'TrainingSession built for the batch size (intra-op threads 2, inter-op 1, sequential, all graph optimisations, ORT intra-op spinning off); explain: OrtSession',
     reference_env: `${REFERENCE_ENV}; OMP_WAIT_POLICY as the winning configuration says`,
     reference_selection: `per case: the memory formats (DenseNet: NCHW, channels-last) x OpenMP wait policies (unset, PASSIVE), one process each, one warm-up step each, then ${SELECT_ROUNDS} alternating rounds; the fastest median is measured against ours`,
     settle: `each side's step starts ${SETTLE_MS} ms after the other's ended`,
