@@ -193,6 +193,7 @@ async function trainLocked(options: TrainOptions, emit: (event: TrainEvent) => v
         posWeight,
         threads: config.threads,
         seed: config.seed,
+        batchSize: config.batchSize,
       });
     let session: TrainingSession | undefined;
     let sessionPhase = '';
