@@ -62,7 +62,8 @@ export function trainCommand(): Command {
 The recipe's settings and their defaults:
   datasets            [{ format: nih|chexpert|csv, csv, images, uncertainty (CheXpert: U-Ignore, U-Zeros, U-Ones,
                       U-MultiClass, LSR-Ones, LSR-Zeros), metadata (NIH: Data_Entry_2017_v2020.csv.gz fills in
-                      the age, sex and view a labels file lacks) }]
+                      the age, sex and view a labels file lacks), heldOut: test|apart (apart: the set's test
+                      patients stay out of the test metrics, reported apart, e.g. NIH's 64 px thumbnails) }]
   labels              nih (the 14 NIH findings) or a list
   split               { method: patient, train: 0.7, validation: 0.15, test: 0.15 } or { method: official, lists, validation }
   model               { architecture: densenet121, pretrained, size: 224, channels: 3, resize: pad, metadata: false }
