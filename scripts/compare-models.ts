@@ -64,10 +64,11 @@ async function logitsOf(path: string): Promise<Float32Array> {
   }
   const views = path.endsWith(TTA) ? TTA_VIEWS : [still];
   log(`${path}: ${images.length} images of the ${splitName}${views.length > 1 ? `, ${views.length} views each` : ''}`);
+  const model = modelFile(path);
   const sum = new Float32Array(images.length * c);
   for (const view of views) {
     const sources = images.map((r) => (view === still ? fileSource(r.imagePath) : viewed(fileSource(r.imagePath), view)));
-    const logits = (await runImages(modelFile(path), sources, { batchSize: 16 })).logits.data;
+    const logits = (await runImages(model, sources, { batchSize: 16 })).logits.data;
     for (let k = 0; k < sum.length; k++) sum[k] += logits[k] / views.length;
   }
   return sum;
